@@ -1,0 +1,39 @@
+"""Token similarity escalation: the definitions and claims of [YZ] (and [CB]) as batched numpy/torch code.
+
+Every function takes ``(..., n, d)`` token matrices and ``(..., n, n)`` attention matrices; numpy in gives
+numpy out, torch in gives torch out on the same device and dtype. Bad input raises ``ValueError``.
+Claim IDs (C1-C13) follow shared/THEORY.md; :data:`CLAIMS` lists them.
+"""
+
+from ._attention import (attention_blocks, column_sum_defect, complement_basis, diversity_gain, double_centre,
+                         is_row_stochastic, leading_basis, rms_diversity_gain, slem, uniform_attention)
+from ._bounds import (counterexample_n2, diversity_decay_bound, escalation_bound_slack, escalation_lower_bound,
+                      multihead_lower_bound, multihead_mean_rate, residual_odds_growth_bound,
+                      residual_second_moments, spectral_rate_estimate, xi_bounds)
+from ._claims import CLAIMS, Claim, claim
+from ._escalation import escalation_identity, escalation_rate, growth_factors, odds_growth
+from ._operators import context_broadcast, deescalate, deescalated_similarity, layer_norm
+from ._random import (attention_from_scores, data_attention, make_generator, random_gaussian, random_orthogonal,
+                      random_row_stochastic, random_symmetric_doubly_stochastic, random_tokens, softmax_attention)
+from ._similarity import centred_part, mean_part, similarity_odds, split_norms, token_diversity, token_similarity
+
+__all__ = [
+    # D1, D2, C1
+    "token_similarity", "token_diversity", "similarity_odds", "mean_part", "centred_part", "split_norms",
+    # D3, D4, C2
+    "growth_factors", "escalation_rate", "escalation_identity", "odds_growth",
+    # D5, C3, C4
+    "slem", "diversity_gain", "rms_diversity_gain", "column_sum_defect", "attention_blocks", "double_centre",
+    "complement_basis", "leading_basis", "is_row_stochastic", "uniform_attention",
+    # C5-C10
+    "xi_bounds", "escalation_lower_bound", "spectral_rate_estimate", "diversity_decay_bound",
+    "escalation_bound_slack", "counterexample_n2", "residual_second_moments", "residual_odds_growth_bound",
+    "multihead_lower_bound", "multihead_mean_rate",
+    # C11-C13
+    "deescalate", "deescalated_similarity", "context_broadcast", "layer_norm",
+    # random families
+    "make_generator", "random_tokens", "random_gaussian", "softmax_attention", "attention_from_scores",
+    "data_attention", "random_row_stochastic", "random_symmetric_doubly_stochastic", "random_orthogonal",
+    # registry
+    "CLAIMS", "Claim", "claim",
+]

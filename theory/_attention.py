@@ -1,0 +1,166 @@
+r"""Attention quantities of a row-stochastic P (D5), its invariant eigenvector (C3) and column-sum defect (C4).
+
+Orthonormal basis $V = [\mathbf{1}/\sqrt n \mid Q]$ with $Q \in \mathbb{R}^{n \times (n-1)}$ (Helmert columns).
+C3: a row-stochastic $P$ ($P \ge 0$, $P\mathbf{1} = \mathbf{1}$) has $V^T P V = [[1, b^T], [0, C]]$, so
+$\mathrm{spec}(P) = \{1\} \cup \mathrm{spec}(C)$ with $C = Q^T P Q$ ($P$ restricted to $\mathbf{1}^\perp$).
+
+- $\delta(P) = |\lambda_2(P)|$ = spectral radius of $C$ (SLEM) -- ``slem``;
+- $\sigma(P) = \|\Pi_\perp P \Pi_\perp\|_2 = \|C\|_2$ -- ``diversity_gain``;
+- $\mu(P) = \|\Pi_\perp P \Pi_\perp\|_F/\sqrt{n-1}$ -- ``rms_diversity_gain``;
+- $\omega(P) = \|\Pi P \Pi_\perp\|_2 = \|P^T\mathbf{1} - \mathbf{1}\|/\sqrt n$ -- ``column_sum_defect`` (C4).
+
+$\delta \le \sigma$ always and $\mu \le \sigma$; for symmetric $P$, $\sigma = \delta$ and $\mu \le \delta$. Public code
+often mixes the three up; they are kept apart here. Eigen- and singular values are taken in float64 whatever
+the input dtype, and returned in the input dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._backend import array_function
+from ._validate import check_row_stochastic, check_square, row_stochastic_tolerance
+
+__all__ = [
+    "complement_basis",
+    "leading_basis",
+    "attention_blocks",
+    "double_centre",
+    "slem",
+    "diversity_gain",
+    "rms_diversity_gain",
+    "column_sum_defect",
+    "is_row_stochastic",
+    "uniform_attention",
+]
+
+
+def _helmert(n: int, dtype: torch.dtype, device: torch.device | None) -> Tensor:
+    """Q (n, n-1): column k-1 is (1, ..., 1, -k, 0, ..., 0)/sqrt(k(k+1)) with k ones."""
+    k = torch.arange(1, n, dtype=torch.float64)
+    rows = torch.arange(n, dtype=torch.float64)[:, None]  # (n, 1)
+    Q = (rows < k).double() - k * (rows == k).double()  # (n, n-1)
+    return (Q / torch.sqrt(k * (k + 1))).to(dtype=dtype, device=device)
+
+
+def complement_basis(n: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device | None = None
+                     ) -> Tensor:
+    r"""$Q$ ``(n, n-1)``: an orthonormal basis of $\mathbf{1}^\perp$ (Helmert), as a tensor."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    return _helmert(n, dtype, None if device is None else torch.device(device))
+
+
+def leading_basis(n: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device | None = None
+                  ) -> Tensor:
+    r"""$V = [\mathbf{1}/\sqrt n \mid Q]$ ``(n, n)``: orthogonal, first column the invariant direction."""
+    Q = complement_basis(n, dtype=dtype, device=device)
+    ones = Q.new_full((n, 1), 1 / math.sqrt(n))
+    return torch.cat([ones, Q], dim=1)
+
+
+def _restrict(P: Tensor) -> Tensor:
+    """C = Q^T P Q, batched."""
+    Q = _helmert(P.shape[-1], P.dtype, P.device)
+    return Q.mT @ P @ Q
+
+
+def _double_centre(P: Tensor) -> Tensor:
+    """Pi_perp P Pi_perp = P - row means - column means + grand mean, computed directly."""
+    return (P - P.mean(-1, keepdim=True) - P.mean(-2, keepdim=True)
+            + P.mean(dim=(-2, -1), keepdim=True))
+
+
+@array_function
+def attention_blocks(P: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""C3: the blocks of $V^T P V = [[a, b^T], [z, C]]$; returns ``(b, z, C)``.
+
+    For row-stochastic P, $a = 1$ and $z = 0$, so $\mathrm{spec}(P) = \{1\} \cup \mathrm{spec}(C)$.
+    ``P``: ``(..., n, n)`` (any square matrix); ``b``, ``z``: ``(..., n-1)``; ``C``: ``(..., n-1, n-1)``.
+    """
+    check_square("P", P)
+    V = leading_basis(P.shape[-1], dtype=P.dtype, device=P.device)
+    M = V.mT @ P @ V
+    return M[..., 0, 1:], M[..., 1:, 0], M[..., 1:, 1:]
+
+
+@array_function
+def double_centre(P: Tensor) -> Tensor:
+    r"""$\Pi_\perp P \Pi_\perp$ ``(..., n, n)``: $P$ with row, column and grand means removed."""
+    check_square("P", P)
+    return _double_centre(P)
+
+
+def _slem(P: Tensor) -> Tensor:
+    ev = torch.linalg.eigvals(_restrict(P.to(torch.float64)))
+    return ev.abs().amax(dim=-1).to(P.dtype)
+
+
+def _sigma(P: Tensor) -> Tensor:
+    return torch.linalg.matrix_norm(_restrict(P.to(torch.float64)), ord=2).to(P.dtype)
+
+
+def _mu(P: Tensor) -> Tensor:
+    n = P.shape[-1]
+    return torch.linalg.matrix_norm(_double_centre(P), ord="fro") / math.sqrt(n - 1)
+
+
+def _omega(P: Tensor) -> Tensor:
+    n = P.shape[-1]
+    c = P.sum(dim=-2)  # column sums, (..., n)
+    return torch.linalg.vector_norm(c - c.mean(-1, keepdim=True), dim=-1) / math.sqrt(n)
+
+
+@array_function
+def slem(P: Tensor) -> Tensor:
+    r"""$\delta(P) = |\lambda_2(P)|$ (D5): the second-largest eigenvalue modulus of row-stochastic ``P``.
+
+    Computed as the spectral radius of $C = Q^T P Q$ (C3), in float64: eigenvalue 1 of $P\mathbf{1}$ is removed
+    exactly, not by sorting, so a repeated eigenvalue 1 (reducible P) correctly gives $\delta = 1$.
+    """
+    check_row_stochastic("P", P)
+    return _slem(P)
+
+
+@array_function
+def diversity_gain(P: Tensor) -> Tensor:
+    r"""$\sigma(P) = \|\Pi_\perp P \Pi_\perp\|_2 = \|C\|_2$ (D5): the largest gain of the centred part."""
+    check_row_stochastic("P", P)
+    return _sigma(P)
+
+
+@array_function
+def rms_diversity_gain(P: Tensor) -> Tensor:
+    r"""$\mu(P) = \|\Pi_\perp P \Pi_\perp\|_F / \sqrt{n-1}$ (D5): the root-mean-square diversity gain."""
+    check_row_stochastic("P", P)
+    return _mu(P)
+
+
+@array_function
+def column_sum_defect(P: Tensor) -> Tensor:
+    r"""$\omega(P) = \|\Pi P \Pi_\perp\|_2 = \|P^T\mathbf{1} - \mathbf{1}\|/\sqrt n$ (D5, C4).
+
+    Zero exactly for doubly stochastic P. Computed as $\|c - \bar c\,\mathbf{1}\|/\sqrt n$, $c = P^T\mathbf{1}$,
+    which equals the operator norm for any square P.
+    """
+    check_row_stochastic("P", P)
+    return _omega(P)
+
+
+@array_function
+def is_row_stochastic(P: Tensor) -> Tensor:
+    """Boolean ``(...)``: entries >= 0 and rows summing to 1, to a rounding tolerance of 16 n eps."""
+    check_square("P", P)
+    tol = row_stochastic_tolerance(P)
+    return ((P.sum(-1) - 1).abs() <= tol).all(-1) & (P >= -tol).flatten(-2).all(-1)
+
+
+def uniform_attention(n: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device | None = None
+                      ) -> Tensor:
+    r"""$\Pi = \mathbf{1}\mathbf{1}^T/n$ ``(n, n)``: uniform attention (C12), $\delta(\Pi) = 0$."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    return torch.full((n, n), 1 / n, dtype=dtype, device=None if device is None else torch.device(device))

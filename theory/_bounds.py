@@ -1,0 +1,172 @@
+r"""Bounds on growth and escalation (C5-C10) and the quantities they are stated in.
+
+Conventions: $s = t_{sim}(X)$; $1 - s$ is taken from an explicit ``t_div`` when one is passed.
+
+- C5 ($Y = PXU$, $U$ orthogonal): $\xi_2 \le \sigma(P)$ and $|\xi_1 - 1| \le \omega(P)\sqrt{t_{div}/t_{sim}}$.
+- C6 ($P$ symmetric): $r(X, PXU) \ge 1/(s + \delta^2(1-s))$; spectral estimate $1/(s + \mu^2(1-s))$.
+- C7 (chain, $\delta(P_k) \le \bar\delta < 1$): $t_{div}(X_k) \le \bar\delta^{2k}/\mathrm{odds}(X_0)$.
+- C8: without symmetry C5's corollary and C6 fail; ``escalation_bound_slack`` measures by how much.
+- C9 ($Y = X + PXW$): exact second moments; odds grow by at least $(1+\gamma)/(1+\gamma\delta^2)$.
+- C10 ($Y = \sum_h P_h X W_h$): $\bar r \ge 1/(s + \overline{\delta_h^2}(1-s))$.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._attention import _omega, _sigma, _slem
+from ._backend import array_function
+from ._escalation import _check_map, _rate_from_ratio, check_share_pair
+from ._similarity import _split_norms, _split_shares
+from ._validate import (check_nonnegative, check_pair, check_row_stochastic, check_tokens,
+                        check_unit_interval)
+
+__all__ = [
+    "escalation_lower_bound",
+    "spectral_rate_estimate",
+    "xi_bounds",
+    "diversity_decay_bound",
+    "escalation_bound_slack",
+    "residual_second_moments",
+    "residual_odds_growth_bound",
+    "multihead_lower_bound",
+    "multihead_mean_rate",
+    "counterexample_n2",
+]
+
+
+def _check_gain(name: str, q: Tensor) -> None:
+    check_nonnegative(name, q)
+
+
+@array_function
+def escalation_lower_bound(s: Tensor, delta: Tensor, *, t_div: Tensor | None = None) -> Tensor:
+    r"""C6 ([YZ] bound on $r$ via $|\lambda_2(P)|$): $1/(s + \delta^2 (1 - s))$, $\ge 1$ for $\delta \le 1$.
+
+    A lower bound on $r(X, PXU)$ for symmetric row-stochastic $P$ and orthogonal $U$, and on the
+    ratio-of-expectations rate when $U$ is replaced by Gaussian $W$. Arguments broadcast.
+    """
+    check_share_pair(s, t_div)
+    _check_gain("delta", delta)
+    return _rate_from_ratio(s, delta, t_div)
+
+
+@array_function
+def spectral_rate_estimate(s: Tensor, mu: Tensor, *, t_div: Tensor | None = None) -> Tensor:
+    r"""C6 estimate ([YZ] "if $P = P^T$"): $r \approx 1/(s + \mu^2(1-s))$ for random $X$, $\mu$ the RMS gain."""
+    check_share_pair(s, t_div)
+    _check_gain("mu", mu)
+    return _rate_from_ratio(s, mu, t_div)
+
+
+@array_function
+def xi_bounds(X: Tensor, P: Tensor) -> tuple[Tensor, Tensor]:
+    r"""C5: for $Y = PXU$ ($U$ orthogonal), returns $(\sigma(P),\ \omega(P)\sqrt{t_{div}(X)/t_{sim}(X)})$.
+
+    The first bounds $\xi_2$ from above, the second bounds $|\xi_1 - 1|$. ``X``: ``(..., n, d)``,
+    ``P``: ``(..., n, n)`` row-stochastic.
+    """
+    check_tokens("X", X)
+    check_row_stochastic("P", P)
+    check_pair(X, P, "X", "P")
+    a, b = _split_norms(X)
+    return _sigma(P), _omega(P) * (b / a)
+
+
+@array_function
+def diversity_decay_bound(odds0: Tensor, dbar: Tensor, k: Tensor) -> Tensor:
+    r"""C7: $t_{div}(X_k) \le \bar\delta^{2k} / \mathrm{odds}(X_0)$ for $X_{j+1} = P_j X_j U_j$, $\delta(P_j) \le \bar\delta$.
+
+    Q-linear convergence of $t_{sim} \to 1$ with ratio $\bar\delta^2$. Evaluated in logs, so deep chains
+    neither underflow early nor overflow. Arguments broadcast.
+    """
+    check_nonnegative("odds0", odds0)
+    check_unit_interval("dbar", dbar)
+    check_nonnegative("k", k)
+    return torch.exp(2 * k * torch.log(dbar) - torch.log(odds0))
+
+
+@array_function
+def escalation_bound_slack(X: Tensor, Y: Tensor, P: Tensor) -> Tensor:
+    r"""C6/C8: $r(X, Y) - 1/(s + \delta(P)^2(1-s))$ for the step $Y = PXU$ (or $PXW$).
+
+    Non-negative whenever C6's hypotheses hold (symmetric $P$, orthogonal $U$); negative values are C8's
+    counterexamples. ``X``: ``(..., n, d)``, ``Y``: ``(..., n, d')``, ``P``: ``(..., n, n)`` row-stochastic.
+    """
+    _check_map(X, Y)
+    check_row_stochastic("P", P)
+    check_pair(X, P, "X", "P")
+    s, t_div = _split_shares(X)
+    if bool((s == 0).any()):
+        raise ValueError("the escalation rate is undefined where t_sim(X) = 0 (zero mean token)")
+    r = _split_shares(Y)[0] / s
+    return r - _rate_from_ratio(s, _slem(P), t_div)
+
+
+@array_function
+def residual_second_moments(X: Tensor, P: Tensor, gamma: Tensor) -> tuple[Tensor, Tensor]:
+    r"""C9: exact $(\mathbb{E}\|\Pi Y\|^2, \mathbb{E}\|\Pi_\perp Y\|^2)$ for $Y = X + PXW$, $W_{ij}$ iid $N(0, \sigma_w^2)$.
+
+    With $\gamma = \sigma_w^2 d_{out}$ ($d_{out} = d$ here): $\|\Pi X\|^2 + \gamma\|\Pi P X\|^2$ and
+    $\|\Pi_\perp X\|^2 + \gamma\|\Pi_\perp P X\|^2$. For doubly stochastic $P$ the first is $(1+\gamma)\|\Pi X\|^2$
+    and the second $\|\Pi_\perp X\|^2 + \gamma\|\Pi_\perp P \Pi_\perp X\|^2 \le (1+\gamma\delta^2)\|\Pi_\perp X\|^2$.
+    """
+    check_tokens("X", X)
+    check_row_stochastic("P", P)
+    check_pair(X, P, "X", "P")
+    check_nonnegative("gamma", gamma)
+    a, b = _split_norms(X)
+    pa, pb = _split_norms(P @ X)
+    return a.square() + gamma * pa.square(), b.square() + gamma * pb.square()
+
+
+@array_function
+def residual_odds_growth_bound(gamma: Tensor, delta: Tensor) -> Tensor:
+    r"""C9: odds grow at least by $(1+\gamma)/(1+\gamma\delta^2) \ge 1$ per residual step (symmetric $P$).
+
+    Tends to 1 as $\gamma \to 0$: a growing residual stream slows escalation but does not stop it.
+    """
+    check_nonnegative("gamma", gamma)
+    check_unit_interval("delta", delta)
+    return (1 + gamma) / (1 + gamma * delta.square())
+
+
+@array_function
+def multihead_lower_bound(s: Tensor, deltas: Tensor, *, t_div: Tensor | None = None) -> Tensor:
+    r"""C10: $\bar r \ge 1/(s + \mathrm{mean}_h(\delta_h^2)(1-s))$ for $Y = \sum_h P_h X W_h$, symmetric $P_h$.
+
+    ``deltas``: ``(..., H)``, one SLEM per head; ``s`` broadcasts against ``(...)``.
+    """
+    check_share_pair(s, t_div)
+    if deltas.ndim < 1:
+        raise ValueError(f"deltas must have a trailing head axis (..., H); got shape {tuple(deltas.shape)}")
+    _check_gain("deltas", deltas)
+    return _rate_from_ratio(s, deltas.square().mean(-1).sqrt(), t_div)
+
+
+@array_function
+def multihead_mean_rate(X: Tensor, P: Tensor) -> Tensor:
+    r"""C10: the ratio-of-expectations rate $\bar r = (\mathbb{E}\|\Pi Y\|^2/\mathbb{E}\|Y\|^2)/s$ for
+    $Y = \sum_h P_h X W_h$ with independent iid Gaussian $W_h$ of one variance (exact; no sampling).
+
+    Independence kills the cross terms, so $\mathbb{E}\|\cdot\|^2 \propto \sum_h \|\cdot P_h X\|^2$.
+    ``X``: ``(..., n, d)``; ``P``: ``(..., H, n, n)`` row-stochastic. One head gives C6's $\bar r = r(X, PX)$.
+    """
+    check_tokens("X", X)
+    check_row_stochastic("P", P)
+    if P.ndim < 3 or P.shape[:-3] != X.shape[:-2] or P.shape[-1] != X.shape[-2]:
+        raise ValueError(f"P must be (..., H, n, n) with (...) and n of X {tuple(X.shape)}; got {tuple(P.shape)}")
+    a, b = _split_norms(P @ X.unsqueeze(-3))  # (..., H)
+    s = _split_shares(X)[0]
+    return (a.square().sum(-1) / (a.square() + b.square()).sum(-1)) / s
+
+
+def counterexample_n2(*, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
+    r"""C8's hand example: $X = [2, -1]^T$, $P = [[0, 1], [0.6, 0.4]]$ (row-stochastic, not symmetric).
+
+    $t_{sim}(X) = 1/10$, $t_{sim}(PX) = 1/82$: $r = 5/41 < 1$, while C6 would promise $\ge 1/(0.1 + 0.36 \cdot 0.9)$.
+    """
+    X = torch.tensor([[2.0], [-1.0]], dtype=dtype)
+    P = torch.tensor([[0.0, 1.0], [0.6, 0.4]], dtype=dtype)
+    return X, P

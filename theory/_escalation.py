@@ -1,0 +1,100 @@
+r"""Growth factors, escalation rate and the escalation identity (D3, D4, C2).
+
+For a map $X \mapsto Y$ (any map: attention, a weight matrix, a whole block):
+$\xi_1 = \|\Pi Y\|/\|\Pi X\|$ grows the mean part, $\xi_2 = \|\Pi_\perp Y\|/\|\Pi_\perp X\|$ the centred part
+(D3), and $r(X, Y) = t_{sim}(Y)/t_{sim}(X)$ (D4; [YZ] name the rate $r(X,Y)$, the ratio form is ours).
+
+C2 ([YZ] Prop 2.3), exact for every map with $s = t_{sim}(X) \in (0, 1)$ and $Y \ne 0$:
+$$ r(X, Y) = \frac{\xi_1^2}{\xi_1^2 s + \xi_2^2 (1 - s)}, \qquad
+   \frac{\mathrm{odds}(Y)}{\mathrm{odds}(X)} = \Big(\frac{\xi_1}{\xi_2}\Big)^2, $$
+so $r > 1 \iff \xi_1 > \xi_2$.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._backend import array_function
+from ._similarity import _scaled_split_norms, _split_norms, _split_shares
+from ._validate import check_nonnegative, check_pair, check_tokens, check_unit_interval
+
+__all__ = ["growth_factors", "escalation_rate", "escalation_identity", "odds_growth"]
+
+
+def _check_map(X: Tensor, Y: Tensor) -> None:
+    check_tokens("X", X)
+    check_tokens("Y", Y)
+    check_pair(X, Y)
+
+
+def _growth_factors(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
+    ax, bx, scale_x = _scaled_split_norms(X)
+    ay, by, scale_y = _scaled_split_norms(Y)
+    ratio = scale_y / scale_x
+    return ay / ax * ratio, by / bx * ratio
+
+
+@array_function
+def growth_factors(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Growth factors (D3): $(\xi_1, \xi_2) = (\|\Pi Y\|/\|\Pi X\|,\ \|\Pi_\perp Y\|/\|\Pi_\perp X\|)$.
+
+    ``X``: ``(..., n, d)``; ``Y``: ``(..., n, d')``. Needs $0 < t_{sim}(X) < 1$ (both parts of X non-zero).
+    """
+    _check_map(X, Y)
+    a, b = _split_norms(X)
+    if bool((a == 0).any()):
+        raise ValueError("xi1 is undefined where X has a zero mean token (t_sim(X) = 0); "
+                         f"got {int((a == 0).sum())} such matrices")
+    if bool((b == 0).any()):
+        raise ValueError("xi2 is undefined where all tokens of X are equal (t_sim(X) = 1); "
+                         f"got {int((b == 0).sum())} such matrices")
+    return _growth_factors(X, Y)
+
+
+@array_function
+def escalation_rate(X: Tensor, Y: Tensor) -> Tensor:
+    r"""Escalation rate (D4): $r(X, Y) = t_{sim}(Y)/t_{sim}(X)$. Needs $t_{sim}(X) > 0$ and $Y \ne 0$."""
+    _check_map(X, Y)
+    s = _split_shares(X)[0]
+    if bool((s == 0).any()):
+        raise ValueError("the escalation rate is undefined where t_sim(X) = 0 (zero mean token); "
+                         f"got {int((s == 0).sum())} such matrices")
+    return _split_shares(Y)[0] / s
+
+
+def _rate_from_ratio(s: Tensor, q: Tensor, t_div: Tensor | None) -> Tensor:
+    r"""$1/(s + q^2 (1 - s))$, with $1 - s$ taken from ``t_div`` when given (it is the accurate one)."""
+    one_minus_s = (1 - s) if t_div is None else t_div
+    return 1 / (s + q.square() * one_minus_s)
+
+
+def check_share_pair(s: Tensor, t_div: Tensor | None) -> None:
+    check_unit_interval("s (t_sim)", s)
+    if t_div is not None:
+        check_unit_interval("t_div", t_div)
+        tol = 64 * torch.finfo(torch.promote_types(s.dtype, t_div.dtype)).eps
+        err = float((s + t_div - 1).abs().max()) if s.numel() and t_div.numel() else 0.0
+        if err > tol:
+            raise ValueError(f"s and t_div must add to 1 (C1); max |s + t_div - 1| = {err:.3g}")
+
+
+@array_function
+def escalation_identity(s: Tensor, xi1: Tensor, xi2: Tensor, *, t_div: Tensor | None = None) -> Tensor:
+    r"""C2 ([YZ] Prop 2.3): $r = \xi_1^2 / (\xi_1^2 s + \xi_2^2 (1 - s))$ for $s = t_{sim}(X) \in (0, 1)$.
+
+    Pass ``t_div`` ($= 1 - s$, computed directly) when $s$ is close to 1: ``1 - s`` loses every digit there.
+    Arguments broadcast against each other.
+    """
+    check_share_pair(s, t_div)
+    check_nonnegative("xi1", xi1)
+    check_nonnegative("xi2", xi2)
+    return _rate_from_ratio(s, xi2 / xi1, t_div)
+
+
+@array_function
+def odds_growth(xi1: Tensor, xi2: Tensor) -> Tensor:
+    r"""C2, odds form: $\mathrm{odds}(Y)/\mathrm{odds}(X) = (\xi_1/\xi_2)^2$."""
+    check_nonnegative("xi1", xi1)
+    check_nonnegative("xi2", xi2)
+    return (xi1 / xi2).square()  # xi2 = 0 (all tokens made equal): odds(Y) = inf

@@ -1,0 +1,170 @@
+r"""Random families the sandbox draws from, all seeded through one ``torch.Generator``.
+
+Every sampler takes ``batch`` (a tuple of leading dims), the sizes, a ``generator`` and ``dtype``/``device``
+keywords, and returns torch tensors shaped ``(*batch, ...)``. Draws happen in the generator's device.
+
+- ``random_tokens``: $X$ iid $N(0, 1)$, ``(*batch, n, d)``;
+- ``softmax_attention``: $P = \mathrm{softmax}(\beta Z)$, $Z$ iid $N(0,1)$ (positive, row-stochastic; C3, C8);
+- ``attention_from_scores`` / ``data_attention``: $P = \mathrm{softmax}(X W_Q (X W_K)^T/\sqrt{d})$;
+- ``random_row_stochastic``: Dirichlet(1) rows (uniform on the simplex), optionally sparse (reducible P);
+- ``random_symmetric_doubly_stochastic``: Birkhoff mixture $\sum_j w_j (S_j + S_j^T)/2$ of permutations;
+- ``random_orthogonal``: Haar-distributed $U$ (QR of a Gaussian with the sign of $\mathrm{diag}(R)$ fixed);
+- ``random_gaussian``: $W$ iid $N(0, \sigma_w^2)$.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ._validate import check_finite, check_tokens
+
+__all__ = [
+    "make_generator",
+    "random_tokens",
+    "random_gaussian",
+    "softmax_attention",
+    "attention_from_scores",
+    "data_attention",
+    "random_row_stochastic",
+    "random_symmetric_doubly_stochastic",
+    "random_orthogonal",
+]
+
+
+def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with ``seed`` (set once per run)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _device(generator: torch.Generator, device: str | torch.device | None) -> torch.device:
+    return torch.device(device) if device is not None else generator.device
+
+
+def _batch(batch: Sequence[int] | int) -> tuple[int, ...]:
+    batch = (batch,) if isinstance(batch, int) else tuple(batch)
+    if any((not isinstance(b, int)) or b < 0 for b in batch):
+        raise ValueError(f"batch must be a tuple of integers >= 0; got {batch!r}")
+    return batch
+
+
+def _sizes(**sizes: int) -> None:
+    for name, (value, least) in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype,
+           device: torch.device) -> Tensor:
+    # Draw on the generator's device, then move: the same seed gives the same numbers wherever they land.
+    return torch.randn(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype,
+          device: torch.device) -> Tensor:
+    return torch.rand(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
+
+
+def random_tokens(batch: Sequence[int] | int, n: int, d: int, *, generator: torch.Generator,
+                  dtype: torch.dtype = torch.float64, device: str | torch.device | None = None) -> Tensor:
+    """Token matrices ``(*batch, n, d)`` with iid N(0, 1) entries."""
+    _sizes(n=(n, 2), d=(d, 1))
+    return _randn((*_batch(batch), n, d), generator, dtype, _device(generator, device))
+
+
+def random_gaussian(batch: Sequence[int] | int, rows: int, cols: int, *, std: float = 1.0,
+                    generator: torch.Generator, dtype: torch.dtype = torch.float64,
+                    device: str | torch.device | None = None) -> Tensor:
+    r"""Weights ``(*batch, rows, cols)`` with iid $N(0, \mathrm{std}^2)$ entries."""
+    _sizes(rows=(rows, 1), cols=(cols, 1))
+    if not (isinstance(std, (int, float)) and math.isfinite(std) and std >= 0):
+        raise ValueError(f"std must be a finite number >= 0; got {std!r}")
+    return std * _randn((*_batch(batch), rows, cols), generator, dtype, _device(generator, device))
+
+
+def attention_from_scores(scores: Tensor) -> Tensor:
+    """Row softmax of ``scores`` ``(..., n, n)``; torch subtracts the row maximum, so beta = 1000 is safe."""
+    if scores.ndim < 2 or scores.shape[-1] != scores.shape[-2]:
+        raise ValueError(f"scores must be (..., n, n); got shape {tuple(scores.shape)}")
+    check_finite("scores", scores)
+    return torch.softmax(scores, dim=-1)
+
+
+def softmax_attention(batch: Sequence[int] | int, n: int, *, beta: float = 4.0, generator: torch.Generator,
+                      dtype: torch.dtype = torch.float64, device: str | torch.device | None = None) -> Tensor:
+    r"""$P = \mathrm{softmax}(\beta Z)$ row-wise, $Z$ iid $N(0, 1)$: ``(*batch, n, n)``, independent of any X."""
+    _sizes(n=(n, 2))
+    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+    Z = _randn((*_batch(batch), n, n), generator, dtype, _device(generator, device))
+    return attention_from_scores(beta * Z)
+
+
+def data_attention(X: Tensor, *, generator: torch.Generator, width: int | None = None) -> Tensor:
+    r"""$P(X) = \mathrm{softmax}(X W_Q (X W_K)^T / \sqrt{d})$, $W_Q, W_K$ iid $N(0, 1/d)$ ``(d, width)``.
+
+    ``X``: ``(..., n, d)``; one pair of weights per batch element. ``width`` defaults to ``d``.
+    """
+    check_tokens("X", X)
+    d = X.shape[-1]
+    width = d if width is None else width
+    WQ = random_gaussian(X.shape[:-2], d, width, std=d ** -0.5, generator=generator, dtype=X.dtype,
+                         device=X.device)
+    WK = random_gaussian(X.shape[:-2], d, width, std=d ** -0.5, generator=generator, dtype=X.dtype,
+                         device=X.device)
+    return attention_from_scores((X @ WQ) @ (X @ WK).mT / math.sqrt(d))
+
+
+def random_row_stochastic(batch: Sequence[int] | int, n: int, *, zero_prob: float = 0.0,
+                          generator: torch.Generator, dtype: torch.dtype = torch.float64,
+                          device: str | torch.device | None = None) -> Tensor:
+    """Rows drawn from Dirichlet(1) (normalised Exp(1) entries); each entry is zeroed with ``zero_prob``,
+    the row's largest entry always kept, so sparse and reducible P appear too. ``(*batch, n, n)``."""
+    _sizes(n=(n, 2))
+    if not (isinstance(zero_prob, (int, float)) and 0 <= zero_prob < 1):
+        raise ValueError(f"zero_prob must be in [0, 1); got {zero_prob!r}")
+    shape = (*_batch(batch), n, n)
+    dev = _device(generator, device)
+    E = -torch.log1p(-_rand(shape, generator, dtype, dev))  # Exp(1), (..., n, n)
+    if zero_prob > 0:
+        keep = _rand(shape, generator, dtype, dev) >= zero_prob
+        keep |= E == E.amax(-1, keepdim=True)
+        E = E * keep
+    return E / E.sum(-1, keepdim=True)
+
+
+def random_symmetric_doubly_stochastic(batch: Sequence[int] | int, n: int, *, terms: int | None = None,
+                                       generator: torch.Generator, dtype: torch.dtype = torch.float64,
+                                       device: str | torch.device | None = None) -> Tensor:
+    r"""Birkhoff mixture $\sum_j w_j (S_j + S_j^T)/2$, $S_j$ uniform random permutations, $w \sim$ Dirichlet(1).
+
+    Symmetric and doubly stochastic (C4, C5, C6 hypotheses). ``terms`` permutations (default ``n``).
+    ``(*batch, n, n)``.
+    """
+    _sizes(n=(n, 2))
+    terms = n if terms is None else terms
+    _sizes(terms=(terms, 1))
+    batch = _batch(batch)
+    dev = _device(generator, device)
+    perm = _rand((*batch, terms, n), generator, torch.float64, dev).argsort(-1)  # (..., terms, n)
+    S = torch.nn.functional.one_hot(perm, n).to(dtype)  # (..., terms, n, n)
+    w = -torch.log1p(-_rand((*batch, terms), generator, dtype, dev))
+    w = w / w.sum(-1, keepdim=True)  # (..., terms)
+    M = (w[..., None, None] * (S + S.mT) / 2).sum(-3)
+    return (M + M.mT) / 2  # exact symmetry after rounding
+
+
+def random_orthogonal(batch: Sequence[int] | int, d: int, *, generator: torch.Generator,
+                      dtype: torch.dtype = torch.float64, device: str | torch.device | None = None) -> Tensor:
+    """Haar-distributed orthogonal matrices ``(*batch, d, d)`` (QR with diag(R) > 0)."""
+    _sizes(d=(d, 1))
+    A = _randn((*_batch(batch), d, d), generator, dtype, _device(generator, device))
+    Q, R = torch.linalg.qr(A)
+    sign = torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    return Q * sign[..., None, :]
