@@ -19,8 +19,7 @@ from ._attention import _omega, _sigma, _slem
 from ._backend import array_function
 from ._escalation import _check_map, _rate_from_ratio, check_share_pair
 from ._similarity import _split_norms, _split_shares
-from ._validate import (check_nonnegative, check_pair, check_row_stochastic, check_tokens,
-                        check_unit_interval)
+from ._validate import check_nonnegative, check_pair, check_row_stochastic, check_tokens
 
 __all__ = [
     "escalation_lower_bound",
@@ -82,7 +81,7 @@ def diversity_decay_bound(odds0: Tensor, dbar: Tensor, k: Tensor) -> Tensor:
     neither underflow early nor overflow. Arguments broadcast.
     """
     check_nonnegative("odds0", odds0)
-    check_unit_interval("dbar", dbar)
+    check_nonnegative("dbar", dbar)
     check_nonnegative("k", k)
     return torch.exp(2 * k * torch.log(dbar) - torch.log(odds0))
 
@@ -128,7 +127,7 @@ def residual_odds_growth_bound(gamma: Tensor, delta: Tensor) -> Tensor:
     Tends to 1 as $\gamma \to 0$: a growing residual stream slows escalation but does not stop it.
     """
     check_nonnegative("gamma", gamma)
-    check_unit_interval("delta", delta)
+    check_nonnegative("delta", delta)
     return (1 + gamma) / (1 + gamma * delta.square())
 
 

@@ -30,15 +30,25 @@ def _mean_part(X: Tensor) -> Tensor:
     return X.mean(dim=-2, keepdim=True).expand_as(X)
 
 
+def _centre(X: Tensor) -> tuple[Tensor, Tensor]:
+    """(xbar (..., 1, d), X - 1 xbar^T), with the mean taken of differences to the first token.
+
+    For nearly equal tokens the differences are exact (Sterbenz), so the centred part keeps its relative
+    accuracy however small it is, and equal tokens give exactly zero.
+    """
+    D = X - X[..., :1, :]
+    dbar = D.mean(dim=-2, keepdim=True)  # (..., 1, d)
+    return X[..., :1, :] + dbar, D - dbar
+
+
 def _scaled_split_norms(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(||Pi X||, ||Pi_perp X||, scale) of X / scale, scale = the largest |entry| (1 for X = 0)."""
     n = X.shape[-2]
     scale = X.abs().amax(dim=(-2, -1), keepdim=True)
     scale = scale.masked_fill(scale == 0, 1)
-    Xs = X / scale
-    xbar = Xs.mean(dim=-2, keepdim=True)  # (..., 1, d)
+    xbar, centred = _centre(X / scale)
     mean_norm = xbar.square().sum(dim=(-2, -1)).mul(n).sqrt()
-    centred_norm = (Xs - xbar).square().sum(dim=(-2, -1)).sqrt()
+    centred_norm = centred.square().sum(dim=(-2, -1)).sqrt()
     return mean_norm, centred_norm, scale[..., 0, 0]
 
 
@@ -67,7 +77,7 @@ def mean_part(X: Tensor) -> Tensor:
 def centred_part(X: Tensor) -> Tensor:
     r"""$\Pi_\perp X = X - \mathbf{1}\bar x^T$: the tokens with their mean removed. ``X``: ``(..., n, d)``."""
     check_tokens("X", X, nonzero=False)
-    return X - X.mean(dim=-2, keepdim=True)
+    return _centre(X)[1]
 
 
 @array_function

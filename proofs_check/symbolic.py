@@ -1,0 +1,200 @@
+r"""Symbolic (sympy) checks of claims C1-C13 of shared/THEORY.md: shared machinery and the registry.
+
+Exact identities (C1-C4, C8, C9 expectations, C11-C13) are verified for matrices of real symbols at small n
+and, where a block form allows, for general n: in the orthonormal basis $V = [\mathbf{1}/\sqrt n \mid Q]$,
+$\Pi = \mathrm{diag}(1, 0)$ and $\Pi_\perp = \mathrm{diag}(0, I_{n-1})$ with symbolic $n$. Inequalities
+(C5-C7, C10) are reduced by exact identities to the standard spectral and norm facts they rest on
+(spectral theorem, $\|AB\|_F \le \|A\|_2\|B\|_F$, the triangle inequality); those are then ``"reduced"``.
+The bodies live in ``_sym_identities`` (C1-C4, C11-C13) and ``_sym_inequalities`` (C5-C10).
+
+Every check computes: a false identity raises :class:`SymbolicCheckFailed`, and :func:`run_symbolic`
+turns any exception into status ``"failed"`` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+__all__ = ["SymbolicResult", "SymbolicCheckFailed", "SYMBOLIC", "run_symbolic", "assert_identity", "assert_zero",
+           "assert_sign", "gaussian_expectation"]
+
+STATUSES = ("proved", "reduced", "failed")
+
+
+@dataclass(frozen=True)
+class SymbolicResult:
+    status: str  # "proved", "reduced" or "failed"
+    method: str  # one line: what was checked, at which sizes (or why it failed)
+
+
+class SymbolicCheckFailed(AssertionError):
+    """A symbolic identity or sign condition did not hold."""
+
+
+SYMBOLIC: dict[str, Callable[[], SymbolicResult]] = {}
+
+
+def register(claim_id: str) -> Callable[[Callable[[], SymbolicResult]], Callable[[], SymbolicResult]]:
+    """Decorator: file the check of ``claim_id`` in :data:`SYMBOLIC`."""
+    def wrap(check: Callable[[], SymbolicResult]) -> Callable[[], SymbolicResult]:
+        if claim_id in SYMBOLIC:
+            raise ValueError(f"a symbolic check for {claim_id} is already registered")
+        SYMBOLIC[claim_id] = check
+        return check
+    return wrap
+
+
+def run_symbolic(claim_id: str) -> SymbolicResult:
+    """Run the symbolic check of ``claim_id``; any exception or failed assertion gives status ``"failed"``.
+
+    An unknown ``claim_id`` is a caller error and raises ``ValueError``.
+    """
+    if claim_id not in SYMBOLIC:
+        raise ValueError(f"no symbolic check for {claim_id!r}; expected one of {', '.join(SYMBOLIC)}")
+    try:
+        result = SYMBOLIC[claim_id]()
+        if result.status not in ("proved", "reduced"):
+            raise SymbolicCheckFailed(f"check returned status {result.status!r}")
+        return result
+    except Exception as exc:  # noqa: BLE001 -- the ledger records every failure, whatever its kind
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return SymbolicResult("failed", f"{type(exc).__name__}: {reason[:300]}")
+
+
+# ----------------------------------------------------------------------------------------------- assertions
+
+def _is_zero(e: sp.Expr) -> bool:
+    e = sp.expand(e)
+    return e == 0 or sp.simplify(e) == 0
+
+
+def assert_zero(expr, what: str) -> None:
+    """Assert ``expr`` (scalar, explicit Matrix, or block/matrix expression) is exactly zero."""
+    if isinstance(expr, sp.MatrixBase):
+        entries = list(expr)
+    elif isinstance(expr, sp.MatrixExpr):  # symbolic-size blocks: collapse, then every block must vanish
+        M = sp.block_collapse(expr)
+        blocks = M.blocks if isinstance(M, sp.BlockMatrix) else (M if isinstance(M, sp.MatrixBase) else [M])
+        entries = [b for b in blocks if not getattr(b, "is_ZeroMatrix", False) and sp.simplify(b) != 0]
+        if entries:
+            raise SymbolicCheckFailed(f"{what}: non-zero blocks {entries}")
+        return
+    else:
+        entries = [expr]
+    bad = [e for e in entries if not _is_zero(e)]
+    if bad:
+        raise SymbolicCheckFailed(f"{what}: residual {sp.simplify(bad[0])} is not 0")
+
+
+def assert_identity(lhs, rhs, what: str) -> None:
+    """Assert ``lhs == rhs`` exactly (scalars or matrices), i.e. ``simplify(lhs - rhs) == 0``."""
+    assert_zero(lhs - rhs, what)
+
+
+def assert_sign(expr, sign: str, what: str) -> None:
+    """Assert sympy's assumptions decide ``expr`` (factored) is ``positive``/``nonnegative``/``negative``."""
+    e = sp.factor(sp.together(expr))
+    if getattr(e, f"is_{sign}") is not True:
+        raise SymbolicCheckFailed(f"{what}: cannot show {e} is {sign}")
+
+
+# ------------------------------------------------------------------------------------------ the objects
+
+def ones(n: int) -> sp.Matrix:
+    return sp.ones(n, 1)
+
+
+def Pi(n: int) -> sp.Matrix:
+    r"""$\Pi = \mathbf{1}\mathbf{1}^T/n$."""
+    return sp.ones(n, n) / n
+
+
+def Pi_perp(n: int) -> sp.Matrix:
+    return sp.eye(n) - Pi(n)
+
+
+def helmert(n: int) -> sp.Matrix:
+    """Q (n, n-1), exact: column k-1 is (1, ..., 1, -k, 0, ..., 0)/sqrt(k(k+1)) (as theory.complement_basis)."""
+    return sp.Matrix(n, n - 1, lambda i, j: (1 if i <= j else -(j + 1) if i == j + 1 else 0)
+                     / sp.sqrt((j + 1) * (j + 2)))
+
+
+def basis(n: int) -> sp.Matrix:
+    r"""$V = [\mathbf{1}/\sqrt n \mid Q]$ (n, n), orthogonal."""
+    return (ones(n) / sp.sqrt(n)).row_join(helmert(n))
+
+
+def tokens(name: str, n: int, d: int) -> sp.Matrix:
+    """X (n, d) of real symbols ``name_i_j``."""
+    return sp.Matrix(n, d, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True))
+
+
+def row_stochastic(name: str, n: int) -> sp.Matrix:
+    """P (n, n) with real symbols in the first n-1 columns and last column 1 - (sum of the others)."""
+    P = sp.Matrix(n, n, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True))
+    for i in range(n):
+        P[i, n - 1] = 1 - sum(P[i, :n - 1])
+    return P
+
+
+def doubly_stochastic(name: str, n: int) -> sp.Matrix:
+    """P (n, n): a free (n-1, n-1) block of real symbols, last row and column fixed by unit sums."""
+    P = row_stochastic(name, n)
+    for j in range(n - 1):
+        P[n - 1, j] = 1 - sum(P[:n - 1, j])
+    P[n - 1, n - 1] = 1 - sum(P[n - 1, :n - 1])
+    return P
+
+
+def symmetric_stochastic(name: str, n: int) -> sp.Matrix:
+    """P = P^T (n, n): real symbols off the diagonal, diagonal 1 - (off-diagonal row sum)."""
+    P = sp.Matrix(n, n, lambda i, j: sp.Symbol(f"{name}_{min(i, j)}_{max(i, j)}", real=True) if i != j else 0)
+    for i in range(n):
+        P[i, i] = 1 - sum(P[i, :])
+    return P
+
+
+def sqnorm(M: sp.Matrix) -> sp.Expr:
+    """Squared Frobenius norm (entries real)."""
+    return sum(e**2 for e in M)
+
+
+def t_sim(X: sp.Matrix) -> sp.Expr:
+    r"""D1: $\|\Pi X\|^2/\|X\|^2$."""
+    return sqnorm(Pi(X.rows) * X) / sqnorm(X)
+
+
+def block_projectors(n: sp.Symbol) -> tuple[sp.BlockMatrix, sp.BlockMatrix]:
+    r"""$(\Pi, \Pi_\perp)$ in the basis $V$ for symbolic $n$: $\mathrm{diag}(1, 0_{n-1})$, $\mathrm{diag}(0, I_{n-1})$."""
+    m = n - 1
+    Z1, Zm1, Z1m, Zm = sp.ZeroMatrix(1, 1), sp.ZeroMatrix(m, 1), sp.ZeroMatrix(1, m), sp.ZeroMatrix(m, m)
+    return (sp.BlockMatrix([[sp.Identity(1), Z1m], [Zm1, Zm]]),
+            sp.BlockMatrix([[Z1, Z1m], [Zm1, sp.Identity(m)]]))
+
+
+def gaussian_expectation(expr: sp.Expr, ws, var: sp.Expr) -> sp.Expr:
+    r"""$\mathbb{E}[\mathrm{expr}]$ for ``ws`` iid $N(0, \mathrm{var})$, ``expr`` a polynomial of degree <= 2 in ``ws``.
+
+    Moments: $\mathbb{E}w_i = 0$, $\mathbb{E}w_iw_j = \mathrm{var}\,[i = j]$ (used by C6, C9, C10).
+    """
+    ws = list(ws)
+    total = sp.Integer(0)
+    for monom, coeff in sp.Poly(sp.expand(expr), *ws).terms():
+        degree = sum(monom)
+        if degree > 2:
+            raise ValueError(f"gaussian_expectation handles degree <= 2 in the ws; got a degree-{degree} term")
+        if degree == 0:
+            total += coeff
+        elif 2 in monom:  # E[w_i^2] = var; E[w_i] = E[w_i w_j] = 0 otherwise
+            total += coeff * var
+    return sp.expand(total)
+
+
+# The checks register themselves on import; sort the registry as C1..C13 for whoever iterates it.
+from . import _sym_identities, _sym_inequalities  # noqa: E402,F401
+
+for _cid in sorted(SYMBOLIC, key=lambda c: int(c[1:])):
+    SYMBOLIC[_cid] = SYMBOLIC.pop(_cid)

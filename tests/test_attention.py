@@ -1,0 +1,128 @@
+"""D5, C3 (invariant leading eigenspace) and C4 (column-sum defect)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import theory as T
+from tests.strategies import row_stochastic, softmax_matrices, symmetric_doubly_stochastic, token_matrices
+
+ANY_ATTENTION = st.one_of(row_stochastic(), softmax_matrices(), symmetric_doubly_stochastic())
+
+
+def reference_slem(P: np.ndarray) -> float:
+    """numpy: spectral radius of P on 1-perp, in a basis from the SVD (not the Helmert basis of theory)."""
+    n = P.shape[0]
+    Q = np.linalg.svd(np.ones((1, n)))[2][1:].T  # (n, n-1), orthonormal, orthogonal to 1
+    return float(np.max(np.abs(np.linalg.eigvals(Q.T @ P @ Q))))
+
+
+@pytest.mark.parametrize("a, b", [(0.3, 0.5), (0.9, 0.8), (0.0, 0.0), (1.0, 1.0), (0.2, 0.0)])
+def test_attention_quantities_by_hand_n2(a, b):
+    # P = [[1-a, a], [b, 1-b]]: eigenvalues 1 and 1-a-b; C = Q^T P Q = 1-a-b (1x1); column sums 1-a+b, 1+a-b.
+    P = np.array([[1 - a, a], [b, 1 - b]])
+    assert T.slem(P) == pytest.approx(abs(1 - a - b), abs=1e-15)
+    assert T.diversity_gain(P) == pytest.approx(abs(1 - a - b), abs=1e-15)
+    assert T.rms_diversity_gain(P) == pytest.approx(abs(1 - a - b), abs=1e-15)
+    assert T.column_sum_defect(P) == pytest.approx(abs(b - a), abs=1e-15)  # ||(b-a, a-b)|| / sqrt 2
+
+
+@given(ANY_ATTENTION)
+def test_C3_ones_is_an_invariant_eigenvector_and_the_lower_left_block_vanishes(P):
+    n = P.shape[0]
+    Pi = np.full((n, n), 1 / n)
+    np.testing.assert_allclose(P @ np.ones(n), np.ones(n), atol=1e-13)
+    np.testing.assert_allclose(P @ Pi, Pi, atol=1e-13)
+    np.testing.assert_allclose((np.eye(n) - Pi) @ P @ Pi, 0, atol=1e-13)
+    b, z, C = T.attention_blocks(P)
+    V = T.leading_basis(n).numpy()
+    assert (V.T @ P @ V)[0, 0] == pytest.approx(1, abs=1e-13)
+    np.testing.assert_allclose(z, 0, atol=1e-13)
+
+
+@given(ANY_ATTENTION)
+def test_C3_spectrum_is_one_together_with_the_spectrum_of_C(P):
+    _, _, C = T.attention_blocks(P)
+    ev_P = np.sort_complex(np.round(np.linalg.eigvals(P), 7))
+    ev_union = np.sort_complex(np.round(np.append(np.linalg.eigvals(C), 1.0), 7))
+    np.testing.assert_allclose(ev_P, ev_union, atol=2e-6)
+
+
+@given(ANY_ATTENTION, ANY_ATTENTION)
+def test_C3_products_of_row_stochastic_matrices_stay_row_stochastic(P1, P2):
+    if P1.shape == P2.shape:
+        assert T.is_row_stochastic(P1 @ P2)
+        np.testing.assert_allclose(T.attention_blocks(P1 @ P2)[1], 0, atol=1e-12)
+
+
+@given(softmax_matrices())
+def test_C3_positive_attention_has_a_spectral_gap(P):
+    if P.min() > 1e-12:  # softmax at moderate beta: entrywise positive, Perron-Frobenius applies
+        assert T.slem(P) < 1
+
+
+def test_C3_reducible_attention_has_slem_one():
+    assert T.slem(np.eye(4)) == pytest.approx(1.0, abs=1e-15)
+    blocks = np.kron(np.eye(2), np.full((2, 2), 0.5))
+    assert T.slem(blocks) == pytest.approx(1.0, abs=1e-14)
+
+
+@given(ANY_ATTENTION)
+def test_D5_quantities_match_independent_numpy_references(P):
+    n = P.shape[0]
+    Pp = np.eye(n) - np.full((n, n), 1 / n)
+    # Eigenvalues of a (nearly) defective C move by ~sqrt(eps ||C||) under rounding: 1e-7 allows that.
+    assert T.slem(P) == pytest.approx(reference_slem(P), abs=1e-7)
+    assert T.diversity_gain(P) == pytest.approx(np.linalg.norm(Pp @ P @ Pp, 2), abs=1e-12)
+    assert T.rms_diversity_gain(P) == pytest.approx(np.linalg.norm(Pp @ P @ Pp) / np.sqrt(n - 1), abs=1e-12)
+    Pi = np.full((n, n), 1 / n)
+    assert T.column_sum_defect(P) == pytest.approx(np.linalg.norm(Pi @ P @ Pp, 2), abs=1e-12)
+
+
+@given(ANY_ATTENTION)
+def test_D5_slem_and_rms_gain_never_exceed_the_operator_gain(P):
+    sigma = T.diversity_gain(P)
+    assert T.slem(P) <= sigma + 1e-12
+    assert T.rms_diversity_gain(P) <= sigma + 1e-12
+
+
+@given(ANY_ATTENTION)
+def test_C4_defect_block_is_rank_one_from_column_sums(P):
+    n = P.shape[0]
+    Pi = np.full((n, n), 1 / n)
+    c = P.sum(0)
+    np.testing.assert_allclose(Pi @ P @ (np.eye(n) - Pi), np.outer(np.ones(n), c - 1) / n, atol=1e-13)
+    assert T.column_sum_defect(P) == pytest.approx(np.linalg.norm(c - 1) / np.sqrt(n), abs=1e-13)
+
+
+@given(ANY_ATTENTION)
+def test_C4_zero_defect_iff_doubly_stochastic_iff_commuting_with_Pi(P):
+    n = P.shape[0]
+    Pi = np.full((n, n), 1 / n)
+    omega = T.column_sum_defect(P)
+    doubly = np.allclose(P.sum(0), 1, atol=1e-12)
+    commutes = np.allclose(P @ Pi, Pi @ P, atol=1e-12)
+    assert doubly == commutes == (omega < 1e-12)
+
+
+@given(symmetric_doubly_stochastic())
+def test_C4_symmetric_row_stochastic_is_doubly_stochastic(P):
+    assert T.column_sum_defect(P) < 1e-14
+    assert T.slem(P) == pytest.approx(T.diversity_gain(P), abs=1e-12)  # sigma = delta for symmetric P
+
+
+@given(token_matrices(), st.data())
+def test_C3_mean_projection_commutes_with_right_multiplication(X, data):
+    W = data.draw(token_matrices(n=X.shape[1]))
+    np.testing.assert_allclose(T.mean_part(X @ W), T.mean_part(X) @ W, atol=1e-9)
+
+
+def test_eigenvalues_are_taken_in_float64_for_float32_input():
+    g = T.make_generator(0)
+    P = T.softmax_attention((8,), 16, generator=g, dtype=torch.float32)
+    d32 = T.slem(P)
+    assert d32.dtype == torch.float32
+    P64 = P.double() / P.double().sum(-1, keepdim=True)  # float32 rows sum to 1 only to float32 precision
+    torch.testing.assert_close(d32.double(), T.slem(P64), atol=1e-6, rtol=0)

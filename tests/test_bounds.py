@@ -1,0 +1,163 @@
+"""C5 (xi bounds), C6 (escalation lower bound), C7 (linear rate), C9 (residual), C10 (multi-head)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import theory as T
+from tests.strategies import (orthogonal_matrices, row_stochastic, softmax_matrices, symmetric_doubly_stochastic,
+                              token_matrices)
+
+TOL = 1e-10
+
+
+@st.composite
+def step(draw, attention=None):
+    """(X, P, U) with X of mixed similarity, P from ``attention`` (default: any row-stochastic), U orthogonal."""
+    P = draw(attention if attention is not None else st.one_of(row_stochastic(), softmax_matrices()))
+    X = draw(token_matrices(n=P.shape[0], mixed=True))
+    U = draw(orthogonal_matrices(d=X.shape[1]))
+    Y = P @ X @ U
+    assume(np.abs(Y).max() > 1e-6 and T.token_diversity(Y) > 1e-12)  # growth factors defined
+    return X, P, U
+
+
+@given(step())
+def test_C5_growth_factors_obey_the_sigma_and_omega_bounds_for_any_row_stochastic_P(XPU):
+    X, P, U = XPU
+    xi1, xi2 = T.growth_factors(X, P @ X @ U)
+    xi2_max, xi1_dev = T.xi_bounds(X, P)
+    assert xi2 <= xi2_max * (1 + TOL) + TOL
+    assert abs(xi1 - 1) <= xi1_dev * (1 + TOL) + TOL
+
+
+@given(step(symmetric_doubly_stochastic()))
+def test_C5_symmetric_attention_keeps_the_mean_and_contracts_diversity_by_delta(XPU):
+    X, P, U = XPU
+    xi1, xi2 = T.growth_factors(X, P @ X @ U)
+    assert xi1 == pytest.approx(1, abs=1e-9)
+    assert xi2 <= T.slem(P) * (1 + TOL) + TOL
+
+
+@given(step(symmetric_doubly_stochastic()))
+def test_C6_escalation_rate_is_at_least_the_slem_bound_for_symmetric_attention(XPU):
+    X, P, U = XPU
+    slack = T.escalation_bound_slack(X, P @ X @ U, P)
+    assert slack >= -TOL * T.escalation_rate(X, P @ X @ U)
+
+
+@given(symmetric_doubly_stochastic())
+def test_C6_rms_gain_is_at_most_the_slem_for_symmetric_attention(P):
+    assert T.rms_diversity_gain(P) <= T.slem(P) + 1e-12
+
+
+def test_C6_bound_by_hand_n2():
+    # P = [[1-a, a], [a, 1-a]], delta = |1 - 2a|; X = [2, -1]^T: s = 1/10. C6 is tight at n = 2 (xi2 = delta).
+    a = 0.2
+    P = np.array([[1 - a, a], [a, 1 - a]])
+    X = np.array([[2.0], [-1.0]])
+    bound = T.escalation_lower_bound(0.1, T.slem(P))
+    assert bound == pytest.approx(1 / (0.1 + 0.36 * 0.9), rel=1e-14)
+    assert T.escalation_rate(X, P @ X) == pytest.approx(bound, rel=1e-13)
+
+
+def test_C6_ratio_of_expectations_with_gaussian_weights_is_bounded_and_matches_sampling():
+    # rbar = (E||Pi Y||^2 / E||Y||^2)/s for Y = P X W equals r(X, P X) exactly (E||A W||^2 ∝ ||A||^2).
+    g = T.make_generator(11)
+    P = T.random_symmetric_doubly_stochastic((), 5, generator=g)
+    X = T.random_tokens((), 5, 3, generator=g)
+    W = T.random_gaussian((40000,), 3, 4, std=0.7, generator=g)
+    Y = P @ X @ W  # (40000, 5, 4)
+    a, b = T.split_norms(Y)
+    rbar_mc = float((a.square().mean() / (a.square() + b.square()).mean()) / T.token_similarity(X))
+    rbar = float(T.multihead_mean_rate(X, P[None]))
+    assert rbar == pytest.approx(float(T.escalation_rate(X, P @ X)), rel=1e-12)
+    assert rbar_mc == pytest.approx(rbar, rel=0.02)  # 40 000 draws: sampling error well under 1%
+    assert rbar >= float(T.escalation_lower_bound(T.token_similarity(X), T.slem(P))) * (1 - 1e-12)
+
+
+@given(st.integers(2, 8), st.integers(1, 5), st.integers(1, 12), st.integers(0, 10 ** 6))
+def test_C7_diversity_decays_at_least_linearly_along_a_symmetric_chain(n, d, L, seed):
+    g = T.make_generator(seed)
+    P = T.random_symmetric_doubly_stochastic((L,), n, generator=g)
+    U = T.random_orthogonal((L,), d, generator=g)
+    X0 = T.random_tokens((), n, d, generator=g)
+    dbar = T.slem(P).max()
+    assume(float(dbar) < 1)
+    X = X0
+    for k in range(L):
+        X = P[k] @ X @ U[k]
+        if float(T.token_diversity(X)) == 0:
+            break
+        bound = T.diversity_decay_bound(T.similarity_odds(X0), dbar, k + 1)
+        assert float(T.token_diversity(X)) <= float(bound) * (1 + 1e-9)
+
+
+def test_C7_bound_by_hand():
+    # odds0 = 1/9 (s = 0.1), dbar = 0.5, k = 3: 0.5^6 * 9.
+    assert T.diversity_decay_bound(1 / 9, 0.5, 3) == pytest.approx(9 / 64, rel=1e-14)
+    # 0.5^1000 underflows alone and 1/1e-300 nearly overflows; in logs the product is fine.
+    assert T.diversity_decay_bound(1e-300, 0.5, 500) == pytest.approx(2.0 ** -1000 * 1e300, rel=1e-10)
+
+
+@given(step(symmetric_doubly_stochastic()), st.floats(0.01, 4))
+def test_C9_residual_second_moments_take_the_doubly_stochastic_form(XPU, gamma):
+    X, P, _ = XPU
+    n = X.shape[0]
+    Pp = np.eye(n) - np.full((n, n), 1 / n)
+    Em, Ec = T.residual_second_moments(X, P, gamma)
+    a, b = T.split_norms(X)
+    assert Em == pytest.approx((1 + gamma) * a ** 2, rel=1e-10)
+    assert Ec == pytest.approx(b ** 2 + gamma * np.linalg.norm(Pp @ P @ Pp @ X) ** 2, rel=1e-10)
+    assert Ec <= (1 + gamma * T.slem(P) ** 2) * b ** 2 * (1 + 1e-10)
+    odds_ratio = (Em / Ec) / (a ** 2 / b ** 2)
+    assert odds_ratio >= T.residual_odds_growth_bound(gamma, T.slem(P)) * (1 - 1e-10)
+    assert T.residual_odds_growth_bound(gamma, T.slem(P)) >= 1 - 1e-12  # slem(I) = 1 + rounding
+
+
+def test_C9_second_moments_match_sampling():
+    g = T.make_generator(5)
+    n, d, sw = 6, 4, 0.3
+    P = T.random_symmetric_doubly_stochastic((), n, generator=g)
+    X = T.random_tokens((), n, d, generator=g)
+    W = T.random_gaussian((50000,), d, d, std=sw, generator=g)
+    a, b = T.split_norms(X + P @ X @ W)
+    Em, Ec = T.residual_second_moments(X, P, sw ** 2 * d)
+    assert float(a.square().mean()) == pytest.approx(float(Em), rel=0.02)
+    assert float(b.square().mean()) == pytest.approx(float(Ec), rel=0.02)
+
+
+def test_C9_odds_growth_bound_tends_to_one_as_the_residual_dominates():
+    gammas = np.array([10.0, 1.0, 0.1, 1e-3, 1e-6])
+    g = T.residual_odds_growth_bound(gammas, 0.5)
+    assert np.all(np.diff(g) < 0) and np.all(g > 1)
+    assert g[-1] == pytest.approx(1, abs=1e-6)
+
+
+@given(st.integers(2, 7), st.integers(1, 4), st.integers(1, 5), st.integers(0, 10 ** 6))
+def test_C10_multihead_rate_is_bounded_by_the_mean_square_of_head_slems(n, d, H, seed):
+    g = T.make_generator(seed)
+    P = T.random_symmetric_doubly_stochastic((H,), n, generator=g)
+    X = T.random_tokens((), n, d, generator=g)
+    rbar = T.multihead_mean_rate(X, P)
+    bound = T.multihead_lower_bound(T.token_similarity(X), T.slem(P), t_div=T.token_diversity(X))
+    assert float(rbar) >= float(bound) * (1 - 1e-10)
+
+
+def test_C10_one_head_reduces_to_C6():
+    s, delta = 0.3, 0.6
+    assert T.multihead_lower_bound(s, [delta]) == pytest.approx(T.escalation_lower_bound(s, delta), rel=1e-15)
+    # Two heads: deltas enter through their mean square, (0.36 + 0.04)/2 = 0.2.
+    assert T.multihead_lower_bound(s, [0.6, 0.2]) == pytest.approx(1 / (0.3 + 0.2 * 0.7), rel=1e-14)
+
+
+def test_bounds_are_batched_and_keep_torch_kind():
+    g = T.make_generator(1)
+    P = T.random_symmetric_doubly_stochastic((3, 2), 5, generator=g, dtype=torch.float32)
+    X = T.random_tokens((3, 2), 5, 4, generator=g, dtype=torch.float32)
+    xi2_max, xi1_dev = T.xi_bounds(X, P)
+    assert xi2_max.shape == (3, 2) and xi2_max.dtype == torch.float32
+    slack = T.escalation_bound_slack(X, P @ X, P)
+    assert slack.shape == (3, 2) and bool((slack > -1e-4).all())
