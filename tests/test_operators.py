@@ -1,0 +1,98 @@
+"""C11 (de-escalation), C12 (context broadcasting), C13 (LayerNorm fixed point)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import theory as T
+from tests.strategies import ENTRY, TAU, token_matrices
+
+
+def test_deescalation_by_hand_n2():
+    # X = [1, 3]^T, s = 0.8; tau = 0.5: Y = X - 0.5 * 2 = [0, 2]^T, t_sim(Y) = 2/4 = 0.5.
+    X = np.array([[1.0], [3.0]])
+    Y = T.deescalate(X, 0.5)
+    np.testing.assert_allclose(Y, [[0.0], [2.0]], atol=1e-15)
+    assert T.deescalated_similarity(0.8, 0.5) == pytest.approx(0.5, rel=1e-15)
+    assert T.token_similarity(Y) == pytest.approx(0.5, rel=1e-14)
+
+
+@given(token_matrices(mixed=True), TAU)
+def test_C11_deescalation_scales_the_mean_by_one_minus_tau_and_keeps_diversity(X, tau):
+    assume(abs(1 - tau) > 1e-6)
+    Y = T.deescalate(X, tau)
+    xi1, xi2 = T.growth_factors(X, Y)
+    assert xi1 == pytest.approx(abs(1 - tau), rel=1e-9)
+    assert xi2 == pytest.approx(1, rel=1e-12)
+    s, t = T.token_similarity(X), T.token_diversity(X)
+    assert T.token_similarity(Y) == pytest.approx(T.deescalated_similarity(s, tau, t_div=t), rel=1e-9, abs=1e-15)
+
+
+@given(token_matrices(mixed=True), st.floats(0.01, 1.99))
+def test_C11_tau_in_zero_two_lowers_similarity_and_tau_one_removes_it(X, tau):
+    assert T.token_similarity(T.deescalate(X, tau)) < T.token_similarity(X)
+    assert T.token_similarity(T.deescalate(X, 1.0)) == pytest.approx(0, abs=1e-25)
+
+
+def test_C11_deescalate_is_batched_over_tau():
+    g = T.make_generator(4)
+    X = T.random_tokens((3,), 5, 2, generator=g)
+    tau = torch.tensor([0.1, 0.5, 1.0], dtype=torch.float64)
+    Y = T.deescalate(X, tau)
+    for i in range(3):
+        torch.testing.assert_close(Y[i], T.deescalate(X[i], float(tau[i])))
+
+
+@given(token_matrices(mixed=True))
+def test_C12_context_broadcasting_keeps_the_mean_halves_diversity_and_escalates(X):
+    Y = T.context_broadcast(X)
+    xi1, xi2 = T.growth_factors(X, Y)
+    assert xi1 == pytest.approx(1, rel=1e-12) and xi2 == pytest.approx(0.5, rel=1e-12)
+    s = T.token_similarity(X)
+    r = T.escalation_rate(X, Y)
+    assert r == pytest.approx(1 / (s + T.token_diversity(X) / 4), rel=1e-9)
+    assert r >= 1 - 1e-12
+    np.testing.assert_allclose(Y, T.deescalate(X, -1.0) / 2, atol=1e-12)  # the tau = -1 member, halved
+
+
+@given(token_matrices(), st.integers(2, 8))
+def test_C12_uniform_attention_has_zero_slem_and_makes_tokens_equal(X, n):
+    Pi = T.uniform_attention(n)
+    assert float(T.slem(Pi)) == pytest.approx(0, abs=1e-15)
+    X = X[:1].repeat(n, 0) + np.arange(n)[:, None]  # some (n, d) matrix with a non-zero mean token
+    assert T.token_similarity(Pi.numpy() @ X) == pytest.approx(1, abs=1e-15)
+
+
+def test_C12_context_broadcasting_by_hand_n2():
+    # X = [1, 3]^T: CB(X) = ([1, 3] + [2, 2])/2 = [1.5, 2.5]; t_sim = 2 * 4 / 8.5.
+    X = np.array([[1.0], [3.0]])
+    np.testing.assert_allclose(T.context_broadcast(X), [[1.5], [2.5]], atol=1e-15)
+    assert T.token_similarity(T.context_broadcast(X)) == pytest.approx(8 / 8.5, rel=1e-14)
+
+
+@given(arrays(np.float64, st.integers(2, 6), elements=ENTRY), st.integers(2, 6),
+       st.floats(0.1, 3), st.floats(-2, 2))
+def test_C13_layer_norm_maps_equal_tokens_to_equal_tokens(x, n, w, b):
+    assume(np.ptp(x) > 1e-3)  # a constant token normalises to 0 + bias
+    X = np.tile(x, (n, 1))
+    d = x.shape[0]
+    Y = T.layer_norm(X, np.full(d, w), np.linspace(-1, 1, d) * b)
+    assume(np.abs(Y).max() > 1e-6)
+    assert T.token_similarity(Y) == pytest.approx(1, abs=1e-14)
+
+
+@given(token_matrices())
+def test_C13_feature_centring_commutes_with_the_mean_projection(X):
+    d = X.shape[1]
+    J = np.eye(d) - np.full((d, d), 1 / d)
+    np.testing.assert_allclose(T.mean_part(X @ J), T.mean_part(X) @ J, atol=1e-12)
+
+
+def test_layer_norm_matches_a_numpy_reference():
+    X = np.array([[1.0, 2.0, 4.0], [0.0, -1.0, 3.0]])
+    mu = X.mean(1, keepdims=True)
+    var = X.var(1, keepdims=True)
+    np.testing.assert_allclose(T.layer_norm(X, eps=1e-5), (X - mu) / np.sqrt(var + 1e-5), rtol=1e-12)

@@ -1,0 +1,151 @@
+"""Every public function rejects bad input with a ValueError that names what was expected and what arrived."""
+
+import numpy as np
+import pytest
+import torch
+
+import theory as T
+
+X = np.array([[1.0, 2.0], [3.0, -1.0], [0.0, 1.0]])  # a good (3, 2) token matrix
+P = np.full((3, 3), 1 / 3)  # a good row-stochastic matrix
+NOT_STOCHASTIC = np.array([[0.5, 0.2, 0.0], [0.3, 0.3, 0.4], [1.0, 0.0, 0.0]])
+NEGATIVE = np.array([[1.5, -0.5, 0.0], [0.3, 0.3, 0.4], [1.0, 0.0, 0.0]])
+NAN_X = np.array([[1.0, np.nan], [0.0, 1.0], [1.0, 1.0]])
+INF_X = np.array([[1.0, np.inf], [0.0, 1.0], [1.0, 1.0]])
+ZERO_X = np.zeros((3, 2))
+EQUAL_TOKENS = np.ones((3, 2))
+CENTRED = np.array([[1.0, 2.0], [-1.0, -2.0], [0.0, 0.0]])  # mean token exactly 0
+g = T.make_generator(0)
+
+# function -> [(case, args, kwargs, what the message must say)]
+REJECTIONS = {
+    T.token_similarity: [
+        ("rank 1", (np.ones(3),), {}, r"\(\.\.\., n, d\).*rank 1"),
+        ("one token", (np.ones((1, 3)),), {}, "n >= 2"),
+        ("NaN", (NAN_X,), {}, "finite.*1 NaN/Inf"),
+        ("Inf", (INF_X,), {}, "finite"),
+        ("X = 0", (ZERO_X,), {}, "non-zero"),
+        ("complex", (X.astype(complex),), {}, "real"),
+        ("string dtype", (np.array([["a", "b"], ["c", "d"]]),), {}, "floating"),
+    ],
+    T.token_diversity: [("X = 0", (ZERO_X,), {}, "non-zero"), ("NaN", (NAN_X,), {}, "finite")],
+    T.similarity_odds: [("X = 0", (ZERO_X,), {}, "non-zero")],
+    T.mean_part: [("rank 1", (np.ones(3),), {}, "rank 1")],
+    T.centred_part: [("Inf", (INF_X,), {}, "finite")],
+    T.split_norms: [("rank 0", (1.0,), {}, "rank 0")],
+    T.growth_factors: [
+        ("zero mean token", (CENTRED, X), {}, "xi1 is undefined.*t_sim\\(X\\) = 0"),
+        ("equal tokens", (EQUAL_TOKENS, X), {}, "xi2 is undefined.*t_sim\\(X\\) = 1"),
+        ("token count differs", (X, np.ones((4, 2))), {}, "batch shape and token count"),
+        ("Y = 0", (X, ZERO_X), {}, "Y must be non-zero"),
+    ],
+    T.escalation_rate: [
+        ("zero mean token", (CENTRED, X), {}, "t_sim\\(X\\) = 0"),
+        ("batch differs", (np.stack([X, X]), X), {}, "batch shape"),
+    ],
+    T.escalation_identity: [
+        ("s above 1", (1.5, 1.0, 1.0), {}, r"s \(t_sim\) must lie in \[0, 1\].*1\.5"),
+        ("negative xi", (0.5, -1.0, 1.0), {}, "xi1 must be >= 0"),
+        ("NaN xi2", (0.5, 1.0, np.nan), {}, "xi2 must be finite"),
+        ("inconsistent t_div", (0.5, 1.0, 1.0), {"t_div": 0.2}, "add to 1"),
+    ],
+    T.odds_growth: [("negative xi2", (1.0, -0.1), {}, "xi2 must be >= 0")],
+    T.slem: [
+        ("not stochastic", (NOT_STOCHASTIC,), {}, r"row-stochastic.*row sum - 1\| = 0\.3"),
+        ("negative entry", (NEGATIVE,), {}, "most negative entry = -0.5"),
+        ("not square", (np.ones((3, 2)) / 2,), {}, r"\(\.\.\., n, n\).*\(3, 2\)"),
+        ("n = 1", (np.ones((1, 1)),), {}, "n >= 2"),
+        ("NaN", (np.full((2, 2), np.nan),), {}, "finite"),
+    ],
+    T.diversity_gain: [("not stochastic", (NOT_STOCHASTIC,), {}, "row-stochastic")],
+    T.rms_diversity_gain: [("not stochastic", (NOT_STOCHASTIC,), {}, "row-stochastic")],
+    T.column_sum_defect: [("not stochastic", (NOT_STOCHASTIC,), {}, "row-stochastic")],
+    T.attention_blocks: [("not square", (np.ones((2, 3)),), {}, "square")],
+    T.double_centre: [("rank 1", (np.ones(3),), {}, "square")],
+    T.is_row_stochastic: [("not square", (np.ones((2, 3)),), {}, "square")],
+    T.complement_basis: [("n = 1", (1,), {}, "n must be an integer >= 2")],
+    T.leading_basis: [("n = 0", (0,), {}, "n must be an integer >= 2")],
+    T.uniform_attention: [("n float", (2.5,), {}, "n must be an integer >= 2")],
+    T.xi_bounds: [
+        ("P not stochastic", (X, NOT_STOCHASTIC), {}, "row-stochastic"),
+        ("P of other n", (X, np.full((2, 2), 0.5)), {}, "batch shape and token count"),
+    ],
+    T.escalation_lower_bound: [
+        ("s negative", (-0.1, 0.5), {}, r"\[0, 1\]"),
+        ("delta negative", (0.5, -0.5), {}, "delta must be >= 0"),
+        ("delta NaN", (0.5, np.nan), {}, "delta must be finite"),
+    ],
+    T.spectral_rate_estimate: [("mu negative", (0.5, -1.0), {}, "mu must be >= 0")],
+    T.diversity_decay_bound: [
+        ("odds negative", (-1.0, 0.5, 2), {}, "odds0 must be >= 0"),
+        ("k negative", (1.0, 0.5, -1), {}, "k must be >= 0"),
+    ],
+    T.escalation_bound_slack: [
+        ("P not stochastic", (X, X, NOT_STOCHASTIC), {}, "row-stochastic"),
+        ("zero mean token", (CENTRED, X, P), {}, "t_sim\\(X\\) = 0"),
+    ],
+    T.residual_second_moments: [
+        ("gamma negative", (X, P, -1.0), {}, "gamma must be >= 0"),
+        ("P of other n", (X, np.full((2, 2), 0.5), 1.0), {}, "token count"),
+    ],
+    T.residual_odds_growth_bound: [("gamma NaN", (np.nan, 0.5), {}, "gamma must be finite")],
+    T.multihead_lower_bound: [
+        ("no head axis", (0.5, 0.3), {}, "trailing head axis"),
+        ("negative delta", (0.5, [0.3, -0.1]), {}, "deltas must be >= 0"),
+    ],
+    T.multihead_mean_rate: [
+        ("no head axis", (X, P), {}, r"\(\.\.\., H, n, n\)"),
+        ("not stochastic", (X, NOT_STOCHASTIC[None]), {}, "row-stochastic"),
+    ],
+    T.deescalate: [
+        ("tau NaN", (X, np.nan), {}, "tau must be finite"),
+        ("tau Inf", (X, np.inf), {}, "tau must be finite"),
+        ("X NaN", (NAN_X, 0.5), {}, "X must be finite"),
+    ],
+    T.deescalated_similarity: [
+        ("tau NaN", (0.5, np.nan), {}, "tau must be finite"),
+        ("s above 1", (2.0, 0.5), {}, r"\[0, 1\]"),
+    ],
+    T.context_broadcast: [("rank 1", (np.ones(3),), {}, "rank 1")],
+    T.layer_norm: [
+        ("weight shape", (X, np.ones(3)), {}, r"weight must have shape \(d,\) = \(2,\)"),
+        ("negative eps", (X,), {"eps": -1.0}, "eps must be a number >= 0"),
+    ],
+    T.make_generator: [("negative seed", (-1,), {}, "seed must be an integer >= 0")],
+    T.random_tokens: [
+        ("one token", ((2,), 1, 3), {"generator": g}, "n must be an integer >= 2"),
+        ("bad batch", ((-1,), 3, 3), {"generator": g}, "batch must be"),
+    ],
+    T.random_gaussian: [("negative std", ((2,), 3, 3), {"std": -1.0, "generator": g}, "std must be")],
+    T.softmax_attention: [("beta NaN", ((2,), 3), {"beta": float("nan"), "generator": g}, "beta must be")],
+    T.attention_from_scores: [("not square", (torch.ones(2, 3),), {}, r"\(\.\.\., n, n\)")],
+    T.data_attention: [("X = 0", (torch.zeros(3, 2),), {"generator": g}, "non-zero")],
+    T.random_row_stochastic: [("zero_prob 1", ((2,), 3), {"zero_prob": 1.0, "generator": g}, "zero_prob")],
+    T.random_symmetric_doubly_stochastic: [("no terms", ((2,), 3), {"terms": 0, "generator": g}, "terms")],
+    T.random_orthogonal: [("d = 0", ((2,), 0), {"generator": g}, "d must be an integer >= 1")],
+    T.claim: [("unknown id", ("C99",), {}, "unknown claim 'C99'")],
+}
+
+CASES = [pytest.param(fn, args, kwargs, match, id=f"{fn.__name__}-{case}")
+         for fn, cases in REJECTIONS.items() for case, args, kwargs, match in cases]
+
+
+@pytest.mark.parametrize("fn, args, kwargs, match", CASES)
+def test_bad_input_raises_a_value_error_that_says_why(fn, args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fn(*args, **kwargs)
+
+
+def test_every_public_function_has_a_rejection_case():
+    public = {name for name in T.__all__ if callable(getattr(T, name)) and name not in {"Claim", "counterexample_n2"}}
+    covered = {fn.__name__ for fn in REJECTIONS}
+    assert public - covered == set()
+
+
+def test_tensors_on_different_devices_are_rejected_and_mixed_kinds_give_torch():
+    Xt = torch.tensor(X)
+    out = T.escalation_rate(Xt, X)  # numpy joins the tensor's device
+    assert isinstance(out, torch.Tensor)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="one device"):
+            T.escalation_rate(Xt, Xt.cuda())
