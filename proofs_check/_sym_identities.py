@@ -12,7 +12,7 @@ from itertools import permutations
 import sympy as sp
 
 from .symbolic import (Pi, Pi_perp, SymbolicResult, assert_identity, assert_sign, assert_zero, basis,
-                       block_projectors, doubly_stochastic, helmert, ones, register, row_stochastic, sqnorm,
+                       block_projectors, doubly_stochastic, helmert, ones, register, require, row_stochastic, sqnorm,
                        symmetric_stochastic, t_sim, tokens)
 
 n_ = sp.Symbol("n", integer=True, positive=True)  # symbolic n for the block forms
@@ -99,8 +99,7 @@ def check_c3() -> SymbolicResult:
     # n = 2: P = [[1-a, a], [b, 1-b]] has spectrum {1, 1-a-b}; 0 < a, b < 1 puts 1-a-b in (-1, 1)
     a, b, abar, bbar = sp.symbols("a b abar bbar", positive=True)  # abar = 1 - a, bbar = 1 - b
     P = sp.Matrix([[1 - a, a], [b, 1 - b]])
-    if P.eigenvals() != {1: 1, 1 - a - b: 1}:
-        raise AssertionError(f"C3 n = 2 eigenvalues: got {P.eigenvals()}")
+    require(P.eigenvals() == {1: 1, 1 - a - b: 1}, f"C3 n = 2 eigenvalues: got {P.eigenvals()}")
     lam2 = 1 - a - b
     assert_sign(1 - lam2, "positive", "C3 lambda_2 < 1")
     assert_sign((1 + lam2).subs({a: 1 - abar, b: 1 - bbar}), "positive", "C3 lambda_2 > -1")
@@ -173,7 +172,8 @@ def check_c11() -> SymbolicResult:
 @register("C12")
 def check_c12() -> SymbolicResult:
     r"""C12 [CB]: $CB(X) = (I + \Pi)X/2 = \frac12(I - (-1)\Pi)X$; $\xi_1 = 1$, $\xi_2 = 1/2$,
-    $r = 1/(s + (1-s)/4) = 1 + 3(1-s)/(1+3s) \ge 1$; $P = \Pi$ has $C = Q^T\Pi Q = 0$ ($\delta = 0$), $t_{sim}(\Pi X) = 1$."""
+    $r = 1/(s + (1-s)/4) = 1 + 3(1-s)/(1+3s) \ge 1$; uniform attention $P = \Pi$ has $C = Q^T\Pi Q = 0$
+    ($\delta = 0$) and $t_{sim}(\Pi X) = 1$."""
     for n in (2, 3):
         X = tokens("x", n, 2)
         CB = (X + ones(n) * (ones(n).T * X) / n) / 2  # each token averaged with the mean token
@@ -185,16 +185,18 @@ def check_c12() -> SymbolicResult:
     X = tokens("x", 2, 2)
     s = t_sim(X)
     assert_identity(t_sim((sp.eye(2) + Pi(2)) * X / 2) / s, 1 / (s + (1 - s) / 4), "C12 r, n = 2")
-    s_ = sp.Symbol("s", positive=True)
+    s_, sbar = sp.symbols("s sbar", positive=True)  # shares: s + sbar = 1
     r = 1 / (s_ + (1 - s_) / 4)
-    assert_identity(r - 1, 3 * (1 - s_) / (1 + 3 * s_), "C12 r - 1 = 3(1-s)/(1+3s) >= 0 on [0, 1]")
+    assert_identity(r - 1, 3 * (1 - s_) / (1 + 3 * s_), "C12 r - 1 = 3(1-s)/(1+3s)")
+    assert_sign((s_ + sbar) / (s_ + sbar / 4) - 1, "positive", "C12 r > 1 for s in (0, 1) (homogeneous form)")
     return SymbolicResult("proved", "exact at n = 2, 3; r - 1 = 3(1-s)/(1+3s) factored")
 
 
 @register("C13")
 def check_c13() -> SymbolicResult:
     r"""C13 [R]: feature centring $J = I_d - \mathbf 1\mathbf 1^T/d$ commutes with $\Pi$ ($(\Pi X)J = \Pi(XJ)$);
-    LayerNorm $(x - \bar x)/\sqrt{\mathrm{var} + \epsilon}\, g + b$ of equal tokens gives equal tokens ($t_{sim} = 1$)."""
+    LayerNorm $(x - \bar x)/\sqrt{\mathrm{var} + \epsilon}\, g + b$ of equal tokens gives equal tokens
+    ($t_{sim} = 1$)."""
     n, d = 2, 3
     X = tokens("x", n, d)
     J = sp.eye(d) - sp.ones(d, d) / d

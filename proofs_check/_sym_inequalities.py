@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .symbolic import (Pi, Pi_perp, SymbolicResult, assert_identity, assert_sign, assert_zero, doubly_stochastic,
-                       gaussian_expectation, helmert, register, row_stochastic, sqnorm, symmetric_stochastic,
+                       gaussian_expectation, helmert, register, require, row_stochastic, sqnorm, symmetric_stochastic,
                        t_sim, tokens)
 
 a1, a2 = sp.symbols("a1 a2", real=True)
@@ -46,8 +46,7 @@ def check_c5() -> SymbolicResult:
     P, X = _sym2(a), tokens("x", 2, 2)
     assert_identity(sqnorm(Pi(2) * P * X), sqnorm(Pi(2) * X), "C5 n = 2: xi1 = 1")
     assert_identity(sqnorm(Pi_perp(2) * P * X), (1 - 2 * a)**2 * sqnorm(Pi_perp(2) * X), "C5 n = 2: xi2 = |1-2a|")
-    if P.eigenvals() != {1: 1, 1 - 2 * a: 1}:
-        raise AssertionError(f"C5 n = 2 spectrum: got {P.eigenvals()}")
+    require(P.eigenvals() == {1: 1, 1 - 2 * a: 1}, f"C5 n = 2 spectrum: got {P.eigenvals()}")
     return SymbolicResult("reduced", "identities exact at n = 3 (row-stochastic, symmetric, doubly stochastic); "
                                      "n = 2 symmetric: xi2 = delta exactly; ||AB||_F <= ||A||_2 ||B||_F, triangle")
 
@@ -88,8 +87,8 @@ def check_c7() -> SymbolicResult:
     r"""C7 ([YZ] linear rate): $\mathrm{odds}_{k+1} = \mathrm{odds}_k(\xi_1/\xi_2)^2 \ge \mathrm{odds}_k\bar\delta^{-2}$
     (C2, C5 with $\xi_1 = 1$), so by induction $\mathrm{odds}_k \ge \mathrm{odds}_0\bar\delta^{-2k}$, and
     $t_{div} = 1/(1 + \mathrm{odds}) \le 1/\mathrm{odds}$. The sharp one-step ratio of $t_{div}$ is
-    $\bar\delta^2(1+\mathrm{odds})/(\bar\delta^2 + \mathrm{odds}) > \bar\delta^2$: Q-linear with ratio $\bar\delta^2$ only
-    asymptotically (R-linear with rate $\bar\delta^2$ from the start)."""
+    $\bar\delta^2(1+\mathrm{odds})/(\bar\delta^2 + \mathrm{odds}) > \bar\delta^2$: Q-linear with ratio
+    $\bar\delta^2$ only asymptotically (R-linear with rate $\bar\delta^2$ from the start)."""
     a, b, a2, b2 = sp.symbols("a b a2 b2", positive=True)
     odds = a / b
     assert_identity(a2 / b2, odds * (sp.sqrt(a2 / a) / sp.sqrt(b2 / b))**2, "C7 odds(Y) = odds(X) (xi1/xi2)^2")
@@ -122,25 +121,27 @@ def check_c8() -> SymbolicResult:
     X, P = sp.Matrix([[2], [-1]]), sp.Matrix([[0, 1], [R(3, 5), R(2, 5)]])
     Y = P * X
     s, r = t_sim(X), t_sim(Y) / t_sim(X)
-    assert (s, t_sim(Y), r) == (R(1, 10), R(1, 82), R(5, 41)), f"C8 t_sim: got {(s, t_sim(Y), r)}"
-    assert P.eigenvals() == {1: 1, R(-3, 5): 1}, f"C8 spectrum: got {P.eigenvals()}"
+    require((s, t_sim(Y), r) == (R(1, 10), R(1, 82), R(5, 41)), f"C8 t_sim: got {(s, t_sim(Y), r)}")
+    require(P.eigenvals() == {1: 1, R(-3, 5): 1}, f"C8 spectrum: got {P.eigenvals()}")
     delta = R(3, 5)
     xi1 = sp.sqrt(sqnorm(Pi(2) * Y) / sqnorm(Pi(2) * X))
     xi2 = sp.sqrt(sqnorm(Pi_perp(2) * Y) / sqnorm(Pi_perp(2) * X))
-    assert (xi1, xi2) == (R(1, 5), R(3, 5)), f"C8 growth factors: got {(xi1, xi2)}"
-    assert xi1 / xi2 == R(1, 3) < 1 / delta, "C8 C5's symmetric corollary xi1/xi2 >= 1/delta fails"
+    require((xi1, xi2) == (R(1, 5), R(3, 5)), f"C8 growth factors: got {(xi1, xi2)}")
+    require(xi1 / xi2 == R(1, 3) < 1 / delta, "C8 C5's symmetric corollary xi1/xi2 >= 1/delta fails")
     bound = 1 / (s + delta**2 * (1 - s))
-    assert bound == R(125, 53) and r < 1 < bound, f"C8 C6's bound: got {bound} vs r = {r}"
+    require(bound == R(125, 53) and r < 1 < bound, f"C8 C6's bound: got {bound} vs r = {r}")
     omega = sp.sqrt(sqnorm(P.T * sp.ones(2, 1) - sp.ones(2, 1)) / 2)
-    assert abs(xi1 - 1) <= omega * sp.sqrt((1 - s) / s), "C8 C5's general xi1 bound holds"  # 4/5 <= 6/5
+    require(abs(xi1 - 1) <= omega * sp.sqrt((1 - s) / s), "C8 C5's general xi1 bound holds")  # 4/5 <= 6/5
     return SymbolicResult("proved", "exact rationals, n = 2: r = 5/41 < 1, xi1/xi2 = 1/3 < 5/3, bound 125/53")
 
 
 @register("C9")
 def check_c9() -> SymbolicResult:
-    r"""C9 [R] $Y = X + PXW$, $P$ doubly stochastic, $\gamma = \sigma_w^2 d$: $\mathbb{E}\|\Pi Y\|^2 = (1+\gamma)\|\Pi X\|^2$,
-    $\mathbb{E}\|\Pi_\perp Y\|^2 = \|\Pi_\perp X\|^2 + \gamma\|\Pi_\perp P\Pi_\perp X\|^2$; odds ratio
-    $\ge (1+\gamma)/(1+\gamma\delta^2)$ (equality at n = 2), $> 1$ iff $\delta < 1$, $\to 1$ as $\gamma \to 0$."""
+    r"""C9 [R] $Y = X + PXW$, $P$ doubly stochastic, $\gamma = \sigma_w^2 d$:
+    $\mathbb{E}\|\Pi Y\|^2 = (1+\gamma)\|\Pi X\|^2$,
+    $\mathbb{E}\|\Pi_\perp Y\|^2 = \|\Pi_\perp X\|^2 + \gamma\|\Pi_\perp P\Pi_\perp X\|^2$;
+    odds ratio $\ge (1+\gamma)/(1+\gamma\delta^2)$ (equality at n = 2), $> 1$ iff $\delta < 1$,
+    $\to 1$ as $\gamma \to 0$."""
     gamma = sigma**2 * 2  # d = 2
     W = tokens("w", 2, 2)
     for n, P in ((2, _sym2(a1)), (3, doubly_stochastic("b", 3))):
@@ -159,7 +160,7 @@ def check_c9() -> SymbolicResult:
     assert_sign(R - (1 + g) / (1 + g * delta**2), "nonnegative", "C9 odds ratio >= (1+g)/(1+g delta^2)")
     bound = (1 + g) / (1 + g * delta**2)
     assert_identity(bound - 1, g * (1 - delta**2) / (1 + g * delta**2), "C9 bound - 1 = g(1-delta^2)/(...)")
-    assert sp.limit(bound, g, 0) == 1, "C9 bound -> 1 as gamma -> 0"
+    require(sp.limit(bound, g, 0) == 1, "C9 bound -> 1 as gamma -> 0")
     return SymbolicResult("proved", "expectations exact at n = 2 (symmetric) and n = 3 (doubly stochastic), d = 2; "
                                     "odds bound from ||Pi_perp P Pi_perp X|| <= delta ||Pi_perp X||")
 

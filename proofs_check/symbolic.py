@@ -19,10 +19,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 __all__ = ["SymbolicResult", "SymbolicCheckFailed", "SYMBOLIC", "run_symbolic", "assert_identity", "assert_zero",
-           "assert_sign", "gaussian_expectation"]
-
-STATUSES = ("proved", "reduced", "failed")
-
+           "assert_sign", "require", "gaussian_expectation"]
 
 @dataclass(frozen=True)
 class SymbolicResult:
@@ -92,6 +89,12 @@ def assert_zero(expr, what: str) -> None:
 def assert_identity(lhs, rhs, what: str) -> None:
     """Assert ``lhs == rhs`` exactly (scalars or matrices), i.e. ``simplify(lhs - rhs) == 0``."""
     assert_zero(lhs - rhs, what)
+
+
+def require(condition: bool, what: str) -> None:
+    """Raise :class:`SymbolicCheckFailed` unless ``condition`` (not ``assert``: survives ``python -O``)."""
+    if not bool(condition):  # sympy's true is not Python's True; an undecidable relation raises TypeError
+        raise SymbolicCheckFailed(what)
 
 
 def assert_sign(expr, sign: str, what: str) -> None:
@@ -168,7 +171,7 @@ def t_sim(X: sp.Matrix) -> sp.Expr:
 
 
 def block_projectors(n: sp.Symbol) -> tuple[sp.BlockMatrix, sp.BlockMatrix]:
-    r"""$(\Pi, \Pi_\perp)$ in the basis $V$ for symbolic $n$: $\mathrm{diag}(1, 0_{n-1})$, $\mathrm{diag}(0, I_{n-1})$."""
+    r"""$(\Pi, \Pi_\perp)$ in the basis $V$, symbolic $n$: $\mathrm{diag}(1, 0_{n-1})$, $\mathrm{diag}(0, I_{n-1})$."""
     m = n - 1
     Z1, Zm1, Z1m, Zm = sp.ZeroMatrix(1, 1), sp.ZeroMatrix(m, 1), sp.ZeroMatrix(1, m), sp.ZeroMatrix(m, m)
     return (sp.BlockMatrix([[sp.Identity(1), Z1m], [Zm1, Zm]]),

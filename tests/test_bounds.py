@@ -161,3 +161,30 @@ def test_bounds_are_batched_and_keep_torch_kind():
     assert xi2_max.shape == (3, 2) and xi2_max.dtype == torch.float32
     slack = T.escalation_bound_slack(X, P @ X, P)
     assert slack.shape == (3, 2) and bool((slack > -1e-4).all())
+
+
+def test_C7_one_step_shrinks_diversity_by_more_than_dbar_squared_counterexample_n2():
+    # THEORY.md says "Q-linear with ratio dbar^2"; at n = 2 (tight: xi2 = delta) one step from s = 1/2 with
+    # delta = 1/2 takes t_div from 1/2 to 1/5: a ratio 2/5 > dbar^2 = 1/4, equal to the corrected bound.
+    X = np.array([[1.0], [0.0]])
+    P = np.array([[0.75, 0.25], [0.25, 0.75]])
+    ratio = T.token_diversity(P @ X) / T.token_diversity(X)
+    assert ratio == pytest.approx(0.4, rel=1e-14)
+    assert ratio > T.slem(P) ** 2
+    assert T.diversity_step_ratio_bound(T.similarity_odds(X), T.slem(P)) == pytest.approx(0.4, rel=1e-14)
+
+
+@given(st.integers(2, 8), st.integers(1, 5), st.integers(1, 12), st.integers(0, 10 ** 6))
+def test_C7_each_step_obeys_the_corrected_ratio_bound(n, d, L, seed):
+    g = T.make_generator(seed)
+    P = T.random_symmetric_doubly_stochastic((L,), n, generator=g)
+    U = T.random_orthogonal((L,), d, generator=g)
+    X = T.random_tokens((), n, d, generator=g)
+    dbar = T.slem(P).max()
+    for k in range(L):
+        Y = P[k] @ X @ U[k]
+        if float(T.token_diversity(Y)) < 1e-200:
+            break
+        ratio = T.token_diversity(Y) / T.token_diversity(X)
+        assert float(ratio) <= float(T.diversity_step_ratio_bound(T.similarity_odds(X), dbar)) * (1 + 1e-9)
+        X = Y / Y.abs().max()

@@ -7,7 +7,7 @@ Claim IDs (C1-C13) follow shared/THEORY.md; :data:`CLAIMS` lists them.
 
 from ._attention import (attention_blocks, column_sum_defect, complement_basis, diversity_gain, double_centre,
                          is_row_stochastic, leading_basis, rms_diversity_gain, slem, uniform_attention)
-from ._bounds import (counterexample_n2, diversity_decay_bound, escalation_bound_slack, escalation_lower_bound,
+from ._bounds import (counterexample_n2, diversity_decay_bound, diversity_step_ratio_bound, escalation_bound_slack, escalation_lower_bound,
                       multihead_lower_bound, multihead_mean_rate, residual_odds_growth_bound,
                       residual_second_moments, spectral_rate_estimate, xi_bounds)
 from ._claims import CLAIMS, Claim, claim
@@ -27,6 +27,7 @@ __all__ = [
     "complement_basis", "leading_basis", "is_row_stochastic", "uniform_attention",
     # C5-C10
     "xi_bounds", "escalation_lower_bound", "spectral_rate_estimate", "diversity_decay_bound",
+    "diversity_step_ratio_bound",
     "escalation_bound_slack", "counterexample_n2", "residual_second_moments", "residual_odds_growth_bound",
     "multihead_lower_bound", "multihead_mean_rate",
     # C11-C13

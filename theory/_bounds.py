@@ -4,7 +4,8 @@ Conventions: $s = t_{sim}(X)$; $1 - s$ is taken from an explicit ``t_div`` when 
 
 - C5 ($Y = PXU$, $U$ orthogonal): $\xi_2 \le \sigma(P)$ and $|\xi_1 - 1| \le \omega(P)\sqrt{t_{div}/t_{sim}}$.
 - C6 ($P$ symmetric): $r(X, PXU) \ge 1/(s + \delta^2(1-s))$; spectral estimate $1/(s + \mu^2(1-s))$.
-- C7 (chain, $\delta(P_k) \le \bar\delta < 1$): $t_{div}(X_k) \le \bar\delta^{2k}/\mathrm{odds}(X_0)$.
+- C7 (chain, $\delta(P_k) \le \bar\delta < 1$): $t_{div}(X_k) \le \bar\delta^{2k}/\mathrm{odds}(X_0)$; one step
+  shrinks $t_{div}$ by at most $\bar\delta^2(1+o_k)/(\bar\delta^2+o_k)$, not by $\bar\delta^2$.
 - C8: without symmetry C5's corollary and C6 fail; ``escalation_bound_slack`` measures by how much.
 - C9 ($Y = X + PXW$): exact second moments; odds grow by at least $(1+\gamma)/(1+\gamma\delta^2)$.
 - C10 ($Y = \sum_h P_h X W_h$): $\bar r \ge 1/(s + \overline{\delta_h^2}(1-s))$.
@@ -26,6 +27,7 @@ __all__ = [
     "spectral_rate_estimate",
     "xi_bounds",
     "diversity_decay_bound",
+    "diversity_step_ratio_bound",
     "escalation_bound_slack",
     "residual_second_moments",
     "residual_odds_growth_bound",
@@ -84,6 +86,21 @@ def diversity_decay_bound(odds0: Tensor, dbar: Tensor, k: Tensor) -> Tensor:
     check_nonnegative("dbar", dbar)
     check_nonnegative("k", k)
     return torch.exp(2 * k * torch.log(dbar) - torch.log(odds0))
+
+
+@array_function
+def diversity_step_ratio_bound(odds: Tensor, dbar: Tensor) -> Tensor:
+    r"""C7, one step: $t_{div}(X_{k+1})/t_{div}(X_k) \le \bar\delta^2 (1 + o_k)/(\bar\delta^2 + o_k)$, $o_k = \mathrm{odds}(X_k)$.
+
+    Larger than $\bar\delta^2$, tending to it as $o_k \to \infty$: t_sim converges R-linearly with rate
+    $\bar\delta^2$ (``diversity_decay_bound``) and only asymptotically Q-linearly with that ratio; the odds are
+    Q-linear ($o_{k+1} \ge o_k/\bar\delta^2$). Tight at n = 2, where $\xi_2 = \delta$ exactly.
+    """
+    check_nonnegative("odds", odds.nan_to_num(posinf=0.0))
+    check_nonnegative("dbar", dbar)
+    d2 = dbar.square()
+    inv = 1 / odds  # 0 where all tokens agree (odds = inf)
+    return d2 * (1 + inv) / (d2 * inv + 1)
 
 
 @array_function

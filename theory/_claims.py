@@ -46,8 +46,9 @@ CLAIMS: tuple[Claim, ...] = (
           ("escalation_lower_bound", "spectral_rate_estimate", "rms_diversity_gain", "escalation_bound_slack")),
     Claim("C7", "YZ", "escalates at a linear rate",
           "X_{k+1} = P_k X_k U_k, P_k symmetric row-stochastic, delta(P_k) <= dbar < 1",
-          "odds(X_k) >= odds(X_0) dbar^{-2k}; t_div(X_k) <= dbar^{2k}/odds(X_0)",
-          ("diversity_decay_bound", "similarity_odds")),
+          "odds(X_k) >= odds(X_0) dbar^{-2k}; t_div(X_k) <= dbar^{2k}/odds(X_0) (R-linear); per step "
+          "t_div ratio <= dbar^2 (1+odds_k)/(dbar^2+odds_k) -> dbar^2 [corrects THEORY.md's Q-linear ratio dbar^2]",
+          ("diversity_decay_bound", "diversity_step_ratio_bound", "similarity_odds")),
     Claim("C8", "R", "hypotheses are needed", "P row-stochastic, not symmetric (softmax)",
           "C5's symmetric corollary and C6 fail; r < 1 happens (n = 2: X = [2,-1], P = [[0,1],[.6,.4]])",
           ("escalation_bound_slack", "counterexample_n2", "softmax_attention")),

@@ -1,0 +1,290 @@
+"""Seeded numeric sweeps: every claim C1-C13 checked on random instances from theory's families (float64).
+
+Each sweep returns a :class:`NumericResult`. Slack convention: for an inequality ``lhs <= rhs`` the slack is
+``(rhs - lhs)`` relative to the scale of the quantities; for an identity it is ``-|lhs - rhs|`` relative. A
+claim holds numerically when its worst slack is ``>= -tol``. C8 is the exception: it claims that the
+hypotheses are *needed*, so it holds when counterexamples are found, and reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+import theory as T
+
+__all__ = ["NumericResult", "NUMERIC", "run_numeric", "softmax_chain_violations"]
+
+B = 400  # instances per size in a sweep
+SIZES = ((2, 1), (3, 2), (5, 3), (8, 4), (16, 8))  # (n, d)
+TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class NumericResult:
+    tried: int
+    worst_slack: float
+    tol: float = TOL
+    note: str = ""
+    counterexamples: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return self.worst_slack >= -self.tol
+
+
+def _rel(lhs: Tensor, rhs: Tensor) -> Tensor:
+    """-|lhs - rhs| relative to max(|rhs|, tiny): the slack of an identity."""
+    return -(lhs - rhs).abs() / rhs.abs().clamp_min(1e-300)
+
+
+def _ineq(lhs: Tensor, rhs: Tensor) -> Tensor:
+    """(rhs - lhs) relative to max(|rhs|, 1): the slack of lhs <= rhs."""
+    return (rhs - lhs) / rhs.abs().clamp_min(1.0)
+
+
+def _attention(kind: str, n: int, g: torch.Generator) -> Tensor:
+    if kind == "softmax":
+        return T.softmax_attention((B,), n, beta=4.0, generator=g)
+    if kind == "row":
+        return T.random_row_stochastic((B,), n, zero_prob=0.3, generator=g)
+    return T.random_symmetric_doubly_stochastic((B,), n, generator=g)
+
+
+def _sweep(g: torch.Generator, one_size: Callable[[int, int, torch.Generator], Tensor], note: str = ""
+           ) -> NumericResult:
+    slacks = [one_size(n, d, g).flatten() for n, d in SIZES]
+    s = torch.cat(slacks)
+    return NumericResult(tried=s.numel(), worst_slack=float(s.min()), note=note)
+
+
+def c1(g):
+    def one(n, d, g):
+        X = T.random_tokens((B,), n, d, generator=g)
+        s, t = T.token_similarity(X), T.token_diversity(X)
+        U = T.random_orthogonal((B,), d, generator=g)
+        S = torch.eye(n, dtype=X.dtype)[torch.randperm(n, generator=g)]
+        c = T.random_gaussian((B,), 1, 1, generator=g)
+        same = torch.stack([_rel(T.token_similarity(Y), s) for Y in (c * X, X @ U, S @ X)])
+        equal = _rel(T.token_similarity(X[:, :1].expand(B, n, d)), torch.ones_like(s))
+        return torch.cat([_rel(s + t, torch.ones_like(s)), same.flatten(), equal])
+    return _sweep(g, one)
+
+
+def c2(g):
+    def one(n, d, g):
+        X = T.random_tokens((B,), n, d, generator=g)
+        Y = T.random_gaussian((B,), n, n, generator=g) @ X @ T.random_gaussian((B,), d, d + 1, generator=g)
+        xi1, xi2 = T.growth_factors(X, Y)
+        s, t = T.token_similarity(X), T.token_diversity(X)
+        r = T.escalation_rate(X, Y)
+        odds = T.similarity_odds(Y) / T.similarity_odds(X)
+        agree = ((r > 1) == (xi1 > xi2)) | ((xi1 - xi2).abs() < 1e-12 * xi1)
+        return torch.cat([_rel(T.escalation_identity(s, xi1, xi2, t_div=t), r), _rel(T.odds_growth(xi1, xi2), odds),
+                          torch.where(agree, 0.0, -1.0)])
+    return _sweep(g, one)
+
+
+def c3(g):
+    def one(n, d, g):
+        out = []
+        for kind in ("softmax", "row", "sym"):
+            P = _attention(kind, n, g)
+            b, z, C = T.attention_blocks(P)
+            ev_P = torch.linalg.eigvals(P).abs().sort(-1).values
+            ev_C = torch.cat([torch.linalg.eigvals(C).abs(), P.new_ones(B, 1)], -1).sort(-1).values
+            # eigenvalues of defective blocks move by ~sqrt(eps): compare at 1e-6, scaled into TOL units
+            out += [-(P.sum(-1) - 1).abs().amax(-1), -z.abs().amax(-1),
+                    -((ev_P - ev_C).abs().amax(-1) - 1e-6).clamp_min(0),
+                    -((P @ P.flip(0)).sum(-1) - 1).abs().amax(-1)]  # products stay row-stochastic
+            if kind == "softmax":
+                out.append((1 - T.slem(P)).clamp_max(0))  # P > 0 => delta < 1
+        return torch.cat(out)
+    return _sweep(g, one, note="P1 = 1, lower-left block 0, spec(P) = {1} u spec(C), products, softmax delta < 1")
+
+
+def c4(g):
+    def one(n, d, g):
+        P = _attention("row", n, g)
+        Pi = T.uniform_attention(n)
+        defect = Pi @ P @ (torch.eye(n, dtype=P.dtype) - Pi)
+        omega = T.column_sum_defect(P)
+        S = _attention("sym", n, g)
+        return torch.cat([_rel(omega, torch.linalg.matrix_norm(defect, ord=2)),
+                          -T.column_sum_defect(S), -torch.linalg.matrix_norm(S @ Pi - Pi @ S)])
+    return _sweep(g, one)
+
+
+def c5(g):
+    def one(n, d, g):
+        out = []
+        for kind in ("softmax", "row", "sym"):
+            P = _attention(kind, n, g)
+            X = T.random_tokens((B,), n, d, generator=g)
+            Y = P @ X @ T.random_orthogonal((B,), d, generator=g)
+            keep = T.token_diversity(Y) > 1e-20
+            xi1, xi2 = T.growth_factors(X[keep], Y[keep])
+            xi2_max, xi1_dev = T.xi_bounds(X[keep], P[keep])
+            out += [_ineq(xi2, xi2_max), _ineq((xi1 - 1).abs(), xi1_dev)]
+            if kind == "sym":
+                out += [_rel(xi1, torch.ones_like(xi1)), _ineq(xi2, T.slem(P[keep]))]
+        return torch.cat(out)
+    return _sweep(g, one)
+
+
+def c6(g):
+    def one(n, d, g):
+        P = _attention("sym", n, g)
+        X = T.random_tokens((B,), n, d, generator=g)
+        Y = P @ X @ T.random_orthogonal((B,), d, generator=g)
+        bound = T.escalation_lower_bound(T.token_similarity(X), T.slem(P), t_div=T.token_diversity(X))
+        rbar = T.multihead_mean_rate(X, P[:, None])  # Gaussian W: ratio of expectations
+        return torch.cat([T.escalation_bound_slack(X, Y, P) / bound, _ineq(bound, rbar),
+                          _ineq(T.rms_diversity_gain(P), T.slem(P))])
+    return _sweep(g, one)
+
+
+def c7(g):
+    def one(n, d, g):
+        L = 12
+        P = T.random_symmetric_doubly_stochastic((B, L), n, generator=g)
+        U = T.random_orthogonal((B, L), d, generator=g)
+        X0 = T.random_tokens((B,), n, d, generator=g)
+        dbar = T.slem(P).amax(-1)
+        odds0 = T.similarity_odds(X0)
+        X, out = X0, []
+        for k in range(L):
+            Y = P[:, k] @ X @ U[:, k]
+            Y = Y / Y.abs().amax(dim=(-2, -1), keepdim=True)
+            step_bound = T.diversity_step_ratio_bound(T.similarity_odds(X), dbar)
+            out.append(_ineq(T.token_diversity(Y), T.diversity_decay_bound(odds0, dbar, k + 1)))
+            out.append(_ineq(T.token_diversity(Y) / T.token_diversity(X), step_bound))
+            X = Y
+        return torch.cat(out)
+    return _sweep(g, one, note="R-linear bound and the corrected per-step ratio dbar^2 (1+odds)/(dbar^2+odds)")
+
+
+def softmax_chain_violations(g: torch.Generator, *, trials: int = 200, n: int = 32, d: int = 64, depth: int = 24,
+                             beta: float = 4.0) -> dict[str, float]:
+    """Fig 3's chain X_{k+1} = P_k X_k W_k: the share of steps where C6's bound fails, and layer means."""
+    X = T.random_tokens((trials,), n, d, generator=g)
+    fails, r_above, worst = [], [], float("inf")
+    for _ in range(depth):
+        P = T.softmax_attention((trials,), n, beta=beta, generator=g)
+        Y = P @ X @ T.random_gaussian((trials,), d, d, std=d ** -0.5, generator=g)
+        slack = T.escalation_bound_slack(X, Y, P)
+        r = T.escalation_rate(X, Y)
+        fails.append(float((slack < 0).double().mean()))
+        r_above.append(float(r.mean() >= (r - slack).mean()))
+        worst = min(worst, float(slack.min()))
+        X = Y / Y.abs().amax(dim=(-2, -1), keepdim=True)
+    return {"violation_share": sum(fails) / depth, "layers_mean_r_above_mean_bound": sum(r_above) / depth,
+            "worst_slack": worst, "steps": trials * depth}
+
+
+def c8(g):
+    X, P = T.counterexample_n2()
+    r2 = float(T.escalation_rate(X, P @ X))
+    chain = softmax_chain_violations(g)
+    found, worst_rate = 0, float("inf")
+    for n, d in SIZES:
+        P = _attention("row", n, g)
+        X = T.random_tokens((B,), n, d, generator=g)
+        Y = P @ X
+        ok = Y.abs().amax(dim=(-2, -1)) > 0
+        slack = T.escalation_bound_slack(X[ok], Y[ok], P[ok])
+        found += int((slack < 0).sum())
+        worst_rate = min(worst_rate, float(T.escalation_rate(X[ok], Y[ok]).min()))
+    examples = (f"n = 2, X = [2, -1]^T, P = [[0, 1], [0.6, 0.4]]: r = {r2:.6g} < 1",
+                f"softmax chain n = 32, beta = 4: C6 fails in {100 * chain['violation_share']:.1f}% of "
+                f"{chain['steps']} steps; layer mean r >= mean bound in "
+                f"{100 * chain['layers_mean_r_above_mean_bound']:.0f}% of layers",
+                f"random row-stochastic, n = 2..16: {found} of {B * len(SIZES)} steps violate C6; "
+                f"smallest r = {worst_rate:.3g}")
+    holds = r2 < 1 and chain["violation_share"] > 0 and found > 0
+    # worst_slack for C8 is how clearly the counterexample beats the claim it refutes: 1 - r of the n = 2 case
+    return NumericResult(tried=1 + chain["steps"] + B * len(SIZES), worst_slack=(1 - r2) if holds else -1.0,
+                         note="holds when counterexamples are found", counterexamples=examples)
+
+
+def c9(g):
+    def one(n, d, g):
+        P = _attention("sym", n, g)
+        X = T.random_tokens((B,), n, d, generator=g)
+        gamma = T.random_gaussian((B,), 1, 1, generator=g)[..., 0, 0].abs() * 2
+        Em, Ec = T.residual_second_moments(X, P, gamma)
+        a, b = T.split_norms(X)
+        Pp = T.double_centre(P)
+        exact_c = b.square() + gamma * T.split_norms(Pp @ X)[1].square()
+        delta = T.slem(P)
+        odds_ratio = (Em / Ec) / (a / b).square()
+        return torch.cat([_rel(Em, (1 + gamma) * a.square()), _rel(Ec, exact_c),
+                          _ineq(Ec, (1 + gamma * delta.square()) * b.square()),
+                          _ineq(T.residual_odds_growth_bound(gamma, delta), odds_ratio)])
+    return _sweep(g, one)
+
+
+def c10(g):
+    def one(n, d, g):
+        H = 4
+        P = T.random_symmetric_doubly_stochastic((B, H), n, generator=g)
+        X = T.random_tokens((B,), n, d, generator=g)
+        bound = T.multihead_lower_bound(T.token_similarity(X), T.slem(P), t_div=T.token_diversity(X))
+        return _ineq(bound, T.multihead_mean_rate(X, P))
+    return _sweep(g, one)
+
+
+def c11(g):
+    def one(n, d, g):
+        X = T.random_tokens((B,), n, d, generator=g)
+        tau = 4 * torch.rand(B, generator=g, dtype=X.dtype) - 2
+        Y = T.deescalate(X, tau)
+        xi1, xi2 = T.growth_factors(X, Y)
+        s, t = T.token_similarity(X), T.token_diversity(X)
+        return torch.cat([_rel(xi1, (1 - tau).abs()), _rel(xi2, torch.ones_like(xi2)),
+                          _rel(T.token_similarity(Y), T.deescalated_similarity(s, tau, t_div=t))])
+    return _sweep(g, one)
+
+
+def c12(g):
+    def one(n, d, g):
+        X = T.random_tokens((B,), n, d, generator=g)
+        Y = T.context_broadcast(X)
+        xi1, xi2 = T.growth_factors(X, Y)
+        s, t = T.token_similarity(X), T.token_diversity(X)
+        r = T.escalation_rate(X, Y)
+        Pi = T.uniform_attention(n)
+        return torch.cat([_rel(xi1, torch.ones_like(xi1)), _rel(xi2, torch.full_like(xi2, 0.5)),
+                          _rel(r, 1 / (s + t / 4)), _ineq(torch.ones_like(r), r),
+                          -T.slem(Pi).reshape(1), _rel(T.token_similarity(Pi @ X), torch.ones_like(s))])
+    return _sweep(g, one)
+
+
+def c13(g):
+    def one(n, d, g):
+        x = T.random_tokens((B,), 2, d + 1, generator=g)[:, :1]  # one token per instance, d + 1 >= 2 features
+        X = x.expand(B, n, d + 1)
+        w, b = torch.rand(d + 1, generator=g, dtype=X.dtype) + 0.5, torch.randn(d + 1, generator=g, dtype=X.dtype)
+        Y = T.layer_norm(X, w, b)
+        J = torch.eye(d + 1, dtype=X.dtype) - 1 / (d + 1)
+        Z = T.random_tokens((B,), n, d + 1, generator=g)
+        commute = -torch.linalg.matrix_norm(T.mean_part(Z @ J) - T.mean_part(Z) @ J)
+        return torch.cat([_rel(T.token_similarity(Y), torch.ones(B, dtype=X.dtype)), commute])
+    return _sweep(g, one)
+
+
+NUMERIC: dict[str, Callable[[torch.Generator], NumericResult]] = {
+    "C1": c1, "C2": c2, "C3": c3, "C4": c4, "C5": c5, "C6": c6, "C7": c7,
+    "C8": c8, "C9": c9, "C10": c10, "C11": c11, "C12": c12, "C13": c13,
+}
+
+
+def run_numeric(claim_id: str, seed: int = 0) -> NumericResult:
+    """The seeded sweep of ``claim_id`` (each claim gets its own generator, so one can run alone)."""
+    if claim_id not in NUMERIC:
+        raise ValueError(f"no numeric sweep for {claim_id!r}; expected one of {', '.join(NUMERIC)}")
+    g = T.make_generator(seed + 1000 * int(claim_id[1:]))
+    return NUMERIC[claim_id](g)

@@ -1,0 +1,65 @@
+"""The claim registry ties four views together; the ledger runs and fails honestly."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import theory as T
+from proofs_check import NumericResult, build_ledger, format_ledger, run_numeric
+from proofs_check.numeric import NUMERIC
+from proofs_check.symbolic import SYMBOLIC
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+IDS = [c.id for c in T.CLAIMS]
+
+
+def test_registry_holds_the_thirteen_claims_of_theory_md_in_order():
+    assert IDS == [f"C{i}" for i in range(1, 14)]
+    assert {c.tag for c in T.CLAIMS} <= {"YZ", "R", "CB"}
+
+
+@pytest.mark.parametrize("claim_id", IDS)
+def test_every_claim_has_code_a_symbolic_check_a_numeric_sweep_and_tests(claim_id):
+    c = T.claim(claim_id)
+    assert c.api and all(callable(getattr(T, name)) for name in c.api)
+    assert claim_id in SYMBOLIC and claim_id in NUMERIC
+    tests_text = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_ledger.py")
+    assert f"{claim_id}_" in tests_text or f'"{claim_id}"' in tests_text  # a test named after the claim
+    theory_text = "".join(p.read_text() for p in (ROOT / "theory").glob("*.py") if p.name != "_claims.py")
+    assert f"{claim_id} " in theory_text or f"{claim_id}:" in theory_text or f"({claim_id}" in theory_text
+
+
+def test_numeric_result_fails_below_tolerance():
+    assert NumericResult(tried=1, worst_slack=-1e-12).passed
+    assert not NumericResult(tried=1, worst_slack=-1e-3).passed
+
+
+def test_numeric_sweeps_are_reproducible_from_the_seed():
+    a, b = run_numeric("C2", seed=3), run_numeric("C2", seed=3)
+    assert a == b and a.tried > 1000
+
+
+def test_ledger_rows_for_a_subset():
+    rows = build_ledger(seed=0, claim_ids=["C2", "C11"])
+    assert [r.claim.id for r in rows] == ["C2", "C11"] and all(r.passed for r in rows)
+    text = format_ledger(rows)
+    assert "Prop 2.3" in text and "2 of 2 claims pass" in text
+
+
+def test_python_m_proofs_check_names_all_thirteen_claims_and_exits_zero():
+    out = subprocess.run([sys.executable, "-m", "proofs_check", "--brief"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    for claim_id in IDS:
+        assert any(line.startswith(f"{claim_id} ") and line.endswith("PASS") for line in lines), claim_id
+    assert "13 of 13 claims pass" in out.stdout
+    assert "found:" not in out.stdout  # --brief
+
+
+def test_python_m_proofs_check_rejects_an_unknown_claim():
+    out = subprocess.run([sys.executable, "-m", "proofs_check", "--claims", "C99"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "unknown claim(s) C99" in out.stderr
