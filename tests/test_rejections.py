@@ -80,6 +80,10 @@ REJECTIONS = {
         ("odds negative", (-1.0, 0.5, 2), {}, "odds0 must be >= 0"),
         ("k negative", (1.0, 0.5, -1), {}, "k must be >= 0"),
     ],
+    T.diversity_step_ratio_bound: [
+        ("odds negative", (-1.0, 0.5), {}, "odds must be >= 0"),
+        ("dbar NaN", (1.0, np.nan), {}, "dbar must be finite"),
+    ],
     T.escalation_bound_slack: [
         ("P not stochastic", (X, X, NOT_STOCHASTIC), {}, "row-stochastic"),
         ("zero mean token", (CENTRED, X, P), {}, "t_sim\\(X\\) = 0"),
