@@ -15,6 +15,7 @@ from ._escalation import escalation_identity, escalation_rate, growth_factors, o
 from ._operators import context_broadcast, deescalate, deescalated_similarity, layer_norm
 from ._random import (attention_from_scores, data_attention, make_generator, random_gaussian, random_orthogonal,
                       random_row_stochastic, random_symmetric_doubly_stochastic, random_tokens, softmax_attention)
+from ._step import STEP_METRICS, step_metrics
 from ._similarity import centred_part, mean_part, similarity_odds, split_norms, token_diversity, token_similarity
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     # random families
     "make_generator", "random_tokens", "random_gaussian", "softmax_attention", "attention_from_scores",
     "data_attention", "random_row_stochastic", "random_symmetric_doubly_stochastic", "random_orthogonal",
+    # all quantities of one step, for Monte Carlo engines
+    "step_metrics", "STEP_METRICS",
     # registry
     "CLAIMS", "Claim", "claim",
 ]

@@ -1,0 +1,134 @@
+"""Frozen run configurations, one per figure; every field is a CLI flag (``--tokens`` for ``tokens``, ...).
+
+A simulation is a pure function of its config. Defaults follow shared/THEORY.md ("Monte Carlo studies").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+__all__ = ["RunConfig", "Fig3Config", "TransformerConfig", "Fig1Config", "Fig2Config", "Fig4Config", "Fig5Config",
+           "CONFIGS"]
+
+
+def _positive_int(name: str, value: object, least: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Fields every figure shares."""
+
+    tokens: int = 32
+    width: int = 64
+    depth: int = 24
+    trials: int = 1000
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float64"
+    chunk: int = 5000  # trials computed at once (memory); a multiple of rng_block
+    rng_block: int = 250  # trials per random-number block (results depend on this, never on chunk)
+
+    def __post_init__(self) -> None:
+        _positive_int("tokens", self.tokens, 2)
+        _positive_int("width", self.width)
+        _positive_int("depth", self.depth)
+        _positive_int("trials", self.trials)
+        _positive_int("seed", self.seed, 0)
+        _positive_int("rng_block", self.rng_block)
+        _positive_int("chunk", self.chunk)
+        if self.chunk % self.rng_block:
+            raise ValueError(f"chunk must be a multiple of rng_block = {self.rng_block}; got chunk = {self.chunk}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64; got {self.dtype!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class Fig3Config(RunConfig):
+    """[YZ] Fig 3: the random attention chain X_{k+1} = P_k X_k W_k, rescaled to ||X|| = sqrt(n d)."""
+
+    beta: float = 4.0
+    attention: str = "softmax"  # softmax | symmetric | data
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0; got {self.beta!r}")
+        if self.attention not in ("softmax", "symmetric", "data"):
+            raise ValueError(f"attention must be one of softmax, symmetric, data; got {self.attention!r}")
+
+
+@dataclass(frozen=True)
+class TransformerConfig(RunConfig):
+    """Deep Transformer stacks at PyTorch's default initialisation; one fresh model and input per trial."""
+
+    tokens: int = 64
+    width: int = 256
+    trials: int = 50
+    heads: int = 8
+    ffn: int = 4  # FFN width multiple
+    chunk: int = 10
+    rng_block: int = 1  # one generator per trial: it seeds that trial's model and input
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive_int("heads", self.heads)
+        _positive_int("ffn", self.ffn)
+        if self.width % self.heads:
+            raise ValueError(f"width must be divisible by heads; got width = {self.width}, heads = {self.heads}")
+
+
+@dataclass(frozen=True)
+class Fig2Config(TransformerConfig):
+    """[YZ] Fig 2: per block t_sim, xi1/xi2 of the attention sub-layer, head-mean delta and omega."""
+
+    arch: str = "post"  # post | pre | deescalated | cb
+    tau: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.arch not in ("post", "pre", "deescalated", "cb"):
+            raise ValueError(f"arch must be one of post, pre, deescalated, cb; got {self.arch!r}")
+        if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau)):
+            raise ValueError(f"tau must be a finite number; got {self.tau!r}")
+
+
+@dataclass(frozen=True)
+class Fig1Config(TransformerConfig):
+    """[YZ] Fig 1: post-norm vs pre-norm at default init: t_sim, mean cosine similarity, gradient norm."""
+
+    trials: int = 20
+
+
+@dataclass(frozen=True)
+class Fig4Config(TransformerConfig):
+    """[YZ] Fig 4: pre-norm: t_sim and the norms ||X||, ||LN(X)||, ||P(Xhat) Xhat W|| per block."""
+
+    trials: int = 20
+
+
+@dataclass(frozen=True)
+class Fig5Config(TransformerConfig):
+    """[YZ] Fig 5: de-escalated post-norm stacks, token diversity per block for several tau."""
+
+    trials: int = 20
+    taus: tuple[float, ...] = (0.1, 0.5, 1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.taus or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in self.taus):
+            raise ValueError(f"taus must be finite numbers; got {self.taus!r}")
+
+
+CONFIGS = {"fig1": Fig1Config, "fig2": Fig2Config, "fig3": Fig3Config, "fig4": Fig4Config, "fig5": Fig5Config}

@@ -1,0 +1,127 @@
+"""The batched Monte Carlo engine: trials as a leading batch dimension, run in chunks of random-number blocks.
+
+Randomness: one ``torch.Generator`` seeded once with the run's seed draws a seed for every *block* of
+``rng_block`` consecutive trials; each block then draws its own numbers, in the same order whatever chunk it
+lands in. A *chunk* (``chunk`` trials, a multiple of ``rng_block``) is what is computed at once, so memory is
+bounded by the chunk, and statistics are merged block by block (:mod:`simulations.stats`): results do not
+depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .stats import StreamingStats
+
+__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Chunk", "iter_chunks", "run_chunks"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
+        return torch.device("cuda")
+    raise ValueError(f"device must be one of auto, cpu, cuda; got {name!r}")
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {name!r}") from None
+
+
+def block_seeds(seed: int, blocks: int) -> list[int]:
+    """One seed per block, from a CPU generator seeded once with ``seed`` (the same on every device)."""
+    master = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2 ** 62, (blocks,), generator=master, dtype=torch.int64).tolist()
+
+
+@dataclass
+class BlockRandom:
+    """The generators of the blocks in one chunk; draws are made block by block and concatenated."""
+
+    generators: list[torch.Generator]
+    sizes: list[int]
+    device: torch.device
+    dtype: torch.dtype
+
+    def draw(self, sampler: Callable[..., torch.Tensor], *args: Any, per_trial: tuple[torch.Tensor, ...] = (),
+             **kwargs: Any) -> torch.Tensor:
+        """``sampler((size,), *args, generator=g, dtype=, device=, **kwargs)`` per block, concatenated.
+
+        With ``per_trial`` tensors (leading dim = chunk trials), each block's slices are passed instead of the
+        batch shape, for samplers that depend on the state: ``sampler(*slices, *args, generator=g, **kwargs)``.
+        """
+        out, start = [], 0
+        for g, size in zip(self.generators, self.sizes):
+            if per_trial:
+                parts = [t[start:start + size] for t in per_trial]
+                out.append(sampler(*parts, *args, generator=g, **kwargs))
+            else:
+                out.append(sampler((size,), *args, generator=g, dtype=self.dtype, device=self.device, **kwargs))
+            start += size
+        return torch.cat(out)
+
+    def split(self, t: torch.Tensor) -> list[torch.Tensor]:
+        """``t`` (chunk trials, ...) as one tensor per block."""
+        return list(torch.split(t, self.sizes))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: int  # first trial
+    random: BlockRandom
+
+    @property
+    def trials(self) -> int:
+        return sum(self.random.sizes)
+
+
+def iter_chunks(trials: int, seed: int, *, chunk: int, rng_block: int, device: torch.device,
+                dtype: torch.dtype) -> Iterator[Chunk]:
+    """Chunks of whole blocks covering ``trials`` trials; each block's generator lives on ``device``."""
+    if rng_block < 1 or chunk < rng_block or chunk % rng_block:
+        raise ValueError(f"chunk must be a positive multiple of rng_block = {rng_block}; got chunk = {chunk}")
+    blocks = -(-trials // rng_block)
+    seeds = block_seeds(seed, blocks)
+    per_chunk = chunk // rng_block
+    for c, b0 in enumerate(range(0, blocks, per_chunk)):
+        b1 = min(b0 + per_chunk, blocks)
+        sizes = [min(rng_block, trials - b * rng_block) for b in range(b0, b1)]
+        gens = [torch.Generator(device=device).manual_seed(seeds[b]) for b in range(b0, b1)]
+        yield Chunk(c, b0 * rng_block, BlockRandom(gens, sizes, device, dtype))
+
+
+def run_chunks(simulate: Callable[[Chunk], tuple[dict[str, torch.Tensor], dict[str, int]]], *, trials: int,
+               seed: int, steps: int, chunk: int, rng_block: int, device: torch.device, dtype: torch.dtype,
+               keep_trials: bool = False, progress: bool | None = None, desc: str = "trials") -> StreamingStats:
+    """Run ``simulate(chunk) -> (values, first_step)`` over all chunks and merge the statistics block by block.
+
+    ``values[metric]``: ``(chunk trials, steps - first_step[metric])``. A progress bar counts trials (shown on a
+    terminal; ``progress`` forces it on or off).
+    """
+    stats = StreamingStats(steps, keep_trials=keep_trials)
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=trials, desc=desc, unit="trial", disable=not show, leave=False) as bar:
+        for ch in iter_chunks(trials, seed, chunk=chunk, rng_block=rng_block, device=device, dtype=dtype):
+            values, first_step = simulate(ch)
+            for i, size in enumerate(ch.random.sizes):
+                lo = sum(ch.random.sizes[:i])
+                stats.update({m: v[lo:lo + size] for m, v in values.items()}, first_step)
+            bar.update(ch.trials)
+    return stats

@@ -1,0 +1,121 @@
+"""Streaming statistics: mean and 95% confidence interval per (step, metric), merged block by block.
+
+Each random-number block's values are reduced on their own (count, mean, M2) and merged in block order with
+Chan's parallel update, so the result depends on the blocks, never on how blocks are grouped into chunks.
+Non-finite values (a quantity undefined for that trial, e.g. 0/0 once t_div underflows) are left out and
+counted separately. Per-trial values are kept only when asked (``keep_trials``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats as sps
+
+__all__ = ["StreamingStats", "SummaryRow"]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    step: int
+    metric: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    count: int
+
+
+class StreamingStats:
+    """Accumulates ``values[metric]`` of shape ``(trials, steps)`` over blocks of trials."""
+
+    def __init__(self, steps: int, *, keep_trials: bool = False) -> None:
+        self.steps = steps
+        self.keep_trials = keep_trials
+        self._count: dict[str, np.ndarray] = {}
+        self._mean: dict[str, np.ndarray] = {}
+        self._m2: dict[str, np.ndarray] = {}
+        self._min: dict[str, np.ndarray] = {}
+        self._max: dict[str, np.ndarray] = {}
+        self.excluded: dict[str, int] = {}
+        self.trials: dict[str, list[np.ndarray]] = {}
+
+    def update(self, values: dict[str, torch.Tensor], first_step: dict[str, int] | None = None) -> None:
+        """Merge one block: ``values[metric]`` is ``(block_trials, steps - first_step[metric])``.
+
+        Steps before ``first_step`` (default 0) have no value for that metric; every non-finite value at a
+        later step is an undefined quantity, left out of the statistics and counted in :attr:`excluded`.
+        """
+        first_step = first_step or {}
+        for metric, v in values.items():
+            v = v.detach().to("cpu", torch.float64).numpy()
+            k0 = first_step.get(metric, 0)
+            if v.ndim != 2 or v.shape[1] != self.steps - k0:
+                raise ValueError(f"{metric}: expected (trials, {self.steps - k0}) values; got shape {v.shape}")
+            self.excluded[metric] = self.excluded.get(metric, 0) + int((~np.isfinite(v)).sum())
+            v = np.concatenate([np.full((v.shape[0], k0), np.nan), v], axis=1)
+            finite = np.isfinite(v)
+            n_b = finite.sum(0).astype(np.float64)
+            safe = np.where(finite, v, 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_b = np.where(n_b > 0, safe.sum(0) / np.maximum(n_b, 1), 0.0)
+                m2_b = np.where(finite, (v - mean_b) ** 2, 0.0).sum(0)
+            lo_b = np.where(finite, v, np.inf).min(0)
+            hi_b = np.where(finite, v, -np.inf).max(0)
+            if metric not in self._count:
+                self._count[metric], self._mean[metric], self._m2[metric] = n_b, mean_b, m2_b
+                self._min[metric], self._max[metric] = lo_b, hi_b
+            else:
+                n_a, mean_a, m2_a = self._count[metric], self._mean[metric], self._m2[metric]
+                n = n_a + n_b
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    delta = mean_b - mean_a
+                    self._mean[metric] = np.where(n > 0, mean_a + delta * n_b / np.maximum(n, 1), 0.0)
+                    self._m2[metric] = m2_a + m2_b + np.where(n > 0, delta ** 2 * n_a * n_b / np.maximum(n, 1), 0.0)
+                self._count[metric] = n
+                self._min[metric] = np.minimum(self._min[metric], lo_b)
+                self._max[metric] = np.maximum(self._max[metric], hi_b)
+            if self.keep_trials:
+                self.trials.setdefault(metric, []).append(v)
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self._count)
+
+    def count(self, metric: str) -> np.ndarray:
+        return self._count[metric].astype(np.int64)
+
+    def mean(self, metric: str) -> np.ndarray:
+        return np.where(self._count[metric] > 0, self._mean[metric], np.nan)
+
+    def minimum(self, metric: str) -> float:
+        return float(np.min(self._min[metric]))
+
+    def maximum(self, metric: str) -> float:
+        return float(np.max(self._max[metric]))
+
+    def ci_halfwidth(self, metric: str) -> np.ndarray:
+        """Student-t 95% half-width of the mean; NaN where fewer than two values."""
+        n = self._count[metric]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.sqrt(self._m2[metric] / (n - 1))
+            return np.where(n > 1, sps.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
+
+    def trial_values(self, metric: str) -> np.ndarray:
+        if not self.keep_trials:
+            raise ValueError("per-trial values were not kept; run with keep_trials=True")
+        return np.concatenate(self.trials[metric], axis=0)
+
+    def rows(self, metrics: list[str] | None = None) -> list[SummaryRow]:
+        """One row per step and metric that has at least one value, step-major."""
+        metrics = self.metrics if metrics is None else metrics
+        out = []
+        for step in range(self.steps):
+            for m in metrics:
+                n = int(self._count[m][step])
+                if n == 0:
+                    continue
+                mean, hw = float(self._mean[m][step]), float(self.ci_halfwidth(m)[step])
+                out.append(SummaryRow(step, m, mean, mean - hw, mean + hw, n))
+        return out

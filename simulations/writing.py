@@ -1,0 +1,103 @@
+"""Writing results: ``DIR/figN.csv`` (step,metric,mean,ci_low,ci_high,count), ``DIR/figN.png`` and
+``DIR/figN.json`` (config, seed, versions, device, elapsed seconds, checks). Each file is written to a
+temporary name in the same directory and moved into place, so a crash never leaves a half-written file."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import scipy
+import sympy
+import torch
+
+from .result import FigureResult
+
+__all__ = ["write_result", "read_csv", "check_out_dir", "CSV_COLUMNS"]
+
+CSV_COLUMNS = ("step", "metric", "mean", "ci_low", "ci_high", "count")
+
+
+def check_out_dir(out: str | os.PathLike) -> Path:
+    """Refuse, before any work is done, an ``out`` that is a file or cannot be written; creates nothing."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out must be a directory; {str(path)!r} is a file")
+    probe = path
+    while not probe.exists():  # the nearest existing ancestor must let us create the rest
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {str(path)!r} is not writable (no write permission on {str(probe)!r})")
+    return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_bytes(result: FigureResult) -> bytes:
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in result.rows:
+        w.writerow([r.step, r.metric, repr(r.mean), repr(r.ci_low), repr(r.ci_high), r.count])
+    return buf.getvalue().encode()
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "sympy": sympy.__version__, "matplotlib": matplotlib.__version__}
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if np.isfinite(x) else str(float(x))
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def write_result(result: FigureResult, figure, out: str | os.PathLike) -> dict[str, Path]:
+    """Write CSV, PNG (from the matplotlib ``figure``) and JSON of ``result`` under ``out``."""
+    out = check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {ext: out / f"{result.name}.{ext}" for ext in ("csv", "png", "json")}
+    png = _io.BytesIO()
+    figure.savefig(png, format="png", dpi=120)
+    meta = {"figure": result.name, "config": result.config, "seed": result.config.get("seed"),
+            "device": result.device, "elapsed_s": round(result.elapsed_s, 3), "versions": versions(),
+            "checks": result.checks, "csv_columns": list(CSV_COLUMNS), "metrics": result.metrics}
+    _atomic_write(paths["csv"], _csv_bytes(result))
+    _atomic_write(paths["png"], png.getvalue())
+    _atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
+    return paths
+
+
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """Rows of a results CSV with numbers parsed (for notebooks and tests: they only read)."""
+    with open(path, newline="") as f:
+        return [{"step": int(r["step"]), "metric": r["metric"], "mean": float(r["mean"]),
+                 "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "count": int(r["count"])}
+                for r in csv.DictReader(f)]
