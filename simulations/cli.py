@@ -13,6 +13,7 @@ import sys
 import time
 
 from .config import RunConfig
+from .engine import resolve_device
 from .figures import FIGURES
 from .writing import check_out_dir, write_result
 
@@ -24,7 +25,8 @@ SHARED_HELP = {
     "rng_block": "trials per random-number block (chunk must be a multiple)",
 }
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
-           "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb")}
+           "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb"),
+           "weights": ("auto", "gaussian", "orthogonal")}
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, defaults: bool) -> None:
@@ -56,12 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(fig, args: argparse.Namespace, only_given: bool):
+def _config(fig, args: argparse.Namespace):
+    """The figure's config from the flags that were given (``all`` leaves unset flags at each figure's default)."""
     names = [f.name for f in dataclasses.fields(fig.config)]
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if "taus" in given:
         given["taus"] = tuple(given["taus"])
-    return fig.config(**given) if only_given else fig.config(**given)
+    return fig.config(**given)
 
 
 def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
@@ -83,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_out_dir(args.out)
         names = list(FIGURES) if args.figure == "all" else [args.figure]
-        configs = [(FIGURES[n], _config(FIGURES[n], args, args.figure == "all")) for n in names]
+        configs = [(FIGURES[n], _config(FIGURES[n], args)) for n in names]
+        for _, cfg in configs:
+            resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
     except ValueError as exc:
         print(f"python -m simulations: error: {exc}", file=sys.stderr)
         return 2

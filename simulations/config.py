@@ -60,13 +60,30 @@ class Fig3Config(RunConfig):
 
     beta: float = 4.0
     attention: str = "softmax"  # softmax | symmetric | data
+    # W_k iid N(0, 1/d) ("gaussian") or Haar orthogonal U_k ("orthogonal"); "auto": orthogonal for the symmetric
+    # variant, where C6 is then a per-step theorem, gaussian otherwise (with Gaussian W, C6 holds only for the
+    # ratio of expectations, and single steps can violate it at small d).
+    weights: str = "auto"
+
+    @property
+    def weight_family(self) -> str:
+        if self.weights != "auto":
+            return self.weights
+        return "orthogonal" if self.attention == "symmetric" else "gaussian"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.weights not in ("auto", "gaussian", "orthogonal"):
+            raise ValueError(f"weights must be one of auto, gaussian, orthogonal; got {self.weights!r}")
         if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
             raise ValueError(f"beta must be a finite number >= 0; got {self.beta!r}")
         if self.attention not in ("softmax", "symmetric", "data"):
             raise ValueError(f"attention must be one of softmax, symmetric, data; got {self.attention!r}")
+
+
+def _check_deescalate_at(value: object) -> None:
+    if value not in ("residual", "attention", "output"):
+        raise ValueError(f"deescalate_at must be one of residual, attention, output; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class Fig2Config(TransformerConfig):
 
     arch: str = "post"  # post | pre | deescalated | cb
     tau: float = 1.0
+    deescalate_at: str = "residual"  # residual (X + SA(X), before LN) | attention (SA(X)) | output (after LN)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,6 +120,7 @@ class Fig2Config(TransformerConfig):
             raise ValueError(f"arch must be one of post, pre, deescalated, cb; got {self.arch!r}")
         if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau)):
             raise ValueError(f"tau must be a finite number; got {self.tau!r}")
+        _check_deescalate_at(self.deescalate_at)
 
 
 @dataclass(frozen=True)
@@ -124,11 +143,13 @@ class Fig5Config(TransformerConfig):
 
     trials: int = 20
     taus: tuple[float, ...] = (0.1, 0.5, 1.0)
+    deescalate_at: str = "residual"  # residual (X + SA(X), before LN) | attention (SA(X)) | output (after LN)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.taus or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in self.taus):
             raise ValueError(f"taus must be finite numbers; got {self.taus!r}")
+        _check_deescalate_at(self.deescalate_at)
 
 
 CONFIGS = {"fig1": Fig1Config, "fig2": Fig2Config, "fig3": Fig3Config, "fig4": Fig4Config, "fig5": Fig5Config}

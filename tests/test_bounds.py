@@ -174,3 +174,17 @@ def test_C7_one_step_shrinks_diversity_by_more_than_dbar_squared_counterexample_
     assert ratio == pytest.approx(0.4, rel=1e-14)
     assert ratio > T.slem(P) ** 2
     assert T.diversity_step_ratio_bound(T.similarity_odds(X), T.slem(P)) == pytest.approx(0.4, rel=1e-14)
+
+
+def test_C6_per_step_bound_needs_orthogonal_weights_counterexample():
+    # With a non-orthogonal W (here diag(0.1, 1), a possible draw of Gaussian W) one step can fall below C6's
+    # bound even for symmetric P: C6 then holds only for the ratio of expectations. THEORY.md's Fig 3
+    # "symmetric variant, where C6 must hold in every step" therefore needs orthogonal W.
+    X = np.array([[1.0, 0.0], [1.0, 1.0]])
+    P = np.array([[0.75, 0.25], [0.25, 0.75]])
+    W = np.diag([0.1, 1.0])
+    bound = T.escalation_lower_bound(T.token_similarity(X), T.slem(P))
+    assert bound == pytest.approx(8 / 7, rel=1e-14)
+    assert T.escalation_rate(X, P @ X @ W) == pytest.approx(0.9674418604651163, rel=1e-12) and bound > 1
+    assert T.escalation_bound_slack(X, P @ X @ W, P) < 0
+    assert T.multihead_mean_rate(X, P[None]) >= bound  # the ratio of expectations still obeys it

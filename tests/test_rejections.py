@@ -127,6 +127,12 @@ REJECTIONS = {
     T.random_row_stochastic: [("zero_prob 1", ((2,), 3), {"zero_prob": 1.0, "generator": g}, "zero_prob")],
     T.random_symmetric_doubly_stochastic: [("no terms", ((2,), 3), {"terms": 0, "generator": g}, "terms")],
     T.random_orthogonal: [("d = 0", ((2,), 0), {"generator": g}, "d must be an integer >= 1")],
+    T.step_metrics: [
+        ("P not stochastic", (torch.tensor(X), torch.tensor(X), torch.tensor(NOT_STOCHASTIC)), {}, "row-stochastic"),
+        ("P of other n", (torch.tensor(X), torch.tensor(X), torch.full((2, 2), 0.5, dtype=torch.float64)), {},
+         r"\(\.\.\., n, n\) or \(\.\.\., H, n, n\)"),
+        ("Y of other n", (torch.tensor(X), torch.ones(4, 2, dtype=torch.float64), torch.tensor(P)), {}, "token count"),
+    ],
     T.claim: [("unknown id", ("C99",), {}, "unknown claim 'C99'")],
 }
 

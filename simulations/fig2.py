@@ -1,0 +1,112 @@
+r"""[YZ] Figure 2: a deep multi-head Transformer at PyTorch's default initialisation.
+
+Per trial a fresh ``cfg.arch`` stack (:mod:`simulations.blocks`) and $X_0$ iid $N(0,1)$ ``(n, d)``. Per block
+$k = 1..L$:
+
+- ``t_sim``, ``t_div`` of the block output $X_k$ (step 0: of $X_0$);
+- from the attention sub-layer $\hat X \to SA(\hat X) = \sum_h P_h \hat X W_h$ ($\hat X = X_{k-1}$ for the
+  post-norm family, $LN(X_{k-1})$ for pre-norm), via :func:`theory.step_metrics`: ``xi_ratio_minus_1``
+  $= \xi_1/\xi_2 - 1$, ``r`` $= t_{sim}(SA(\hat X))/t_{sim}(\hat X)$, the C6/C10 ``r_estimate`` and
+  ``r_bound`` (head means of $\mu^2$, $\delta^2$) and the head means of ``delta``, ``sigma``, ``mu``, ``omega``.
+
+So here ``r`` and the xi ratio describe the attention sub-layer, the map that escalates, not the whole block
+(whose LayerNorms and FFN act on top of it); ``t_sim`` is that of the block output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+import theory as T
+
+from .blocks import build_stack
+from .config import Fig2Config
+from .engine import resolve_dtype
+from .result import FigureResult
+from .trials import mask_below_floor, run_trials
+
+__all__ = ["simulate_fig2", "fig2_panels", "FIG2_METRICS", "attention_step_metrics"]
+
+FIG2_METRICS = T.STEP_METRICS
+_EXTRA = ("identity_error", "row_sum_error", "feature_mean")  # for checks only, not rows
+
+
+def attention_step_metrics(traces: list, dtype: torch.dtype) -> dict[str, Tensor]:
+    """``theory.step_metrics`` of every block's attention sub-layer at once: values ``(L,)``.
+
+    ``t_div`` and the xi ratio are NaN where a centred part is below the precision floor (rounding noise).
+    """
+    Xhat = torch.cat([t.attn_in for t in traces])  # (L, n, d)
+    A = torch.cat([t.attn_out for t in traces])  # (L, n, d)
+    P = torch.cat([t.P for t in traces])  # (L, H, n, n)
+    m = T.step_metrics(Xhat, A, P)
+    t_div_in, = mask_below_floor(T.token_diversity(Xhat), dtype=dtype)
+    bad = t_div_in.isnan()
+    m["t_div"], m["xi_ratio_minus_1"], m["identity_error"] = mask_below_floor(
+        m["t_div"], torch.where(bad, torch.nan, m["xi_ratio_minus_1"]),
+        torch.where(bad, torch.nan, m["identity_error"]), dtype=dtype)
+    m["row_sum_error"] = (P.sum(-1) - 1).abs().flatten(1).amax(-1)  # C3: P 1 = 1
+    return m
+
+
+def stream_shares(X0: Tensor, traces: list, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(t_sim, t_div) of X_0, X_1, ..., X_L: ``(L + 1,)`` each; t_div NaN below the precision floor."""
+    X = torch.cat([X0, *(t.out for t in traces)])  # (L + 1, n, d)
+    t_div, = mask_below_floor(T.token_diversity(X), dtype=dtype)
+    return T.token_similarity(X), t_div
+
+
+def _trial(cfg: Fig2Config, dtype: torch.dtype):
+    def trial(seed: int, X0: Tensor, g: torch.Generator) -> dict[str, Tensor]:
+        model = build_stack(cfg.arch, width=cfg.width, heads=cfg.heads, ffn=cfg.ffn, depth=cfg.depth, seed=seed,
+                            dtype=dtype, device=X0.device, tau=cfg.tau, deescalate_at=cfg.deescalate_at)
+        with torch.no_grad():
+            _, traces = model(X0)
+            m = attention_step_metrics(traces, dtype)
+            m["t_sim"], m["t_div"] = stream_shares(X0, traces, dtype)
+            # C13: LayerNorm output tokens have zero feature mean (post-norm family only)
+            m["feature_mean"] = torch.stack([t.out.mean(-1).abs().amax() for t in traces])
+        return {k: m[k] for k in (*FIG2_METRICS, *_EXTRA)}
+    return trial
+
+
+def simulate_fig2(cfg: Fig2Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+    """Run Figure 2 for ``cfg``; a pure function of the config (and the device it runs on)."""
+    dtype = resolve_dtype(cfg.dtype)
+    first = {m: (0 if m in ("t_sim", "t_div") else 1) for m in (*FIG2_METRICS, *_EXTRA)}
+    stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc=f"fig2 ({cfg.arch})",
+                                        keep_trials=keep_trials, progress=progress)
+    t_sim = stats.mean("t_sim")
+    checks = {
+        "C2_identity_max_rel_error": stats.maximum("identity_error"),
+        "C3_max_row_sum_error": stats.maximum("row_sum_error"),
+        "mean_t_sim_first_last": [float(t_sim[0]), float(t_sim[-1])],
+        "mean_r_block_1": float(stats.mean("r")[1]),
+        "excluded_values": {m: k for m, k in stats.excluded.items() if k},
+    }
+    if cfg.arch != "pre":
+        checks["C13_max_abs_feature_mean"] = stats.maximum("feature_mean")
+    return FigureResult("fig2", {"figure": "fig2", **cfg.to_dict()}, stats.rows(list(FIG2_METRICS)), checks,
+                        str(device), elapsed, stats)
+
+
+def fig2_title(cfg: Fig2Config) -> str:
+    arch = {"post": "post-norm", "pre": "pre-norm", "cb": "post-norm + context broadcasting",
+            "deescalated": f"de-escalated post-norm (tau = {cfg.tau:g}, at {cfg.deescalate_at})"}[cfg.arch]
+    return f"[YZ] Fig 2: {arch} Transformer at default init (L = {cfg.depth}, H = {cfg.heads}, FFN {cfg.ffn}d)"
+
+
+def fig2_panels(result: FigureResult) -> list:
+    from .plotting import Panel
+
+    return [
+        Panel("token similarity / diversity of block output X_k", ("t_sim", "t_div"), "share of ||X||^2",
+              log=True),
+        Panel("attention sub-layer: growth-factor ratio", ("xi_ratio_minus_1",), "xi1/xi2 - 1",
+              labels=("measured",)),
+        Panel("attention sub-layer: escalation rate - 1", ("r", "r_estimate", "r_bound"), "r - 1", log=True,
+              labels=("measured", "C10 estimate 1/(s+mean mu^2 (1-s))", "C10 bound 1/(s+mean delta^2 (1-s))"),
+              predicted=("r_estimate", "r_bound"), transform="minus_one"),
+        Panel("attention quantities (D5), head means", ("delta", "sigma", "mu", "omega"), "value"),
+    ]

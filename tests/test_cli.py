@@ -1,0 +1,70 @@
+"""``python -m simulations``: outputs, step convention on disk, and one-line errors that write nothing."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulations.cli import main
+from simulations.writing import CSV_COLUMNS, read_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY3 = ["--tokens", "5", "--width", "4", "--depth", "3", "--trials", "20", "--rng-block", "10", "--chunk", "20",
+         "--device", "cpu", "--no-progress"]
+
+
+def test_fig3_writes_png_csv_and_json(tmp_path):
+    assert main(["fig3", *TINY3, "--seed", "3", "--out", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "fig3.csv")
+    header = (tmp_path / "fig3.csv").read_text().splitlines()[0]
+    assert header == ",".join(CSV_COLUMNS)
+    assert {(r["step"], r["metric"]) for r in rows if r["step"] == 0} == {(0, "t_sim"), (0, "t_div")}
+    assert max(r["step"] for r in rows) == 3 and all(r["count"] == 20 for r in rows)
+    meta = json.loads((tmp_path / "fig3.json").read_text())
+    assert meta["seed"] == 3 and meta["config"]["trials"] == 20 and meta["device"] == "cpu"
+    assert {"torch", "numpy", "python"} <= set(meta["versions"]) and meta["elapsed_s"] > 0
+    assert (tmp_path / "fig3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_gives_identical_csv_and_chunk_size_does_not_matter(tmp_path):
+    main(["fig3", *TINY3, "--out", str(tmp_path / "a")])
+    main(["fig3", *TINY3, "--chunk", "10", "--out", str(tmp_path / "b")])
+    assert (tmp_path / "a" / "fig3.csv").read_bytes() == (tmp_path / "b" / "fig3.csv").read_bytes()
+
+
+BAD = [
+    (["fig3", "--trials", "0"], "trials must be an integer >= 1"),
+    (["fig3", "--trials", "-5"], "trials must be an integer >= 1"),
+    (["fig3", "--tokens", "1"], "tokens must be an integer >= 2"),
+    (["fig3", "--chunk", "300"], "chunk must be a multiple of rng_block"),
+    (["fig3", "--beta", "nan"], "beta must be a finite number"),
+    (["fig3", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["fig3", "--attention", "banana"], "invalid choice: 'banana'"),
+    (["fig3", "--trials", "many"], "invalid int value"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_flags_fail_with_one_line_and_write_nothing(tmp_path, argv, message):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "simulations", *argv, "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_an_out_path_that_is_a_file_is_refused_before_any_work(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("keep me")
+    assert main(["fig3", *TINY3, "--out", str(f)]) == 2
+    assert f.read_text() == "keep me"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_an_error(tmp_path, capsys):
+    assert main(["fig3", *TINY3, "--device", "cuda", "--out", str(tmp_path / "o")]) == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
