@@ -152,11 +152,12 @@ def random_symmetric_doubly_stochastic(batch: Sequence[int] | int, n: int, *, te
     batch = _batch(batch)
     dev = _device(generator, device)
     perm = _rand((*batch, terms, n), generator, torch.float64, dev).argsort(-1)  # (..., terms, n)
-    S = torch.nn.functional.one_hot(perm, n).to(dtype)  # (..., terms, n, n)
     w = -torch.log1p(-_rand((*batch, terms), generator, dtype, dev))
-    w = w / w.sum(-1, keepdim=True)  # (..., terms)
-    M = (w[..., None, None] * (S + S.mT) / 2).sum(-3)
-    return (M + M.mT) / 2  # exact symmetry after rounding
+    half_w = w / (2 * w.sum(-1, keepdim=True))  # (..., terms)
+    M = torch.zeros((*batch, n, n), dtype=dtype, device=dev)
+    for j in range(terms):  # M = sum_j w_j S_j / 2 with S_j[i, perm_j(i)] = 1, without n^3 one-hot tensors
+        M.scatter_add_(-1, perm[..., j, :, None], half_w[..., j, None, None].expand(*batch, n, 1))
+    return M + M.mT  # symmetric exactly
 
 
 def random_orthogonal(batch: Sequence[int] | int, d: int, *, generator: torch.Generator,
