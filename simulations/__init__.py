@@ -6,9 +6,13 @@ A simulation is a pure function of a frozen config (``simulations.config``) retu
 """
 
 from .config import CONFIGS, Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config, RunConfig
+from .fig1 import simulate_fig1
+from .fig2 import simulate_fig2
 from .fig3 import simulate_fig3
+from .fig4 import simulate_fig4
+from .fig5 import simulate_fig5
 from .result import FigureResult
 from .stats import StreamingStats, SummaryRow
 
 __all__ = ["CONFIGS", "RunConfig", "Fig1Config", "Fig2Config", "Fig3Config", "Fig4Config", "Fig5Config",
-           "simulate_fig3", "FigureResult", "StreamingStats", "SummaryRow"]
+           "simulate_fig1", "simulate_fig2", "simulate_fig3", "simulate_fig4", "simulate_fig5", "FigureResult", "StreamingStats", "SummaryRow"]

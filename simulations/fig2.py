@@ -24,9 +24,11 @@ from .blocks import build_stack
 from .config import Fig2Config
 from .engine import resolve_dtype
 from .result import FigureResult
-from .trials import mask_below_floor, run_trials
+from .numerics import mask_below_floor
+from .trials import run_trials
 
-__all__ = ["simulate_fig2", "fig2_panels", "FIG2_METRICS", "attention_step_metrics"]
+__all__ = ["simulate_fig2", "fig2_panels", "fig2_title", "FIG2_METRICS", "attention_step_metrics",
+           "stream_shares"]
 
 FIG2_METRICS = T.STEP_METRICS
 _EXTRA = ("identity_error", "row_sum_error", "feature_mean")  # for checks only, not rows

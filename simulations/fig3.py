@@ -22,9 +22,10 @@ import theory as T
 
 from .config import Fig3Config
 from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
+from .numerics import mask_below_floor
 from .result import FigureResult
 
-__all__ = ["simulate_fig3", "FIG3_METRICS"]
+__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "FIG3_METRICS"]
 
 FIG3_METRICS = T.STEP_METRICS
 
@@ -87,22 +88,15 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                         str(device), time.perf_counter() - t0, stats)
 
 
-def precision_floor(dtype: torch.dtype) -> float:
-    """Smallest t_div that can be told from rounding: tokens carry relative error ~eps, so the centred part
-    is noise below ~eps ||X||, i.e. t_div below ~(64 eps)^2."""
-    return (64 * torch.finfo(dtype).eps) ** 2
-
-
 def _mask_unresolved(metrics: dict[str, torch.Tensor], t_div_x: torch.Tensor, cfg: Fig3Config
                      ) -> dict[str, torch.Tensor]:
     """NaN (left out, counted) where t_div is below the precision floor: t_div itself and xi1/xi2 (their
     centred parts are rounding noise there). t_sim, r and the attention quantities stay trustworthy."""
-    floor = precision_floor(resolve_dtype(cfg.dtype))
-    nan = torch.full_like(t_div_x, float("nan"))
-    metrics["t_div"] = torch.where(metrics["t_div"] < floor, nan, metrics["t_div"])
-    bad = (metrics["t_div"].isnan()) | (t_div_x < floor)
-    metrics["xi_ratio_minus_1"] = torch.where(bad, nan, metrics["xi_ratio_minus_1"])
-    metrics["identity_error"] = torch.where(bad, nan, metrics["identity_error"])
+    dtype = resolve_dtype(cfg.dtype)
+    (metrics["t_div"],) = mask_below_floor(metrics["t_div"], dtype=dtype)
+    _, metrics["xi_ratio_minus_1"], metrics["identity_error"] = mask_below_floor(
+        torch.minimum(t_div_x, metrics["t_div"].nan_to_num(0.0)), metrics["xi_ratio_minus_1"],
+        metrics["identity_error"], dtype=dtype)
     return metrics
 
 
@@ -122,3 +116,8 @@ def fig3_panels(result: FigureResult) -> list:
               predicted=("r_estimate", "r_bound"), transform="minus_one"),
         Panel("attention quantities (D5)", ("delta", "sigma", "mu", "omega"), "value"),
     ]
+
+
+def fig3_title(cfg: Fig3Config) -> str:
+    beta = f", beta = {cfg.beta:g}" if cfg.attention != "symmetric" else ""
+    return f"[YZ] Fig 3: random attention chain ({cfg.attention} attention{beta}, {cfg.weight_family} W)"

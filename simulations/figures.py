@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import fig3
-from .config import Fig3Config, RunConfig
+from . import fig1, fig2, fig3, fig4, fig5
+from .config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config, RunConfig
 from .result import FigureResult
 
 __all__ = ["Figure", "FIGURES"]
@@ -22,7 +22,9 @@ class Figure:
 
 
 FIGURES: dict[str, Figure] = {
-    "fig3": Figure("fig3", Fig3Config, fig3.simulate_fig3, fig3.fig3_panels,
-                   lambda c: f"[YZ] Fig 3: random attention chain ({c.attention}"
-                             + (f", beta = {c.beta:g})" if c.attention == "softmax" else ")")),
+    "fig1": Figure("fig1", Fig1Config, fig1.simulate_fig1, fig1.fig1_panels, fig1.fig1_title),
+    "fig2": Figure("fig2", Fig2Config, fig2.simulate_fig2, fig2.fig2_panels, fig2.fig2_title),
+    "fig3": Figure("fig3", Fig3Config, fig3.simulate_fig3, fig3.fig3_panels, fig3.fig3_title),
+    "fig4": Figure("fig4", Fig4Config, fig4.simulate_fig4, fig4.fig4_panels, fig4.fig4_title),
+    "fig5": Figure("fig5", Fig5Config, fig5.simulate_fig5, fig5.fig5_panels, fig5.fig5_title),
 }

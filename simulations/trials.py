@@ -1,15 +1,17 @@
 """One fresh model and input per trial, for the Transformer figures (1, 2, 4, 5).
 
-Trials cannot share a batch (each has its own weights), so a chunk is a loop over its trials. Trial ``j`` of a
-random-number block draws, from that block's generator and in this order, the model seed (an integer), then
-``X_0`` iid N(0,1) ``(1, n, d)``, then whatever the figure draws itself (Fig 1's loss). With ``rng_block = 1``
-(the default) every trial has its own generator, so no result depends on the chunk size.
+Trials cannot share a batch (each has its own weights), so a chunk is a loop over its trials, run on one CPU
+thread (:func:`single_threaded`). Each trial draws, from its random-number block's generator and in this
+order, the model seed (an integer), then ``X_0`` iid N(0,1) ``(1, n, d)``, then whatever the figure draws itself
+(Fig 1's readout). With ``rng_block = 1`` (the default) every trial has its own generator; in any case no
+result depends on the chunk size.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -18,20 +20,29 @@ from .config import TransformerConfig
 from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
 from .stats import StreamingStats
 
-__all__ = ["Trial", "run_trials", "precision_floor", "mask_below_floor"]
+__all__ = ["Trial", "run_trials", "single_threaded"]
 
 Trial = Callable[[int, Tensor, torch.Generator], dict[str, Tensor]]
 
 
-def precision_floor(dtype: torch.dtype) -> float:
-    """Smallest t_div told apart from rounding, ~(64 eps)^2 (as in Fig 3): tokens carry relative error ~eps."""
-    return (64 * torch.finfo(dtype).eps) ** 2
+@contextmanager
+def single_threaded(device: torch.device) -> Iterator[None]:
+    """One intra-op CPU thread inside the block (the caller's setting is restored after).
 
-
-def mask_below_floor(t_div: Tensor, *others: Tensor, dtype: torch.dtype) -> tuple[Tensor, ...]:
-    """NaN (left out of the statistics, counted as excluded) where ``t_div`` is below the precision floor."""
-    bad = t_div < precision_floor(dtype)
-    return tuple(torch.where(bad, torch.full_like(v, float("nan")), v) for v in (t_div, *others))
+    A trial's tensors are small (n x d = 64 x 256), so threads cost more than they gain; worse, batched
+    ``eigvals``/``svdvals`` (theory.step_metrics) nest MKL's threads inside torch's loop over the batch. On the
+    2-vCPU sandbox two threads measured 20x slower for a 64 x 256 by 256 x 1024 product and 10-40x slower and
+    erratic for the SVDs; one thread runs a default Fig 2 trial in ~0.4 s.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _chunk_values(cfg: TransformerConfig, ch: Chunk, trial: Trial) -> dict[str, Tensor]:
@@ -54,7 +65,8 @@ def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int],
     """
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
-    stats = run_chunks(lambda ch: (_chunk_values(cfg, ch, trial), first_step), trials=cfg.trials, seed=cfg.seed,
-                       steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
-                       keep_trials=keep_trials, progress=progress, desc=desc)
+    with single_threaded(device):
+        stats = run_chunks(lambda ch: (_chunk_values(cfg, ch, trial), first_step), trials=cfg.trials,
+                           seed=cfg.seed, steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block,
+                           device=device, dtype=dtype, keep_trials=keep_trials, progress=progress, desc=desc)
     return stats, device, time.perf_counter() - t0

@@ -37,6 +37,13 @@ def test_C11_tau_in_zero_two_lowers_similarity_and_tau_one_removes_it(X, tau):
     assert T.token_similarity(T.deescalate(X, 1.0)) == pytest.approx(0, abs=1e-25)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_deescalate_and_context_broadcast_keep_the_dtype_of_X(dtype):
+    X = torch.tensor([[1.0, 2.0], [3.0, 5.0]], dtype=dtype)
+    assert T.deescalate(X, 0.5).dtype == dtype and T.deescalate(X, np.float64(0.5)).dtype == dtype
+    assert T.context_broadcast(X).dtype == dtype
+
+
 def test_C11_deescalate_is_batched_over_tau():
     g = T.make_generator(4)
     X = T.random_tokens((3,), 5, 2, generator=g)

@@ -10,7 +10,8 @@ from scipy import stats as sps
 import theory as T
 from simulations.config import Fig3Config
 from simulations.engine import iter_chunks
-from simulations.fig3 import precision_floor, simulate_fig3
+from simulations.fig3 import simulate_fig3
+from simulations.numerics import precision_floor
 from simulations.stats import StreamingStats
 
 SMALL = dict(tokens=6, width=5, depth=4, trials=60, rng_block=20, chunk=60, device="cpu")

@@ -35,7 +35,7 @@ def deescalate(X: Tensor, tau: Tensor) -> Tensor:
     """
     check_tokens("X", X, nonzero=False)
     _check_tau(tau)
-    tau = tau[..., None, None]  # (..., 1, 1)
+    tau = tau.to(X.dtype)[..., None, None]  # (..., 1, 1); X's dtype, so a float32 batch stays float32
     return X - tau * X.mean(dim=-2, keepdim=True)
 
 

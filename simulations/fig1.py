@@ -1,0 +1,100 @@
+r"""[YZ] Figure 1: post-norm vs pre-norm Transformers at PyTorch's default initialisation.
+
+Per trial one seed builds both stacks with identical weights (:func:`simulations.blocks.build_stack`), and
+both see the same $X_0$ iid $N(0,1)$ ``(n, d)`` and the same loss. Per block $k$ and architecture ``a``:
+
+- ``a/t_sim``: token similarity of the block output $X_k$ (step 0: of $X_0$);
+- ``a/cosine``: mean pairwise cosine similarity of the tokens of $X_k$, over the $n(n-1)$ ordered pairs
+  $i \ne j$: $(\|\sum_i u_i\|^2 - n)/(n(n-1))$ with $u_i = x_i/\|x_i\|$;
+- ``a/grad_norm``: $\|\partial \ell / \partial \theta_k\|_F$, the gradient norm over all parameters $\theta_k$ of
+  block $k$ (steps 1..L), for the fixed scalar loss $\ell = v^T \mathrm{mean}_i\, LN_0(X_L)_i$: a
+  parameter-free LayerNorm $LN_0$ of the final output (nearly the identity for post-norm; the usual final norm
+  of a pre-norm stack), mean-pooled over tokens and read out linearly by $v \sim N(0, I_d/d)$, drawn from the
+  trial's generator after $X_0$. A squared loss against a random target would only multiply every gradient
+  of a trial by the same random residual, widening the bands without changing their shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import theory as T
+
+from .blocks import build_stack
+from .config import Fig1Config
+from .engine import resolve_dtype
+from .result import FigureResult
+from .trials import run_trials
+
+__all__ = ["simulate_fig1", "fig1_panels", "fig1_title", "FIG1_ARCHS", "mean_cosine"]
+
+FIG1_ARCHS = ("post", "pre")
+_QUANTITIES = ("t_sim", "cosine", "grad_norm")
+
+
+def mean_cosine(X: Tensor) -> Tensor:
+    r"""Mean cosine similarity of distinct token pairs of ``X`` ``(..., n, d)``; shape ``(...)``."""
+    n = X.shape[-2]
+    U = X / torch.linalg.vector_norm(X, dim=-1, keepdim=True)  # (..., n, d), unit tokens
+    total = U.sum(-2).square().sum(-1)  # ||sum_i u_i||^2 = sum_{i,j} cos(x_i, x_j)
+    return (total - n) / (n * (n - 1))
+
+
+def _trial(cfg: Fig1Config, dtype: torch.dtype):
+    d = cfg.width
+
+    def trial(seed: int, X0: Tensor, g: torch.Generator) -> dict[str, Tensor]:
+        v = torch.randn(d, generator=g, dtype=dtype, device=X0.device) / math.sqrt(d)
+        out = {}
+        for arch in FIG1_ARCHS:
+            model = build_stack(arch, width=d, heads=cfg.heads, ffn=cfg.ffn, depth=cfg.depth, seed=seed,
+                                dtype=dtype, device=X0.device)
+            XL, traces = model(X0)
+            z = F.layer_norm(XL, (d,)).mean(-2)  # (1, d): mean-pooled, normalised final output
+            loss = (z @ v).sum()
+            loss.backward()
+            X = torch.cat([X0, *(t.out.detach() for t in traces)])  # (L + 1, n, d)
+            out[f"{arch}/t_sim"] = T.token_similarity(X)
+            out[f"{arch}/cosine"] = mean_cosine(X)
+            out[f"{arch}/grad_norm"] = torch.stack([
+                torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in block.parameters()]))
+                for block in model.blocks])  # (L,)
+        return out
+    return trial
+
+
+def simulate_fig1(cfg: Fig1Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+    """Run Figure 1 for ``cfg``; a pure function of the config (and the device it runs on)."""
+    dtype = resolve_dtype(cfg.dtype)
+    metrics = [f"{a}/{q}" for a in FIG1_ARCHS for q in _QUANTITIES]
+    first = {m: (1 if m.endswith("grad_norm") else 0) for m in metrics}
+    stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc="fig1", keep_trials=keep_trials,
+                                        progress=progress)
+    checks = {f"mean_{a}_{q}_first_last": [float(stats.mean(f"{a}/{q}")[k]) for k in (first[f"{a}/{q}"], -1)]
+              for a in FIG1_ARCHS for q in _QUANTITIES}
+    checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
+    return FigureResult("fig1", {"figure": "fig1", **cfg.to_dict()}, stats.rows(metrics), checks, str(device),
+                        elapsed, stats)
+
+
+def fig1_title(cfg: Fig1Config) -> str:
+    return (f"[YZ] Fig 1: post-norm vs pre-norm Transformer at default init (L = {cfg.depth}, H = {cfg.heads}, "
+            f"FFN {cfg.ffn}d; same weights and input)")
+
+
+def fig1_panels(result: FigureResult) -> list:
+    from .plotting import Panel
+
+    labels = ("post-norm", "pre-norm")
+    return [
+        Panel("token similarity of block output X_k", tuple(f"{a}/t_sim" for a in FIG1_ARCHS), "t_sim",
+              labels=labels),
+        Panel("mean pairwise cosine similarity of tokens", tuple(f"{a}/cosine" for a in FIG1_ARCHS),
+              "mean cos(x_i, x_j), i != j", labels=labels),
+        Panel("gradient norm of block k's parameters", tuple(f"{a}/grad_norm" for a in FIG1_ARCHS),
+              "||dloss/dtheta_k||", labels=labels),  # within a factor ~3: a log axis would show one tick
+    ]

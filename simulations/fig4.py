@@ -1,0 +1,72 @@
+r"""[YZ] Figure 4: pre-norm diminishes self-attention implicitly (C9).
+
+Per trial a fresh pre-norm stack (:mod:`simulations.blocks`) and $X_0$ iid $N(0,1)$ ``(n, d)``. Block $k$ maps
+$X_{k-1} \to X_k$ with $\hat X = LN(X_{k-1})$, $X_{k-1/2} = X_{k-1} + SA(\hat X)$. Recorded (Frobenius norms):
+
+- ``t_sim``: of the residual stream $X_k$ (step 0: $X_0$);
+- ``norm_x`` $= \|X_k\|$, the residual stream (step 0: $\|X_0\|$);
+- ``norm_ln_x`` $= \|LN(X_{k-1})\| = \|\hat X\|$, block $k$'s attention input (steps 1..L);
+- ``norm_attn`` $= \|SA(\hat X)\| = \|\sum_h P_h(\hat X)\hat X W_h\|$, its attention output (steps 1..L);
+- ``attn_ratio`` $= \|SA(\hat X)\| / \|X_{k-1}\|$: the share the attention adds to the stream, C9's effective
+  $\sqrt\gamma$; as $\|X\|$ grows and $\|SA\|$ does not, escalation per block slows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+import theory as T
+
+from .blocks import build_stack
+from .config import Fig4Config
+from .engine import resolve_dtype
+from .result import FigureResult
+from .trials import run_trials
+
+__all__ = ["simulate_fig4", "fig4_panels", "fig4_title", "FIG4_METRICS"]
+
+FIG4_METRICS = ("t_sim", "norm_x", "norm_ln_x", "norm_attn", "attn_ratio")
+
+
+def _trial(cfg: Fig4Config, dtype: torch.dtype):
+    def trial(seed: int, X0: Tensor, g: torch.Generator) -> dict[str, Tensor]:
+        model = build_stack("pre", width=cfg.width, heads=cfg.heads, ffn=cfg.ffn, depth=cfg.depth, seed=seed,
+                            dtype=dtype, device=X0.device)
+        with torch.no_grad():
+            _, traces = model(X0)
+        X = torch.cat([X0, *(t.out for t in traces)])  # (L + 1, n, d)
+        norm_x = torch.linalg.matrix_norm(X)  # (L + 1,)
+        norm_attn = torch.stack([torch.linalg.matrix_norm(t.attn_out[0]) for t in traces])  # (L,)
+        return {"t_sim": T.token_similarity(X), "norm_x": norm_x,
+                "norm_ln_x": torch.stack([torch.linalg.matrix_norm(t.attn_in[0]) for t in traces]),
+                "norm_attn": norm_attn, "attn_ratio": norm_attn / norm_x[:-1]}
+    return trial
+
+
+def simulate_fig4(cfg: Fig4Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+    """Run Figure 4 for ``cfg``; a pure function of the config (and the device it runs on)."""
+    dtype = resolve_dtype(cfg.dtype)
+    first = {m: (0 if m in ("t_sim", "norm_x") else 1) for m in FIG4_METRICS}
+    stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc="fig4", keep_trials=keep_trials,
+                                        progress=progress)
+    checks = {f"mean_{m}_first_last": [float(stats.mean(m)[k]) for k in (first[m], -1)] for m in FIG4_METRICS}
+    checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
+    return FigureResult("fig4", {"figure": "fig4", **cfg.to_dict()}, stats.rows(list(FIG4_METRICS)), checks,
+                        str(device), elapsed, stats)
+
+
+def fig4_title(cfg: Fig4Config) -> str:
+    return f"[YZ] Fig 4: pre-norm Transformer at default init (L = {cfg.depth}, H = {cfg.heads}, FFN {cfg.ffn}d)"
+
+
+def fig4_panels(result: FigureResult) -> list:
+    from .plotting import Panel
+
+    return [
+        Panel("token similarity of residual stream X_k", ("t_sim",), "t_sim"),
+        Panel("Frobenius norms", ("norm_x", "norm_ln_x", "norm_attn"), "norm", log=True,
+              labels=("||X_k|| (residual stream)", "||LN(X_{k-1})|| (attention input)",
+                      "||P(Xhat) Xhat W|| (attention output)")),
+        Panel("attention output relative to the stream", ("attn_ratio",), "||SA(LN(X_{k-1}))|| / ||X_{k-1}||"),
+    ]

@@ -1,0 +1,76 @@
+r"""[YZ] Figure 5: de-escalation keeps token diversity in deep post-norm Transformers (C11).
+
+Per trial one seed builds a de-escalated post-norm stack for every $\tau$ in ``cfg.taus`` and a plain
+post-norm reference (:mod:`simulations.blocks`; de-escalation has no parameters, so all share the same
+weights), all run on the same $X_0$ iid $N(0,1)$ ``(n, d)``. De-escalation $(I - \tau\Pi)$ sits at
+``cfg.deescalate_at`` (default: on the residual stream after the attention residual add, before LayerNorm).
+Per block: ``tau=<tau>/t_div`` and ``tau=<tau>/t_sim`` of the block output (``tau`` formatted with ``:g``), and
+``post/t_div``, ``post/t_sim``; step 0 is $X_0$. ``t_div`` below the dtype's precision floor is left out.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+import theory as T
+
+from .blocks import build_stack
+from .config import Fig5Config
+from .engine import resolve_dtype
+from .result import FigureResult
+from .numerics import mask_below_floor
+from .trials import run_trials
+
+__all__ = ["simulate_fig5", "fig5_panels", "fig5_title", "fig5_variants"]
+
+
+def fig5_variants(cfg: Fig5Config) -> dict[str, tuple[str, float]]:
+    """Metric prefix -> (arch, tau): ``tau=0.1`` -> ("deescalated", 0.1), ..., ``post`` -> ("post", 0)."""
+    out = {f"tau={tau:g}": ("deescalated", float(tau)) for tau in cfg.taus}
+    return {**out, "post": ("post", 0.0)}
+
+
+def _trial(cfg: Fig5Config, dtype: torch.dtype):
+    def trial(seed: int, X0: Tensor, g: torch.Generator) -> dict[str, Tensor]:
+        out = {}
+        for prefix, (arch, tau) in fig5_variants(cfg).items():
+            model = build_stack(arch, width=cfg.width, heads=cfg.heads, ffn=cfg.ffn, depth=cfg.depth, seed=seed,
+                                dtype=dtype, device=X0.device, tau=tau, deescalate_at=cfg.deescalate_at)
+            with torch.no_grad():
+                _, traces = model(X0)
+            X = torch.cat([X0, *(t.out for t in traces)])  # (L + 1, n, d)
+            out[f"{prefix}/t_sim"] = T.token_similarity(X)
+            out[f"{prefix}/t_div"], = mask_below_floor(T.token_diversity(X), dtype=dtype)
+        return out
+    return trial
+
+
+def simulate_fig5(cfg: Fig5Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+    """Run Figure 5 for ``cfg``; a pure function of the config (and the device it runs on)."""
+    dtype = resolve_dtype(cfg.dtype)
+    metrics = [f"{p}/{q}" for p in fig5_variants(cfg) for q in ("t_div", "t_sim")]
+    stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), {}, desc="fig5", keep_trials=keep_trials,
+                                        progress=progress)
+    checks = {f"mean_{m}_first_last": [float(stats.mean(m)[0]), float(stats.mean(m)[-1])] for m in metrics}
+    checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
+    return FigureResult("fig5", {"figure": "fig5", **cfg.to_dict()}, stats.rows(metrics), checks, str(device),
+                        elapsed, stats)
+
+
+def fig5_title(cfg: Fig5Config) -> str:
+    return (f"[YZ] Fig 5: de-escalated post-norm Transformers, (I - tau Pi) at {cfg.deescalate_at} "
+            f"(L = {cfg.depth}, H = {cfg.heads}; same weights and input)")
+
+
+def fig5_panels(result: FigureResult) -> list:
+    from .plotting import Panel
+
+    prefixes = list(dict.fromkeys(m.split("/")[0] for m in result.metrics))
+    labels = tuple("post-norm (no de-escalation)" if p == "post" else p.replace("tau=", "tau = ") for p in prefixes)
+    return [
+        Panel("token diversity of block output X_k", tuple(f"{p}/t_div" for p in prefixes), "t_div", log=True,
+              labels=labels, predicted=("post/t_div",)),
+        Panel("token similarity of block output X_k", tuple(f"{p}/t_sim" for p in prefixes), "t_sim",
+              labels=labels, predicted=("post/t_sim",)),
+    ]
