@@ -68,3 +68,13 @@ def test_cuda_without_a_gpu_is_an_error(tmp_path, capsys):
     assert main(["fig3", *TINY3, "--device", "cuda", "--out", str(tmp_path / "o")]) == 2
     assert "no CUDA GPU is available" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_all_writes_every_figure_with_shared_overrides(tmp_path, capsys):
+    tiny = ["--tokens", "4", "--width", "8", "--depth", "2", "--trials", "2", "--device", "cpu", "--no-progress"]
+    assert main(["all", *tiny, "--out", str(tmp_path)]) == 0
+    for name in ("fig1", "fig2", "fig3", "fig4", "fig5"):
+        rows = read_csv(tmp_path / f"{name}.csv")
+        assert rows and max(r["step"] for r in rows) == 2 and all(r["count"] == 2 for r in rows)
+        assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
+    assert "C2 identity" in capsys.readouterr().out
