@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 import time
 
+from .checkpoint import Checkpoint
 from .config import RunConfig
 from .engine import resolve_device
 from .figures import FIGURES
@@ -67,15 +69,30 @@ def _config(fig, args: argparse.Namespace):
     return fig.config(**given)
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM during a run: the last finished chunk is in the checkpoint."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001 -- a signal handler's signature
+    raise Interrupted(signum)
+
+
 def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
+    """Simulate (resuming from a checkpoint of this very command if there is one), plot, write atomically."""
     import matplotlib.pyplot as plt
 
     from .plotting import plot_panels
 
-    result = fig.simulate(cfg, progress=progress)
+    checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
+    result = fig.simulate(cfg, progress=progress, checkpoint=checkpoint)
     figure = plot_panels(result, fig.panels(result), fig.title(cfg))
     paths = write_result(result, figure, out)
     plt.close(figure)
+    checkpoint.remove()
     return {"result": result, "paths": paths}
 
 
@@ -92,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"python -m simulations: error: {exc}", file=sys.stderr)
         return 2
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupted)
     for fig, cfg in configs:
         t0 = time.perf_counter()
         try:
@@ -99,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"python -m simulations {fig.name}: error: {exc}", file=sys.stderr)
             return 2
+        except Interrupted as exc:
+            print(f"python -m simulations {fig.name}: interrupted ({exc}); finished chunks are saved in "
+                  f"{args.out}/.{fig.name}.checkpoint.npz: run the same command to continue", file=sys.stderr)
+            return 128 + exc.signum
         result = done["result"]
         print(f"{fig.name}: {cfg.trials} trials on {result.device} in {time.perf_counter() - t0:.1f} s -> "
               f"{done['paths']['png']}, .csv, .json")

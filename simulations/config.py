@@ -28,7 +28,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float64"
-    chunk: int = 5000  # trials computed at once (memory); a multiple of rng_block
+    chunk: int = 1000  # trials computed at once (bounds memory); a multiple of rng_block
     rng_block: int = 250  # trials per random-number block (results depend on this, never on chunk)
 
     def __post_init__(self) -> None:

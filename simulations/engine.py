@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from .stats import StreamingStats
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
 
 __all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Chunk", "iter_chunks", "run_chunks"]
 
@@ -72,7 +77,8 @@ class BlockRandom:
                 parts = [t[start:start + size] for t in per_trial]
                 out.append(sampler(*parts, *args, generator=g, **kwargs))
             else:
-                out.append(sampler((size,), *args, generator=g, dtype=self.dtype, device=self.device, **kwargs))
+                kw = {"dtype": self.dtype, **kwargs}  # a sampler may be asked for another dtype explicitly
+                out.append(sampler((size,), *args, generator=g, device=self.device, **kw))
             start += size
         return torch.cat(out)
 
@@ -107,21 +113,74 @@ def iter_chunks(trials: int, seed: int, *, chunk: int, rng_block: int, device: t
         yield Chunk(c, b0 * rng_block, BlockRandom(gens, sizes, device, dtype))
 
 
+def _split(ch: Chunk, parts: int) -> list[Chunk]:
+    """``ch`` as up to ``parts`` sub-chunks of contiguous whole blocks (for parallel workers)."""
+    r = ch.random
+    k = len(r.sizes)
+    bounds = [round(i * k / parts) for i in range(parts + 1)]
+    out = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        if hi > lo:
+            sub = BlockRandom(r.generators[lo:hi], r.sizes[lo:hi], r.device, r.dtype)
+            out.append(Chunk(ch.index, ch.start + sum(r.sizes[:lo]), sub))
+    return out
+
+
+@contextmanager
+def _one_thread_per_worker(workers: int, device: torch.device) -> Iterator[None]:
+    """With several Python workers on the CPU, each torch op runs on one thread (no oversubscription)."""
+    if workers <= 1 or device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def default_workers(device: torch.device) -> int:
+    """CPU: one worker per core torch may use (2 here); CUDA: one (the GPU parallelises inside each op)."""
+    return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
+
+
 def run_chunks(simulate: Callable[[Chunk], tuple[dict[str, torch.Tensor], dict[str, int]]], *, trials: int,
                seed: int, steps: int, chunk: int, rng_block: int, device: torch.device, dtype: torch.dtype,
-               keep_trials: bool = False, progress: bool | None = None, desc: str = "trials") -> StreamingStats:
+               keep_trials: bool = False, progress: bool | None = None, desc: str = "trials",
+               workers: int | None = None, checkpoint: Checkpoint | None = None) -> StreamingStats:
     """Run ``simulate(chunk) -> (values, first_step)`` over all chunks and merge the statistics block by block.
 
-    ``values[metric]``: ``(chunk trials, steps - first_step[metric])``. A progress bar counts trials (shown on a
-    terminal; ``progress`` forces it on or off).
+    ``values[metric]``: ``(chunk trials, steps - first_step[metric])``. Each chunk is split into ``workers``
+    sub-chunks of whole blocks that run in parallel threads (torch releases the GIL inside its ops); a block's
+    numbers do not depend on its neighbours, so neither the chunk size nor the number of workers changes any
+    result. A progress bar counts trials (shown on a terminal; ``progress`` forces it on or off).
+
+    With a ``checkpoint``, the statistics are saved after every chunk, and a run of the same command that
+    finds one continues after its last finished chunk (:mod:`simulations.checkpoint`).
     """
-    stats = StreamingStats(steps, keep_trials=keep_trials)
+    workers = default_workers(device) if workers is None else workers
+    stats, done = StreamingStats(steps, keep_trials=keep_trials), 0
+    if checkpoint is not None and (resumed := checkpoint.load()) is not None:
+        stats, done = resumed
+        print(f"{desc}: resuming after {done} finished chunk{'s' if done != 1 else ''} ({min(done * chunk, trials)} "
+              f"of {trials} trials) from {checkpoint.path}", file=sys.stderr)
     show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=trials, desc=desc, unit="trial", disable=not show, leave=False) as bar:
-        for ch in iter_chunks(trials, seed, chunk=chunk, rng_block=rng_block, device=device, dtype=dtype):
-            values, first_step = simulate(ch)
-            for i, size in enumerate(ch.random.sizes):
-                lo = sum(ch.random.sizes[:i])
-                stats.update({m: v[lo:lo + size] for m, v in values.items()}, first_step)
+    chunks = iter_chunks(trials, seed, chunk=chunk, rng_block=rng_block, device=device, dtype=dtype)
+    with tqdm(total=trials, desc=desc, unit="trial", disable=not show, leave=False) as bar, \
+            _one_thread_per_worker(workers, device), ThreadPoolExecutor(max_workers=workers) as pool:
+        for ch in chunks:
+            if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics
+                bar.update(ch.trials)
+                continue
+            parts = _split(ch, workers)
+            results = pool.map(simulate, parts) if len(parts) > 1 else [simulate(parts[0])]
+            for sub, (values, first_step) in zip(parts, results):
+                lo = 0
+                for size in sub.random.sizes:  # merge block by block, in block order
+                    stats.update({m: v[lo:lo + size] for m, v in values.items()}, first_step)
+                    lo += size
+            if checkpoint is not None:
+                checkpoint.save(stats, ch.index + 1)
             bar.update(ch.trials)
     return stats

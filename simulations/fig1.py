@@ -27,6 +27,7 @@ import theory as T
 from .blocks import build_stack
 from .config import Fig1Config
 from .engine import resolve_dtype
+from .checkpoint import Checkpoint
 from .result import FigureResult
 from .trials import run_trials
 
@@ -67,13 +68,14 @@ def _trial(cfg: Fig1Config, dtype: torch.dtype):
     return trial
 
 
-def simulate_fig1(cfg: Fig1Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+def simulate_fig1(cfg: Fig1Config, *, keep_trials: bool = False, progress: bool | None = None,
+                  checkpoint: Checkpoint | None = None) -> FigureResult:
     """Run Figure 1 for ``cfg``; a pure function of the config (and the device it runs on)."""
     dtype = resolve_dtype(cfg.dtype)
     metrics = [f"{a}/{q}" for a in FIG1_ARCHS for q in _QUANTITIES]
     first = {m: (1 if m.endswith("grad_norm") else 0) for m in metrics}
     stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc="fig1", keep_trials=keep_trials,
-                                        progress=progress)
+                                        progress=progress, checkpoint=checkpoint)
     checks = {f"mean_{a}_{q}_first_last": [float(stats.mean(f"{a}/{q}")[k]) for k in (first[f"{a}/{q}"], -1)]
               for a in FIG1_ARCHS for q in _QUANTITIES}
     checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}

@@ -23,6 +23,7 @@ import theory as T
 from .blocks import build_stack
 from .config import Fig2Config
 from .engine import resolve_dtype
+from .checkpoint import Checkpoint
 from .result import FigureResult
 from .numerics import mask_below_floor
 from .trials import run_trials
@@ -73,12 +74,13 @@ def _trial(cfg: Fig2Config, dtype: torch.dtype):
     return trial
 
 
-def simulate_fig2(cfg: Fig2Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+def simulate_fig2(cfg: Fig2Config, *, keep_trials: bool = False, progress: bool | None = None,
+                  checkpoint: Checkpoint | None = None) -> FigureResult:
     """Run Figure 2 for ``cfg``; a pure function of the config (and the device it runs on)."""
     dtype = resolve_dtype(cfg.dtype)
     first = {m: (0 if m in ("t_sim", "t_div") else 1) for m in (*FIG2_METRICS, *_EXTRA)}
     stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc=f"fig2 ({cfg.arch})",
-                                        keep_trials=keep_trials, progress=progress)
+                                        keep_trials=keep_trials, progress=progress, checkpoint=checkpoint)
     t_sim = stats.mean("t_sim")
     checks = {
         "C2_identity_max_rel_error": stats.maximum("identity_error"),

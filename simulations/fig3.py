@@ -23,54 +23,74 @@ import theory as T
 from .config import Fig3Config
 from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
 from .numerics import mask_below_floor
+from .checkpoint import Checkpoint
 from .result import FigureResult
 
-__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "FIG3_METRICS"]
+__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "initial_tokens", "draw_step", "FIG3_METRICS"]
 
 FIG3_METRICS = T.STEP_METRICS
 
 
-def _attention(cfg: Fig3Config, ch: Chunk, X: torch.Tensor) -> torch.Tensor:
-    n = cfg.tokens
+def _gaussian(ch: Chunk, rows: int, cols: int, std: float = 1.0) -> torch.Tensor:
+    """iid N(0, std^2) ``(c, rows, cols)``, drawn in float32 (six times faster than float64 on the CPU) and
+    used in the run's dtype: the inputs are random anyway; every computation on them is in the run's dtype."""
+    return ch.random.draw(T.random_gaussian, rows, cols, std=std, dtype=torch.float32).to(ch.random.dtype)
+
+
+def initial_tokens(cfg: Fig3Config, ch: Chunk) -> torch.Tensor:
+    """X_0 iid N(0, 1) ``(c, n, d)``."""
+    return _gaussian(ch, cfg.tokens, cfg.width)
+
+
+def draw_step(cfg: Fig3Config, ch: Chunk, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P_k ``(c, n, n)``, W_k ``(c, d, d)``) for one layer, in this order from each block's generator."""
+    n, d = cfg.tokens, cfg.width
     if cfg.attention == "softmax":
-        return ch.random.draw(T.softmax_attention, n, beta=cfg.beta)
-    if cfg.attention == "symmetric":
-        return ch.random.draw(T.random_symmetric_doubly_stochastic, n)
-    return ch.random.draw(T.data_attention, per_trial=(X,))
+        P = T.attention_from_scores(cfg.beta * _gaussian(ch, n, n))
+    elif cfg.attention == "symmetric":
+        P = ch.random.draw(T.random_symmetric_doubly_stochastic, n)
+    else:
+        P = ch.random.draw(T.data_attention, per_trial=(X,))
+    if cfg.weight_family == "orthogonal":
+        W = ch.random.draw(T.random_orthogonal, d)  # norms kept, so C6 applies per step
+    else:
+        W = _gaussian(ch, d, d, std=1 / math.sqrt(d))
+    return P, W
 
 
 def _chain(cfg: Fig3Config, ch: Chunk) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
-    X = ch.random.draw(T.random_tokens, n, d)  # (c, n, d)
+    X = initial_tokens(cfg, ch)  # (c, n, d)
     values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "identity_error", "bound_slack")}
     values["t_sim"].append(T.token_similarity(X))
-    values["t_div"].append(T.token_diversity(X))  # X_0 is iid Gaussian: far above the precision floor
+    t_div_x = T.token_diversity(X)  # X_0 is iid Gaussian: far above the precision floor
+    values["t_div"].append(t_div_x)
     for _ in range(L):
-        P = _attention(cfg, ch, X)  # (c, n, n)
-        if cfg.weight_family == "orthogonal":
-            W = ch.random.draw(T.random_orthogonal, d)  # (c, d, d); norms kept, so C6 applies per step
-        else:
-            W = ch.random.draw(T.random_gaussian, d, d, std=1 / math.sqrt(d))  # (c, d, d)
+        P, W = draw_step(cfg, ch, X)
         Y = P @ X @ W
-        metrics = _mask_unresolved(T.step_metrics(X, Y, P), T.token_diversity(X), cfg)
+        metrics = T.step_metrics(X, Y, P, validate=False)  # inputs come from theory's samplers
+        t_div_y = metrics["t_div"]  # before masking: the next step's t_div(X)
+        metrics = _mask_unresolved(metrics, t_div_x, cfg)
         slack = metrics["bound_slack"]
         metrics["bound_violated"] = torch.where(slack.isfinite(), (slack < -_tolerance(cfg)).to(slack.dtype), slack)
         for m, v in metrics.items():
             values.setdefault(m, []).append(v)
         # rescale to ||Y|| = sqrt(n d) with the largest entry first, so tiny or huge Y cannot under/overflow
         Y = Y / Y.abs().amax(dim=(-2, -1), keepdim=True)
-        X = Y * (math.sqrt(n * d) / torch.linalg.matrix_norm(Y)[..., None, None])
+        X, t_div_x = Y * (math.sqrt(n * d) / torch.linalg.matrix_norm(Y)[..., None, None]), t_div_y
     out = {m: torch.stack(v, dim=-1) for m, v in values.items()}  # (c, L or L + 1)
     return out, {m: (0 if m in ("t_sim", "t_div") else 1) for m in out}
 
 
-def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool | None = None,
+                  checkpoint: Checkpoint | None = None) -> FigureResult:
     """Run Figure 3's chain for ``cfg``; a pure function of the config (and the device it runs on)."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
     stats = run_chunks(lambda ch: _chain(cfg, ch), trials=cfg.trials, seed=cfg.seed, steps=cfg.depth + 1,
                        chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
-                       keep_trials=keep_trials, progress=progress, desc=f"fig3 ({cfg.attention})")
+                       keep_trials=keep_trials, progress=progress, desc=f"fig3 ({cfg.attention})",
+                       checkpoint=checkpoint)
     counts, shares = stats.count("bound_violated"), stats.mean("bound_violated")
     violations = int(round(float((counts * shares)[counts > 0].sum())))
     checks = {

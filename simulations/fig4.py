@@ -21,6 +21,7 @@ import theory as T
 from .blocks import build_stack
 from .config import Fig4Config
 from .engine import resolve_dtype
+from .checkpoint import Checkpoint
 from .result import FigureResult
 from .trials import run_trials
 
@@ -44,12 +45,13 @@ def _trial(cfg: Fig4Config, dtype: torch.dtype):
     return trial
 
 
-def simulate_fig4(cfg: Fig4Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+def simulate_fig4(cfg: Fig4Config, *, keep_trials: bool = False, progress: bool | None = None,
+                  checkpoint: Checkpoint | None = None) -> FigureResult:
     """Run Figure 4 for ``cfg``; a pure function of the config (and the device it runs on)."""
     dtype = resolve_dtype(cfg.dtype)
     first = {m: (0 if m in ("t_sim", "norm_x") else 1) for m in FIG4_METRICS}
     stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc="fig4", keep_trials=keep_trials,
-                                        progress=progress)
+                                        progress=progress, checkpoint=checkpoint)
     checks = {f"mean_{m}_first_last": [float(stats.mean(m)[k]) for k in (first[m], -1)] for m in FIG4_METRICS}
     checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
     return FigureResult("fig4", {"figure": "fig4", **cfg.to_dict()}, stats.rows(list(FIG4_METRICS)), checks,

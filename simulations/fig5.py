@@ -18,6 +18,7 @@ import theory as T
 from .blocks import build_stack
 from .config import Fig5Config
 from .engine import resolve_dtype
+from .checkpoint import Checkpoint
 from .result import FigureResult
 from .numerics import mask_below_floor
 from .trials import run_trials
@@ -46,12 +47,13 @@ def _trial(cfg: Fig5Config, dtype: torch.dtype):
     return trial
 
 
-def simulate_fig5(cfg: Fig5Config, *, keep_trials: bool = False, progress: bool | None = None) -> FigureResult:
+def simulate_fig5(cfg: Fig5Config, *, keep_trials: bool = False, progress: bool | None = None,
+                  checkpoint: Checkpoint | None = None) -> FigureResult:
     """Run Figure 5 for ``cfg``; a pure function of the config (and the device it runs on)."""
     dtype = resolve_dtype(cfg.dtype)
     metrics = [f"{p}/{q}" for p in fig5_variants(cfg) for q in ("t_div", "t_sim")]
     stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), {}, desc="fig5", keep_trials=keep_trials,
-                                        progress=progress)
+                                        progress=progress, checkpoint=checkpoint)
     checks = {f"mean_{m}_first_last": [float(stats.mean(m)[0]), float(stats.mean(m)[-1])] for m in metrics}
     checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
     return FigureResult("fig5", {"figure": "fig5", **cfg.to_dict()}, stats.rows(metrics), checks, str(device),

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats as sps
 
 __all__ = ["StreamingStats", "SummaryRow"]
 
@@ -79,6 +78,34 @@ class StreamingStats:
             if self.keep_trials:
                 self.trials.setdefault(metric, []).append(v)
 
+    _ARRAYS = ("_count", "_mean", "_m2", "_min", "_max")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue accumulating, as flat numpy arrays (for checkpoints; exact)."""
+        out = {"steps": np.array(self.steps), "keep_trials": np.array(self.keep_trials)}
+        for metric in self._count:
+            for name in self._ARRAYS:
+                out[f"{name}/{metric}"] = getattr(self, name)[metric]
+            out[f"excluded/{metric}"] = np.array(self.excluded.get(metric, 0))
+            if self.keep_trials:
+                out[f"trials/{metric}"] = self.trial_values(metric)
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> "StreamingStats":
+        st = cls(int(state["steps"]), keep_trials=bool(state["keep_trials"]))
+        for key, value in state.items():
+            if "/" not in key:
+                continue
+            name, metric = key.split("/", 1)
+            if name == "excluded":
+                st.excluded[metric] = int(value)
+            elif name == "trials":
+                st.trials[metric] = [np.asarray(value)]
+            else:
+                getattr(st, name)[metric] = np.asarray(value)
+        return st
+
     @property
     def metrics(self) -> list[str]:
         return list(self._count)
@@ -97,10 +124,12 @@ class StreamingStats:
 
     def ci_halfwidth(self, metric: str) -> np.ndarray:
         """Student-t 95% half-width of the mean; NaN where fewer than two values."""
+        from scipy.special import stdtrit  # Student-t quantile; imported here, it costs start-up time
+
         n = self._count[metric]
         with np.errstate(invalid="ignore", divide="ignore"):
             sd = np.sqrt(self._m2[metric] / (n - 1))
-            return np.where(n > 1, sps.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
+            return np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.975) * sd / np.sqrt(n), np.nan)
 
     def trial_values(self, metric: str) -> np.ndarray:
         if not self.keep_trials:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from .checkpoint import Checkpoint
 from .config import TransformerConfig
 from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
 from .stats import StreamingStats
@@ -57,7 +58,7 @@ def _chunk_values(cfg: TransformerConfig, ch: Chunk, trial: Trial) -> dict[str, 
 
 
 def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int], *, desc: str,
-               keep_trials: bool = False, progress: bool | None = None
+               keep_trials: bool = False, progress: bool | None = None, checkpoint: Checkpoint | None = None
                ) -> tuple[StreamingStats, torch.device, float]:
     """``trial(seed, X0, generator) -> {metric: (steps - first_step[metric],)}`` over all trials.
 
@@ -68,5 +69,6 @@ def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int],
     with single_threaded(device):
         stats = run_chunks(lambda ch: (_chunk_values(cfg, ch, trial), first_step), trials=cfg.trials,
                            seed=cfg.seed, steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block,
-                           device=device, dtype=dtype, keep_trials=keep_trials, progress=progress, desc=desc)
+                           device=device, dtype=dtype, keep_trials=keep_trials, progress=progress, desc=desc,
+                           checkpoint=checkpoint)
     return stats, device, time.perf_counter() - t0

@@ -12,11 +12,9 @@ import platform
 import tempfile
 from pathlib import Path
 
-import matplotlib
+from importlib.metadata import PackageNotFoundError, version
+
 import numpy as np
-import scipy
-import sympy
-import torch
 
 from .result import FigureResult
 
@@ -38,9 +36,17 @@ def check_out_dir(out: str | os.PathLike) -> Path:
     return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path`` (all or nothing)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -61,8 +67,14 @@ def _csv_bytes(result: FigureResult) -> bytes:
 
 
 def versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "sympy": sympy.__version__, "matplotlib": matplotlib.__version__}
+    """Versions of Python and of the packages a result depends on (read from metadata: no imports)."""
+    out = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "scipy", "matplotlib", "tse-sandbox"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
 
 
 def _jsonable(x):
@@ -89,9 +101,9 @@ def write_result(result: FigureResult, figure, out: str | os.PathLike) -> dict[s
     meta = {"figure": result.name, "config": result.config, "seed": result.config.get("seed"),
             "device": result.device, "elapsed_s": round(result.elapsed_s, 3), "versions": versions(),
             "checks": result.checks, "csv_columns": list(CSV_COLUMNS), "metrics": result.metrics}
-    _atomic_write(paths["csv"], _csv_bytes(result))
-    _atomic_write(paths["png"], png.getvalue())
-    _atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
+    atomic_write(paths["csv"], _csv_bytes(result))
+    atomic_write(paths["png"], png.getvalue())
+    atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
     return paths
 
 

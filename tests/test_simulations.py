@@ -9,8 +9,8 @@ from scipy import stats as sps
 
 import theory as T
 from simulations.config import Fig3Config
-from simulations.engine import iter_chunks
-from simulations.fig3 import simulate_fig3
+from simulations.engine import _split, iter_chunks
+from simulations.fig3 import draw_step, initial_tokens, simulate_fig3
 from simulations.numerics import precision_floor
 from simulations.stats import StreamingStats
 
@@ -86,18 +86,22 @@ def test_fig3_softmax_variant_reports_C8_violations():
 
 
 def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
-    """Independent float64 per-trial numpy loop, fed the engine's random numbers (same block generators)."""
+    """Independent float64 per-trial numpy loop, fed the engine's random numbers (same block generators and
+    draw order); everything computed from them is computed here again, with numpy."""
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     Q = np.linalg.svd(np.ones((1, n)))[2][1:].T  # a basis of 1-perp other than theory's Helmert basis
     per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound")}
     for ch in iter_chunks(cfg.trials, cfg.seed, chunk=cfg.chunk, rng_block=cfg.rng_block,
                           device=torch.device("cpu"), dtype=torch.float64):
-        for g, size in zip(ch.random.generators, ch.random.sizes):
-            X0 = T.random_tokens((size,), n, d, generator=g).numpy()
+        for block in _split(ch, len(ch.random.sizes)):  # one block at a time, in each generator's draw order
+            size = block.trials
+            X0 = initial_tokens(cfg, block)
             Ps, Ws = [], []
             for _ in range(L):
-                Ps.append(T.softmax_attention((size,), n, beta=cfg.beta, generator=g).numpy())
-                Ws.append(T.random_gaussian((size,), d, d, std=1 / math.sqrt(d), generator=g).numpy())
+                P, W = draw_step(cfg, block, X0)  # softmax attention does not look at X
+                Ps.append(P.numpy())
+                Ws.append(W.numpy())
+            X0 = X0.numpy()
             for i in range(size):
                 X, rows = X0[i], {m: [] for m in per_trial}
                 for k in range(L):

@@ -20,7 +20,7 @@ STEP_METRICS = ("t_sim", "t_div", "xi_ratio_minus_1", "r", "r_estimate", "r_boun
                 "omega")
 
 
-def step_metrics(X: Tensor, Y: Tensor, P: Tensor) -> dict[str, Tensor]:
+def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> dict[str, Tensor]:
     r"""Quantities of the step $X \to Y$ driven by attention $P$ (torch in, torch out; shapes ``(...)``).
 
     ``X``: ``(..., n, d)``, ``Y``: ``(..., n, d')``, ``P``: ``(..., n, n)`` or ``(..., H, n, n)`` (heads: delta,
@@ -31,11 +31,15 @@ def step_metrics(X: Tensor, Y: Tensor, P: Tensor) -> dict[str, Tensor]:
     - ``delta``, ``sigma``, ``mu``, ``omega`` of $P$ (D5);
     - ``identity_error``: $|C2(s, \xi_1, \xi_2) - r|/r$, the escalation identity as a consistency check;
     - ``bound_slack``: $r - $ ``r_bound`` (C6 when $P$ is symmetric; C8's counterexamples otherwise).
+
+    ``validate=False`` skips the value checks (finiteness, row sums): for engines whose inputs come from
+    :mod:`theory`'s own samplers, where each check is a full pass over the batch. Shapes are always checked.
     """
-    check_tokens("X", X, nonzero=False)
-    check_tokens("Y", Y, nonzero=False)
+    if validate:
+        check_tokens("X", X, nonzero=False)
+        check_tokens("Y", Y, nonzero=False)
+        check_row_stochastic("P", P)
     check_pair(X, Y)
-    check_row_stochastic("P", P)
     heads = P.ndim == X.ndim + 1
     if P.shape[-1] != X.shape[-2] or P.shape[: X.ndim - 2] != X.shape[:-2]:
         raise ValueError(f"P must be (..., n, n) or (..., H, n, n) matching X {tuple(X.shape)}; got {tuple(P.shape)}")

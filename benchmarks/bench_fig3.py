@@ -1,0 +1,144 @@
+"""Benchmark: ``python -m simulations fig3`` at defaults against a plain per-trial numpy loop of the same
+workload (``benchmarks/fig3_reference.py``), each a whole process (start-up included), run alternately.
+
+    python benchmarks/bench_fig3.py [--rounds 3] [--trials 1000] [--scale 10]
+
+Prints, per command, the median wall time and peak memory, the speed-up ratio, the share of time spent in
+eigenvalue work (measured in-process), the streaming check (``scale`` x the trials: time and peak-memory
+ratios) and the accuracy check (engine means against the reference means, in standard errors). Absolute
+seconds vary on a shared machine; the ratios, taken in one invocation, are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEAK = ("import atexit, resource, runpy, sys; "
+        "atexit.register(lambda: print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+        "file=sys.stderr)); sys.argv = {argv!r}; runpy.{runner}({target!r}, run_name='__main__')")
+
+
+def run(argv: list[str], *, module: bool) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of one whole process."""
+    runner, target = ("run_module", argv[0]) if module else ("run_path", argv[0])
+    code = PEAK.format(argv=argv, runner=runner, target=target)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"benchmark command failed: {' '.join(argv)}\n{proc.stderr}")
+    peak = next(int(l.split()[1]) for l in proc.stderr.splitlines() if l.startswith("PEAK_KB"))
+    return wall, peak / 1024
+
+
+def eigen_share(trials: int) -> tuple[float, float]:
+    """In-process: the share of the engine's and of the reference's compute time spent in eigenvalue calls."""
+    import numpy as np
+    import torch
+
+    spent = {"engine": 0.0, "reference": 0.0}
+
+    def timed(fn, key):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.perf_counter() - t
+        return wrapper
+
+    from simulations.config import Fig3Config
+    from simulations.engine import default_workers
+    from simulations.fig3 import simulate_fig3
+
+    eigvals, eigvalsh = torch.linalg.eigvals, torch.linalg.eigvalsh
+    torch.linalg.eigvals, torch.linalg.eigvalsh = timed(eigvals, "engine"), timed(eigvalsh, "engine")
+    try:
+        t = time.perf_counter()
+        simulate_fig3(Fig3Config(trials=trials, device="cpu"), progress=False)
+        engine_wall = time.perf_counter() - t
+    finally:
+        torch.linalg.eigvals, torch.linalg.eigvalsh = eigvals, eigvalsh
+    workers = default_workers(torch.device("cpu"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import fig3_reference
+
+    np_eigvals, np_norm = np.linalg.eigvals, np.linalg.norm
+    np.linalg.eigvals = timed(np_eigvals, "reference")
+    np.linalg.norm = lambda x, ord=None, **k: (timed(np_norm, "reference") if ord == 2 else np_norm)(x, ord, **k)
+    argv, sys.argv = sys.argv, ["fig3_reference.py", "--trials", str(trials)]
+    try:
+        t = time.perf_counter()
+        fig3_reference.main()
+        ref_wall = time.perf_counter() - t
+    finally:
+        sys.argv, np.linalg.eigvals, np.linalg.norm = argv, np_eigvals, np_norm
+    return spent["engine"] / (workers * engine_wall), spent["reference"] / ref_wall
+
+
+def accuracy(csv_path: Path, ref_path: Path) -> tuple[float, int]:
+    """Largest |engine mean - reference mean| in combined standard errors, over steps and metrics."""
+    from scipy.special import stdtrit
+
+    from simulations.writing import read_csv
+
+    ref = json.loads(ref_path.read_text())["stats"]
+    worst, compared = 0.0, 0
+    for r in read_csv(csv_path):
+        if r["metric"] not in ("t_sim", "t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega"):
+            continue
+        se_e = (r["ci_high"] - r["ci_low"]) / (2 * stdtrit(r["count"] - 1, 0.975))
+        m, se = ref[r["metric"]]["mean"][r["step"]], ref[r["metric"]]["se"][r["step"]]
+        if se_e > 0 and se > 0:
+            worst = max(worst, abs(r["mean"] - m) / (se_e ** 2 + se ** 2) ** 0.5)
+            compared += 1
+    return worst, compared
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--trials", type=int, default=1000)
+    p.add_argument("--scale", type=int, default=10, help="streaming check: this many times the trials")
+    a = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_fig3_"))
+    engine = ["simulations", "fig3", "--trials", str(a.trials), "--out", str(tmp / "engine"), "--no-progress"]
+    reference = [str(ROOT / "benchmarks" / "fig3_reference.py"), "--trials", str(a.trials),
+                 "--out", str(tmp / "ref.json")]
+    times = {"engine": [], "reference": []}
+    peaks = {"engine": [], "reference": []}
+    for i in range(a.rounds):  # alternate, so drifts in machine load hit both alike
+        for name, argv, module in (("engine", engine, True), ("reference", reference, False)):
+            wall, peak = run(argv, module=module)
+            times[name].append(wall)
+            peaks[name].append(peak)
+            print(f"round {i + 1}: {name:9s} {wall:6.2f} s  peak {peak:7.1f} MB", flush=True)
+    te, tr = statistics.median(times["engine"]), statistics.median(times["reference"])
+    print(f"\nfig3 at T = {a.trials} (whole commands, median of {a.rounds}): engine {te:.2f} s, "
+          f"per-trial numpy loop {tr:.2f} s -> speed-up {tr / te:.2f}x (target >= 3x)")
+    print(f"peak memory: engine {statistics.median(peaks['engine']):.0f} MB, "
+          f"reference {statistics.median(peaks['reference']):.0f} MB")
+    share_e, share_r = eigen_share(a.trials)
+    print(f"eigenvalue work: {100 * share_e:.0f}% of the engine's compute time, {100 * share_r:.0f}% of the loop's")
+    big = engine.copy()
+    big[big.index("--trials") + 1] = str(a.trials * a.scale)
+    big[big.index("--out") + 1] = str(tmp / "engine_big")
+    wall_big, peak_big = run(big, module=True)
+    print(f"streaming: {a.scale}x the trials took {wall_big / te:.2f}x the time (bound 12x) and "
+          f"{peak_big / statistics.median(peaks['engine']):.2f}x the peak memory (bound 1.3x)")
+    worst, compared = accuracy(tmp / "engine" / "fig3.csv", tmp / "ref.json")
+    verdict = "agree" if worst < 4.5 else "DISAGREE"
+    print(f"accuracy: engine and reference means {verdict} within sampling error: worst |z| = {worst:.2f} over "
+          f"{compared} (step, metric) pairs (bound 4.5)")
+
+
+if __name__ == "__main__":
+    main()

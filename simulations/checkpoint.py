@@ -1,0 +1,69 @@
+"""Checkpoints: an interrupted run continues from its last finished chunk and ends with identical results.
+
+After every chunk the engine saves the merged statistics and the number of chunks done to
+``DIR/.{figure}.checkpoint.npz``, written atomically (a kill at any moment leaves the previous checkpoint
+whole). A checkpoint is used only by the same command: same figure, same config, and the same code (a hash
+of the ``theory`` and ``simulations`` sources); anything else starts afresh. The checkpoint is removed once
+the figure's results are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .stats import StreamingStats
+from .writing import atomic_write
+
+__all__ = ["Checkpoint", "code_hash"]
+
+_PACKAGES = ("theory", "simulations")
+
+
+def code_hash() -> str:
+    """SHA-256 of the source files of ``theory`` and ``simulations`` (a changed engine never resumes)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for package in _PACKAGES:
+        for path in sorted((root / package).glob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    key: str  # identifies the command: figure, config and code
+
+    @classmethod
+    def for_run(cls, out: str | Path, figure: str, config: dict) -> "Checkpoint":
+        key = json.dumps({"figure": figure, "config": config, "code": code_hash()}, sort_keys=True, default=str)
+        return cls(Path(out) / f".{figure}.checkpoint.npz", key)
+
+    def load(self) -> tuple[StreamingStats, int] | None:
+        """(statistics, chunks done) from a checkpoint of this very command, else ``None``."""
+        if not self.path.is_file():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                if str(z["key"]) != self.key:
+                    return None
+                state = {k: z[k] for k in z.files if k not in ("key", "chunks_done")}
+                return StreamingStats.from_state(state), int(z["chunks_done"])
+        except (OSError, ValueError, KeyError):  # unreadable or from another version: start afresh
+            return None
+
+    def save(self, stats: StreamingStats, chunks_done: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, key=np.array(self.key), chunks_done=np.array(chunks_done), **stats.state())
+        atomic_write(self.path, buf.getvalue())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,78 @@
+"""Interrupted runs lose nothing: kill a real ``python -m simulations`` mid-run, run it again, compare."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["fig3", "--tokens", "12", "--width", "12", "--depth", "6", "--trials", "3000", "--chunk", "250",
+        "--device", "cpu", "--no-progress"]
+
+
+def _run(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simulations", *ARGS, *extra, "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert _run(out).returncode == 0
+    return out
+
+
+def _chunks_done(checkpoint: Path) -> int:
+    try:
+        with np.load(checkpoint) as z:
+            return int(z["chunks_done"])
+    except (OSError, ValueError, KeyError, EOFError):
+        return 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path, uninterrupted, signum):
+    out = tmp_path / "out"
+    # a previous complete result (another seed) that the interrupted run must not destroy
+    assert _run(out, "--seed", "7", "--trials", "250").returncode == 0
+    before = {name: (out / name).read_bytes() for name in ("fig3.csv", "fig3.json", "fig3.png")}
+    proc = subprocess.Popen([sys.executable, "-m", "simulations", *ARGS, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / ".fig3.checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while _chunks_done(checkpoint) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (128 + signum, -signum)
+    if signum != signal.SIGKILL:
+        assert "run the same command to continue" in err and "Traceback" not in err
+    assert {name: (out / name).read_bytes() for name in before} == before  # nothing half-written or lost
+    assert _chunks_done(checkpoint) >= 2
+
+    again = _run(out)
+    assert again.returncode == 0, again.stderr
+    assert "resuming after" in again.stderr
+    assert (out / "fig3.csv").read_bytes() == (uninterrupted / "fig3.csv").read_bytes()
+    assert not checkpoint.exists()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_checkpoint_of_another_config_is_ignored(tmp_path, uninterrupted):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "simulations", *ARGS, "--seed", "3", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / ".fig3.checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while _chunks_done(checkpoint) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=60)
+    again = _run(out)  # seed 0 now: the seed-3 checkpoint must not be used
+    assert again.returncode == 0 and "resuming" not in again.stderr
+    assert (out / "fig3.csv").read_bytes() == (uninterrupted / "fig3.csv").read_bytes()
