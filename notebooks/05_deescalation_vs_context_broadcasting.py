@@ -168,6 +168,14 @@ cfg5 = Fig5Config(**STACK, taus=TAUS, seed=SEED, device="cpu")
 res5 = simulate_fig5(cfg5, progress=False)
 fig = plot_panels(res5, FIGURES["fig5"].panels(res5), FIGURES["fig5"].title(cfg5))
 plt.show()
-for key, (first, last) in res5.checks.items():
-    if key.endswith("t_div_first_last"):
-        print(f"{key[5:-11]:>12}: t_div {first:.3f} -> {last:.3g}")
+for metric in res5.metrics:
+    if metric.endswith("/t_div"):
+        first, last = res5.checks[f"mean_{metric}_first_last"]
+        print(f"{metric.split('/')[0]:>8}: mean t_div {first:.3f} -> {last:.3g} over {cfg5.depth} blocks")
+
+# %% [markdown]
+# Reading the picture with C2's odds form: each de-escalation step multiplies the odds `t_sim/t_div` by
+# `(xi1/xi2)^2 = (1 - tau)^2`. At `tau = -1` that is a factor 4 per block on top of whatever attention does, so
+# t_div falls roughly like `4^-k` (`4^-24 = 3.6e-15`); `tau = 2` gives the factor 1 and behaves like plain
+# post-norm; `tau = 1` removes the mean token in every block and keeps t_sim near its input level. [CB]'s own placement
+# (halved, on the MLP branch before the residual add) escalates far less than `tau = -1` on the residual stream.

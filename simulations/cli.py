@@ -44,10 +44,17 @@ def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, d
                            help=f"{SHARED_HELP.get(f.name, f.name)} (default {default})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives one line (no usage block): ``prog: error: what was wrong``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulations", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="figure", required=True, metavar="{" + ",".join([*FIGURES, "all"]) + "}")
+    parser = _Parser(prog="python -m simulations", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="figure", required=True, parser_class=_Parser, metavar="{" + ",".join([*FIGURES, "all"]) + "}")
     for name, fig in FIGURES.items():
         p = sub.add_parser(name, help=fig.config.__doc__.strip().splitlines()[0])
         _add_config_flags(p, fig.config, defaults=True)

@@ -21,6 +21,8 @@ class FigureResult:
 
     def series(self, metric: str) -> tuple[list[int], list[float], list[float], list[float]]:
         """(steps, means, ci_low, ci_high) of one metric, in step order."""
+        if metric not in self.metrics:
+            raise ValueError(f"unknown metric {metric!r} for {self.name}; expected one of {', '.join(self.metrics)}")
         rows = sorted((r for r in self.rows if r.metric == metric), key=lambda r: r.step)
         return ([r.step for r in rows], [r.mean for r in rows], [r.ci_low for r in rows], [r.ci_high for r in rows])
 

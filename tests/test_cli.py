@@ -43,24 +43,59 @@ BAD = [
     (["fig3", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["fig3", "--attention", "banana"], "invalid choice: 'banana'"),
     (["fig3", "--trials", "many"], "invalid int value"),
+    (["fig3", "--seed", "-1"], "seed must be an integer >= 0"),
+    (["fig3", "--rng-block", "0"], "rng_block must be an integer >= 1"),
+    (["fig3", "--width", "0"], "width must be an integer >= 1"),
+    (["fig3", "--depth", "0"], "depth must be an integer >= 1"),
+    (["fig3", "--beta", "-1"], "beta must be a finite number >= 0"),
+    (["fig3", "--dtype", "float16"], "invalid choice: 'float16'"),
+    (["fig2", "--tau", "nan"], "tau must be a finite number"),
+    (["fig2", "--tau", "inf"], "tau must be a finite number"),
+    (["fig2", "--heads", "3"], "width must be divisible by heads"),
+    (["fig2", "--arch", "postnorm"], "invalid choice: 'postnorm'"),
+    (["fig5", "--taus", "0.5", "nan"], "taus must be finite numbers"),
+    (["fig9"], "invalid choice: 'fig9'"),
+    (["all", "--trials", "0"], "trials must be an integer >= 1"),
 ]
 
 
 @pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_flags_fail_with_one_line_and_write_nothing(tmp_path, argv, message):
+def test_bad_flags_fail_with_one_line_and_write_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "simulations", *argv, "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    try:
+        code = main([*argv, "--out", str(out)])
+    except SystemExit as exc:  # argparse's own rejections (types, choices)
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
 
 
-def test_an_out_path_that_is_a_file_is_refused_before_any_work(tmp_path):
+def test_a_bad_flag_in_a_real_process_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "simulations", "fig3", "--trials", "0", "--out", str(tmp_path / "o")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "python -m simulations: error: trials must be an integer >= 1; got 0\n"
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("below", ["", "sub"], ids=["the file", "under the file"])
+def test_an_out_path_that_is_or_lies_under_a_file_is_refused_before_any_work(tmp_path, capsys, below):
     f = tmp_path / "file.txt"
     f.write_text("keep me")
-    assert main(["fig3", *TINY3, "--out", str(f)]) == 2
+    assert main(["fig3", *TINY3, "--out", str(f / below if below else f)]) == 2
     assert f.read_text() == "keep me"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("is a file" in err or "not writable" in err)
+
+
+def test_an_unknown_metric_is_rejected_by_name():
+    from simulations import Fig3Config, simulate_fig3
+
+    res = simulate_fig3(Fig3Config(tokens=4, width=3, depth=1, trials=3, device="cpu"), progress=False)
+    with pytest.raises(ValueError, match="unknown metric 'tsim'.*t_sim"):
+        res.series("tsim")
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
