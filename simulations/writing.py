@@ -95,6 +95,8 @@ def write_result(result: FigureResult, figure, out: str | os.PathLike) -> dict[s
     """Write CSV, PNG (from the matplotlib ``figure``) and JSON of ``result`` under ``out``."""
     out = check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f".{result.name}.*.tmp"):  # left by a process killed mid-write (SIGKILL)
+        stale.unlink(missing_ok=True)
     paths = {ext: out / f"{result.name}.{ext}" for ext in ("csv", "png", "json")}
     png = _io.BytesIO()
     figure.savefig(png, format="png", dpi=120)

@@ -94,16 +94,28 @@ def double_centre(P: Tensor) -> Tensor:
     return _double_centre(P)
 
 
+def _slem_of(C: Tensor) -> Tensor:
+    return torch.linalg.eigvals(C).abs().amax(dim=-1)
+
+
+def _sigma_of(C: Tensor) -> Tensor:
+    # ||C||_2^2 = largest eigenvalue of C^T C: a symmetric eigenproblem, cheaper than an SVD, and as accurate
+    # in sigma (relative error ~eps for sigma of order 1, the only regime where sigma matters here).
+    return torch.linalg.eigvalsh(C.mT @ C)[..., -1].clamp_min(0).sqrt()
+
+
 def _slem(P: Tensor) -> Tensor:
-    ev = torch.linalg.eigvals(_restrict(P.to(torch.float64)))
-    return ev.abs().amax(dim=-1).to(P.dtype)
+    return _slem_of(_restrict(P.to(torch.float64))).to(P.dtype)
 
 
 def _sigma(P: Tensor) -> Tensor:
-    # ||C||_2^2 = largest eigenvalue of C^T C: a symmetric eigenproblem, cheaper than an SVD, and as accurate
-    # in sigma (relative error ~eps for sigma of order 1, the only regime where sigma matters here).
+    return _sigma_of(_restrict(P.to(torch.float64))).to(P.dtype)
+
+
+def _slem_and_sigma(P: Tensor) -> tuple[Tensor, Tensor]:
+    """(delta, sigma) from one restriction C = Q^T P Q, in float64."""
     C = _restrict(P.to(torch.float64))
-    return torch.linalg.eigvalsh(C.mT @ C)[..., -1].clamp_min(0).sqrt().to(P.dtype)
+    return _slem_of(C).to(P.dtype), _sigma_of(C).to(P.dtype)
 
 
 def _mu(P: Tensor) -> Tensor:

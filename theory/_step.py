@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ._attention import _mu, _omega, _sigma, _slem
+from ._attention import _mu, _omega, _slem_and_sigma
 from ._escalation import _growth_factors
 from ._similarity import _split_shares
 from ._validate import check_pair, check_row_stochastic, check_tokens
@@ -47,7 +47,7 @@ def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> d
     s_y, t_y = _split_shares(Y)
     xi1, xi2 = _growth_factors(X, Y)
     r = s_y / s
-    delta, sigma, mu, omega = _slem(P), _sigma(P), _mu(P), _omega(P)
+    (delta, sigma), mu, omega = _slem_and_sigma(P), _mu(P), _omega(P)
     if heads:
         delta2, mu2 = delta.square().mean(-1), mu.square().mean(-1)
         delta, sigma, mu, omega = delta.mean(-1), sigma.mean(-1), mu.mean(-1), omega.mean(-1)
