@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -72,8 +73,8 @@ for key, ref in reference.items():
 # %% [markdown]
 # ## Measured vs estimated vs bound
 # C6 is a theorem only for symmetric attention. Softmax attention is not symmetric, and yet the *mean* rate sits
-# on the spectral estimate and above the *mean* bound in every layer; single steps fall below the bound (C8):
-# the right panel shows the share of trials whose step violates it.
+# close to the spectral estimate (above it in the first layers) and above the *mean* bound in every layer;
+# single steps fall below the bound (C8): the right panel shows the share of trials whose step violates it.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))

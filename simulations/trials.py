@@ -1,7 +1,7 @@
 """One fresh model and input per trial, for the Transformer figures (1, 2, 4, 5).
 
 Trials cannot share a batch (each has its own weights), so a chunk is a loop over its trials, run on one CPU
-thread (:func:`single_threaded`). Each trial draws, from its random-number block's generator and in this
+thread (the engine's workers: :func:`simulations.engine.run_chunks`). Each trial draws, from its random-number block's generator and in this
 order, the model seed (an integer), then ``X_0`` iid N(0,1) ``(1, n, d)``, then whatever the figure draws itself
 (Fig 1's readout). With ``rng_block = 1`` (the default) every trial has its own generator; in any case no
 result depends on the chunk size.
@@ -10,8 +10,7 @@ result depends on the chunk size.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -21,29 +20,9 @@ from .config import TransformerConfig
 from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
 from .stats import StreamingStats
 
-__all__ = ["Trial", "run_trials", "single_threaded"]
+__all__ = ["Trial", "run_trials"]
 
 Trial = Callable[[int, Tensor, torch.Generator], dict[str, Tensor]]
-
-
-@contextmanager
-def single_threaded(device: torch.device) -> Iterator[None]:
-    """One intra-op CPU thread inside the block (the caller's setting is restored after).
-
-    A trial's tensors are small (n x d = 64 x 256), so threads cost more than they gain; worse, batched
-    ``eigvals``/``svdvals`` (theory.step_metrics) nest MKL's threads inside torch's loop over the batch. On the
-    2-vCPU sandbox two threads measured 20x slower for a 64 x 256 by 256 x 1024 product and 10-40x slower and
-    erratic for the SVDs; one thread runs a default Fig 2 trial in ~0.4 s.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _chunk_values(cfg: TransformerConfig, ch: Chunk, trial: Trial) -> dict[str, Tensor]:
@@ -66,9 +45,8 @@ def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int],
     """
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
-    with single_threaded(device):
-        stats = run_chunks(lambda ch: (_chunk_values(cfg, ch, trial), first_step), trials=cfg.trials,
-                           seed=cfg.seed, steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block,
-                           device=device, dtype=dtype, keep_trials=keep_trials, progress=progress, desc=desc,
-                           checkpoint=checkpoint)
+    # the engine runs one worker per core, each on one torch thread (a trial's tensors are small: threads cost)
+    stats = run_chunks(lambda ch: (_chunk_values(cfg, ch, trial), first_step), trials=cfg.trials, seed=cfg.seed,
+                       steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
+                       keep_trials=keep_trials, progress=progress, desc=desc, checkpoint=checkpoint)
     return stats, device, time.perf_counter() - t0
