@@ -90,6 +90,9 @@ def _raise_interrupted(signum, frame):  # noqa: ARG001 -- a signal handler's sig
 
 def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
     """Simulate (resuming from a checkpoint of this very command if there is one), plot, write atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI writes figures, never shows them (the library leaves the backend alone)
     import matplotlib.pyplot as plt
 
     from .plotting import plot_panels
