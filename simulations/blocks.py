@@ -18,6 +18,7 @@ initialisation. With $SA$ the attention sub-layer, $\Pi = \mathbf{1}\mathbf{1}^T
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -104,6 +105,9 @@ class Stack(nn.Module):
         return X, traces
 
 
+_GLOBAL_RNG = threading.Lock()
+
+
 def build_stack(arch: str, *, width: int, heads: int, ffn: int, depth: int, seed: int,
                 dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu", tau: float = 1.0,
                 deescalate_at: str = "residual") -> Stack:
@@ -113,7 +117,9 @@ def build_stack(arch: str, *, width: int, heads: int, ffn: int, depth: int, seed
     in ``dtype``, then moved to ``device``: the same seed gives the same weights on every device. Architectures
     with the same shapes (all four) get identical weights from one seed, so they can be compared paired.
     """
-    with torch.random.fork_rng(devices=[]):
+    # PyTorch's default initialisers draw from the global generator, which the engine's worker threads share:
+    # seeding and drawing must not interleave between threads, or a trial's weights depend on its neighbour.
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         blocks = [Block(width, heads, ffn, arch, tau=tau, deescalate_at=deescalate_at, dtype=dtype)
                   for _ in range(depth)]

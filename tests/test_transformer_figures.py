@@ -208,3 +208,16 @@ def test_transformer_figures_run_on_cuda():
     for name in CONFIGS:
         result = _run(name, device="cuda")
         assert result.device.startswith("cuda") and {r.count for r in result.rows} == {2}
+
+
+def test_stacks_built_in_parallel_threads_equal_stacks_built_one_by_one():
+    # The engine's workers build models concurrently; default initialisers use torch's global generator.
+    from concurrent.futures import ThreadPoolExecutor
+
+    kw = dict(width=8, heads=2, ffn=2, depth=3)
+    seeds = list(range(16))
+    alone = [build_stack("post", seed=s, **kw).state_dict() for s in seeds]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda s: build_stack("post", seed=s, **kw).state_dict(), seeds))
+    for a, b in zip(alone, together):
+        assert all(torch.equal(a[k], b[k]) for k in a)
