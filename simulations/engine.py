@@ -82,10 +82,6 @@ class BlockRandom:
             start += size
         return torch.cat(out)
 
-    def split(self, t: torch.Tensor) -> list[torch.Tensor]:
-        """``t`` (chunk trials, ...) as one tensor per block."""
-        return list(torch.split(t, self.sizes))
-
 
 @dataclass(frozen=True)
 class Chunk:

@@ -37,10 +37,6 @@ __all__ = [
 ]
 
 
-def _check_gain(name: str, q: Tensor) -> None:
-    check_nonnegative(name, q)
-
-
 @array_function
 def escalation_lower_bound(s: Tensor, delta: Tensor, *, t_div: Tensor | None = None) -> Tensor:
     r"""C6 ([YZ] bound on $r$ via $|\lambda_2(P)|$): $1/(s + \delta^2 (1 - s))$, $\ge 1$ for $\delta \le 1$.
@@ -49,7 +45,7 @@ def escalation_lower_bound(s: Tensor, delta: Tensor, *, t_div: Tensor | None = N
     ratio-of-expectations rate when $U$ is replaced by Gaussian $W$. Arguments broadcast.
     """
     check_share_pair(s, t_div)
-    _check_gain("delta", delta)
+    check_nonnegative("delta", delta)
     return _rate_from_ratio(s, delta, t_div)
 
 
@@ -57,7 +53,7 @@ def escalation_lower_bound(s: Tensor, delta: Tensor, *, t_div: Tensor | None = N
 def spectral_rate_estimate(s: Tensor, mu: Tensor, *, t_div: Tensor | None = None) -> Tensor:
     r"""C6 estimate ([YZ] "if $P = P^T$"): $r \approx 1/(s + \mu^2(1-s))$ for random $X$, $\mu$ the RMS gain."""
     check_share_pair(s, t_div)
-    _check_gain("mu", mu)
+    check_nonnegative("mu", mu)
     return _rate_from_ratio(s, mu, t_div)
 
 
@@ -157,7 +153,7 @@ def multihead_lower_bound(s: Tensor, deltas: Tensor, *, t_div: Tensor | None = N
     check_share_pair(s, t_div)
     if deltas.ndim < 1:
         raise ValueError(f"deltas must have a trailing head axis (..., H); got shape {tuple(deltas.shape)}")
-    _check_gain("deltas", deltas)
+    check_nonnegative("deltas", deltas)
     return _rate_from_ratio(s, deltas.square().mean(-1).sqrt(), t_div)
 
 
