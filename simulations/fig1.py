@@ -24,10 +24,10 @@ from torch import Tensor
 
 import theory as T
 
+from .checkpoint import Checkpoint
 from .blocks import build_stack
 from .config import Fig1Config
 from .engine import resolve_dtype
-from .checkpoint import Checkpoint
 from .result import FigureResult
 from .trials import run_trials
 

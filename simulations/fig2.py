@@ -20,10 +20,10 @@ from torch import Tensor
 
 import theory as T
 
+from .checkpoint import Checkpoint
 from .blocks import build_stack
 from .config import Fig2Config
 from .engine import resolve_dtype
-from .checkpoint import Checkpoint
 from .result import FigureResult
 from .numerics import mask_below_floor
 from .trials import run_trials

@@ -20,10 +20,10 @@ import torch
 
 import theory as T
 
+from .checkpoint import Checkpoint
 from .config import Fig3Config
 from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
 from .numerics import mask_below_floor
-from .checkpoint import Checkpoint
 from .result import FigureResult
 
 __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "initial_tokens", "draw_step", "FIG3_METRICS"]

@@ -18,10 +18,10 @@ from torch import Tensor
 
 import theory as T
 
+from .checkpoint import Checkpoint
 from .blocks import build_stack
 from .config import Fig4Config
 from .engine import resolve_dtype
-from .checkpoint import Checkpoint
 from .result import FigureResult
 from .trials import run_trials
 
