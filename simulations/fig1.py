@@ -24,8 +24,8 @@ from torch import Tensor
 
 import theory as T
 
-from .checkpoint import Checkpoint
 from .blocks import build_stack
+from .checkpoint import Checkpoint
 from .config import Fig1Config
 from .engine import resolve_dtype
 from .result import FigureResult

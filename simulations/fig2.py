@@ -20,12 +20,12 @@ from torch import Tensor
 
 import theory as T
 
-from .checkpoint import Checkpoint
 from .blocks import build_stack
+from .checkpoint import Checkpoint
 from .config import Fig2Config
 from .engine import resolve_dtype
-from .result import FigureResult
 from .numerics import mask_below_floor
+from .result import FigureResult
 from .trials import run_trials
 
 __all__ = ["simulate_fig2", "fig2_panels", "fig2_title", "FIG2_METRICS", "attention_step_metrics",

@@ -15,12 +15,12 @@ from torch import Tensor
 
 import theory as T
 
-from .checkpoint import Checkpoint
 from .blocks import build_stack
+from .checkpoint import Checkpoint
 from .config import Fig5Config
 from .engine import resolve_dtype
-from .result import FigureResult
 from .numerics import mask_below_floor
+from .result import FigureResult
 from .trials import run_trials
 
 __all__ = ["simulate_fig5", "fig5_panels", "fig5_title", "fig5_variants"]
