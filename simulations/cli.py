@@ -16,7 +16,7 @@ import time
 from .checkpoint import Checkpoint
 from .config import RunConfig
 from .engine import resolve_device
-from .figures import FIGURES
+from .figures import FIGURES, IN_ALL
 from .writing import check_out_dir, write_result
 
 SHARED_HELP = {
@@ -25,10 +25,14 @@ SHARED_HELP = {
     "device": "auto (CUDA if present), cpu or cuda", "dtype": "float32 or float64",
     "chunk": "trials computed at once (bounds memory; results do not depend on it)",
     "rng_block": "trials per random-number block (chunk must be a multiple)",
+    "text": "text file, one sequence per line ('#' lines skipped); default simulations/data/corpus.txt",
+    "max_tokens": "truncation length including [CLS]/[SEP]",
+    "batch": "sequences per padded forward pass (results do not depend on it)",
+    "scope": "content: drop [CLS]/[SEP]/padding; all: drop padding only",
 }
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
            "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb"),
-           "weights": ("auto", "gaussian", "orthogonal")}
+           "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all")}
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, defaults: bool) -> None:
@@ -60,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(p, fig.config, defaults=True)
         p.add_argument("--out", default="results", help="output directory (default results/)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p = sub.add_parser("all", help="every figure at its defaults (shared flags override them)")
+    p = sub.add_parser("all", help=f"{', '.join(IN_ALL)} at their defaults (shared flags override them)")
     _add_config_flags(p, RunConfig, defaults=False)
     p.add_argument("--out", default="results", help="output directory (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = False if args.no_progress else None
     try:
         check_out_dir(args.out)
-        names = list(FIGURES) if args.figure == "all" else [args.figure]
+        names = list(IN_ALL) if args.figure == "all" else [args.figure]
         configs = [(FIGURES[n], _config(FIGURES[n], args)) for n in names]
         for _, cfg in configs:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
@@ -151,6 +155,7 @@ def summarize_checks(result) -> list[str]:
     elif "C6_violation_share" in c:
         lines.append(f"C6 bound (not a theorem here, C8) failed in {100 * c['C6_violation_share']:.1f}% of "
                      f"{c['C6_steps_checked']} steps")
+    lines.extend(c.get("summary", []))  # a figure's own written summary (the real-model study has one)
     if c.get("excluded_values"):
         lines.append("left out (undefined or below precision): "
                      + ", ".join(f"{m} {n}" for m, n in c["excluded_values"].items()))

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import fig1, fig2, fig3, fig4, fig5
-from .config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config, RunConfig
+from . import fig1, fig2, fig3, fig4, fig5, real
+from .config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config
 from .result import FigureResult
 
-__all__ = ["Figure", "FIGURES"]
+__all__ = ["Figure", "FIGURES", "IN_ALL"]
 
 
 @dataclass(frozen=True)
 class Figure:
     name: str
-    config: type[RunConfig]
+    config: type
     simulate: Callable[..., FigureResult]
     panels: Callable[[FigureResult], list]
     title: Callable[[RunConfig], str]
@@ -27,4 +27,7 @@ FIGURES: dict[str, Figure] = {
     "fig3": Figure("fig3", Fig3Config, fig3.simulate_fig3, fig3.fig3_panels, fig3.fig3_title),
     "fig4": Figure("fig4", Fig4Config, fig4.simulate_fig4, fig4.fig4_panels, fig4.fig4_title),
     "fig5": Figure("fig5", Fig5Config, fig5.simulate_fig5, fig5.fig5_panels, fig5.fig5_title),
+    # trained attention (all-MiniLM-L6-v2); needs the [real] extra, so it is not part of `all`
+    "real": Figure("real", real.RealConfig, real.simulate_real, real.real_panels, real.real_title),
 }
+IN_ALL = ("fig1", "fig2", "fig3", "fig4", "fig5")

