@@ -32,7 +32,8 @@ SHARED_HELP = {
 }
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
            "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb"),
-           "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all")}
+           "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all"),
+           "pool": ("cls", "mean")}
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, defaults: bool) -> None:
@@ -156,6 +157,7 @@ def summarize_checks(result) -> list[str]:
         lines.append(f"C6 bound (not a theorem here, C8) failed in {100 * c['C6_violation_share']:.1f}% of "
                      f"{c['C6_steps_checked']} steps")
     lines.extend(c.get("summary", []))  # a figure's own written summary (the real-model study has one)
+    lines.extend(c.get("test_acc_table", []))  # the training study's accuracy table
     if c.get("excluded_values"):
         lines.append("left out (undefined or below precision): "
                      + ", ".join(f"{m} {n}" for m, n in c["excluded_values"].items()))

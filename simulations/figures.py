@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import fig1, fig2, fig3, fig4, fig5, real
+from . import fig1, fig2, fig3, fig4, fig5, real, train
 from .config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config
 from .result import FigureResult
 
@@ -29,5 +29,7 @@ FIGURES: dict[str, Figure] = {
     "fig5": Figure("fig5", Fig5Config, fig5.simulate_fig5, fig5.fig5_panels, fig5.fig5_title),
     # trained attention (all-MiniLM-L6-v2); needs the [real] extra, so it is not part of `all`
     "real": Figure("real", real.RealConfig, real.simulate_real, real.real_panels, real.real_title),
+    # a small ViT trained on scikit-learn's digits (about 8 minutes at defaults), so not part of `all` either
+    "train": Figure("train", train.TrainConfig, train.simulate_train, train.train_panels, train.train_title),
 }
 IN_ALL = ("fig1", "fig2", "fig3", "fig4", "fig5")

@@ -22,6 +22,7 @@ class Panel:
     labels: tuple[str, ...] = ()  # legend labels, default the metric names
     predicted: tuple[str, ...] = ()  # metrics drawn dashed (estimates and bounds)
     transform: str = ""  # "minus_one": plot value - 1 (for rates near 1 on a log scale)
+    xlabel: str = "step k (layer)"  # what the CSV's step means in this panel (layer, epoch, depth, ...)
 
 
 def _draw(ax, result: FigureResult, panel: Panel) -> None:
@@ -43,7 +44,7 @@ def _draw(ax, result: FigureResult, panel: Panel) -> None:
     if panel.log:
         ax.set_yscale("log")
     ax.set_title(panel.title, fontsize=10)
-    ax.set_xlabel("step k (layer)")
+    ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)

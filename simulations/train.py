@@ -1,0 +1,490 @@
+r"""A small, honest training replication: does de-escalation ([YZ], C11) or context broadcasting ([CB], C12)
+help a small ViT on scikit-learn's 8 x 8 digits?
+
+Data: ``sklearn.datasets.load_digits`` (1797 images, 10 classes, shipped with scikit-learn, no download), one
+fixed stratified split (``split_seed``) into 1297 training and 500 test images; a validation split of
+``val_size`` images is carved from the training images for the learning-rate search and never touches the
+test images. Pixels are standardised with the training images' mean and standard deviation.
+
+Model: the 8 x 8 image is cut into ``patch`` x ``patch`` patches (16 tokens of 4 pixels at ``patch = 2``),
+each linearly embedded to width $d$, plus a learned position embedding, plus a class token (``pool = cls``) or
+mean pooling (``pool = mean``); then $L$ blocks of :mod:`simulations.blocks` (the same ``build_stack`` as the
+figures, so every architecture shares one implementation and, for one seed, the same initial weights), a final
+LayerNorm and a linear head. Variants (``archs``): ``post``, ``pre``, ``deesc<tau>`` (post-norm with
+$(I - \tau\Pi)$ at ``deescalate_at``), ``cb`` (post-norm with $CB(z) = (z + \Pi z)/2$ on the FFN output).
+
+Protocol, identical for every variant and depth: AdamW, linear warm-up then cosine decay, ``epochs`` epochs,
+gradient clipping at ``clip``; the learning rate is picked from ``lrs`` by validation accuracy of one search run
+per rate (seed ``seed + 1000``, trained on the training images minus the validation split); then ``seeds``
+runs (seeds ``seed``, ``seed + 1``, ...) train on all training images with that rate and are scored once on
+the test images. Recorded: training loss per epoch, test accuracy, and $t_{sim}$ of every block output (step 0:
+the embedded tokens $X_0$; step k: block k's output) on the test images, at initialisation and after training.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import theory as T
+
+from .blocks import build_stack
+from .checkpoint import Checkpoint
+from .engine import resolve_device
+from .result import FigureResult
+from .stats import StreamingStats
+from .writing import atomic_write
+
+__all__ = ["TrainConfig", "DigitViT", "load_split", "parse_variant", "simulate_train", "train_panels", "train_title",
+           "accuracy_table"]
+
+CLASSES = 10
+
+
+def _positive_int(name: str, value: object, least: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+
+
+def parse_variant(name: str) -> tuple[str, float]:
+    """``post`` -> ("post", 0), ``deesc0.5`` -> ("deescalated", 0.5), ``pre``, ``cb`` likewise."""
+    if name in ("post", "pre", "cb"):
+        return name, 0.0
+    if name.startswith("deesc"):
+        try:
+            tau = float(name[5:])
+        except ValueError:
+            tau = math.nan
+        if math.isfinite(tau):
+            return "deescalated", tau
+    raise ValueError(f"archs must be a comma-separated list of post, pre, cb, deesc<tau> (e.g. deesc0.5); "
+                     f"got {name!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Train a small ViT on sklearn's 8x8 digits: post, pre, de-escalated and CB blocks, several depths."""
+
+    archs: str = "post,pre,deesc1,deesc0.5,cb"  # comma-separated variants (see parse_variant)
+    depths: tuple[float, ...] = (6, 12, 24)  # numbers of blocks L (integers; tuple fields arrive as floats)
+    seeds: int = 3  # final runs per variant and depth (seeds seed, seed + 1, ...)
+    seed: int = 0
+    lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3, 1e-2)  # the grid searched, the same for every variant and depth
+    epochs: int = 10
+    warmup_epochs: float = 1.0
+    batch: int = 64
+    weight_decay: float = 0.05
+    clip: float = 1.0  # gradient-norm clipping (0: none)
+    width: int = 32
+    heads: int = 4
+    ffn: int = 2  # FFN width multiple
+    patch: int = 2  # patch side: 2 -> 16 tokens of 4 pixels, 4 -> 4 tokens of 16 pixels
+    pool: str = "cls"  # cls | mean
+    deescalate_at: str = "residual"  # residual | attention | output (simulations.blocks)
+    samples: int = 1797  # images used (a stratified subset when fewer: quick mode)
+    test_size: int = 500
+    val_size: int = 297  # carved from the training images, for the learning-rate search only
+    split_seed: int = 0
+    workers: int = 2  # runs trained at once in separate processes (CPU); each uses its own torch thread(s)
+    device: str = "cpu"  # cpu | cuda | auto
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "epochs", "batch", "width", "heads", "ffn", "patch", "samples", "test_size",
+                     "val_size", "workers"):
+            _positive_int(name, getattr(self, name))
+        for name in ("seed", "split_seed"):
+            _positive_int(name, getattr(self, name), 0)
+        depths = tuple(self.depths)
+        if not depths or not all(float(L) == int(L) and int(L) >= 1 for L in depths):
+            raise ValueError(f"depths must be integers >= 1; got {depths!r}")
+        object.__setattr__(self, "depths", tuple(sorted({int(L) for L in depths})))
+        lrs = tuple(float(v) for v in self.lrs)
+        if not lrs or not all(math.isfinite(v) and v > 0 for v in lrs):
+            raise ValueError(f"lrs must be positive numbers; got {self.lrs!r}")
+        object.__setattr__(self, "lrs", lrs)
+        for v in self.variants:
+            parse_variant(v)
+        if self.width % self.heads:
+            raise ValueError(f"width must be divisible by heads; got width = {self.width}, heads = {self.heads}")
+        if 8 % self.patch or self.patch == 8:
+            raise ValueError(f"patch must be 1, 2 or 4 (it must tile 8 x 8 into >= 2 tokens); got {self.patch}")
+        if self.pool not in ("cls", "mean"):
+            raise ValueError(f"pool must be cls or mean; got {self.pool!r}")
+        if self.deescalate_at not in ("residual", "attention", "output"):
+            raise ValueError(f"deescalate_at must be one of residual, attention, output; got {self.deescalate_at!r}")
+        if not (0 <= self.warmup_epochs <= self.epochs):
+            raise ValueError(f"warmup_epochs must be in [0, epochs = {self.epochs}]; got {self.warmup_epochs}")
+        if not (self.weight_decay >= 0 and self.clip >= 0):
+            raise ValueError(f"weight_decay and clip must be >= 0; got {self.weight_decay}, {self.clip}")
+        if self.samples > 1797 or self.test_size + self.val_size + 2 * CLASSES > self.samples:
+            raise ValueError(f"need test_size + val_size + 20 <= samples <= 1797; got samples = {self.samples}, "
+                             f"test_size = {self.test_size}, val_size = {self.val_size}")
+        if min(self.test_size, self.val_size) < CLASSES:
+            raise ValueError(f"test_size and val_size must be >= {CLASSES} (stratified); got "
+                             f"{self.test_size}, {self.val_size}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64; got {self.dtype!r}")
+
+    @property
+    def variants(self) -> list[str]:
+        return [v.strip() for v in self.archs.split(",") if v.strip()]
+
+    @property
+    def trials(self) -> int:  # the CLI reports "<trials> trials": here, final runs per variant and depth
+        return self.seeds
+
+    @property
+    def tokens(self) -> int:
+        return (8 // self.patch) ** 2 + (self.pool == "cls")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_split(cfg: TrainConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Standardised images ``(N, 8, 8)`` float32 and labels: ``train``, ``test``, and ``fit``/``val`` (the
+    training images split again, for the learning-rate search). A pure function of the config."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    X, y = digits.images.astype(np.float64), digits.target.astype(np.int64)  # (1797, 8, 8), (1797,)
+    if cfg.samples < len(y):
+        X, _, y, _ = train_test_split(X, y, train_size=cfg.samples, stratify=y, random_state=cfg.split_seed)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=cfg.test_size, stratify=y, random_state=cfg.split_seed)
+    Xfit, Xval, yfit, yval = train_test_split(Xtr, ytr, test_size=cfg.val_size, stratify=ytr,
+                                              random_state=cfg.split_seed + 1)
+
+    def standardise(A: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        mu, sd = ref.mean(0), ref.std(0)
+        return ((A - mu) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+    # the search sees statistics of its own fitting images only; the final runs those of all training images
+    return {"train": (standardise(Xtr, Xtr), ytr), "test": (standardise(Xte, Xtr), yte),
+            "fit": (standardise(Xfit, Xfit), yfit), "val": (standardise(Xval, Xfit), yval)}
+
+
+# ---------------------------------------------------------------- model
+
+
+class DigitViT(nn.Module):
+    """Patch embedding + position embedding (+ class token) -> ``build_stack`` blocks -> LayerNorm -> head."""
+
+    def __init__(self, cfg: TrainConfig, variant: str, depth: int, seed: int, device: torch.device) -> None:
+        super().__init__()
+        arch, tau = parse_variant(variant)
+        dtype = getattr(torch, cfg.dtype)
+        p, d = cfg.patch, cfg.width
+        n = (8 // p) ** 2
+        self.patch, self.pool = p, cfg.pool
+        with torch.random.fork_rng(devices=[]):  # the caller's random state is untouched
+            torch.manual_seed(seed + 7919)  # differs from the blocks' seed stream, same for every variant
+            self.embed = nn.Linear(p * p, d, dtype=dtype)
+            self.pos = nn.Parameter(0.02 * torch.randn(1, n + (cfg.pool == "cls"), d, dtype=dtype))
+            self.cls = nn.Parameter(0.02 * torch.randn(1, 1, d, dtype=dtype)) if cfg.pool == "cls" else None
+            self.norm = nn.LayerNorm(d, dtype=dtype)
+            self.head = nn.Linear(d, CLASSES, dtype=dtype)
+        self.stack = build_stack(arch, width=d, heads=cfg.heads, ffn=cfg.ffn, depth=depth, seed=seed, dtype=dtype,
+                                 device="cpu", tau=tau, deescalate_at=cfg.deescalate_at)
+        self.to(device)
+
+    def tokens(self, images: Tensor) -> Tensor:
+        """``(b, 8, 8)`` -> ``X_0`` ``(b, n, d)``: embedded patches (+ class token) + position embedding."""
+        b, p, m = images.shape[0], self.patch, 8 // self.patch
+        patches = images.reshape(b, m, p, m, p).transpose(2, 3).reshape(b, m * m, p * p)  # (b, n, p^2)
+        X = self.embed(patches)  # (b, n, d)
+        if self.cls is not None:
+            X = torch.cat([self.cls.expand(b, -1, -1), X], dim=1)  # (b, n + 1, d)
+        return X + self.pos
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, list]:
+        """(logits ``(b, 10)``, ``X_0``, block traces)."""
+        X0 = self.tokens(images)
+        X, traces = self.stack(X0)
+        z = X[:, 0] if self.cls is not None else X.mean(dim=1)  # (b, d)
+        return self.head(self.norm(z)), X0, traces
+
+
+def block_similarity(model: DigitViT, images: Tensor) -> np.ndarray:
+    """Mean over images of ``t_sim`` of ``X_0`` and of every block output: ``(L + 1,)``."""
+    with torch.no_grad():
+        _, X0, traces = model(images)
+        Xs = torch.stack([X0, *(t.out for t in traces)])  # (L + 1, b, n, d)
+        return T.token_similarity(Xs.double()).mean(dim=1).cpu().numpy()
+
+
+def _accuracy(model: DigitViT, images: Tensor, labels: Tensor) -> float:
+    with torch.no_grad():
+        return float((model(images)[0].argmax(-1) == labels).double().mean())
+
+
+# ---------------------------------------------------------------- one run
+
+
+def train_run(cfg: TrainConfig, variant: str, depth: int, seed: int, lr: float, phase: str,
+              progress: bool = False) -> dict:
+    """One training run. ``phase = search``: train on ``fit``, score on ``val``; ``final``: train on ``train``,
+    score on ``test`` and record t_sim per block at init and after training. A pure function of its arguments
+    (on one device)."""
+    from tqdm.auto import tqdm
+
+    device = resolve_device(cfg.device)
+    data = load_split(cfg)
+    (Xa, ya), (Xb, yb) = (data["fit"], data["val"]) if phase == "search" else (data["train"], data["test"])
+    Xa, ya, Xb, yb = (torch.as_tensor(a, device=device) for a in (Xa, ya, Xb, yb))
+    if cfg.dtype == "float64":
+        Xa, Xb = Xa.double(), Xb.double()
+    model = DigitViT(cfg, variant, depth, seed, device).train()
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=lr)
+    N = len(ya)
+    per_epoch = math.ceil(N / cfg.batch)
+    total, warm = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
+
+    def schedule(t: int) -> float:  # multiplier of lr after t optimiser steps: linear warm-up, cosine decay
+        if t < warm:
+            return (t + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (t - warm) / max(total - warm, 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    g = torch.Generator().manual_seed(seed)
+    out: dict = {"variant": variant, "depth": depth, "seed": seed, "lr": lr, "phase": phase}
+    if phase == "final":
+        out["t_sim_init"] = block_similarity(model, Xb).tolist()
+    losses, diverged = [], False
+    loss_fn = nn.CrossEntropyLoss()
+    bar = tqdm(range(cfg.epochs), desc=f"{phase} {variant} L={depth} seed={seed} lr={lr:g}", unit="epoch",
+               disable=not progress, leave=False)
+    for _ in bar:
+        if diverged:
+            losses.append(math.nan)
+            continue
+        perm = torch.randperm(N, generator=g).to(device)
+        total_loss = 0.0
+        for i in range(0, N, cfg.batch):
+            idx = perm[i:i + cfg.batch]
+            loss = loss_fn(model(Xa[idx])[0], ya[idx])
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            sched.step()
+            total_loss += float(loss.detach()) * len(idx)
+        losses.append(math.nan if diverged else total_loss / N)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    out["train_loss"], out["diverged"] = losses, diverged
+    out["acc"] = _accuracy(model, Xb, yb)
+    if phase == "final":
+        try:
+            out["t_sim_trained"] = block_similarity(model, Xb).tolist()
+        except ValueError:  # non-finite activations after divergence: t_sim undefined
+            out["t_sim_trained"] = [math.nan] * (depth + 1)
+    return out
+
+
+def _run_job(args: tuple) -> dict:
+    cfg_dict, job, progress = args
+    torch.set_num_threads(1)  # one process per core: small matrices run fastest single-threaded
+    return train_run(TrainConfig(**cfg_dict), *job, progress=progress)
+
+
+# ---------------------------------------------------------------- the study
+
+
+def _jobs(cfg: TrainConfig, phase: str, lr_of: dict | None = None) -> list[tuple]:
+    """(variant, depth, seed, lr, phase) of every run of a phase, deepest first (the longest start first)."""
+    out = []
+    for L in sorted(cfg.depths, reverse=True):
+        for v in cfg.variants:
+            if phase == "search":
+                out += [(v, L, cfg.seed + 1000, lr, "search") for lr in cfg.lrs]
+            else:
+                out += [(v, L, cfg.seed + i, lr_of[(v, L)], "final") for i in range(cfg.seeds)]
+    return out
+
+
+def _job_key(job: tuple) -> str:
+    v, L, seed, lr, phase = job
+    return f"{phase}/{v}/d{L}/seed{seed}/lr{lr!r}"
+
+
+def _load_done(checkpoint: Checkpoint | None) -> dict:
+    if checkpoint is None or not checkpoint.path.is_file():
+        return {}
+    try:
+        with np.load(checkpoint.path, allow_pickle=False) as z:
+            return json.loads(str(z["runs"])) if str(z["key"]) == checkpoint.key else {}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _save_done(checkpoint: Checkpoint | None, done: dict) -> None:
+    if checkpoint is None:
+        return
+    checkpoint.path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, key=np.array(checkpoint.key), runs=np.array(json.dumps(done)))
+    atomic_write(checkpoint.path, buf.getvalue())
+
+
+def _run_all(cfg: TrainConfig, jobs: list[tuple], done: dict, *, show: bool, checkpoint: Checkpoint | None,
+             desc: str) -> None:
+    """Run the jobs not yet in ``done`` (in-process, or ``cfg.workers`` spawned processes); save after each."""
+    from tqdm.auto import tqdm
+
+    todo = [j for j in jobs if _job_key(j) not in done]
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="run", disable=not show) as bar:
+        if cfg.workers == 1 or len(todo) <= 1:
+            for job in todo:
+                done[_job_key(job)] = train_run(cfg, *job, progress=show)
+                _save_done(checkpoint, done)
+                bar.update()
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # fork, not spawn: spawn re-runs the main module, and ``python -m simulations`` has no __main__ guard.
+        # The parent has run no parallel torch op by now when it is the CLI (it only loaded the data).
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("fork")) as pool:
+            futures = {pool.submit(_run_job, (cfg.to_dict(), job, False)): job for job in todo}
+            for fut in as_completed(futures):
+                job = futures[fut]
+                done[_job_key(job)] = fut.result()
+                _save_done(checkpoint, done)
+                bar.set_postfix_str(f"{job[4]} {job[0]} L={job[1]} seed={job[2]} lr={job[3]:g}: "
+                                    f"acc {done[_job_key(job)]['acc']:.3f}")
+                bar.update()
+
+
+def _rows(metric: str, values: np.ndarray, first_step: int = 0) -> tuple[list, int]:
+    """Mean and Student-t 95% interval over runs (axis 0) per step, via the figures' statistics."""
+    st = StreamingStats(first_step + values.shape[1])
+    st.update({metric: torch.as_tensor(values, dtype=torch.float64)}, {metric: first_step})
+    return st.rows([metric]), st.excluded[metric]
+
+
+def accuracy_table(checks: dict, cfg: TrainConfig) -> list[str]:
+    """The plain table: test accuracy in %, mean +- std over seeds, and the learning rate the search chose."""
+    head = f"{'variant':<10}" + "".join(f"{'L = ' + str(L):>22}" for L in cfg.depths)
+    lines = [f"test accuracy (%), mean +- std over {cfg.seeds} seeds (lr chosen on validation)", head]
+    for v in cfg.variants:
+        cells = []
+        for L in cfg.depths:
+            a = checks["test_acc"][v][str(L)]
+            cells.append(f"{100 * a['mean']:5.1f} +- {100 * a['std']:4.1f} ({a['lr']:.0e})")
+        lines.append(f"{v:<10}" + "".join(f"{c:>22}" for c in cells))
+    return lines
+
+
+def simulate_train(cfg: TrainConfig, *, keep_trials: bool = False, progress: bool | None = None,
+                   checkpoint: Checkpoint | None = None) -> FigureResult:
+    """Run the study for ``cfg`` (see module doc). With a ``checkpoint`` every finished run is saved, and the
+    same command continues after the runs it finds there. ``keep_trials``: per-run records in ``checks``."""
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":  # small matrices: one thread per run is fastest, and two threads on a shared
+        torch.set_num_threads(1)  # core ran 10-20x slower (measured); parallelism comes from cfg.workers
+    try:
+        return _simulate(cfg, device, t0, keep_trials=keep_trials, progress=progress, checkpoint=checkpoint)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _simulate(cfg: TrainConfig, device: torch.device, t0: float, *, keep_trials: bool, progress: bool | None,
+              checkpoint: Checkpoint | None) -> FigureResult:
+    show = sys.stderr.isatty() if progress is None else progress
+    done = _load_done(checkpoint)
+    if done:
+        print(f"train: resuming with {len(done)} finished runs from {checkpoint.path}", file=sys.stderr)
+    _run_all(cfg, _jobs(cfg, "search"), done, show=show, checkpoint=checkpoint, desc="train: lr search")
+    lr_search, lr_of = {}, {}
+    for v in cfg.variants:
+        for L in cfg.depths:
+            val = {lr: done[_job_key((v, L, cfg.seed + 1000, lr, "search"))]["acc"] for lr in cfg.lrs}
+            lr_of[(v, L)] = max(cfg.lrs, key=lambda lr: (val[lr], -lr))  # ties: the smaller rate
+            lr_search[f"{v}/d{L}"] = {f"{lr:g}": val[lr] for lr in cfg.lrs}
+    finals = _jobs(cfg, "final", lr_of)
+    _run_all(cfg, finals, done, show=show, checkpoint=checkpoint, desc="train: final runs")
+
+    rows, excluded = [], {}
+    checks: dict = {"lr_search_val_acc": lr_search, "test_acc": {}, "diverged_runs": [], "t_sim_last_block": {}}
+    for v in cfg.variants:
+        checks["test_acc"][v] = {}
+        for L in cfg.depths:
+            runs = [done[_job_key((v, L, cfg.seed + i, lr_of[(v, L)], "final"))] for i in range(cfg.seeds)]
+            acc = np.array([[r["acc"]] for r in runs])  # (seeds, 1)
+            series = {"train_loss": (np.array([r["train_loss"] for r in runs]), 1),
+                      "t_sim_init": (np.array([r["t_sim_init"] for r in runs]), 0),
+                      "t_sim_trained": (np.array([r["t_sim_trained"] for r in runs]), 0),
+                      "test_acc": (acc, 0)}
+            for q, (values, k0) in series.items():
+                new, bad = _rows(f"{v}/d{L}/{q}", values, k0)
+                rows += new
+                if bad:
+                    excluded[f"{v}/d{L}/{q}"] = bad
+            r0 = next(r for r in rows if r.metric == f"{v}/d{L}/test_acc")
+            rows.append(type(r0)(L, f"{v}/test_acc_vs_depth", r0.mean, r0.ci_low, r0.ci_high, r0.count))
+            checks["test_acc"][v][str(L)] = {"mean": float(acc.mean()),
+                                             "std": float(acc.std(ddof=1)) if cfg.seeds > 1 else math.nan,
+                                             "values": acc[:, 0].tolist(), "lr": lr_of[(v, L)]}
+            checks["t_sim_last_block"][f"{v}/d{L}"] = {
+                "init": float(np.nanmean([r["t_sim_init"][-1] for r in runs])),
+                "trained": float(np.nanmean([r["t_sim_trained"][-1] for r in runs]))}
+            checks["diverged_runs"] += [_job_key((v, L, r["seed"], r["lr"], "final")) for r in runs if r["diverged"]]
+    checks["diverged_search_runs"] = sorted(k for k, r in done.items() if k.startswith("search") and r["diverged"])
+    checks["excluded_values"] = excluded
+    checks["test_acc_table"] = accuracy_table(checks, cfg)
+    if keep_trials:
+        checks["runs"] = done
+    config = {"figure": "train", **cfg.to_dict(), "trials": cfg.seeds, "tokens": cfg.tokens}
+    return FigureResult("train", config, rows, checks, str(device), time.perf_counter() - t0)
+
+
+def train_title(cfg: TrainConfig) -> str:
+    return (f"Small ViT on sklearn digits ({cfg.tokens} tokens, d = {cfg.width}, H = {cfg.heads}): "
+            f"{cfg.epochs} epochs, AdamW, lr from {{{', '.join(f'{v:g}' for v in cfg.lrs)}}} on validation")
+
+
+def train_panels(result: FigureResult) -> list:
+    from .plotting import Panel
+
+    cfg = result.config
+    variants = [v.strip() for v in cfg["archs"].split(",") if v.strip()]
+    L = max(cfg["depths"])
+    labels = tuple(variants)
+    return [
+        Panel("test accuracy (95% interval over seeds)", tuple(f"{v}/test_acc_vs_depth" for v in variants),
+              "test accuracy", labels=labels, xlabel="depth L (blocks)"),
+        Panel(f"training loss, L = {L}", tuple(f"{v}/d{L}/train_loss" for v in variants),
+              "cross-entropy", log=True, labels=labels, xlabel="epoch"),
+        Panel(f"t_sim per block at init, L = {L}", tuple(f"{v}/d{L}/t_sim_init" for v in variants),
+              "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)"),
+        Panel(f"t_sim per block after training, L = {L}", tuple(f"{v}/d{L}/t_sim_trained" for v in variants),
+              "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)"),
+    ]

@@ -1,0 +1,167 @@
+"""The digits training replication (simulations/train.py): quick mode end to end, C11 inside a trained model's
+de-escalated blocks, the split and the config. Skipped where scikit-learn (the data set) is not installed."""
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sklearn")
+
+import theory as T  # noqa: E402
+from simulations import train as train_mod  # noqa: E402
+from simulations.checkpoint import Checkpoint  # noqa: E402
+from simulations.cli import _add_config_flags, _config, run_figure  # noqa: E402
+from simulations.figures import Figure  # noqa: E402
+from simulations.train import DigitViT, TrainConfig, load_split, simulate_train, train_panels, train_title  # noqa: E402
+from simulations.writing import read_csv  # noqa: E402
+
+# quick mode: every variant, a two-value lr search, two seeds, one epoch, a few hundred images (a few seconds)
+QUICK = dict(depths=(2,), epochs=1, warmup_epochs=0.5, seeds=2, lrs=(1e-3, 3e-3), samples=300, test_size=100,
+             val_size=60, width=16, heads=2, workers=1, device="cpu")
+VARIANTS = ("post", "pre", "deesc1", "deesc0.5", "cb")
+FIGURE = Figure("train", TrainConfig, simulate_train, train_panels, train_title)
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return simulate_train(TrainConfig(**QUICK), progress=False)
+
+
+def test_quick_mode_records_loss_accuracy_and_similarity_of_every_variant(quick):
+    L, E = 2, 1
+    expected = {f"{v}/d{L}/{q}": steps for v in VARIANTS for q, steps in
+                (("train_loss", list(range(1, E + 1))), ("t_sim_init", list(range(L + 1))),
+                 ("t_sim_trained", list(range(L + 1))), ("test_acc", [0]))}
+    expected |= {f"{v}/test_acc_vs_depth": [L] for v in VARIANTS}
+    assert set(quick.metrics) == set(expected)
+    for metric, steps in expected.items():
+        got, mean, lo, hi = quick.series(metric)
+        assert got == steps
+        assert all(np.isfinite(mean)) and all(a <= m <= b for a, m, b in zip(lo, mean, hi))
+    assert {r.count for r in quick.rows} == {2}  # one value per seed
+    for v in VARIANTS:
+        acc = quick.checks["test_acc"][v]["2"]
+        assert 0 <= acc["mean"] <= 1 and len(acc["values"]) == 2 and acc["lr"] in QUICK["lrs"]
+        assert set(quick.checks["lr_search_val_acc"][f"{v}/d2"]) == {"0.001", "0.003"}
+        sims = quick.series(f"{v}/d2/t_sim_trained")[1]
+        assert all(0 <= s <= 1 for s in sims)
+    assert quick.checks["test_acc_table"][0].startswith("test accuracy (%)")
+    assert len(quick.checks["test_acc_table"]) == 2 + len(VARIANTS)
+    assert {m for p in train_panels(quick) for m in p.metrics} <= set(quick.metrics)
+
+
+def test_C11_deescalation_removes_the_mean_token_in_the_model_at_init(quick):
+    # tau = 1: the first de-escalated stream has t_sim = 0, so the last block's similarity stays far below
+    # plain post-norm's, before any training
+    post, deesc = quick.series("post/d2/t_sim_init")[1], quick.series("deesc1/d2/t_sim_init")[1]
+    assert deesc[-1] < post[-1]
+
+
+def test_quick_mode_writes_png_csv_and_json_through_the_cli_path(tmp_path):
+    cfg = TrainConfig(**{**QUICK, "archs": "post,deesc1", "seeds": 2, "lrs": (1e-3,)})
+    done = run_figure(FIGURE, cfg, str(tmp_path), progress=False)
+    for ext in ("png", "csv", "json"):
+        assert (tmp_path / f"train.{ext}").stat().st_size > 0
+    rows = read_csv(tmp_path / "train.csv")
+    assert len(rows) == len(done["result"].rows)
+    assert {r["metric"] for r in rows} >= {"post/d2/test_acc", "deesc1/d2/t_sim_trained", "post/d2/train_loss"}
+    meta = json.loads((tmp_path / "train.json").read_text())
+    assert meta["figure"] == "train" and meta["config"]["depths"] == [2]
+    assert meta["checks"]["test_acc_table"][2].startswith("post")
+    assert not list(tmp_path.glob(".train.checkpoint*"))  # removed once the results are written
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_C11_deescalated_block_stream_has_the_predicted_similarity_after_training(tau):
+    cfg = TrainConfig(**{**QUICK, "dtype": "float64"})
+    split = load_split(cfg)
+    X, y = (torch.as_tensor(a) for a in split["train"])
+    X = X.double()
+    model = DigitViT(cfg, f"deesc{tau:g}", 3, seed=0, device=torch.device("cpu")).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for i in range(0, 96, 32):  # a few real optimiser steps: the weights are no longer at their init
+        loss = torch.nn.functional.cross_entropy(model(X[i:i + 32])[0], y[i:i + 32])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        _, _, traces = model(X[:64])
+    for tr in traces:
+        s = T.token_similarity(tr.attn_in + tr.attn_out)  # the stream X + SA(X) before (I - tau Pi)
+        predicted = T.deescalated_similarity(s, torch.tensor(tau, dtype=torch.float64))
+        measured = T.token_similarity(tr.resid)  # after (I - tau Pi), before LayerNorm
+        assert torch.allclose(measured, predicted, rtol=1e-9, atol=1e-15)
+        assert bool((measured < s).all())  # tau in (0, 2) lowers similarity
+
+
+def test_split_is_fixed_stratified_and_keeps_the_test_images_out_of_the_search():
+    cfg = TrainConfig()
+    a, b = load_split(cfg), load_split(cfg)
+    assert {k: len(v[1]) for k, v in a.items()} == {"train": 1297, "test": 500, "fit": 1000, "val": 297}
+    assert all(np.array_equal(a[k][0], b[k][0]) for k in a)  # the same split every time
+    assert np.bincount(a["test"][1]).min() >= 48  # stratified: ~50 of each digit
+    train_rows = {x.tobytes() for x in a["train"][0]}
+    assert len(train_rows & {x.tobytes() for x in a["test"][0]}) <= 1  # (sklearn's digits hold a few duplicates)
+    assert a["train"][0].dtype == np.float32 and abs(float(a["train"][0].mean())) < 1e-6
+
+
+def test_every_variant_starts_from_the_same_weights_for_one_seed():
+    cfg = TrainConfig(**QUICK)
+    models = [DigitViT(cfg, v, 2, seed=3, device=torch.device("cpu")) for v in VARIANTS]
+    for m in models[1:]:
+        for p, q in zip(models[0].parameters(), m.parameters()):
+            assert torch.equal(p, q)
+
+
+def test_a_resumed_run_trains_nothing_again_and_gives_the_same_rows(tmp_path, monkeypatch):
+    cfg = TrainConfig(**{**QUICK, "archs": "pre,cb", "lrs": (1e-3,)})
+    ck = Checkpoint.for_run(tmp_path, "train", cfg.to_dict())
+    first = simulate_train(cfg, progress=False, checkpoint=ck)
+    assert ck.path.is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(train_mod, "train_run", no_training)
+    again = simulate_train(cfg, progress=False, checkpoint=ck)
+    assert again.rows == first.rows
+
+
+def test_cli_flags_become_a_valid_config():
+    parser = argparse.ArgumentParser()
+    _add_config_flags(parser, TrainConfig, defaults=True)
+    args = parser.parse_args(["--depths", "12", "6", "--lrs", "1e-3", "--archs", "post,deesc0.25", "--epochs", "2"])
+    cfg = _config(FIGURE, args)
+    assert cfg.depths == (6, 12) and cfg.lrs == (1e-3,) and cfg.variants == ["post", "deesc0.25"]
+    assert train_mod.parse_variant("deesc0.25") == ("deescalated", 0.25)
+    assert cfg.trials == cfg.seeds and cfg.tokens == 17
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(depths=(2.5,)), "depths must be integers"),
+    (dict(depths=()), "depths must be integers"),
+    (dict(lrs=(0.0,)), "lrs must be positive"),
+    (dict(archs="post,deep"), "archs must be a comma-separated list"),
+    (dict(archs="deescx"), "archs must be a comma-separated list"),
+    (dict(width=30, heads=4), "width must be divisible by heads"),
+    (dict(patch=3), "patch must be 1, 2 or 4"),
+    (dict(pool="max"), "pool must be cls or mean"),
+    (dict(seeds=0), "seeds must be an integer >= 1"),
+    (dict(samples=100), "need test_size \\+ val_size \\+ 20 <= samples"),
+    (dict(warmup_epochs=20.0), "warmup_epochs must be in"),
+    (dict(device="tpu"), "device must be one of"),
+])
+def test_bad_train_config_is_refused_with_what_was_expected(kw, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kw)
+
+
+def test_mean_pooling_and_4x4_patches_also_run():
+    cfg = TrainConfig(**{**QUICK, "archs": "post", "pool": "mean", "patch": 4, "lrs": (1e-3,), "seeds": 1})
+    res = simulate_train(cfg, progress=False)
+    assert res.series("post/d2/t_sim_init")[0] == [0, 1, 2]
+    assert math.isnan(res.checks["test_acc"]["post"]["2"]["std"])  # one seed: no spread, not an invented one
