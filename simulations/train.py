@@ -368,8 +368,8 @@ def _run_all(cfg: TrainConfig, jobs: list[tuple], done: dict, *, show: bool, che
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        # fork, not spawn: spawn re-runs the main module, and ``python -m simulations`` has no __main__ guard.
-        # The parent has run no parallel torch op by now when it is the CLI (it only loaded the data).
+        # fork, not spawn: workers start at once, without importing torch and the study again. Safe here: when
+        # it is the CLI, the parent has run no parallel torch op by now (it only loaded the data).
         with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("fork")) as pool:
             futures = {pool.submit(_run_job, (cfg.to_dict(), job, False)): job for job in todo}
             for fut in as_completed(futures):
