@@ -46,24 +46,35 @@ class Checkpoint:
         key = json.dumps({"figure": figure, "config": config, "code": code_hash()}, sort_keys=True, default=str)
         return cls(Path(out) / f".{figure}.checkpoint.npz", key)
 
-    def load(self) -> tuple[StreamingStats, int] | None:
-        """(statistics, chunks done) from a checkpoint of this very command, else ``None``."""
+    def read(self) -> dict[str, np.ndarray] | None:
+        """The arrays of a checkpoint written by this very command, else ``None`` (absent, unreadable, other)."""
         if not self.path.is_file():
             return None
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 if str(z["key"]) != self.key:
                     return None
-                state = {k: z[k] for k in z.files if k not in ("key", "chunks_done")}
-                return StreamingStats.from_state(state), int(z["chunks_done"])
+                return {k: z[k] for k in z.files if k != "key"}
         except (OSError, ValueError, KeyError):  # unreadable or from another version: start afresh
             return None
 
-    def save(self, stats: StreamingStats, chunks_done: int) -> None:
+    def write(self, **arrays: np.ndarray) -> None:
+        """Save ``arrays`` under this command's key, atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
-        np.savez(buf, key=np.array(self.key), chunks_done=np.array(chunks_done), **stats.state())
+        np.savez(buf, key=np.array(self.key), **arrays)
         atomic_write(self.path, buf.getvalue())
+
+    def load(self) -> tuple[StreamingStats, int] | None:
+        """(statistics, chunks done) from a checkpoint of this very command, else ``None``."""
+        arrays = self.read()
+        if arrays is None or "chunks_done" not in arrays:
+            return None
+        done = int(arrays.pop("chunks_done"))
+        return StreamingStats.from_state(arrays), done
+
+    def save(self, stats: StreamingStats, chunks_done: int) -> None:
+        self.write(chunks_done=np.array(chunks_done), **stats.state())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

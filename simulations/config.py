@@ -6,7 +6,7 @@ A simulation is a pure function of its config. Defaults follow shared/THEORY.md 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 __all__ = ["RunConfig", "Fig3Config", "TransformerConfig", "Fig1Config", "Fig2Config", "Fig4Config", "Fig5Config",
            "CONFIGS"]
@@ -48,10 +48,6 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def simulate_fig1(cfg: Fig1Config, *, keep_trials: bool = False, progress: bool 
                                         progress=progress, checkpoint=checkpoint)
     checks = {f"mean_{a}_{q}_first_last": [float(stats.mean(f"{a}/{q}")[k]) for k in (first[f"{a}/{q}"], -1)]
               for a in FIG1_ARCHS for q in _QUANTITIES}
-    checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
+    checks["excluded_values"] = stats.excluded_counts()
     return FigureResult("fig1", {"figure": "fig1", **cfg.to_dict()}, stats.rows(metrics), checks, str(device),
                         elapsed, stats)
 

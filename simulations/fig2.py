@@ -87,7 +87,7 @@ def simulate_fig2(cfg: Fig2Config, *, keep_trials: bool = False, progress: bool 
         "C3_max_row_sum_error": stats.maximum("row_sum_error"),
         "mean_t_sim_first_last": [float(t_sim[0]), float(t_sim[-1])],
         "mean_r_block_1": float(stats.mean("r")[1]),
-        "excluded_values": {m: k for m, k in stats.excluded.items() if k},
+        "excluded_values": stats.excluded_counts(),
     }
     if cfg.arch != "pre":
         checks["C13_max_abs_feature_mean"] = stats.maximum("feature_mean")

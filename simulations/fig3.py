@@ -100,7 +100,7 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
         "C6_violations": violations,
         "C6_violation_share": violations / max(int(counts.sum()), 1),
         # values left out of the statistics: undefined (0/0) or below the dtype's precision floor
-        "excluded_values": {m: n for m, n in stats.excluded.items() if n},
+        "excluded_values": stats.excluded_counts(),
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step
         checks["C6_holds_every_step"] = violations == 0

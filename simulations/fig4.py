@@ -53,7 +53,7 @@ def simulate_fig4(cfg: Fig4Config, *, keep_trials: bool = False, progress: bool 
     stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), first, desc="fig4", keep_trials=keep_trials,
                                         progress=progress, checkpoint=checkpoint)
     checks = {f"mean_{m}_first_last": [float(stats.mean(m)[k]) for k in (first[m], -1)] for m in FIG4_METRICS}
-    checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
+    checks["excluded_values"] = stats.excluded_counts()
     return FigureResult("fig4", {"figure": "fig4", **cfg.to_dict()}, stats.rows(list(FIG4_METRICS)), checks,
                         str(device), elapsed, stats)
 

@@ -55,7 +55,7 @@ def simulate_fig5(cfg: Fig5Config, *, keep_trials: bool = False, progress: bool 
     stats, device, elapsed = run_trials(cfg, _trial(cfg, dtype), {}, desc="fig5", keep_trials=keep_trials,
                                         progress=progress, checkpoint=checkpoint)
     checks = {f"mean_{m}_first_last": [float(stats.mean(m)[0]), float(stats.mean(m)[-1])] for m in metrics}
-    checks["excluded_values"] = {m: k for m, k in stats.excluded.items() if k}
+    checks["excluded_values"] = stats.excluded_counts()
     return FigureResult("fig5", {"figure": "fig5", **cfg.to_dict()}, stats.rows(metrics), checks, str(device),
                         elapsed, stats)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +92,6 @@ class RealConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 def read_texts(path: Path) -> list[str]:
@@ -191,7 +187,7 @@ def simulate_real(cfg: RealConfig, *, keep_trials: bool = False, progress: bool 
     if used < 2:
         raise ValueError(f"{used} usable sequence(s) in {str(cfg.text_path)!r}; need at least 2 with >= 2 tokens")
     checks["per_head_mean_over_sequences"] = {k: np.round(v / used, 4).tolist() for k, v in per_head.items()}
-    checks["excluded_values"] = {k: v for k, v in stats.excluded.items() if v}
+    checks["excluded_values"] = stats.excluded_counts()
     tokens = f"{min(lengths)}-{max(lengths)} (mean {np.mean(lengths):.1f})"
     config = {"figure": "real", **cfg.to_dict(), "text_file": str(cfg.text_path), "model": "all-MiniLM-L6-v2",
               "model_path": str(loaded.path), "transformers": loaded.transformers_version, "layers": L, "heads": H,

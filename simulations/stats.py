@@ -106,6 +106,10 @@ class StreamingStats:
                 getattr(st, name)[metric] = np.asarray(value)
         return st
 
+    def excluded_counts(self) -> dict[str, int]:
+        """Values left out of the statistics (undefined or below precision), per metric that had any."""
+        return {m: n for m, n in self.excluded.items() if n}
+
     @property
     def metrics(self) -> list[str]:
         return list(self._count)

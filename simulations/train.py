@@ -23,12 +23,11 @@ the embedded tokens $X_0$; step k: block k's output) on the test images, at init
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -38,20 +37,15 @@ import theory as T
 
 from .blocks import build_stack
 from .checkpoint import Checkpoint
+from .config import _positive_int
 from .engine import resolve_device
 from .result import FigureResult
 from .stats import StreamingStats
-from .writing import atomic_write
 
 __all__ = ["TrainConfig", "DigitViT", "load_split", "parse_variant", "simulate_train", "train_panels", "train_title",
            "accuracy_table"]
 
 CLASSES = 10
-
-
-def _positive_int(name: str, value: object, least: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
 
 
 def parse_variant(name: str) -> tuple[str, float]:
@@ -150,10 +144,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 # ---------------------------------------------------------------- data
@@ -334,22 +324,14 @@ def _job_key(job: tuple) -> str:
 
 
 def _load_done(checkpoint: Checkpoint | None) -> dict:
-    if checkpoint is None or not checkpoint.path.is_file():
-        return {}
-    try:
-        with np.load(checkpoint.path, allow_pickle=False) as z:
-            return json.loads(str(z["runs"])) if str(z["key"]) == checkpoint.key else {}
-    except (OSError, ValueError, KeyError):
-        return {}
+    """Finished runs (keyed by :func:`_job_key`) from a checkpoint of this very command, else none."""
+    arrays = None if checkpoint is None else checkpoint.read()
+    return {} if arrays is None else json.loads(str(arrays["runs"]))
 
 
 def _save_done(checkpoint: Checkpoint | None, done: dict) -> None:
-    if checkpoint is None:
-        return
-    checkpoint.path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.savez(buf, key=np.array(checkpoint.key), runs=np.array(json.dumps(done)))
-    atomic_write(checkpoint.path, buf.getvalue())
+    if checkpoint is not None:
+        checkpoint.write(runs=np.array(json.dumps(done)))
 
 
 def _run_all(cfg: TrainConfig, jobs: list[tuple], done: dict, *, show: bool, checkpoint: Checkpoint | None,
