@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.out}/.{fig.name}.checkpoint.npz: run the same command to continue", file=sys.stderr)
             return 128 + exc.signum
         result = done["result"]
-        print(f"{fig.name}: {cfg.trials} trials on {result.device} in {time.perf_counter() - t0:.1f} s -> "
+        print(f"{fig.name}: {cfg.trials} trial{'s' * (cfg.trials != 1)} on {result.device} in {time.perf_counter() - t0:.1f} s -> "
               f"{done['paths']['png']}, .csv, .json")
         for line in summarize_checks(result):
             print(f"  {line}")

@@ -2,9 +2,10 @@
 
 Randomness: one ``torch.Generator`` seeded once with the run's seed draws a seed for every *block* of
 ``rng_block`` consecutive trials; each block then draws its own numbers, in the same order whatever chunk it
-lands in. A *chunk* (``chunk`` trials, a multiple of ``rng_block``) is what is computed at once, so memory is
-bounded by the chunk, and statistics are merged block by block (:mod:`simulations.stats`): results do not
-depend on the chunk size.
+lands in. Each block is also computed as one batch (:func:`blocks_of`), so memory is bounded by the block size
+times the number of workers. A *chunk* (``chunk`` trials, a multiple of ``rng_block``) is the unit of
+dispatch to the workers, of the progress bar and of checkpoints; statistics are merged block by block in block
+order (:mod:`simulations.stats`). So results depend on neither the chunk size nor the number of workers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .stats import StreamingStats
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
 
-__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Chunk", "iter_chunks", "run_chunks"]
+__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Chunk", "iter_chunks", "blocks_of", "run_chunks"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -109,16 +110,18 @@ def iter_chunks(trials: int, seed: int, *, chunk: int, rng_block: int, device: t
         yield Chunk(c, b0 * rng_block, BlockRandom(gens, sizes, device, dtype))
 
 
-def _split(ch: Chunk, parts: int) -> list[Chunk]:
-    """``ch`` as up to ``parts`` sub-chunks of contiguous whole blocks (for parallel workers)."""
-    r = ch.random
-    k = len(r.sizes)
-    bounds = [round(i * k / parts) for i in range(parts + 1)]
-    out = []
-    for lo, hi in zip(bounds, bounds[1:]):
-        if hi > lo:
-            sub = BlockRandom(r.generators[lo:hi], r.sizes[lo:hi], r.device, r.dtype)
-            out.append(Chunk(ch.index, ch.start + sum(r.sizes[:lo]), sub))
+def blocks_of(ch: Chunk) -> list[Chunk]:
+    """``ch`` as one sub-chunk per random-number block: the unit every computation runs on.
+
+    Running each block as its own batch is what makes results independent of ``chunk`` and of the number of
+    workers: batched kernels round differently for different batch sizes (a batched ``(m, n, n) @ (n, k)``
+    becomes one ``(m n, n) @ (n, k)`` GEMM, and MKL blocks that by its size), so a block's numbers may only
+    ever be computed in a batch of exactly that block.
+    """
+    r, out, start = ch.random, [], ch.start
+    for g, size in zip(r.generators, r.sizes):
+        out.append(Chunk(ch.index, start, BlockRandom([g], [size], r.device, r.dtype)))
+        start += size
     return out
 
 
@@ -150,12 +153,13 @@ def run_chunks(simulate: Callable[[Chunk], tuple[dict[str, torch.Tensor], dict[s
                seed: int, steps: int, chunk: int, rng_block: int, device: torch.device, dtype: torch.dtype,
                keep_trials: bool = False, progress: bool | None = None, desc: str = "trials",
                workers: int | None = None, checkpoint: Checkpoint | None = None) -> StreamingStats:
-    """Run ``simulate(chunk) -> (values, first_step)`` over all chunks and merge the statistics block by block.
+    """Run ``simulate(block) -> (values, first_step)`` over every block of every chunk; merge in block order.
 
-    ``values[metric]``: ``(chunk trials, steps - first_step[metric])``. Each chunk is split into ``workers``
-    sub-chunks of whole blocks that run in parallel threads (torch releases the GIL inside its ops); a block's
-    numbers do not depend on its neighbours, so neither the chunk size nor the number of workers changes any
-    result. A progress bar counts trials (shown on a terminal; ``progress`` forces it on or off).
+    ``values[metric]``: ``(block trials, steps - first_step[metric])``. ``simulate`` is called once per block
+    (:func:`blocks_of`); the blocks of a chunk run in parallel threads (torch releases the GIL inside its ops)
+    and are merged in block order. A block's numbers depend neither on its neighbours nor on the batch it would
+    share with them, so neither the chunk size nor the number of workers changes any result. A progress bar
+    counts trials (shown on a terminal; ``progress`` forces it on or off).
 
     With a ``checkpoint``, the statistics are saved after every chunk, and a run of the same command that
     finds one continues after its last finished chunk (:mod:`simulations.checkpoint`).
@@ -174,13 +178,10 @@ def run_chunks(simulate: Callable[[Chunk], tuple[dict[str, torch.Tensor], dict[s
             if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics
                 bar.update(ch.trials)
                 continue
-            parts = _split(ch, workers)
-            results = pool.map(simulate, parts) if len(parts) > 1 else [simulate(parts[0])]
-            for sub, (values, first_step) in zip(parts, results):
-                lo = 0
-                for size in sub.random.sizes:  # merge block by block, in block order
-                    stats.update({m: v[lo:lo + size] for m, v in values.items()}, first_step)
-                    lo += size
+            blocks = blocks_of(ch)
+            results = pool.map(simulate, blocks) if workers > 1 else map(simulate, blocks)
+            for values, first_step in results:  # merged in block order, whichever worker ran the block
+                stats.update(values, first_step)
             if checkpoint is not None:
                 checkpoint.save(stats, ch.index + 1)
             bar.update(ch.trials)

@@ -9,7 +9,7 @@ from scipy import stats as sps
 
 import theory as T
 from simulations.config import Fig3Config
-from simulations.engine import _split, iter_chunks
+from simulations.engine import blocks_of, iter_chunks, run_chunks
 from simulations.fig3 import draw_step, initial_tokens, simulate_fig3
 from simulations.numerics import precision_floor
 from simulations.stats import StreamingStats
@@ -55,6 +55,32 @@ def test_fig3_results_do_not_depend_on_the_chunk_size(attention):
     assert runs[0].rows != simulate_fig3(Fig3Config(**{**SMALL, "seed": 1}, attention=attention), progress=False).rows
 
 
+def test_every_block_is_computed_as_its_own_batch_whatever_the_chunk_and_workers():
+    seen = []
+
+    def simulate(ch):
+        seen.append((ch.start, tuple(ch.random.sizes)))
+        x = ch.random.draw(T.random_gaussian, 3, 2)  # (block trials, 3, 2)
+        return {"m": x.sum(dim=(-2, -1))[:, None]}, {"m": 0}
+
+    runs = []
+    for chunk, workers in ((20, 1), (60, 1), (60, 2), (120, 3)):
+        seen.clear()
+        stats = run_chunks(simulate, trials=130, seed=0, steps=1, chunk=chunk, rng_block=20,
+                           device=torch.device("cpu"), dtype=torch.float64, workers=workers, progress=False)
+        assert sorted(seen) == [(s, (min(20, 130 - s),)) for s in range(0, 130, 20)]
+        runs.append(stats.rows(["m"]))
+    assert all(r == runs[0] for r in runs)
+
+
+def test_fig3_csv_does_not_depend_on_the_chunk_at_the_default_size():
+    # At n = 32 a batched GEMM rounds differently for different batch sizes (C = Q^T P Q is one large GEMM per
+    # batch): with two blocks per batch, chunk 250 and chunk 1000 gave different last digits of r_bound.
+    runs = [simulate_fig3(Fig3Config(trials=1000, depth=1, chunk=chunk, device="cpu"), progress=False).rows
+            for chunk in (250, 1000)]
+    assert runs[0] == runs[1]
+
+
 def test_fig3_rows_follow_the_step_convention():
     res = simulate_fig3(Fig3Config(**SMALL), progress=False)
     by_step = {}
@@ -93,7 +119,7 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
     per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound")}
     for ch in iter_chunks(cfg.trials, cfg.seed, chunk=cfg.chunk, rng_block=cfg.rng_block,
                           device=torch.device("cpu"), dtype=torch.float64):
-        for block in _split(ch, len(ch.random.sizes)):  # one block at a time, in each generator's draw order
+        for block in blocks_of(ch):  # one block at a time, in each generator's draw order
             size = block.trials
             X0 = initial_tokens(cfg, block)
             Ps, Ws = [], []

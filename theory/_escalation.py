@@ -29,8 +29,13 @@ def _check_map(X: Tensor, Y: Tensor) -> None:
 
 
 def _growth_factors(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
-    ax, bx, scale_x = _scaled_split_norms(X)
-    ay, by, scale_y = _scaled_split_norms(Y)
+    return _growth_of(_scaled_split_norms(X), _scaled_split_norms(Y))
+
+
+def _growth_of(x_norms: tuple[Tensor, Tensor, Tensor], y_norms: tuple[Tensor, Tensor, Tensor]
+               ) -> tuple[Tensor, Tensor]:
+    """(xi1, xi2) from ``_scaled_split_norms`` of X and of Y."""
+    (ax, bx, scale_x), (ay, by, scale_y) = x_norms, y_norms
     ratio = scale_y / scale_x
     return ay / ax * ratio, by / bx * ratio
 

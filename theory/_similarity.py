@@ -58,12 +58,17 @@ def _split_norms(X: Tensor) -> tuple[Tensor, Tensor]:
     return a * scale, b * scale
 
 
-def _split_shares(X: Tensor) -> tuple[Tensor, Tensor]:
-    """(t_sim, t_div): scale-free, so the scaled norms serve without scaling back."""
-    a, b, _ = _scaled_split_norms(X)
+def _shares_of(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(t_sim, t_div) from the two part norms (scaled or not: the shares are scale-free)."""
     a2, b2 = a.square(), b.square()
     total = a2 + b2
     return a2 / total, b2 / total
+
+
+def _split_shares(X: Tensor) -> tuple[Tensor, Tensor]:
+    """(t_sim, t_div): scale-free, so the scaled norms serve without scaling back."""
+    a, b, _ = _scaled_split_norms(X)
+    return _shares_of(a, b)
 
 
 @array_function

@@ -10,8 +10,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from ._attention import _mu, _omega, _slem_and_sigma
-from ._escalation import _growth_factors
-from ._similarity import _split_shares
+from ._escalation import _growth_of
+from ._similarity import _scaled_split_norms, _shares_of
 from ._validate import check_pair, check_row_stochastic, check_tokens
 
 __all__ = ["step_metrics", "STEP_METRICS"]
@@ -43,9 +43,10 @@ def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> d
     heads = P.ndim == X.ndim + 1
     if P.shape[-1] != X.shape[-2] or P.shape[: X.ndim - 2] != X.shape[:-2]:
         raise ValueError(f"P must be (..., n, n) or (..., H, n, n) matching X {tuple(X.shape)}; got {tuple(P.shape)}")
-    s, t = _split_shares(X)
-    s_y, t_y = _split_shares(Y)
-    xi1, xi2 = _growth_factors(X, Y)
+    x_norms, y_norms = _scaled_split_norms(X), _scaled_split_norms(Y)  # each matrix's one pass, shared below
+    s, t = _shares_of(*x_norms[:2])
+    s_y, t_y = _shares_of(*y_norms[:2])
+    xi1, xi2 = _growth_of(x_norms, y_norms)
     r = s_y / s
     (delta, sigma), mu, omega = _slem_and_sigma(P), _mu(P), _omega(P)
     if heads:
