@@ -23,8 +23,8 @@ SHARED_HELP = {
     "tokens": "number of tokens n", "width": "feature width d", "depth": "number of layers L",
     "trials": "Monte Carlo trials T", "seed": "seed of the run's torch.Generator",
     "device": "auto (CUDA if present), cpu or cuda", "dtype": "float32 or float64",
-    "chunk": "trials computed at once (bounds memory; results do not depend on it)",
-    "rng_block": "trials per random-number block (chunk must be a multiple)",
+    "chunk": "trials spread over the workers and checkpointed at once (results do not depend on it)",
+    "rng_block": "trials per random-number block, computed as one batch (bounds memory; chunk must be a multiple)",
     "text": "text file, one sequence per line ('#' lines skipped); default simulations/data/corpus.txt",
     "max_tokens": "truncation length including [CLS]/[SEP]",
     "batch": "sequences per padded forward pass (results do not depend on it)",
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.out}/.{fig.name}.checkpoint.npz: run the same command to continue", file=sys.stderr)
             return 128 + exc.signum
         result = done["result"]
-        print(f"{fig.name}: {cfg.trials} trial{'s' * (cfg.trials != 1)} on {result.device} in {time.perf_counter() - t0:.1f} s -> "
+        trials = f"{cfg.trials} trial{'s' * (cfg.trials != 1)}"
+        print(f"{fig.name}: {trials} on {result.device} in {time.perf_counter() - t0:.1f} s -> "
               f"{done['paths']['png']}, .csv, .json")
         for line in summarize_checks(result):
             print(f"  {line}")

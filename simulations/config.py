@@ -28,8 +28,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float64"
-    chunk: int = 1000  # trials computed at once (bounds memory); a multiple of rng_block
-    rng_block: int = 250  # trials per random-number block (results depend on this, never on chunk)
+    chunk: int = 1000  # trials spread over the workers and checkpointed at once; a multiple of rng_block
+    rng_block: int = 250  # trials per random-number block, computed as one batch (results depend on it)
 
     def __post_init__(self) -> None:
         _positive_int("tokens", self.tokens, 2)
