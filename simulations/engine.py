@@ -81,7 +81,7 @@ class BlockRandom:
                 kw = {"dtype": self.dtype, **kwargs}  # a sampler may be asked for another dtype explicitly
                 out.append(sampler((size,), *args, generator=g, device=self.device, **kw))
             start += size
-        return torch.cat(out)
+        return out[0] if len(out) == 1 else torch.cat(out)  # the engine's blocks: one generator, no copy
 
 
 @dataclass(frozen=True)
