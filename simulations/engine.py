@@ -2,7 +2,7 @@
 
 Randomness: one ``torch.Generator`` seeded once with the run's seed draws a seed for every *block* of
 ``rng_block`` consecutive trials; each block then draws its own numbers, in the same order whatever chunk it
-lands in. Each block is also computed as one batch (:func:`blocks_of`), so memory is bounded by the block size
+lands in. Each block is also computed as one batch (a :class:`Block`), so memory is bounded by the block size
 times the number of workers. A *chunk* (``chunk`` trials, a multiple of ``rng_block``) is the unit of
 dispatch to the workers, of the progress bar and of checkpoints; statistics are merged block by block in block
 order (:mod:`simulations.stats`). So results depend on neither the chunk size nor the number of workers.
@@ -25,7 +25,7 @@ from .stats import StreamingStats
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
 
-__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Chunk", "iter_chunks", "blocks_of", "run_chunks"]
+__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Block", "Chunk", "iter_chunks", "run_chunks"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -58,41 +58,50 @@ def block_seeds(seed: int, blocks: int) -> list[int]:
 
 @dataclass
 class BlockRandom:
-    """The generators of the blocks in one chunk; draws are made block by block and concatenated."""
+    """The generator of one random-number block, with the device and dtype its draws are made in."""
 
-    generators: list[torch.Generator]
-    sizes: list[int]
+    generator: torch.Generator
+    size: int
     device: torch.device
     dtype: torch.dtype
 
     def draw(self, sampler: Callable[..., torch.Tensor], *args: Any, per_trial: tuple[torch.Tensor, ...] = (),
              **kwargs: Any) -> torch.Tensor:
-        """``sampler((size,), *args, generator=g, dtype=, device=, **kwargs)`` per block, concatenated.
+        """``sampler((size,), *args, generator=, dtype=, device=, **kwargs)``: one draw for the block's trials.
 
-        With ``per_trial`` tensors (leading dim = chunk trials), each block's slices are passed instead of the
-        batch shape, for samplers that depend on the state: ``sampler(*slices, *args, generator=g, **kwargs)``.
+        With ``per_trial`` tensors (leading dim = the block's trials), they are passed instead of the batch
+        shape, for samplers that depend on the state: ``sampler(*per_trial, *args, generator=, **kwargs)``.
         """
-        out, start = [], 0
-        for g, size in zip(self.generators, self.sizes):
-            if per_trial:
-                parts = [t[start:start + size] for t in per_trial]
-                out.append(sampler(*parts, *args, generator=g, **kwargs))
-            else:
-                kw = {"dtype": self.dtype, **kwargs}  # a sampler may be asked for another dtype explicitly
-                out.append(sampler((size,), *args, generator=g, device=self.device, **kw))
-            start += size
-        return out[0] if len(out) == 1 else torch.cat(out)  # the engine's blocks: one generator, no copy
+        if per_trial:
+            return sampler(*per_trial, *args, generator=self.generator, **kwargs)
+        kw = {"dtype": self.dtype, **kwargs}  # a sampler may be asked for another dtype explicitly
+        return sampler((self.size,), *args, generator=self.generator, device=self.device, **kw)
 
 
 @dataclass(frozen=True)
-class Chunk:
-    index: int
+class Block:
+    """One random-number block: the unit every computation runs on, as one batch (see :func:`run_chunks`)."""
+
+    index: int  # of the chunk it belongs to
     start: int  # first trial
     random: BlockRandom
 
     @property
     def trials(self) -> int:
-        return sum(self.random.sizes)
+        return self.random.size
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive whole blocks: the unit of dispatch to the workers, of the progress bar and of checkpoints."""
+
+    index: int
+    start: int  # first trial
+    blocks: list[Block]
+
+    @property
+    def trials(self) -> int:
+        return sum(b.trials for b in self.blocks)
 
 
 def iter_chunks(trials: int, seed: int, *, chunk: int, rng_block: int, device: torch.device,
@@ -104,25 +113,12 @@ def iter_chunks(trials: int, seed: int, *, chunk: int, rng_block: int, device: t
     seeds = block_seeds(seed, blocks)
     per_chunk = chunk // rng_block
     for c, b0 in enumerate(range(0, blocks, per_chunk)):
-        b1 = min(b0 + per_chunk, blocks)
-        sizes = [min(rng_block, trials - b * rng_block) for b in range(b0, b1)]
-        gens = [torch.Generator(device=device).manual_seed(seeds[b]) for b in range(b0, b1)]
-        yield Chunk(c, b0 * rng_block, BlockRandom(gens, sizes, device, dtype))
-
-
-def blocks_of(ch: Chunk) -> list[Chunk]:
-    """``ch`` as one sub-chunk per random-number block: the unit every computation runs on.
-
-    Running each block as its own batch is what makes results independent of ``chunk`` and of the number of
-    workers: batched kernels round differently for different batch sizes (a batched ``(m, n, n) @ (n, k)``
-    becomes one ``(m n, n) @ (n, k)`` GEMM, and MKL blocks that by its size), so a block's numbers may only
-    ever be computed in a batch of exactly that block.
-    """
-    r, out, start = ch.random, [], ch.start
-    for g, size in zip(r.generators, r.sizes):
-        out.append(Chunk(ch.index, start, BlockRandom([g], [size], r.device, r.dtype)))
-        start += size
-    return out
+        members = []
+        for b in range(b0, min(b0 + per_chunk, blocks)):
+            g = torch.Generator(device=device).manual_seed(seeds[b])
+            size = min(rng_block, trials - b * rng_block)
+            members.append(Block(c, b * rng_block, BlockRandom(g, size, device, dtype)))
+        yield Chunk(c, b0 * rng_block, members)
 
 
 @contextmanager
@@ -149,16 +145,18 @@ def default_workers(device: torch.device) -> int:
     return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
-def run_chunks(simulate: Callable[[Chunk], tuple[dict[str, torch.Tensor], dict[str, int]]], *, trials: int,
+def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[str, int]]], *, trials: int,
                seed: int, steps: int, chunk: int, rng_block: int, device: torch.device, dtype: torch.dtype,
                keep_trials: bool = False, progress: bool | None = None, desc: str = "trials",
                workers: int | None = None, checkpoint: Checkpoint | None = None) -> StreamingStats:
     """Run ``simulate(block) -> (values, first_step)`` over every block of every chunk; merge in block order.
 
-    ``values[metric]``: ``(block trials, steps - first_step[metric])``. ``simulate`` is called once per block
-    (:func:`blocks_of`); the blocks of a chunk run in parallel threads (torch releases the GIL inside its ops)
-    and are merged in block order. A block's numbers depend neither on its neighbours nor on the batch it would
-    share with them, so neither the chunk size nor the number of workers changes any result. A progress bar
+    ``values[metric]``: ``(block trials, steps - first_step[metric])``. ``simulate`` is called once per block,
+    each block one batch of its own: batched kernels round differently for different batch sizes (a batched
+    ``(m, n, n) @ (n, k)`` becomes one ``(m n, n) @ (n, k)`` GEMM, and MKL blocks that by its size), so a
+    block's numbers must never be computed in a batch shared with its neighbours. The blocks of a chunk run in
+    parallel threads (torch releases the GIL inside its ops) and are merged in block order, so neither the chunk
+    size nor the number of workers changes any result. A progress bar
     counts trials (shown on a terminal; ``progress`` forces it on or off).
 
     With a ``checkpoint``, the statistics are saved after every chunk, and a run of the same command that
@@ -178,8 +176,7 @@ def run_chunks(simulate: Callable[[Chunk], tuple[dict[str, torch.Tensor], dict[s
             if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics
                 bar.update(ch.trials)
                 continue
-            blocks = blocks_of(ch)
-            results = pool.map(simulate, blocks) if workers > 1 else map(simulate, blocks)
+            results = pool.map(simulate, ch.blocks) if workers > 1 else map(simulate, ch.blocks)
             for values, first_step in results:  # merged in block order, whichever worker ran the block
                 stats.update(values, first_step)
             if checkpoint is not None:

@@ -22,7 +22,7 @@ import theory as T
 
 from .checkpoint import Checkpoint
 from .config import Fig3Config
-from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
+from .engine import Block, resolve_device, resolve_dtype, run_chunks
 from .numerics import mask_below_floor
 from .result import FigureResult
 
@@ -31,18 +31,18 @@ __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "initial_tokens", "draw
 FIG3_METRICS = T.STEP_METRICS
 
 
-def _gaussian(ch: Chunk, rows: int, cols: int, std: float = 1.0) -> torch.Tensor:
+def _gaussian(ch: Block, rows: int, cols: int, std: float = 1.0) -> torch.Tensor:
     """iid N(0, std^2) ``(c, rows, cols)``, drawn in float32 (six times faster than float64 on the CPU) and
     used in the run's dtype: the inputs are random anyway; every computation on them is in the run's dtype."""
     return ch.random.draw(T.random_gaussian, rows, cols, std=std, dtype=torch.float32).to(ch.random.dtype)
 
 
-def initial_tokens(cfg: Fig3Config, ch: Chunk) -> torch.Tensor:
+def initial_tokens(cfg: Fig3Config, ch: Block) -> torch.Tensor:
     """X_0 iid N(0, 1) ``(c, n, d)``."""
     return _gaussian(ch, cfg.tokens, cfg.width)
 
 
-def draw_step(cfg: Fig3Config, ch: Chunk, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_step(cfg: Fig3Config, ch: Block, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(P_k ``(c, n, n)``, W_k ``(c, d, d)``) for one layer, in this order from each block's generator."""
     n, d = cfg.tokens, cfg.width
     if cfg.attention == "softmax":
@@ -58,7 +58,7 @@ def draw_step(cfg: Fig3Config, ch: Chunk, X: torch.Tensor) -> tuple[torch.Tensor
     return P, W
 
 
-def _chain(cfg: Fig3Config, ch: Chunk) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     X = initial_tokens(cfg, ch)  # (c, n, d)
     values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "identity_error", "bound_slack")}

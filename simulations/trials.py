@@ -1,6 +1,6 @@
 """One fresh model and input per trial, for the Transformer figures (1, 2, 4, 5).
 
-Trials cannot share a batch (each has its own weights), so a chunk is a loop over its trials, run on one CPU
+Trials cannot share a batch (each has its own weights), so a block is a loop over its trials, run on one CPU
 thread (the engine's workers: :func:`simulations.engine.run_chunks`). Each trial draws, from its random-number block's generator and in this
 order, the model seed (an integer), then ``X_0`` iid N(0,1) ``(1, n, d)``, then whatever the figure draws itself
 (Fig 1's readout). With ``rng_block = 1`` (the default) every trial has its own generator; in any case no
@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .checkpoint import Checkpoint
 from .config import TransformerConfig
-from .engine import Chunk, resolve_device, resolve_dtype, run_chunks
+from .engine import Block, resolve_device, resolve_dtype, run_chunks
 from .stats import StreamingStats
 
 __all__ = ["Trial", "run_trials"]
@@ -25,15 +25,14 @@ __all__ = ["Trial", "run_trials"]
 Trial = Callable[[int, Tensor, torch.Generator], dict[str, Tensor]]
 
 
-def _chunk_values(cfg: TransformerConfig, ch: Chunk, trial: Trial) -> dict[str, Tensor]:
-    n, d = cfg.tokens, cfg.width
+def _block_values(cfg: TransformerConfig, block: Block, trial: Trial) -> dict[str, Tensor]:
+    n, d, r = cfg.tokens, cfg.width, block.random
     rows: list[dict[str, Tensor]] = []
-    for g, size in zip(ch.random.generators, ch.random.sizes):
-        for _ in range(size):
-            seed = int(torch.randint(0, 2 ** 62, (1,), generator=g, device=g.device).item())
-            X0 = torch.randn((1, n, d), generator=g, dtype=ch.random.dtype, device=ch.random.device)
-            rows.append({m: v.detach() for m, v in trial(seed, X0, g).items()})
-    return {m: torch.stack([r[m] for r in rows]) for m in rows[0]}  # (chunk trials, steps of m)
+    for _ in range(block.trials):
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=r.generator, device=r.device).item())
+        X0 = torch.randn((1, n, d), generator=r.generator, dtype=r.dtype, device=r.device)
+        rows.append({m: v.detach() for m, v in trial(seed, X0, r.generator).items()})
+    return {m: torch.stack([row[m] for row in rows]) for m in rows[0]}  # (block trials, steps of m)
 
 
 def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int], *, desc: str,
@@ -46,7 +45,7 @@ def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int],
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
     # the engine runs one worker per core, each on one torch thread (a trial's tensors are small: threads cost)
-    stats = run_chunks(lambda ch: (_chunk_values(cfg, ch, trial), first_step), trials=cfg.trials, seed=cfg.seed,
+    stats = run_chunks(lambda block: (_block_values(cfg, block, trial), first_step), trials=cfg.trials, seed=cfg.seed,
                        steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
                        keep_trials=keep_trials, progress=progress, desc=desc, checkpoint=checkpoint)
     return stats, device, time.perf_counter() - t0

@@ -9,7 +9,7 @@ from scipy import stats as sps
 
 import theory as T
 from simulations.config import Fig3Config
-from simulations.engine import blocks_of, iter_chunks, run_chunks
+from simulations.engine import iter_chunks, run_chunks
 from simulations.fig3 import draw_step, initial_tokens, simulate_fig3
 from simulations.numerics import precision_floor
 from simulations.stats import StreamingStats
@@ -58,9 +58,9 @@ def test_fig3_results_do_not_depend_on_the_chunk_size(attention):
 def test_every_block_is_computed_as_its_own_batch_whatever_the_chunk_and_workers():
     seen = []
 
-    def simulate(ch):
-        seen.append((ch.start, tuple(ch.random.sizes)))
-        x = ch.random.draw(T.random_gaussian, 3, 2)  # (block trials, 3, 2)
+    def simulate(block):
+        seen.append((block.start, block.trials))
+        x = block.random.draw(T.random_gaussian, 3, 2)  # (block trials, 3, 2)
         return {"m": x.sum(dim=(-2, -1))[:, None]}, {"m": 0}
 
     runs = []
@@ -68,7 +68,7 @@ def test_every_block_is_computed_as_its_own_batch_whatever_the_chunk_and_workers
         seen.clear()
         stats = run_chunks(simulate, trials=130, seed=0, steps=1, chunk=chunk, rng_block=20,
                            device=torch.device("cpu"), dtype=torch.float64, workers=workers, progress=False)
-        assert sorted(seen) == [(s, (min(20, 130 - s),)) for s in range(0, 130, 20)]
+        assert sorted(seen) == [(s, min(20, 130 - s)) for s in range(0, 130, 20)]
         runs.append(stats.rows(["m"]))
     assert all(r == runs[0] for r in runs)
 
@@ -119,7 +119,7 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
     per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound")}
     for ch in iter_chunks(cfg.trials, cfg.seed, chunk=cfg.chunk, rng_block=cfg.rng_block,
                           device=torch.device("cpu"), dtype=torch.float64):
-        for block in blocks_of(ch):  # one block at a time, in each generator's draw order
+        for block in ch.blocks:  # one block at a time, in each generator's draw order
             size = block.trials
             X0 = initial_tokens(cfg, block)
             Ps, Ws = [], []
