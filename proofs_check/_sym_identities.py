@@ -1,8 +1,10 @@
 r"""Symbolic checks of the exact identities: C1-C4 and C11-C13 (registered in :mod:`proofs_check.symbolic`).
 
-Sizes: explicit matrices of real symbols at n = 2, 3 (d = 2 or 3); general n through the block form
-$\Pi = \mathrm{diag}(1, 0)$, $\Pi_\perp = \mathrm{diag}(0, I_{n-1})$ in the basis $V = [\mathbf{1}/\sqrt n \mid Q]$
-(whose first column and $V^T \Pi V$ are checked exactly at n = 2, 3, 4).
+Every identity is proved for all n in noncommutative symbols reduced by their defining rules
+(:mod:`proofs_check._sym_algebra`: $\mathbf 1^T\mathbf 1 = n$, $P\mathbf 1 = \mathbf 1$, $UU^T = I$, ...), or as
+a 2 x 2 block form in the basis $V = [\mathbf{1}/\sqrt n \mid Q]$ (Helmert columns, orthonormal for every n).
+The explicit checks at n = 2, 3 (d = 2 or 3) stay as a cross-check of those rules. C3's "P > 0 => delta < 1"
+rests on Perron-Frobenius, so C3 is "reduced" although its identities are proved for all n.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ from itertools import permutations
 
 import sympy as sp
 
+from ._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, check_helmert_basis, cogram, gram, nc, normal_form,
+                           one, oneT, transpose)
+from ._sym_algebra import n as n_sym
 from .symbolic import (Pi, Pi_perp, SymbolicResult, assert_identity, assert_sign, assert_zero, basis,
-                       block_projectors, doubly_stochastic, helmert, ones, register, require, row_stochastic, sqnorm,
+                       doubly_stochastic, helmert, ones, register, require, row_stochastic, sqnorm,
                        symmetric_stochastic, t_sim, tokens)
 
-n_ = sp.Symbol("n", integer=True, positive=True)  # symbolic n for the block forms
-d_ = sp.Symbol("d", integer=True, positive=True)
-
-
-def _block_tokens() -> sp.BlockMatrix:
-    r"""$V^T X = [x; Z]$: mean coordinate $x$ (1, d) over the centred coordinates $Z$ (n-1, d), symbolic n, d."""
-    return sp.BlockMatrix([[sp.MatrixSymbol("x", 1, d_)], [sp.MatrixSymbol("Z", n_ - 1, d_)]])
+X_, XT_, W_, WT_ = nc("X XT W WT")  # tokens (n, d) and a right factor (d, d'), any sizes
+P_, PT_, P2_, P2T_ = nc("P PT P2 P2T")  # attention matrices (n, n)
+T_ = {one: oneT, X_: XT_, W_: WT_, P_: PT_, P2_: P2T_}  # transposes
+ROW = ONES + [((P_, one), one), ((oneT, PT_), oneT), ((P2_, one), one), ((oneT, P2T_), oneT)]  # P 1 = 1
 
 
 @register("C1")
@@ -45,13 +47,23 @@ def check_c1() -> SymbolicResult:
         X0 = X.copy()
         X0[n - 1, :] = -sum((X[i, :] for i in range(n - 1)), sp.zeros(1, 2))
         assert_zero(Pi(n) * X0, f"C1 zero mean token: Pi X = 0, n = {n}")
-    # general n: in the basis V the Pythagorean split is a block identity (V orthogonal keeps norms)
-    P1, P0 = block_projectors(n_)
-    Xt = _block_tokens()
-    gram = lambda M: sp.block_collapse(M.T * M)  # noqa: E731 -- ||M||^2 = tr(M^T M)
-    assert_zero(gram(Xt) - gram(P1 * Xt) - gram(P0 * Xt), "C1 partition, general n (block form)")
-    return SymbolicResult("proved", "exact at n = 2, 3 (d = 2: c, rotations/reflections U, all permutations S) "
-                                    "and the partition for general n via block form")
+    # every n: Pi = 1 1^T/n with 1^T 1 = n; U U^T = I; a permutation S has S 1 = 1, 1^T S = 1^T, S^T S = I
+    U, UT, S, ST, yT = nc("U UT S ST yT")
+    T = {**T_, U: UT, S: ST}
+    rules = ONES + [((U, UT), 1), ((ST, S), 1), ((S, one), one), ((oneT, S), oneT), ((ST, one), one),
+                    ((oneT, ST), oneT)]
+    X = X_
+    assert_nc_identity(gram(X, T), gram(PI * X, T) + gram(PI_PERP * X, T), rules, "C1 partition, every n")
+    assert_nc_identity(gram(PI * c * X, T) / c**2, gram(PI * X, T), rules, "C1 ||Pi cX|| = |c| ||Pi X||, every n")
+    assert_nc_identity(cogram(X * U, T), cogram(X, T), rules, "C1 ||XU|| = ||X||, every n")
+    assert_nc_identity(cogram(PI * X * U, T), cogram(PI * X, T), rules, "C1 ||Pi XU|| = ||Pi X||, every n")
+    assert_nc_identity(gram(S * X, T), gram(X, T), rules, "C1 ||SX|| = ||X||, every n")
+    assert_nc_identity(gram(PI * S * X, T), gram(PI * X, T), rules, "C1 ||Pi SX|| = ||Pi X||, every n")
+    assert_nc_identity(PI_PERP * one * yT, 0, rules, "C1 equal tokens X = 1 y^T: Pi_perp X = 0, every n")
+    assert_nc_identity(PI * X, 0, rules + [((oneT, X), 0)], "C1 zero mean token 1^T X = 0: Pi X = 0, every n")
+    return SymbolicResult("proved", "every n: words in Pi = 1 1^T/n, U, S reduced by 1^T 1 = n, U U^T = I, "
+                                    "S 1 = 1, 1^T S = 1^T, S^T S = I (partition, cX, XU, SX, equal tokens, zero "
+                                    "mean); cross-checked with explicit symbols at n = 2, 3")
 
 
 @register("C2")
@@ -103,17 +115,35 @@ def check_c3() -> SymbolicResult:
     lam2 = 1 - a - b
     assert_sign(1 - lam2, "positive", "C3 lambda_2 < 1")
     assert_sign((1 + lam2).subs({a: 1 - abar, b: 1 - bbar}), "positive", "C3 lambda_2 > -1")
-    # general n: V^T P V = [[1, b^T], [0, C]] (first column e1 <=> P 1 = 1); the block identities follow
-    P1, P0 = block_projectors(n_)
-    form = lambda k: sp.BlockMatrix([[sp.Identity(1), sp.MatrixSymbol(f"b{k}", 1, n_ - 1)],  # noqa: E731
-                                     [sp.ZeroMatrix(n_ - 1, 1), sp.MatrixSymbol(f"C{k}", n_ - 1, n_ - 1)]])
-    assert_zero(form(1) * P1 - P1, "C3 P Pi = Pi, general n")
-    assert_zero(P0 * form(1) * P1, "C3 Pi_perp P Pi = 0, general n")
-    prod = sp.block_collapse(form(1) * form(2))
-    assert_zero(prod.blocks[1, 0], "C3 products keep the form, general n (zero block)")
-    assert_zero(prod.blocks[0, 0] - sp.Identity(1), "C3 products keep the form, general n (unit corner)")
-    return SymbolicResult("proved", "exact at n = 3 (V at n = 2, 3, 4), n = 2 spectrum and Perron-Frobenius "
-                                    "instance, general n via block form")
+    # every n: words reduced by 1^T 1 = n and P 1 = 1
+    assert_nc_identity(P_ * one, one, ROW, "C3 P 1 = 1, every n")
+    assert_nc_identity(P_ * PI, PI, ROW, "C3 P Pi = Pi, every n")
+    assert_nc_identity(PI_PERP * P_ * PI, 0, ROW, "C3 Pi_perp P Pi = 0, every n")
+    assert_nc_identity(P_ * P2_ * one, one, ROW, "C3 products of row-stochastic matrices are row-stochastic, every n")
+    assert_nc_identity(PI * (X_ * W_), (PI * X_) * W_, ROW, "C3 Pi (X W) = (Pi X) W, every n")
+    # V = [1/sqrt n | Q] is orthogonal at every n (Helmert); V e1 = 1/sqrt n, so the first column of V^T P V is
+    # V^T P 1/sqrt n = V^T 1/sqrt n = V^T V e1 = e1: the lower-left block vanishes
+    check_helmert_basis()
+    V, VT, e1 = nc("V VT e1")
+    assert_nc_identity(VT * P_ * V * e1, VT * V * e1, ROW + [((V, e1), one / sp.sqrt(n_sym))],
+                       "C3 V^T P V e1 = V^T V e1 = e1, every n")
+    # block form [[1, b^T], [0, C]] with block symbols, every n: products keep it; spec(P) = {1} u spec(C)
+    b, C, b2, C2, yT, u, w = nc("bT C b2T C2 yT u w")
+    lam = sp.Symbol("lambda")
+    form, form2 = sp.Matrix([[1, b], [0, C]]), sp.Matrix([[1, b2], [0, C2]])
+    prod = form * form2
+    assert_nc_identity(sp.Matrix([prod[0, 0], prod[1, 0]]), sp.Matrix([1, 0]), [], "C3 products keep the form")
+    assert_nc_identity(form * sp.diag(1, 0), sp.diag(1, 0), [], "C3 block form: P Pi = Pi")
+    assert_nc_identity(sp.Matrix([[0, yT]]) * form, lam * sp.Matrix([[0, yT]]), [((yT, C), lam * yT)],
+                       "C3 y^T C = lambda y^T => [0, y^T] is a left eigenvector of V^T P V")
+    right = form * sp.Matrix([u, w]) - lam * sp.Matrix([u, w])  # P~ [u; w] = lambda [u; w] forces C w = lambda w
+    assert_nc_identity(right[1], C * w - lam * w, [], "C3 lower block of (P~ - lambda)[u; w] is (C - lambda) w")
+    assert_nc_identity(right[0].subs(w, 0), (1 - lam) * u, [], "C3 w = 0 leaves (1 - lambda) u: lambda = 1")
+    return SymbolicResult("reduced", "every n: P 1 = 1, P Pi = Pi, Pi_perp P Pi = 0, products, Pi(XW) = (Pi X)W "
+                                     "by rewriting; V orthogonal (Helmert, symbolic sums); block form "
+                                     "[[1, b^T], [0, C]], its products and spec(P) = {1} u spec(C) (as sets, "
+                                     "eigenvectors of the block form; multiplicities exact at n = 3); P > 0 => "
+                                     "delta < 1 cited (n = 2 instance exact)", facts=("Perron-Frobenius",))
 
 
 @register("C4")
@@ -136,8 +166,25 @@ def check_c4() -> SymbolicResult:
     B = doubly_stochastic("b", n)
     assert_identity(B * Pi(n), Pi(n) * B, "C4 doubly stochastic => P Pi = Pi P")
     assert_zero(Pi(n) * B * Pi_perp(n), "C4 doubly stochastic => omega = 0")
-    return SymbolicResult("proved", "exact at n = 3 (general, symmetric and doubly stochastic P), "
-                                    "rank one so 2-norm = Frobenius")
+    # every n, rewriting with 1^T 1 = n and P 1 = 1; c^T - 1^T = 1^T P - 1^T
+    D = PI * P_ * PI_PERP
+    assert_nc_identity(D, one * (oneT * P_ - oneT) / n_sym, ROW, "C4 Pi P Pi_perp = 1 (c-1)^T / n, every n")
+    assert_nc_identity(P_ * PI - PI * P_, -D, ROW, "C4 P Pi - Pi P = -Pi P Pi_perp, every n")
+    doubly = ROW + [((oneT, P_), oneT), ((PT_, one), one)]  # 1^T P = 1^T
+    assert_nc_identity(D, 0, doubly, "C4 doubly stochastic => Pi P Pi_perp = 0, every n")
+    assert_nc_identity(P_ * PI, PI * P_, doubly, "C4 doubly stochastic => P Pi = Pi P, every n")
+    # symmetric: 1^T P = (P^T 1)^T = (P 1)^T = 1^T
+    assert_nc_identity(transpose(normal_form(P_ * one, ROW), {one: oneT, P_: P_}), oneT, [],
+                       "C4 symmetric row-stochastic => 1^T P = 1^T, every n")
+    # rank one D = u v^T (any sizes): (D^T D)^2 = (u^T u)(v^T v) D^T D and tr(D^T D) = (u^T u)(v^T v), so the
+    # eigenvalues of D^T D are 0 and ||D||_F^2: ||D||_2 = ||D||_F; here u = 1, v^T = (1^T P - 1^T)/n
+    uu, vv = sp.symbols("uTu vTv", positive=True)
+    u, uT, v, vT = nc("u uT v vT")
+    DtD = gram(u * vT, {u: uT, v: vT})
+    assert_nc_identity(DtD * DtD, uu * vv * DtD, [((uT, u), uu), ((vT, v), vv)], "C4 rank one, every n")
+    return SymbolicResult("proved", "every n: Pi P Pi_perp = 1 (c-1)^T/n, P Pi - Pi P = -Pi P Pi_perp, doubly "
+                                    "stochastic => both vanish, symmetric => doubly stochastic (rewriting with "
+                                    "1^T 1 = n, P 1 = 1); rank one so 2-norm = Frobenius; explicit at n = 3")
 
 
 @register("C11")
@@ -160,13 +207,16 @@ def check_c11() -> SymbolicResult:
     t_Ys = g * s_ / (g * s_ + 1 - s_)
     assert_identity(t_Ys - s_, s_ * (1 - s_) * (g - 1) / (g * s_ + 1 - s_), "C11 t_sim(Y) - s")
     assert_identity((1 - tau)**2 - 1, tau * (tau - 2), "C11 (1 - tau)^2 < 1 iff tau in (0, 2)")
-    # general n: only Pi^2 = Pi is used (noncommutative symbols)
-    Pn, Xn = sp.symbols("Pi X", commutative=False)
-    idem = lambda e: sp.expand(sp.expand(e).subs(Pn**2, Pn))  # noqa: E731
-    assert_zero(idem(Pn * (1 - tau * Pn) * Xn - (1 - tau) * Pn * Xn), "C11 Pi Y, general n (Pi^2 = Pi)")
-    assert_zero(idem((1 - Pn) * (1 - tau * Pn) * Xn - (1 - Pn) * Xn), "C11 Pi_perp Y, general n (Pi^2 = Pi)")
-    return SymbolicResult("proved", "exact at n = 2, 3 and general n from Pi^2 = Pi (noncommutative symbols); "
-                                    "t_sim(Y) formula exact at n = 2")
+    # every n: Pi = 1 1^T/n with 1^T 1 = n (so Pi^2 = Pi by rewriting)
+    Y = (1 - tau * PI) * X_
+    assert_nc_identity(PI * Y, (1 - tau) * PI * X_, ONES, "C11 Pi Y = (1 - tau) Pi X, every n")
+    assert_nc_identity(PI_PERP * Y, PI_PERP * X_, ONES, "C11 Pi_perp Y = Pi_perp X, every n")
+    # hence ||Pi Y||^2 = (1-tau)^2 a, ||Pi_perp Y||^2 = b with a, b = ||Pi X||^2, ||Pi_perp X||^2 (C1 partition)
+    a, b = sp.symbols("a b", positive=True)
+    assert_identity((1 - tau)**2 * a / ((1 - tau)**2 * a + b), t_Ys.subs({g: (1 - tau)**2, s_: a / (a + b)}),
+                    "C11 t_sim(Y), every n")
+    return SymbolicResult("proved", "every n: Pi Y = (1-tau) Pi X, Pi_perp Y = Pi_perp X (rewriting with "
+                                    "1^T 1 = n), t_sim(Y) from the two squared norms; explicit at n = 2, 3")
 
 
 @register("C12")
@@ -189,7 +239,19 @@ def check_c12() -> SymbolicResult:
     r = 1 / (s_ + (1 - s_) / 4)
     assert_identity(r - 1, 3 * (1 - s_) / (1 + 3 * s_), "C12 r - 1 = 3(1-s)/(1+3s)")
     assert_sign((s_ + sbar) / (s_ + sbar / 4) - 1, "positive", "C12 r > 1 for s in (0, 1) (homogeneous form)")
-    return SymbolicResult("proved", "exact at n = 2, 3; r - 1 = 3(1-s)/(1+3s) factored")
+    # every n: CB(X) = (X + 1 xbar^T)/2 with 1 xbar^T = Pi X; Q^T 1 = 0 (Helmert columns are orthogonal to 1)
+    CB = (X_ + PI * X_) / 2
+    assert_nc_identity(PI * CB, PI * X_, ONES, "C12 Pi CB = Pi X (xi1 = 1), every n")
+    assert_nc_identity(PI_PERP * CB, PI_PERP * X_ / 2, ONES, "C12 Pi_perp CB = Pi_perp X / 2 (xi2 = 1/2), every n")
+    assert_nc_identity(PI_PERP * PI * X_, 0, ONES, "C12 Pi_perp Pi X = 0 (t_sim(Pi X) = 1), every n")
+    check_helmert_basis()
+    Q, QT = nc("Q QT")
+    assert_nc_identity(QT * PI * Q, 0, ONES + [((QT, one), 0)], "C12 C(Pi) = Q^T Pi Q = 0 (delta = 0), every n")
+    a, b = sp.symbols("a b", positive=True)  # ||Pi X||^2, ||Pi_perp X||^2
+    assert_identity((a / (a + b / 4)) / (a / (a + b)), r.subs(s_, a / (a + b)), "C12 r from xi1, xi2, every n")
+    return SymbolicResult("proved", "every n: xi1 = 1, xi2 = 1/2, t_sim(Pi X) = 1 (rewriting with 1^T 1 = n), "
+                                    "C(Pi) = 0 (Q^T 1 = 0, Helmert), r from the squared norms; r - 1 = "
+                                    "3(1-s)/(1+3s) factored; explicit at n = 2, 3")
 
 
 @register("C13")
@@ -214,5 +276,13 @@ def check_c13() -> SymbolicResult:
         Z = sp.Matrix.vstack(*(layer_norm(Xeq[i, :]) for i in range(n)))
         assert_zero(Pi_perp(n) * Z, f"C13 LN(equal tokens) has equal tokens, n = {n}")
         assert_identity(sqnorm(Pi(n) * Z), sqnorm(Z), f"C13 t_sim(LN(X)) = 1, n = {n}")
-    return SymbolicResult("proved", "exact at n = 2 (d = 3) for centring, n = 2, 3 (d = 3, symbolic g, b, eps) "
-                                    "for LayerNorm")
+    # every n, d: centring is a right factor J, so (Pi X) J = Pi (X J); LN maps each row by one function f, so
+    # equal tokens X = 1 y^T give LN(X) = 1 f(y)^T =: 1 z^T, which Pi_perp kills and Pi keeps
+    J, zT = nc("J zT")
+    assert_nc_identity((PI * X_) * J, PI * (X_ * J), ONES, "C13 (Pi X) J = Pi (X J), every n")
+    assert_nc_identity(PI_PERP * one * zT, 0, ONES, "C13 LN(1 y^T) = 1 z^T: Pi_perp LN(X) = 0, every n")
+    assert_nc_identity(gram(PI * one * zT, {one: oneT, zT: J}), gram(one * zT, {one: oneT, zT: J}), ONES,
+                       "C13 ||Pi LN(X)|| = ||LN(X)|| (t_sim = 1), every n")
+    return SymbolicResult("proved", "every n, d: centring commutes with Pi, LN of equal tokens has equal tokens "
+                                    "and t_sim = 1 (rewriting with 1^T 1 = n); LN explicit at n = 2, 3 (d = 3, "
+                                    "symbolic g, b, eps)")

@@ -1,22 +1,36 @@
 r"""Symbolic checks of the bounds C5-C10 (registered in :mod:`proofs_check.symbolic`).
 
-Each inequality is reduced, by exact identities checked here, to standard facts that are cited, not
-re-proved: the spectral theorem (a symmetric matrix's 2-norm is its spectral radius; its squared Frobenius
-norm is the sum of its squared eigenvalues), $\|AB\|_F \le \|A\|_2\|B\|_F$, and the triangle inequality.
-Where n = 2 makes the bound an equality it is checked end to end. Gaussian expectations use
-:func:`proofs_check.symbolic.gaussian_expectation` (exact second moments, no sampling).
+Each inequality is reduced, by exact identities checked here for every n (noncommutative symbols and their
+defining rules, :mod:`proofs_check._sym_algebra`), to standard facts that are cited, not re-proved and named
+in the result (:data:`proofs_check.symbolic.FACTS`): the spectral theorem (a symmetric matrix's 2-norm is its
+spectral radius; its squared Frobenius norm is the sum of its squared eigenvalues),
+$\|AB\|_F \le \|A\|_2\|B\|_F$, and the triangle inequality. Where n = 2 makes the bound an equality it is
+checked end to end with explicit symbols. Gaussian expectations are exact second moments, no sampling
+(:func:`proofs_check._sym_algebra.gaussian_nc_expectation` for every size,
+:func:`proofs_check.symbolic.gaussian_expectation` for explicit matrices). C8 is an existence claim, settled
+by exact rational instances.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
+from ._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, cogram, gaussian_nc_expectation, gram, nc, one,
+                           oneT, transpose)
 from .symbolic import (Pi, Pi_perp, SymbolicResult, assert_identity, assert_sign, assert_zero, doubly_stochastic,
                        gaussian_expectation, helmert, register, require, row_stochastic, sqnorm, symmetric_stochastic,
                        t_sim, tokens)
 
 a1, a2 = sp.symbols("a1 a2", real=True)
 sigma = sp.Symbol("sigma", positive=True)  # sigma_w
+SUBMULT, TRIANGLE, SPECTRAL = "||AB||_F <= ||A||_2 ||B||_F", "triangle inequality", "spectral theorem"
+
+# every size: tokens X, attention P (P 1 = 1), Gaussian weights W
+X_, XT_, P_, PT_, P2_, P2T_, W_, WT_, W2_, W2T_ = nc("X XT P PT P2 P2T W WT W2 W2T")
+T_ = {one: oneT, X_: XT_, P_: PT_, P2_: P2T_, W_: WT_, W2_: W2T_}
+ROW = ONES + [((P_, one), one), ((oneT, PT_), oneT), ((P2_, one), one), ((oneT, P2T_), oneT)]
+DOUBLY = ROW + [((oneT, P_), oneT), ((PT_, one), one), ((oneT, P2_), oneT), ((P2T_, one), one)]
+T_SYM = {**T_, P_: P_, P2_: P2_}  # symmetric P: P^T = P
 
 
 def _sym2(a: sp.Symbol) -> sp.Matrix:
@@ -47,8 +61,18 @@ def check_c5() -> SymbolicResult:
     assert_identity(sqnorm(Pi(2) * P * X), sqnorm(Pi(2) * X), "C5 n = 2: xi1 = 1")
     assert_identity(sqnorm(Pi_perp(2) * P * X), (1 - 2 * a)**2 * sqnorm(Pi_perp(2) * X), "C5 n = 2: xi2 = |1-2a|")
     require(P.eigenvals() == {1: 1, 1 - 2 * a: 1}, f"C5 n = 2 spectrum: got {P.eigenvals()}")
-    return SymbolicResult("reduced", "identities exact at n = 3 (row-stochastic, symmetric, doubly stochastic); "
-                                     "n = 2 symmetric: xi2 = delta exactly; ||AB||_F <= ||A||_2 ||B||_F, triangle")
+    # every n: the two splittings (P 1 = 1), symmetry of Pi_perp P Pi_perp, xi1 = 1 for doubly stochastic P
+    assert_nc_identity(PI_PERP * P_ * X_, (PI_PERP * P_ * PI_PERP) * (PI_PERP * X_), ROW,
+                       "C5 Pi_perp P X = (Pi_perp P Pi_perp)(Pi_perp X), every n")
+    assert_nc_identity(PI * P_ * X_, PI * X_ + (PI * P_ * PI_PERP) * (PI_PERP * X_), ROW,
+                       "C5 Pi P X = Pi X + (Pi P Pi_perp)(Pi_perp X), every n")
+    Pp = PI_PERP * P_ * PI_PERP
+    assert_nc_identity(transpose(Pp, T_SYM), Pp, ROW, "C5 symmetric P: Pi_perp P Pi_perp symmetric, every n")
+    assert_nc_identity(PI * P_ * X_, PI * X_, DOUBLY, "C5 doubly stochastic: Pi P X = Pi X, every n")
+    return SymbolicResult("reduced", "every n: Pi_perp P X = (Pi_perp P Pi_perp)(Pi_perp X), Pi P X = Pi X + "
+                                     "(Pi P Pi_perp)(Pi_perp X), symmetric => Pi_perp P Pi_perp symmetric "
+                                     "(sigma = delta), doubly stochastic => xi1 = 1; explicit at n = 2, 3",
+                          facts=(SUBMULT, TRIANGLE, SPECTRAL))
 
 
 @register("C6")
@@ -78,8 +102,24 @@ def check_c6() -> SymbolicResult:
     lams = [lam for lam, k in C.eigenvals().items() for _ in range(k)]
     assert_identity(sum(lam**2 for lam in lams), sqnorm(Pi_perp(3) * S * Pi_perp(3)),
                     "C6 (n-1) mu^2 = sum of squared eigenvalues of C, n = 3 symmetric")
-    return SymbolicResult("reduced", "monotone in xi2/xi1 (derivative sign), Gaussian moments exact (2x2 @ 2x3), "
-                                     "n = 2, 3 identities; mu <= delta by the spectral theorem")
+    # every size: E[W W^T] = gamma I gives E||A W||^2 = gamma ||A||^2, so rbar = t_sim(P X); doubly stochastic
+    # P splits ||P X||^2; C = Q^T P Q is symmetric for symmetric P (then mu <= delta, the spectral theorem)
+    gamma = sp.Symbol("gamma", positive=True)
+    A, AT = nc("A AT")
+    E = lambda e: gaussian_nc_expectation(e, [(W_, WT_)], gamma)  # noqa: E731
+    assert_nc_identity(E(cogram(A * W_, {**T_, A: AT})), gamma * cogram(A, {A: AT}), [],
+                       "C6 E||A W||^2 = gamma ||A||^2, every size")
+    assert_nc_identity(E(cogram(PI * P_ * X_ * W_, T_)), gamma * cogram(PI * P_ * X_, T_), ROW,
+                       "C6 E||Pi P X W||^2 = gamma ||Pi P X||^2: rbar = t_sim(P X), every n")
+    assert_nc_identity(gram(P_ * X_, T_), gram(PI * X_, T_) + gram(PI_PERP * P_ * PI_PERP * X_, T_), DOUBLY,
+                       "C6 ||P X||^2 = ||Pi X||^2 + ||Pi_perp P Pi_perp X||^2 (doubly stochastic), every n")
+    Q_, QT_ = nc("Q QT")
+    Cn = QT_ * P_ * Q_
+    assert_nc_identity(transpose(Cn, {**T_SYM, Q_: QT_}), Cn, [], "C6 C = Q^T P Q symmetric, every n")
+    return SymbolicResult("reduced", "every n: r monotone in xi2/xi1 (derivative sign) with xi2 <= delta, xi1 = 1 "
+                                     "(C5); E[W W^T] = gamma I gives rbar = t_sim(P X); ||P X||^2 split "
+                                     "(doubly stochastic); C symmetric so mu <= delta; explicit at n = 2, 3",
+                          facts=(SUBMULT, SPECTRAL))
 
 
 @register("C7")
@@ -109,14 +149,18 @@ def check_c7() -> SymbolicResult:
     P, X = _sym2(sp.Rational(1, 4)), sp.Matrix([[2], [0]])  # delta = 1/2, odds(X) = 1
     t_div = lambda Z: sqnorm(Pi_perp(2) * Z) / sqnorm(Z)  # noqa: E731
     assert_identity(t_div(P * X) / t_div(X), ratio.subs({dbar: sp.Rational(1, 2), o: 1}), "C7 n = 2 witness 2/5")
-    return SymbolicResult("reduced", "odds recursion (C2) and induction step exact; per-step t_div ratio is "
-                                     "dbar^2(1+odds)/(dbar^2+odds) > dbar^2 (n = 2 witness: 2/5 vs 1/4)")
+    return SymbolicResult("reduced", "every n (scalar algebra in the squared norms): odds recursion (C2), "
+                                     "induction step, per-step t_div ratio dbar^2(1+odds)/(dbar^2+odds) > dbar^2 "
+                                     "(n = 2 witness: 2/5 vs 1/4); xi1 = 1, xi2 <= dbar from C5",
+                          facts=(SUBMULT, SPECTRAL))
 
 
 @register("C8")
 def check_c8() -> SymbolicResult:
-    r"""C8 [R] exact counterexample, n = 2: $X = [2, -1]^T$, $P = [[0, 1], [3/5, 2/5]]$: $r = 5/41 < 1$,
-    $\xi_1/\xi_2 = 1/3 < 1/\delta = 5/3$, C6's bound $125/53 > r$; C5's general bounds still hold."""
+    r"""C8 [R] exact counterexamples. n = 2: $X = [2, -1]^T$, $P = [[0, 1], [3/5, 2/5]]$: $r = 5/41 < 1$,
+    $\xi_1/\xi_2 = 1/3 < 1/\delta = 5/3$, C6's bound $125/53 > r$; C5's general bounds still hold.
+    Every entry positive (a softmax matrix), n = 3: $X = [-3, 2, -1]^T$,
+    $P = [[1/10, 1/2, 2/5], [1/10, 7/10, 1/5], [3/5, 3/10, 1/10]]$: $r = 1/74$, $\delta = (1 + \sqrt{41})/20$."""
     R = sp.Rational
     X, P = sp.Matrix([[2], [-1]]), sp.Matrix([[0, 1], [R(3, 5), R(2, 5)]])
     Y = P * X
@@ -132,7 +176,25 @@ def check_c8() -> SymbolicResult:
     require(bound == R(125, 53) and r < 1 < bound, f"C8 C6's bound: got {bound} vs r = {r}")
     omega = sp.sqrt(sqnorm(P.T * sp.ones(2, 1) - sp.ones(2, 1)) / 2)
     require(abs(xi1 - 1) <= omega * sp.sqrt((1 - s) / s), "C8 C5's general xi1 bound holds")  # 4/5 <= 6/5
-    return SymbolicResult("proved", "exact rationals, n = 2: r = 5/41 < 1, xi1/xi2 = 1/3 < 5/3, bound 125/53")
+    # strictly positive P (theory.counterexample_positive, found by proofs_check._search): a softmax matrix
+    X = sp.Matrix([-3, 2, -1])
+    P = sp.Matrix([[R(1, 10), R(1, 2), R(2, 5)], [R(1, 10), R(7, 10), R(1, 5)], [R(3, 5), R(3, 10), R(1, 10)]])
+    require(min(P) > 0 and P * sp.ones(3, 1) == sp.ones(3, 1), "C8 positive P is positive and row-stochastic")
+    Y = P * X
+    s, r = t_sim(X), t_sim(Y) / t_sim(X)
+    require((Y.T, s, t_sim(Y), r) == (sp.Matrix([[R(3, 10), R(9, 10), R(-13, 10)]]), R(2, 21), R(1, 777), R(1, 74)),
+            f"C8 positive: got PX = {Y.T}, t_sim {s} -> {t_sim(Y)}, r = {r}")
+    lam = sp.Symbol("lambda")
+    assert_identity(P.charpoly(lam).as_expr(), (lam - 1) * (lam**2 + lam / 10 - R(1, 10)), "C8 positive: chi_P")
+    delta = (1 + sp.sqrt(41)) / 20  # the larger root modulus of lambda^2 + lambda/10 - 1/10
+    require(sorted(abs(e) for e in P.eigenvals()) == sorted([delta, (sp.sqrt(41) - 1) / 20, 1]),
+            f"C8 positive: spectrum {P.eigenvals()}")
+    bound = 1 / (s + delta**2 * (1 - s))
+    require(r < 1 < bound, f"C8 positive: C6's bound {bound} vs r = {r}")
+    xi1, xi2 = (sp.sqrt(sqnorm(M * Y) / sqnorm(M * X)) for M in (Pi(3), Pi_perp(3)))
+    require(xi1 * delta < xi2, "C8 positive: C5's symmetric corollary xi1/xi2 >= 1/delta fails")
+    return SymbolicResult("example", "exact rationals: n = 2, r = 5/41 < 1, xi1/xi2 = 1/3 < 5/3, bound 125/53; "
+                                     "every entry > 0, n = 3, r = 1/74 < 1 < C6's bound, delta = (1+sqrt 41)/20")
 
 
 @register("C9")
@@ -141,7 +203,7 @@ def check_c9() -> SymbolicResult:
     $\mathbb{E}\|\Pi Y\|^2 = (1+\gamma)\|\Pi X\|^2$,
     $\mathbb{E}\|\Pi_\perp Y\|^2 = \|\Pi_\perp X\|^2 + \gamma\|\Pi_\perp P\Pi_\perp X\|^2$;
     odds ratio $\ge (1+\gamma)/(1+\gamma\delta^2)$ (equality at n = 2), $> 1$ iff $\delta < 1$,
-    $\to 1$ as $\gamma \to 0$."""
+    $\to 1$ as $\gamma \to 0$. A bound on the odds ratio, not on $\bar r$ (which tends to 1 as $s \to 1$)."""
     gamma = sigma**2 * 2  # d = 2
     W = tokens("w", 2, 2)
     for n, P in ((2, _sym2(a1)), (3, doubly_stochastic("b", 3))):
@@ -161,8 +223,18 @@ def check_c9() -> SymbolicResult:
     bound = (1 + g) / (1 + g * delta**2)
     assert_identity(bound - 1, g * (1 - delta**2) / (1 + g * delta**2), "C9 bound - 1 = g(1-delta^2)/(...)")
     require(sp.limit(bound, g, 0) == 1, "C9 bound -> 1 as gamma -> 0")
-    return SymbolicResult("proved", "expectations exact at n = 2 (symmetric) and n = 3 (doubly stochastic), d = 2; "
-                                    "odds bound from ||Pi_perp P Pi_perp X|| <= delta ||Pi_perp X||")
+    # every n and d: the two expectations from E[W] = 0, E[W W^T] = gamma I and 1^T P = 1^T, P 1 = 1
+    Y = X_ + P_ * X_ * W_
+    E = lambda e: gaussian_nc_expectation(e, [(W_, WT_)], g)  # noqa: E731
+    assert_nc_identity(E(cogram(PI * Y, T_)), (1 + g) * cogram(PI * X_, T_), DOUBLY, "C9 E||Pi Y||^2, every n")
+    assert_nc_identity(E(cogram(PI_PERP * Y, T_)),
+                       cogram(PI_PERP * X_, T_) + g * cogram(PI_PERP * P_ * PI_PERP * X_, T_), DOUBLY,
+                       "C9 E||Pi_perp Y||^2, every n")
+    # the odds ratio (not rbar: rbar -> 1 as s -> 1) needs ||Pi_perp P Pi_perp X|| <= delta ||Pi_perp X||
+    return SymbolicResult("reduced", "expectations proved for every n, d (E[W W^T] = gamma I, rewriting with "
+                                     "1^T P = 1^T, P 1 = 1; explicit at n = 2, 3); the odds ratio bound "
+                                     "(1+gamma)/(1+gamma delta^2) from ||Pi_perp P Pi_perp X|| <= delta ||Pi_perp X||",
+                          facts=(SPECTRAL,))
 
 
 @register("C10")
@@ -188,5 +260,19 @@ def check_c10() -> SymbolicResult:
     mean_d2 = sum(deltas2) / H
     assert_identity(rbar(gamma * sum(deltas2) * B), 1 / (s + mean_d2 * (1 - s)), "C10 rbar at n = 2")
     assert_sign(sp.diff(rbar(Eperp), Eperp), "negative", "C10 rbar decreasing in E||Pi_perp Y||^2")
-    return SymbolicResult("reduced", "exact at n = 2, H = 2, d = 2 (expectations and rbar); general n by "
-                                     "||Pi_perp P_h Pi_perp X|| <= delta_h ||Pi_perp X|| and monotonicity")
+    # every n (H = 2 heads, independent W_h): cross terms vanish; Pi part grows by H gamma; the centred part is
+    # gamma sum_h ||Pi_perp P_h Pi_perp X||^2 <= gamma sum_h delta_h^2 ||Pi_perp X||^2 (spectral theorem)
+    g = sp.Symbol("gamma", positive=True)
+    Yn = P_ * X_ * W_ + P2_ * X_ * W2_
+    En = lambda e: gaussian_nc_expectation(e, [(W_, WT_), (W2_, W2T_)], g)  # noqa: E731
+    assert_nc_identity(En(cogram(Yn, T_)), g * (cogram(P_ * X_, T_) + cogram(P2_ * X_, T_)), DOUBLY,
+                       "C10 E||Y||^2 = gamma sum_h ||P_h X||^2 (no cross terms), every n")
+    assert_nc_identity(En(cogram(PI * Yn, T_)), H * g * cogram(PI * X_, T_), DOUBLY,
+                       "C10 E||Pi Y||^2 = H gamma ||Pi X||^2, every n")
+    assert_nc_identity(En(cogram(PI_PERP * Yn, T_)),
+                       g * (cogram(PI_PERP * P_ * PI_PERP * X_, T_) + cogram(PI_PERP * P2_ * PI_PERP * X_, T_)),
+                       DOUBLY, "C10 E||Pi_perp Y||^2 = gamma sum_h ||Pi_perp P_h Pi_perp X||^2, every n")
+    return SymbolicResult("reduced", "every n (H = 2): expectations by E[W_h W_g^T] = [h = g] gamma I and "
+                                     "rewriting; rbar decreasing in E||Pi_perp Y||^2, equal to the bound at n = 2 "
+                                     "(explicit, H = 2, d = 2); ||Pi_perp P_h Pi_perp X|| <= delta_h ||Pi_perp X||",
+                          facts=(SPECTRAL,))

@@ -1,11 +1,19 @@
 r"""Symbolic (sympy) checks of claims C1-C13 of shared/THEORY.md: shared machinery and the registry.
 
-Exact identities (C1-C4, C8, C9 expectations, C11-C13) are verified for matrices of real symbols at small n
-and, where a block form allows, for general n: in the orthonormal basis $V = [\mathbf{1}/\sqrt n \mid Q]$,
-$\Pi = \mathrm{diag}(1, 0)$ and $\Pi_\perp = \mathrm{diag}(0, I_{n-1})$ with symbolic $n$. Inequalities
-(C5-C7, C10) are reduced by exact identities to the standard spectral and norm facts they rest on
-(spectral theorem, $\|AB\|_F \le \|A\|_2\|B\|_F$, the triangle inequality); those are then ``"reduced"``.
-The bodies live in ``_sym_identities`` (C1-C4, C11-C13) and ``_sym_inequalities`` (C5-C10).
+Each check says exactly what it established (:class:`SymbolicResult`):
+
+- ``"proved"`` (*proved for all n*): the argument is carried by sympy at symbolic size: words in
+  noncommutative symbols reduced by the defining rules ($\mathbf 1^T\mathbf 1 = n$, $P\mathbf 1 = \mathbf 1$,
+  $UU^T = I$; :mod:`proofs_check._sym_algebra`), 2 x 2 block forms in the basis $V = [\mathbf 1/\sqrt n \mid Q]$
+  (Helmert columns proved orthonormal for every n), or scalar algebra in the squared norms.
+- ``"verified"`` (*verified symbolically at n <= k*): exact only for explicit matrices of symbols up to size k.
+- ``"reduced"`` (*reduced to named facts*): an inequality reduced by exact identities to standard facts that
+  are cited, not re-proved; the facts are named (keys of :data:`FACTS`), and ``n_max`` says whether the
+  reducing identities hold for every n (``None``) or were checked only up to a size.
+- ``"example"`` (*proved by exact example*): an existence claim (C8) settled by exact rational instances.
+
+Explicit small-n checks are kept beside the general ones as a cross-check of the rules. The bodies live in
+``_sym_identities`` (C1-C4, C11-C13) and ``_sym_inequalities`` (C5-C10).
 
 Every check computes: a false identity raises :class:`SymbolicCheckFailed`, and :func:`run_symbolic`
 turns any exception into status ``"failed"`` with the reason.
@@ -18,13 +26,60 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-__all__ = ["SymbolicResult", "SymbolicCheckFailed", "SYMBOLIC", "run_symbolic", "assert_identity", "assert_zero",
-           "assert_sign", "require", "gaussian_expectation"]
+__all__ = ["SymbolicResult", "SymbolicCheckFailed", "SYMBOLIC", "FACTS", "STATUSES", "run_symbolic",
+           "assert_identity", "assert_zero", "assert_sign", "require", "gaussian_expectation"]
+
+# The standard facts an inequality may be reduced to: cited, never re-proved here.
+FACTS: dict[str, str] = {
+    "spectral theorem": "a real symmetric matrix is orthogonally diagonalisable: its 2-norm is its spectral radius "
+                        "and its squared Frobenius norm the sum of its squared eigenvalues",
+    "||AB||_F <= ||A||_2 ||B||_F": "the Frobenius norm of a product is at most operator norm times Frobenius norm",
+    "triangle inequality": "||A + B|| <= ||A|| + ||B||",
+    "Perron-Frobenius": "an entrywise positive matrix has a simple eigenvalue of largest modulus; every other "
+                        "eigenvalue has strictly smaller modulus",
+}
+
+STATUSES = ("proved", "verified", "reduced", "example", "failed")
+
 
 @dataclass(frozen=True)
 class SymbolicResult:
-    status: str  # "proved", "reduced" or "failed"
+    """What a symbolic check established. ``label`` is the ledger's status column.
+
+    ``status``: ``"proved"`` (for all n), ``"verified"`` (explicit symbols at n <= ``n_max``), ``"reduced"``
+    (to the named ``facts``; reducing identities for all n when ``n_max`` is None), ``"example"`` (an existence
+    claim settled by exact instances) or ``"failed"``. Inconsistent combinations are rejected, so a label
+    cannot claim more than the check did.
+    """
+
+    status: str
     method: str  # one line: what was checked, at which sizes (or why it failed)
+    n_max: int | None = None
+    facts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}; got {self.status!r}")
+        if self.status in ("proved", "example") and (self.n_max is not None or self.facts):
+            raise ValueError(f"status {self.status!r} takes no n_max and no facts; got {self.n_max}, {self.facts}")
+        if self.status == "verified" and (not isinstance(self.n_max, int) or self.n_max < 2 or self.facts):
+            raise ValueError(f"status 'verified' needs n_max >= 2 and no facts; got {self.n_max}, {self.facts}")
+        if self.status == "reduced":
+            unknown = [f for f in self.facts if f not in FACTS]
+            if not self.facts or unknown:
+                raise ValueError(f"status 'reduced' needs facts named in FACTS; got {self.facts}")
+
+    @property
+    def label(self) -> str:
+        if self.status == "proved":
+            return "proved for all n"
+        if self.status == "verified":
+            return f"verified at n <= {self.n_max}"
+        if self.status == "reduced":
+            return "reduced to named facts" + ("" if self.n_max is None else f", n <= {self.n_max}")
+        if self.status == "example":
+            return "proved by exact example"
+        return "FAILED"
 
 
 class SymbolicCheckFailed(AssertionError):
@@ -53,8 +108,8 @@ def run_symbolic(claim_id: str) -> SymbolicResult:
         raise ValueError(f"no symbolic check for {claim_id!r}; expected one of {', '.join(SYMBOLIC)}")
     try:
         result = SYMBOLIC[claim_id]()
-        if result.status not in ("proved", "reduced"):
-            raise SymbolicCheckFailed(f"check returned status {result.status!r}")
+        if not isinstance(result, SymbolicResult) or result.status == "failed":
+            raise SymbolicCheckFailed(f"check returned {result!r}")
         return result
     except Exception as exc:  # noqa: BLE001 -- the ledger records every failure, whatever its kind
         reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -69,16 +124,9 @@ def _is_zero(e: sp.Expr) -> bool:
 
 
 def assert_zero(expr, what: str) -> None:
-    """Assert ``expr`` (scalar, explicit Matrix, or block/matrix expression) is exactly zero."""
+    """Assert ``expr`` (scalar or explicit Matrix) is exactly zero."""
     if isinstance(expr, sp.MatrixBase):
         entries = list(expr)
-    elif isinstance(expr, sp.MatrixExpr):  # symbolic-size blocks: collapse, then every block must vanish
-        M = sp.block_collapse(expr)
-        blocks = M.blocks if isinstance(M, sp.BlockMatrix) else (M if isinstance(M, sp.MatrixBase) else [M])
-        entries = [b for b in blocks if not getattr(b, "is_ZeroMatrix", False) and sp.simplify(b) != 0]
-        if entries:
-            raise SymbolicCheckFailed(f"{what}: non-zero blocks {entries}")
-        return
     else:
         entries = [expr]
     bad = [e for e in entries if not _is_zero(e)]
@@ -168,14 +216,6 @@ def sqnorm(M: sp.Matrix) -> sp.Expr:
 def t_sim(X: sp.Matrix) -> sp.Expr:
     r"""D1: $\|\Pi X\|^2/\|X\|^2$."""
     return sqnorm(Pi(X.rows) * X) / sqnorm(X)
-
-
-def block_projectors(n: sp.Symbol) -> tuple[sp.BlockMatrix, sp.BlockMatrix]:
-    r"""$(\Pi, \Pi_\perp)$ in the basis $V$, symbolic $n$: $\mathrm{diag}(1, 0_{n-1})$, $\mathrm{diag}(0, I_{n-1})$."""
-    m = n - 1
-    Z1, Zm1, Z1m, Zm = sp.ZeroMatrix(1, 1), sp.ZeroMatrix(m, 1), sp.ZeroMatrix(1, m), sp.ZeroMatrix(m, m)
-    return (sp.BlockMatrix([[sp.Identity(1), Z1m], [Zm1, Zm]]),
-            sp.BlockMatrix([[Z1, Z1m], [Zm1, sp.Identity(m)]]))
 
 
 def gaussian_expectation(expr: sp.Expr, ws, var: sp.Expr) -> sp.Expr:

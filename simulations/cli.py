@@ -3,6 +3,9 @@
 Every config field is a flag (``--tokens``, ``--width``, ``--depth``, ``--trials``, ``--seed``, ``--device``,
 ``--dtype``, ``--chunk``, ``--rng-block`` and the figure's own). Bad input gives a one-line error and exit
 status 2, before anything is written.
+
+``python -m simulations findings --from DIR --readme README.md`` stores the findings of the runs in DIR under
+docs/findings/ and rewrites README's findings blocks from them (:mod:`simulations.findings`).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m simulations", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="figure", required=True, parser_class=_Parser, metavar="{" + ",".join([*FIGURES, "all"]) + "}")
+    sub = parser.add_subparsers(dest="figure", required=True, parser_class=_Parser,
+                                metavar="{" + ",".join([*FIGURES, "all", "findings"]) + "}")
     for name, fig in FIGURES.items():
         p = sub.add_parser(name, help=fig.config.__doc__.strip().splitlines()[0])
         _add_config_flags(p, fig.config, defaults=True)
@@ -69,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, RunConfig, defaults=False)
     p.add_argument("--out", default="results", help="output directory (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("findings", help="store runs' findings and render README's findings blocks from them")
+    p.add_argument("--from", dest="source", default=None,
+                   help="run outputs (DIR/<name>.json) whose findings are copied into --store first")
+    p.add_argument("--store", default="docs/findings",
+                   help="findings the README is rendered from, one <record>.json each (default docs/findings/)")
+    p.add_argument("--readme", default=None,
+                   help="rewrite this file's <!-- findings:RECORD --> blocks (default: print the rendered text)")
     return parser
 
 
@@ -104,6 +115,8 @@ def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
 
     checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
     result = fig.simulate(cfg, progress=progress, checkpoint=checkpoint)
+    if fig.findings is not None:
+        result.findings = fig.findings(result)
     figure = plot_panels(result, fig.panels(result), fig.title(cfg))
     paths = write_result(result, figure, out)
     plt.close(figure)
@@ -114,6 +127,8 @@ def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.figure == "findings":
+        return findings_command(args)
     progress = False if args.no_progress else None
     try:
         check_out_dir(args.out)
@@ -143,6 +158,32 @@ def main(argv: list[str] | None = None) -> int:
               f"{done['paths']['png']}, .csv, .json")
         for line in summarize_checks(result):
             print(f"  {line}")
+        if result.findings:
+            from .findings import provenance, render_findings
+
+            text = render_findings(fig.name, result.findings, provenance(fig.name, result.config))
+            print("  findings: " + text.replace("\n", "\n  "))
+    return 0
+
+
+def findings_command(args: argparse.Namespace) -> int:
+    """``findings``: copy run findings into the store, then print or write the README blocks rendered from it."""
+    from .findings import readme_blocks, rendered_store, store_findings, update_readme
+
+    try:
+        if args.source is not None:
+            for name in store_findings(args.source, args.store):
+                print(f"findings: {args.store}/{name}.json (from the runs in {args.source})")
+        if args.readme is not None:
+            changed = update_readme(args.readme, args.store)
+            blocks = ", ".join(readme_blocks(open(args.readme).read()))
+            print(f"findings: {args.readme} {'updated' if changed else 'already up to date'} (blocks: {blocks})")
+        else:
+            for name, text in rendered_store(args.store).items():
+                print(f"<!-- findings:{name} -->\n{text}\n<!-- /findings:{name} -->")
+    except ValueError as exc:
+        print(f"python -m simulations findings: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -150,15 +191,22 @@ def summarize_checks(result) -> list[str]:
     c = result.checks
     lines = []
     if "C2_identity_max_rel_error" in c:
-        lines.append(f"C2 identity: max relative error {c['C2_identity_max_rel_error']:.2g} over all steps")
+        lines.append(f"C2 identity against a full-form recomputation of the step: max relative error "
+                     f"{c['C2_identity_max_rel_error']:.2g} over {c['C2_steps_compared']} sampled steps")
     if "C6_holds_every_step" in c:
         verdict = "held in every" if c["C6_holds_every_step"] else "FAILED in some"
-        lines.append(f"C6 bound {verdict} one of {c['C6_steps_checked']} steps (min slack {c['C6_min_slack']:.3g})")
+        lines.append(f"C6 bound (odds form) {verdict} one of {c['C6_steps_checked']} steps (min relative slack "
+                     f"{c['C6_min_odds_slack']:.3g}, tolerance {c['C6_tolerance']:.0e})")
     elif "C6_violation_share" in c:
         lines.append(f"C6 bound (not a theorem here, C8) failed in {100 * c['C6_violation_share']:.1f}% of "
                      f"{c['C6_steps_checked']} steps")
     lines.extend(c.get("summary", []))  # a figure's own written summary (the real-model study has one)
     lines.extend(c.get("test_acc_table", []))  # the training study's accuracy table
+    if "fitted_rate" in c:
+        f = c["fitted_rate"]
+        lines.append(f"fitted linear rate over layers {f['layers'][0]}-{f['layers'][1]}: mean ln t_div falls "
+                     f"{-f['log_t_div_slope']:.4g} per layer (95% CI {-f['ci'][1]:.4g} to {-f['ci'][0]:.4g}), "
+                     f"t_div x {f['t_div_ratio_per_layer']:.4g} per layer")
     if c.get("excluded_values"):
         lines.append("left out (undefined or below precision): "
                      + ", ".join(f"{m} {n}" for m, n in c["excluded_values"].items()))

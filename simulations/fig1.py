@@ -28,10 +28,12 @@ from .blocks import build_stack
 from .checkpoint import Checkpoint
 from .config import Fig1Config
 from .engine import resolve_dtype
+from .findings import Quoter, sig
 from .result import FigureResult
 from .trials import run_trials
 
-__all__ = ["simulate_fig1", "fig1_panels", "fig1_title", "FIG1_ARCHS", "mean_cosine"]
+__all__ = ["simulate_fig1", "fig1_panels", "fig1_title", "fig1_findings", "render_fig1_findings", "FIG1_ARCHS",
+           "mean_cosine"]
 
 FIG1_ARCHS = ("post", "pre")
 _QUANTITIES = ("t_sim", "cosine", "grad_norm")
@@ -100,3 +102,25 @@ def fig1_panels(result: FigureResult) -> list:
         Panel("gradient norm of block k's parameters", tuple(f"{a}/grad_norm" for a in FIG1_ARCHS),
               "||dloss/dtheta_k||", labels=labels),  # within a factor ~3: a log axis would show one tick
     ]
+
+
+def fig1_findings(result: FigureResult) -> dict:
+    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    q = Quoter(result)
+    out = {}
+    for a in FIG1_ARCHS:
+        t_sim, cosine, grad = q.means(f"{a}/t_sim"), q.means(f"{a}/cosine"), q.means(f"{a}/grad_norm")
+        L = max(t_sim)
+        out[a] = {"t_sim_first": t_sim[0], "t_sim_last": t_sim[L], "cosine_last": cosine[L],
+                  "grad_norm_block_1": grad[1], "grad_norm_last": grad[L]}
+    return q.finish({"depth": L, **out})
+
+
+def render_fig1_findings(f: dict) -> str:
+    post, pre = f["post"], f["pre"]
+    pace = "more slowly than" if pre["t_sim_last"] < post["t_sim_last"] else "no more slowly than"
+    return (f"With the same weights and input (fig1, T = {f['trials']}), t_sim of the block outputs goes from "
+            f"{sig(post['t_sim_first'])} to {sig(post['t_sim_last'])} over {f['depth']} post-norm blocks and to "
+            f"{sig(pre['t_sim_last'])} over {f['depth']} pre-norm blocks (mean pairwise cosine of the last "
+            f"block's tokens {sig(post['cosine_last'])} and {sig(pre['cosine_last'])}): pre-norm escalates {pace} "
+            f"post-norm.")

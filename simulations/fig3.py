@@ -23,12 +23,14 @@ import theory as T
 from .checkpoint import Checkpoint
 from .config import Fig3Config
 from .engine import Block, resolve_device, resolve_dtype, run_chunks
-from .numerics import mask_below_floor
 from .result import FigureResult
 
-__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "initial_tokens", "draw_step", "FIG3_METRICS"]
+__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "initial_tokens", "draw_step",
+           "FIG3_METRICS", "fitted_rate"]
 
 FIG3_METRICS = T.STEP_METRICS
+C2_SAMPLE = 8  # trials per block whose step is also recomputed in full form, for the independent C2 check
+C2_MIN_T_DIV = 1e-8  # the full form resolves t_div(X) to ~eps/sqrt(t_div): compare only where that is < 1e-11
 
 
 def _gaussian(ch: Block, rows: int, cols: int, std: float = 1.0) -> torch.Tensor:
@@ -42,44 +44,108 @@ def initial_tokens(cfg: Fig3Config, ch: Block) -> torch.Tensor:
     return _gaussian(ch, cfg.tokens, cfg.width)
 
 
-def draw_step(cfg: Fig3Config, ch: Block, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(P_k ``(c, n, n)``, W_k ``(c, d, d)``) for one layer, in this order from each block's generator."""
+def draw_step(cfg: Fig3Config, ch: Block, X: T.SplitTokens) -> tuple[dict[str, torch.Tensor | None], torch.Tensor]:
+    r"""(attention, W ``(c, d, d)``) for one layer, drawn in this order from each block's generator.
+
+    ``attention``: the keyword arguments ``D``, ``D_exp``, ``row`` of :func:`theory.attend`, i.e.
+    $P_k = \Pi + \mathbf{1}\rho^T + 2^{e} D$; for softmax and symmetric attention simply $D = P_k - 1/n$. Data
+    attention comes from the split scores of X (:func:`theory.split_softmax`), so it stays exact while its scores
+    are far below eps.
+    """
     n, d = cfg.tokens, cfg.width
     if cfg.attention == "softmax":
-        P = T.attention_from_scores(cfg.beta * _gaussian(ch, n, n))
+        attention = {"D": T.attention_from_scores(cfg.beta * _gaussian(ch, n, n)) - 1 / n, "D_exp": None, "row": None}
     elif cfg.attention == "symmetric":
-        P = ch.random.draw(T.random_symmetric_doubly_stochastic, n)
+        attention = {"D": ch.random.draw(T.random_symmetric_doubly_stochastic, n) - 1 / n, "D_exp": None, "row": None}
     else:
-        P = ch.random.draw(T.data_attention, per_trial=(X,))
+        WQ, WK = _gaussian(ch, d, d, std=d ** -0.5), _gaussian(ch, d, d, std=d ** -0.5)
+        row, D, D_exp = T.split_softmax(*T.split_scores(X, WQ, WK))
+        attention = {"D": D, "D_exp": D_exp, "row": row}
     if cfg.weight_family == "orthogonal":
         W = ch.random.draw(T.random_orthogonal, d)  # norms kept, so C6 applies per step
     else:
         W = _gaussian(ch, d, d, std=1 / math.sqrt(d))
-    return P, W
+    return attention, W
+
+
+def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r - 1, t_div(X)) of the same step recomputed the plain way: X and P formed as matrices, Y = P X W,
+    both centred from scratch. Shares no code with the split propagation, so it checks it (C2 check)."""
+    Xf = X.tokens()
+    D, D_exp, row = attention["D"], attention["D_exp"], attention["row"]
+    P = D if D_exp is None else T._similarity.ldexp(D, D_exp[..., None, None])
+    P = P + 1 / P.shape[-1] + (0 if row is None else row)
+    Yf = P @ Xf @ W
+    return T.escalation_excess(Xf, Yf), T.token_diversity(Xf)
 
 
 def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
-    X = initial_tokens(cfg, ch)  # (c, n, d)
-    values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "identity_error", "bound_slack")}
-    values["t_sim"].append(T.token_similarity(X))
-    t_div_x = T.token_diversity(X)  # X_0 is iid Gaussian: far above the precision floor
-    values["t_div"].append(t_div_x)
+    X = T.split_tokens(initial_tokens(cfg, ch))  # (c, n, d) in split form: X = 1 m^T + E
+    a, b = X.norms()
+    values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "bound_violated", "odds_slack",
+                                                             "C2_error")}
+    s0, t0 = T._similarity.shares(a, b)
+    values["t_sim"].append(s0)
+    values["t_div"].append(t0)
+    values["log_t_div"].append(T._similarity.log_share(b, a))
+    sample = slice(0, min(C2_SAMPLE, ch.trials))
     for _ in range(L):
-        P, W = draw_step(cfg, ch, X)
-        Y = P @ X @ W
-        metrics = T.step_metrics(X, Y, P, validate=False)  # inputs come from theory's samplers
-        t_div_y = metrics["t_div"]  # before masking: the next step's t_div(X)
-        metrics = _mask_unresolved(metrics, t_div_x, cfg)
-        slack = metrics["bound_slack"]
-        metrics["bound_violated"] = torch.where(slack.isfinite(), (slack < -_tolerance(cfg)).to(slack.dtype), slack)
-        for m, v in metrics.items():
-            values.setdefault(m, []).append(v)
-        # rescale to ||Y|| = sqrt(n d) with the largest entry first, so tiny or huge Y cannot under/overflow
-        Y = Y / Y.abs().amax(dim=(-2, -1), keepdim=True)
-        X, t_div_x = Y * (math.sqrt(n * d) / torch.linalg.matrix_norm(Y)[..., None, None]), t_div_y
+        attention, W = draw_step(cfg, ch, X)
+        Y = T.attend(X, W=W, **attention)
+        metrics = T.split_step_metrics(X, Y, **attention)
+        metrics["bound_violated"] = (metrics["odds_slack"] < -_tolerance(cfg)).to(metrics["odds_slack"].dtype)
+        metrics["C2_error"] = _c2_error(metrics, X, attention, W, sample)
+        for m in values:
+            values[m].append(metrics[m])
+        X = Y.scaled_to(math.sqrt(n * d))  # scale-free quantities do not change; data attention sees ||X||^2 = nd
     out = {m: torch.stack(v, dim=-1) for m, v in values.items()}  # (c, L or L + 1)
-    return out, {m: (0 if m in ("t_sim", "t_div") else 1) for m in out}
+    out["log_t_div_slope"] = (out["log_t_div"] @ _slope_weights(L, out["log_t_div"]))[:, None]  # (c, 1)
+    first = {m: (0 if m in _FROM_STEP_0 else 1) for m in out}
+    first["log_t_div_slope"] = L  # one value per trial, filed at the last step
+    return out, first
+
+
+_FROM_STEP_0 = ("t_sim", "t_div", "log_t_div")
+
+
+def _c2_error(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dict, W: torch.Tensor,
+              sample: slice) -> torch.Tensor:
+    r"""C2 with its two sides computed independently, on the first trials of the block: the identity
+    $r - 1 = t(q^2 - 1)/(q^2 s + t)$ from the split propagation's $q = \xi_1/\xi_2$ against $r - 1$ of the full-form
+    step; relative to $\max(|r - 1|, t)$. NaN (not compared) elsewhere and where the full form cannot resolve."""
+    s, t = T._similarity.shares(*X.norms())
+    q2 = (metrics["xi_ratio_minus_1"] + 1).square()
+    identity = t * (q2 - 1) / (q2 * s + t)
+    err = torch.full_like(identity, float("nan"))
+    excess, t_full = _full_form_excess(
+        T.SplitTokens(X.mean[sample], X.centred[sample], X.mean_exp[sample], X.centred_exp[sample]),
+        {k: None if v is None else v[sample] for k, v in attention.items()}, W[sample])
+    rel = (identity[sample] - excess).abs() / torch.maximum(excess.abs(), t_full)
+    err[sample] = torch.where(t_full >= C2_MIN_T_DIV, rel, float("nan"))
+    return err
+
+
+def _slope_weights(L: int, like: torch.Tensor) -> torch.Tensor:
+    """OLS weights w ``(L + 1,)`` with slope = sum_k w_k y_k over the fit window k = ceil(L/2)..L (the tail,
+    where the linear rate has settled; 0 outside it). A linear functional, so the mean of per-trial slopes is the
+    slope of the mean log t_div, and its interval comes from the per-trial spread."""
+    k = torch.arange(L + 1, dtype=like.dtype, device=like.device)
+    window = k >= fit_start(L)
+    kc = torch.where(window, k - k[window].mean(), 0)
+    return kc / kc.square().sum().clamp_min(1e-300) if int(window.sum()) > 1 else torch.full_like(k, float("nan"))
+
+
+def fit_start(L: int) -> int:
+    return (L + 1) // 2
+
+
+def fitted_rate(stats, L: int) -> dict:
+    """The fitted linear rate of a run: slope of mean ln t_div per layer over the tail, with its 95% interval."""
+    slope = float(stats.mean("log_t_div_slope")[L])
+    hw = float(stats.ci_halfwidth("log_t_div_slope")[L])
+    return {"log_t_div_slope": slope, "ci": [slope - hw, slope + hw], "t_div_ratio_per_layer": math.exp(slope),
+            "layers": [fit_start(L), L], "trials": int(stats.count("log_t_div_slope")[L])}
 
 
 def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool | None = None,
@@ -93,14 +159,20 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                        checkpoint=checkpoint)
     counts, shares = stats.count("bound_violated"), stats.mean("bound_violated")
     violations = int(round(float((counts * shares)[counts > 0].sum())))
+    c2_counts = stats.count("C2_error")
     checks = {
-        "C2_identity_max_rel_error": stats.maximum("identity_error"),
-        "C6_min_slack": stats.minimum("bound_slack"),
+        # C2 with independent sides: the split chain's identity against a full-form recomputation of the step
+        "C2_identity_max_rel_error": stats.maximum("C2_error") if c2_counts.sum() else float("nan"),
+        "C2_steps_compared": int(c2_counts.sum()),
+        # C6 in its odds form delta^2 (xi1/xi2)^2 >= 1, a relative slack that does not shrink with t_div
+        "C6_min_odds_slack": stats.minimum("odds_slack"),
+        "C6_tolerance": _tolerance(cfg),
         "C6_steps_checked": int(counts.sum()),
         "C6_violations": violations,
         "C6_violation_share": violations / max(int(counts.sum()), 1),
-        # values left out of the statistics: undefined (0/0) or below the dtype's precision floor
-        "excluded_values": stats.excluded_counts(),
+        "fitted_rate": fitted_rate(stats, cfg.depth),
+        # values left out of the statistics: undefined (0/0, log 0); the split form resolves every other one
+        "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m != "C2_error"},
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step
         checks["C6_holds_every_step"] = violations == 0
@@ -108,21 +180,9 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                         str(device), time.perf_counter() - t0, stats)
 
 
-def _mask_unresolved(metrics: dict[str, torch.Tensor], t_div_x: torch.Tensor, cfg: Fig3Config
-                     ) -> dict[str, torch.Tensor]:
-    """NaN (left out, counted) where t_div is below the precision floor: t_div itself and xi1/xi2 (their
-    centred parts are rounding noise there). t_sim, r and the attention quantities stay trustworthy."""
-    dtype = resolve_dtype(cfg.dtype)
-    (metrics["t_div"],) = mask_below_floor(metrics["t_div"], dtype=dtype)
-    _, metrics["xi_ratio_minus_1"], metrics["identity_error"] = mask_below_floor(
-        torch.minimum(t_div_x, metrics["t_div"].nan_to_num(0.0)), metrics["xi_ratio_minus_1"],
-        metrics["identity_error"], dtype=dtype)
-    return metrics
-
-
 def _tolerance(cfg: Fig3Config) -> float:
-    """Rounding allowance for the C6 check, relative to r ~ 1: a few thousand ulps of the dtype."""
-    return 1e-9 if cfg.dtype == "float64" else 1e-4
+    """Rounding allowance for C6's odds-form check, relative: xi1 and xi2 carry a few ulps each."""
+    return 1e-12 if cfg.dtype == "float64" else 1e-5
 
 
 def fig3_panels(result: FigureResult) -> list:
@@ -130,10 +190,14 @@ def fig3_panels(result: FigureResult) -> list:
 
     return [
         Panel("token similarity and diversity", ("t_sim", "t_div"), "share of ||X||^2", log=True),
-        Panel("growth-factor ratio", ("xi_ratio_minus_1",), "xi1/xi2 - 1", labels=("measured",)),
-        Panel("escalation rate r(X_{k-1}, X_k) - 1", ("r", "r_estimate", "r_bound"), "r - 1", log=True,
-              labels=("measured", "C6 estimate 1/(s+mu^2(1-s))", "C6 bound 1/(s+delta^2(1-s))"),
-              predicted=("r_estimate", "r_bound"), transform="minus_one"),
+        Panel("growth-factor ratio xi1/xi2 - 1", ("xi_ratio_minus_1", "xi_estimate_minus_1", "xi_bound_minus_1"),
+              "xi1/xi2 - 1", log=True,
+              labels=("measured", "spectral estimate 1/mu - 1", "C5 symmetric bound 1/delta - 1"),
+              predicted=("xi_estimate_minus_1", "xi_bound_minus_1")),
+        Panel("escalation rate r(X_{k-1}, X_k) - 1", ("r_minus_1", "r_estimate_minus_1", "r_bound_minus_1"),
+              "r - 1", log=True,
+              labels=("measured", "C6 estimate 1/(s+mu^2(1-s)) - 1", "C6 bound 1/(s+delta^2(1-s)) - 1"),
+              predicted=("r_estimate_minus_1", "r_bound_minus_1")),
         Panel("attention quantities (D5)", ("delta", "sigma", "mu", "omega"), "value"),
     ]
 

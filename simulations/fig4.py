@@ -22,10 +22,12 @@ from .blocks import build_stack
 from .checkpoint import Checkpoint
 from .config import Fig4Config
 from .engine import resolve_dtype
+from .findings import Quoter, sig
 from .result import FigureResult
 from .trials import run_trials
 
-__all__ = ["simulate_fig4", "fig4_panels", "fig4_title", "FIG4_METRICS"]
+__all__ = ["simulate_fig4", "fig4_panels", "fig4_title", "fig4_findings", "render_fig4_findings",
+           "FIG4_METRICS"]
 
 FIG4_METRICS = ("t_sim", "norm_x", "norm_ln_x", "norm_attn", "attn_ratio")
 
@@ -72,3 +74,28 @@ def fig4_panels(result: FigureResult) -> list:
                       "||P(Xhat) Xhat W|| (attention output)")),
         Panel("attention output relative to the stream", ("attn_ratio",), "||SA(LN(X_{k-1}))|| / ||X_{k-1}||"),
     ]
+
+
+def fig4_findings(result: FigureResult) -> dict:
+    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    q = Quoter(result)
+    ratio, t_sim, norm_x = q.means("attn_ratio"), q.means("t_sim"), q.means("norm_x")
+    L = max(t_sim)
+    peak = max(ratio, key=ratio.get)
+    return q.finish({"depth": L, "attn_ratio_block_1": ratio[1], "attn_ratio_peak": ratio[peak],
+                     "attn_ratio_peak_block": peak, "attn_ratio_last": ratio[L],
+                     "norm_x_first": norm_x[0], "norm_x_last": norm_x[L],
+                     "t_sim_first": t_sim[0], "t_sim_last": t_sim[L]})
+
+
+def render_fig4_findings(f: dict) -> str:
+    first, peak, last, L = f["attn_ratio_block_1"], f["attn_ratio_peak"], f["attn_ratio_last"], f["depth"]
+    if peak <= first:
+        shape = f"falls from {sig(first)} at block 1 to {sig(last)} at block {L}"
+    else:
+        then = (f"stays within 15% of that up to block {L} ({sig(last)})" if last >= 0.85 * peak else
+                f"falls to {sig(last)} at block {L}")
+        shape = f"rises from {sig(first)} at block 1 to {sig(peak)} at block {f['attn_ratio_peak_block']} and {then}"
+    return (f"In a pre-norm stack at default init (fig4, T = {f['trials']}) the attention output's share of the "
+            f"residual stream, `||SA(LN X)|| / ||X||`, {shape}, while `||X||` grows from {sig(f['norm_x_first'])} "
+            f"to {sig(f['norm_x_last'])} and t_sim from {sig(f['t_sim_first'])} to {sig(f['t_sim_last'])}.")

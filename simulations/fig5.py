@@ -19,11 +19,13 @@ from .blocks import build_stack
 from .checkpoint import Checkpoint
 from .config import Fig5Config
 from .engine import resolve_dtype
+from .findings import Quoter, sig
 from .numerics import mask_below_floor
 from .result import FigureResult
 from .trials import run_trials
 
-__all__ = ["simulate_fig5", "fig5_panels", "fig5_title", "fig5_variants"]
+__all__ = ["simulate_fig5", "fig5_panels", "fig5_title", "fig5_findings", "render_fig5_findings",
+           "fig5_variants"]
 
 
 def fig5_variants(cfg: Fig5Config) -> dict[str, tuple[str, float]]:
@@ -76,3 +78,27 @@ def fig5_panels(result: FigureResult) -> list:
         Panel("token similarity of block output X_k", tuple(f"{p}/t_sim" for p in prefixes), "t_sim",
               labels=labels, predicted=("post/t_sim",)),
     ]
+
+
+def fig5_findings(result: FigureResult) -> dict:
+    """The numbers README quotes from this run (see :mod:`simulations.findings`): per variant ("tau=0.5", ...,
+    "post") t_div and t_sim of the input and of the last block."""
+    q = Quoter(result)
+    variants = list(dict.fromkeys(m.split("/")[0] for m in result.metrics))
+    L = max(result.series("post/t_sim")[0])
+    out = {"depth": L, "variants": variants}
+    for name in ("t_div", "t_sim"):
+        means = {v: q.means(f"{v}/{name}") for v in variants}
+        out[f"{name}_first"] = {v: m.get(0, float("nan")) for v, m in means.items()}
+        out[f"{name}_last"] = {v: m.get(L, float("nan")) for v, m in means.items()}  # NaN: no trial left
+    return q.finish(out)
+
+
+def render_fig5_findings(f: dict) -> str:
+    taus = [v for v in f["variants"] if v != "post"]
+    kept = ", ".join(f"{sig(f['t_div_last'][v])} at {v.replace('tau=', 'tau = ')}" for v in taus)
+    t_sim = ", ".join(sig(f["t_sim_last"][v]) for v in taus)
+    return (f"De-escalated post-norm stacks (fig5, T = {f['trials']}, same weights and input) end {f['depth']} "
+            f"blocks with t_div {kept}, where plain post-norm ends at {sig(f['t_div_last']['post'])} (the input's "
+            f"t_div is {sig(f['t_div_first']['post'])}; t_sim of the last block {t_sim} against "
+            f"{sig(f['t_sim_last']['post'])}).")

@@ -1,5 +1,11 @@
 """Figures from a :class:`~simulations.result.FigureResult`: one panel per group of metrics, mean with a 95%
-confidence band, measured curves solid and predicted ones dashed. Nothing here computes or writes files."""
+confidence band, measured curves solid and predicted ones dashed. Nothing here computes or writes files.
+
+A plot never shows more than the rows hold. Where values were left out of a mean (undefined or below the
+dtype's precision), that mean is over the surviving trials only: those steps get hollow markers and dotted line
+segments and a note under the panel says how many of the trials remain where. On a log axis a confidence bound
+<= 0 cannot be drawn: there the band is left out and only its upper bound is marked (a triangle pointing
+down), with a note; a mean <= 0 is left out likewise and noted."""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from .result import FigureResult
 
-__all__ = ["Panel", "plot_panels"]
+__all__ = ["Panel", "plot_panels", "step_ranges"]
 
 
 @dataclass(frozen=True)
@@ -25,29 +32,103 @@ class Panel:
     xlabel: str = "step k (layer)"  # what the CSV's step means in this panel (layer, epoch, depth, ...)
 
 
-def _draw(ax, result: FigureResult, panel: Panel) -> None:
+def step_ranges(steps) -> str:
+    """``[1, 2, 3, 7, 9, 10]`` -> ``"1-3, 7, 9-10"``."""
+    steps = sorted(int(s) for s in steps)
+    parts, start = [], None
+    for i, s in enumerate(steps):
+        if start is None:
+            start = s
+        if i + 1 == len(steps) or steps[i + 1] != s + 1:
+            parts.append(f"{start}" if start == s else f"{start}-{s}")
+            start = None
+    return ", ".join(parts)
+
+
+def _on_grid(grid: np.ndarray, steps: list[int], values, fill) -> np.ndarray:
+    out = np.full(grid.shape, fill, dtype=float)
+    out[np.searchsorted(grid, steps)] = values
+    return out
+
+
+def _counts_text(counts: np.ndarray, trials: int) -> str:
+    lo, hi = int(counts.min()), int(counts.max())
+    return f"{lo} of {trials}" if lo == hi else f"{lo}-{hi} of {trials}"
+
+
+def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
+    """Draw one panel; returns which of the marks that need explaining it used."""
     labels = panel.labels or panel.metrics
-    for metric, label in zip(panel.metrics, labels):
-        steps, mean, lo, hi = (np.asarray(a, dtype=float) for a in result.series(metric))
-        if steps.size == 0:
+    trials = result.trials
+    # one step grid for the panel, so a step where a metric has no value at all breaks its line
+    grid = np.array(sorted({s for m in panel.metrics for s in result.series(m)[0]}), dtype=float)
+    notes, used = [], {"partial": False, "upper_only": False}
+    many = grid.size > 30
+    for i, (metric, label) in enumerate(zip(panel.metrics, labels)):
+        color = f"C{i % 10}"  # fixed per metric: the extra marks below must not advance the colour cycle
+        steps, mean, lo, hi = result.series(metric)
+        if not steps:
             continue
+        count = _on_grid(grid, steps, result.counts(metric)[1], 0)
+        mean, lo, hi = (_on_grid(grid, steps, v, np.nan) for v in (mean, lo, hi))
         if panel.transform == "minus_one":
             mean, lo, hi = mean - 1, lo - 1, hi - 1
-        if panel.log:  # a band reaching below zero cannot be drawn on a log axis: clip it to the mean's scale
-            keep = mean > 0
-            steps, mean, lo, hi = steps[keep], mean[keep], lo[keep], hi[keep]
-            lo = np.where(lo > 0, lo, mean / 10)
+        none_left = (grid >= steps[0]) & (count == 0)
+        if none_left.any():
+            notes.append(f"{label}: 0 of {trials} trials (no mean) at steps {step_ranges(grid[none_left])}")
+        if panel.log and np.any(mean <= 0):
+            notes.append(f"{label}: mean <= 0 (not on a log axis) at steps {step_ranges(grid[mean <= 0])}")
+            mean = np.where(mean > 0, mean, np.nan)
+        shown = np.isfinite(mean)
+        full = shown & (count >= trials)
+        partial = shown & (count < trials)
+
         style = "--" if metric in panel.predicted else "-"
-        line, = ax.plot(steps, mean, style, marker="o" if steps.size <= 30 else None, ms=3, label=label)
-        ok = np.isfinite(lo) & np.isfinite(hi)
-        ax.fill_between(steps[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.plot(grid, np.where(full, mean, np.nan), style, color=color, marker=None if many else "o", ms=3,
+                label=label)
+        if partial.any():
+            used["partial"] = True
+            notes.append(f"{label}: {_counts_text(count[partial], trials)} trials at steps "
+                         f"{step_ranges(grid[partial])}")
+            # dotted wherever a segment touches a step with fewer than all trials
+            xs, ys = [], []
+            for j in range(grid.size - 1):
+                if shown[j] and shown[j + 1] and (partial[j] or partial[j + 1]):
+                    xs += [grid[j], grid[j + 1], np.nan]
+                    ys += [mean[j], mean[j + 1], np.nan]
+            ax.plot(xs, ys, ":", color=color, linewidth=1.5)
+            ax.plot(grid[partial], mean[partial], "o", ms=2.5 if many else 4, mfc="white", mec=color, mew=1,
+                    linestyle="none")
+
+        band = shown & np.isfinite(lo) & np.isfinite(hi)
+        if panel.log:
+            upper_only = band & (lo <= 0) & (hi > 0)
+            band &= lo > 0
+            if upper_only.any():
+                used["upper_only"] = True
+                notes.append(f"{label}: lower 95% bound <= 0 at steps {step_ranges(grid[upper_only])}, "
+                             "upper bound only")
+                ax.plot(grid[upper_only], hi[upper_only], "v", ms=3.5, color=color, alpha=0.7, linestyle="none")
+        ax.fill_between(grid, np.where(band, lo, np.nan), np.where(band, hi, np.nan), where=band, color=color,
+                        alpha=0.2, linewidth=0)
     if panel.log:
         ax.set_yscale("log")
     ax.set_title(panel.title, fontsize=10)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    if used["partial"]:
+        handles.append(Line2D([], [], color="0.4", linestyle=":", marker="o", ms=4, mfc="white",
+                              label="mean over fewer than all trials"))
+    if used["upper_only"]:
+        handles.append(Line2D([], [], color="0.4", linestyle="none", marker="v", ms=4,
+                              label="upper 95% bound only (lower <= 0)"))
+    ax.legend(handles=handles, fontsize=8)
+    if notes:  # under the axis label, inside the panel's own column
+        ax.annotate("\n".join(notes), xy=(0, 0), xycoords="axes fraction", xytext=(0, -32),
+                    textcoords="offset points", va="top", ha="left", fontsize=7, color="0.25", wrap=True)
+    return used
 
 
 def plot_panels(result: FigureResult, panels: list[Panel], title: str) -> plt.Figure:
@@ -55,10 +136,12 @@ def plot_panels(result: FigureResult, panels: list[Panel], title: str) -> plt.Fi
     k = len(panels)
     rows, cols = (2, 2) if k == 4 else (1, k)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
-    for ax, panel in zip(axes.flat, panels):
-        _draw(ax, result, panel)
+    used = [_draw(ax, result, panel) for ax, panel in zip(axes.flat, panels)]
     cfg = result.config
+    caption = "mean with 95% confidence band"
+    if any(u["partial"] for u in used):
+        caption += "; hollow markers, dotted: mean over the trials left (see notes)"
     fig.suptitle(f"{title}\nT = {cfg.get('trials')} trials, n = {cfg.get('tokens')}, d = {cfg.get('width')}, "
-                 f"seed {cfg.get('seed')}; mean with 95% confidence band", fontsize=10)
+                 f"seed {cfg.get('seed')}; {caption}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -18,13 +18,32 @@ class FigureResult:
     device: str = "cpu"
     elapsed_s: float = 0.0
     stats: StreamingStats | None = None  # per-trial values live here when keep_trials was asked
+    findings: dict = field(default_factory=dict)  # the numbers the README quotes (simulations.findings)
+
+    def _rows_of(self, metric: str) -> list[SummaryRow]:
+        if metric not in self.metrics:
+            raise ValueError(f"unknown metric {metric!r} for {self.name}; expected one of {', '.join(self.metrics)}")
+        return sorted((r for r in self.rows if r.metric == metric), key=lambda r: r.step)
 
     def series(self, metric: str) -> tuple[list[int], list[float], list[float], list[float]]:
         """(steps, means, ci_low, ci_high) of one metric, in step order."""
-        if metric not in self.metrics:
-            raise ValueError(f"unknown metric {metric!r} for {self.name}; expected one of {', '.join(self.metrics)}")
-        rows = sorted((r for r in self.rows if r.metric == metric), key=lambda r: r.step)
+        rows = self._rows_of(metric)
         return ([r.step for r in rows], [r.mean for r in rows], [r.ci_low for r in rows], [r.ci_high for r in rows])
+
+    def counts(self, metric: str) -> tuple[list[int], list[int]]:
+        """(steps, values behind each mean) of one metric, the steps of :meth:`series`. A count below
+        :attr:`trials` means values were left out there (undefined or below precision): that mean is over the
+        surviving trials only. A step with no value at all has no row."""
+        rows = self._rows_of(metric)
+        return [r.step for r in rows], [r.count for r in rows]
+
+    @property
+    def trials(self) -> int:
+        """Trials each mean would have with nothing left out (the config's count; else the largest count)."""
+        t = self.config.get("trials")
+        if isinstance(t, int) and not isinstance(t, bool) and t > 0:
+            return t
+        return max((r.count for r in self.rows), default=0)
 
     @property
     def metrics(self) -> list[str]:

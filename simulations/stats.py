@@ -57,7 +57,7 @@ class StreamingStats:
             finite = np.isfinite(v)
             n_b = finite.sum(0).astype(np.float64)
             safe = np.where(finite, v, 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a huge spread gives inf, honestly
                 mean_b = np.where(n_b > 0, safe.sum(0) / np.maximum(n_b, 1), 0.0)
                 m2_b = np.where(finite, (v - mean_b) ** 2, 0.0).sum(0)
             lo_b = np.where(finite, v, np.inf).min(0)
@@ -68,7 +68,7 @@ class StreamingStats:
             else:
                 n_a, mean_a, m2_a = self._count[metric], self._mean[metric], self._m2[metric]
                 n = n_a + n_b
-                with np.errstate(invalid="ignore", divide="ignore"):
+                with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                     delta = mean_b - mean_a
                     self._mean[metric] = np.where(n > 0, mean_a + delta * n_b / np.maximum(n, 1), 0.0)
                     self._m2[metric] = m2_a + m2_b + np.where(n > 0, delta ** 2 * n_a * n_b / np.maximum(n, 1), 0.0)

@@ -43,7 +43,7 @@ from .result import FigureResult
 from .stats import StreamingStats
 
 __all__ = ["TrainConfig", "DigitViT", "load_split", "parse_variant", "simulate_train", "train_panels", "train_title",
-           "accuracy_table"]
+           "accuracy_table", "train_findings", "render_train_findings"]
 
 CLASSES = 10
 
@@ -470,3 +470,37 @@ def train_panels(result: FigureResult) -> list:
         Panel(f"t_sim per block after training, L = {L}", tuple(f"{v}/d{L}/t_sim_trained" for v in variants),
               "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)"),
     ]
+
+
+def train_findings(result: FigureResult) -> dict:
+    """The numbers README quotes from this study (see :mod:`simulations.findings`): test accuracy per variant
+    and depth (mean, std over seeds, the learning rate chosen) and the last block's t_sim at the largest depth."""
+    c, cfg = result.checks, result.config
+    depths = [int(L) for L in cfg["depths"]]
+    variants = list(c["test_acc"])
+    L = max(depths)
+    return {"seed": cfg.get("seed"), "trials": result.trials, "depths": depths, "variants": variants,
+            "epochs": cfg.get("epochs"),
+            "test_acc": {v: {str(d): {k: c["test_acc"][v][str(d)][k] for k in ("mean", "std", "lr")} for d in depths}
+                         for v in variants},
+            "t_sim_last_block": {v: c["t_sim_last_block"][f"{v}/d{L}"] for v in variants},
+            "diverged_runs": len(c.get("diverged_runs", [])), "partial_means": []}
+
+
+def render_train_findings(f: dict) -> str:
+    depths, acc = f["depths"], f["test_acc"]
+    best = {d: max(acc[v][str(d)]["mean"] for v in f["variants"]) for d in depths}  # ties: all in bold
+    label = lambda v: f"{v} (tau = {v[5:]})" if v.startswith("deesc") else v  # noqa: E731
+    lines = [f"Test accuracy (%), mean +- std over {f['trials']} seeds (learning rate chosen on validation):", "",
+             "| variant | " + " | ".join(f"L = {d}" for d in depths) + " |", "|---" * (len(depths) + 1) + "|"]
+    for v in f["variants"]:
+        cells = []
+        for d in depths:
+            a = acc[v][str(d)]
+            cell = f"{100 * a['mean']:.1f} +- {100 * a['std']:.1f}"
+            cells.append(f"{'**' + cell + '**' if a['mean'] == best[d] else cell} ({a['lr']:.0e})".replace("e-0", "e-"))
+        lines.append(f"| {label(v)} | " + " | ".join(cells) + " |")
+    L = max(depths)
+    sims = ", ".join(f"{v} {s['init']:.3f} -> {s['trained']:.3f}" for v, s in f["t_sim_last_block"].items())
+    lines += ["", f"Token similarity of the last block at L = {L}, at initialisation -> after training: {sims}."]
+    return "\n".join(lines)

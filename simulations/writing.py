@@ -1,6 +1,7 @@
 """Writing results: ``DIR/figN.csv`` (step,metric,mean,ci_low,ci_high,count), ``DIR/figN.png`` and
-``DIR/figN.json`` (config, seed, versions, device, elapsed seconds, checks). Each file is written to a
-temporary name in the same directory and moved into place, so a crash never leaves a half-written file."""
+``DIR/figN.json`` (config, seed, versions, device, elapsed seconds, checks and, for figures that have them, the
+findings README quotes). Each file is written to a temporary name in the same directory and moved into place, so
+a crash never leaves a half-written file."""
 
 from __future__ import annotations
 
@@ -103,6 +104,8 @@ def write_result(result: FigureResult, figure, out: str | os.PathLike) -> dict[s
     meta = {"figure": result.name, "config": result.config, "seed": result.config.get("seed"),
             "device": result.device, "elapsed_s": round(result.elapsed_s, 3), "versions": versions(),
             "checks": result.checks, "csv_columns": list(CSV_COLUMNS), "metrics": result.metrics}
+    if result.findings:
+        meta["findings"] = result.findings
     atomic_write(paths["csv"], _csv_bytes(result))
     atomic_write(paths["png"], png.getvalue())
     atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())

@@ -74,10 +74,14 @@ def symmetric_doubly_stochastic(draw, n=None) -> np.ndarray:
 
 @st.composite
 def orthogonal_matrices(draw, d=None) -> np.ndarray:
-    """U (d, d) orthogonal: a product of Householder reflections of drawn vectors."""
+    """U (d, d) orthogonal: a product of d Householder reflections of drawn vectors (entries in [-1, 1]).
+
+    Every orthogonal d x d matrix is a product of at most d reflections (Cartan-Dieudonne), and a vector of
+    norm <= 1e-3 contributes the identity, so all of O(d), both determinants, is reachable.
+    """
     d = draw(N_FEATURES) if d is None else d
     U = np.eye(d)
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(d):
         v = draw(arrays(np.float64, d, elements=st.floats(-1, 1, allow_nan=False)))
         if np.linalg.norm(v) > 1e-3:
             v = v / np.linalg.norm(v)

@@ -1,5 +1,7 @@
 """C5 (xi bounds), C6 (escalation lower bound), C7 (linear rate), C9 (residual), C10 (multi-head)."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -185,6 +187,9 @@ def test_C6_per_step_bound_needs_orthogonal_weights_counterexample():
     W = np.diag([0.1, 1.0])
     bound = T.escalation_lower_bound(T.token_similarity(X), T.slem(P))
     assert bound == pytest.approx(8 / 7, rel=1e-14)
-    assert T.escalation_rate(X, P @ X @ W) == pytest.approx(0.9674418604651163, rel=1e-12) and bound > 1
+    # exact: t_sim(X) = (5/2)/3 = 5/6; P X W = [[1/10, 1/4], [1/10, 3/4]] has t_sim = (52/100)/(129/200) = 104/129
+    r_exact = Fraction(104, 129) / Fraction(5, 6)
+    assert r_exact == Fraction(208, 215)
+    assert T.escalation_rate(X, P @ X @ W) == pytest.approx(float(r_exact), rel=1e-12) and bound > 1
     assert T.escalation_bound_slack(X, P @ X @ W, P) < 0
     assert T.multihead_mean_rate(X, P[None]) >= bound  # the ratio of expectations still obeys it

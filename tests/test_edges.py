@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from simulations import Fig2Config, Fig3Config, simulate_fig2, simulate_fig3
-from simulations.numerics import precision_floor
 from simulations.writing import read_csv, write_result
 
 
@@ -19,22 +18,22 @@ def test_fig3_float32_agrees_with_float64_trial_by_trial():
         a, b = r32.stats.trial_values(metric), r64.stats.trial_values(metric)
         ok = np.isfinite(a) & np.isfinite(b)
         np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=1e-6, err_msg=metric)
-    # t_div is relative-accurate in float32 only well above its precision floor
+    # the split chain keeps t_div relative-accurate in float32 too: no precision floor
     a, b = r32.stats.trial_values("t_div"), r64.stats.trial_values("t_div")
-    ok = np.isfinite(a) & (b > 1e3 * precision_floor(__import__("torch").float32))
-    np.testing.assert_allclose(a[ok], b[ok], rtol=1e-2)
+    np.testing.assert_allclose(a, b, rtol=1e-4)
 
 
-def test_float32_flags_diversity_below_its_precision_instead_of_averaging_noise():
-    cfg = Fig3Config(tokens=8, width=8, depth=40, trials=20, rng_block=20, chunk=20, device="cpu",
-                     attention="symmetric", dtype="float32")
-    res = simulate_fig3(cfg, keep_trials=True, progress=False)
-    t_div = res.stats.trial_values("t_div")
-    assert np.nanmin(t_div) >= precision_floor(__import__("torch").float32)
-    assert res.checks["excluded_values"]["t_div"] > 0  # counted, in the JSON
-    steps, _, _, _ = res.series("t_div")
-    counts = [r.count for r in res.rows if r.metric == "t_div"]
-    assert counts[0] == 20 and counts[-1] < 20  # the CSV's count column says how many values were kept
+def test_float32_chain_resolves_diversity_far_below_float32_rounding():
+    # t_div falls below 1e-30 here, far below float32's eps^2 ~ 1e-14: carried in split form, nothing is noise.
+    # Softmax attention and Gaussian W are drawn in float32 in both runs, so both see the same inputs.
+    cfg = dict(tokens=8, width=8, depth=100, trials=20, rng_block=20, chunk=20, device="cpu")
+    r32 = simulate_fig3(Fig3Config(**cfg, dtype="float32"), keep_trials=True, progress=False)
+    r64 = simulate_fig3(Fig3Config(**cfg), keep_trials=True, progress=False)
+    assert not r32.checks["excluded_values"]
+    assert all(c == 20 for c in r32.counts("log_t_div")[1])
+    a, b = r32.stats.trial_values("log_t_div"), r64.stats.trial_values("log_t_div")
+    assert np.median(b[:, -1]) < math.log(1e-30) and b[:, -1].max() < math.log(1e-20)
+    np.testing.assert_allclose(a, b, rtol=1e-4)
 
 
 @pytest.mark.parametrize("cfg", [
@@ -45,7 +44,7 @@ def test_float32_flags_diversity_below_its_precision_instead_of_averaging_noise(
 ], ids=["n=2,d=1", "beta=1000", "depth=1", "one trial"])
 def test_fig3_edge_configurations_give_correct_results(cfg, tmp_path):
     res = simulate_fig3(Fig3Config(**cfg, device="cpu"), progress=False)
-    assert res.checks["C2_identity_max_rel_error"] < 1e-10 or math.isnan(res.checks["C2_identity_max_rel_error"])
+    assert res.checks["C2_identity_max_rel_error"] < 1e-10 or res.checks["C2_steps_compared"] == 0
     for row in res.rows:
         assert math.isfinite(row.mean)
         if row.metric in ("t_sim", "t_div"):

@@ -1,7 +1,10 @@
 """C8: drop the symmetry hypothesis and C5's corollary and C6 fail; Hypothesis must find that by itself."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
@@ -62,6 +65,29 @@ def test_C8_escalation_rate_can_fall_below_one_by_hand_n2():
     assert T.escalation_bound_slack(X, Y, P) == pytest.approx(5 / 41 - 125 / 53, rel=1e-13)
     xi1, xi2 = T.growth_factors(X, Y)
     assert float(xi1 / xi2) == pytest.approx(1 / 3, rel=1e-14)  # < 1/delta = 5/3
+
+
+def test_C8_escalation_rate_can_fall_below_one_with_strictly_positive_attention():
+    # counterexample_n2's P has a zero entry, so it is no softmax matrix; this P > 0 is softmax(log P), n = 3.
+    # Exact (fractions): X = [-3, 2, -1]^T, PX = [3/10, 9/10, -13/10]^T, t_sim 2/21 -> 1/777, r = 1/74;
+    # delta = (1 + sqrt 41)/20 (chi_P = (lambda - 1)(lambda^2 + lambda/10 - 1/10)).
+    X, P = T.counterexample_positive()
+    assert X.shape == (3, 1) and P.shape == (3, 3) and X.dtype == P.dtype == torch.float64
+    assert float(P.min()) > 0 and T.is_row_stochastic(P) and not np.allclose(P, P.T)
+    P_exact = [[Fraction(k, 10) for k in row] for row in ([1, 5, 4], [1, 7, 2], [6, 3, 1])]
+    np.testing.assert_allclose(P.numpy(), np.array(P_exact, dtype=float), rtol=1e-15)
+    Y_exact = [sum(p * x for p, x in zip(row, (-3, 2, -1))) for row in P_exact]
+    assert Y_exact == [Fraction(3, 10), Fraction(9, 10), Fraction(-13, 10)]
+    t_sim = lambda v: 3 * (sum(v) / 3) ** 2 / sum(x * x for x in v)  # noqa: E731 -- D1 for one feature
+    assert t_sim([Fraction(-3), Fraction(2), Fraction(-1)]) == Fraction(2, 21) and t_sim(Y_exact) == Fraction(1, 777)
+    r = T.escalation_rate(X, P @ X)
+    assert float(r) == pytest.approx(1 / 74, rel=1e-12)
+    delta = (1 + 41 ** 0.5) / 20
+    assert float(T.slem(P)) == pytest.approx(delta, rel=1e-12)
+    bound = T.escalation_lower_bound(T.token_similarity(X), T.slem(P))
+    assert float(r) < 1 < float(bound)  # C6 fails, and r < 1 outright
+    xi1, xi2 = T.growth_factors(X, P @ X)
+    assert float(xi1) * delta < float(xi2)  # C5's symmetric corollary xi1/xi2 >= 1/delta fails
 
 
 def test_C8_random_softmax_chains_violate_the_per_step_bound_in_a_fraction_of_steps():

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import theory as T
-from proofs_check import NumericResult, build_ledger, format_ledger, run_numeric
+from proofs_check import LedgerRow, NumericResult, SymbolicResult, build_ledger, format_ledger, run_numeric
 from proofs_check.numeric import NUMERIC
 from proofs_check.symbolic import SYMBOLIC
 
@@ -46,6 +46,29 @@ def test_ledger_rows_for_a_subset():
     assert [r.claim.id for r in rows] == ["C2", "C11"] and all(r.passed for r in rows)
     text = format_ledger(rows)
     assert "Prop 2.3" in text and "2 of 2 claims pass" in text
+    assert "symbolic: 2 proved for all n" in text
+
+
+@pytest.mark.parametrize("symbolic, passes", [
+    (SymbolicResult("proved", "m"), True),
+    (SymbolicResult("verified", "m", n_max=3), True),
+    (SymbolicResult("reduced", "m", facts=("spectral theorem",)), True),
+    (SymbolicResult("example", "m"), True),
+    (SymbolicResult("failed", "SymbolicCheckFailed: C2 swapped"), False),
+])
+def test_a_row_passes_iff_its_symbolic_check_did_not_fail_and_its_sweep_held(symbolic, passes):
+    good, bad = NumericResult(tried=1, worst_slack=0.0), NumericResult(tried=1, worst_slack=-1.0)
+    assert LedgerRow(T.claim("C2"), symbolic, good, 0.0).passed == passes
+    assert not LedgerRow(T.claim("C2"), symbolic, bad, 0.0).passed
+    text = format_ledger([LedgerRow(T.claim("C2"), symbolic, good, 0.0)])
+    assert symbolic.label in text.splitlines()[2] and text.splitlines()[2].endswith("PASS" if passes else "FAIL")
+
+
+def test_ledger_names_the_facts_a_reduced_claim_rests_on():
+    row = LedgerRow(T.claim("C9"), SymbolicResult("reduced", "m", facts=("spectral theorem",)),
+                    NumericResult(tried=1, worst_slack=0.0), 0.0)
+    text = format_ledger([row])
+    assert "reduced to named facts" in text and "facts:      spectral theorem" in text
 
 
 def test_python_m_proofs_check_names_all_thirteen_claims_and_exits_zero():
@@ -57,6 +80,14 @@ def test_python_m_proofs_check_names_all_thirteen_claims_and_exits_zero():
         assert any(line.startswith(f"{claim_id} ") and line.endswith("PASS") for line in lines), claim_id
     assert "13 of 13 claims pass" in out.stdout
     assert "found:" not in out.stdout  # --brief
+    # the status column says what was proved (tests/test_symbolic.py pins each claim's status)
+    status = {line.split()[0]: line for line in lines if line[:1] == "C"}
+    for claim_id in ("C1", "C2", "C4", "C11", "C12", "C13"):
+        assert "proved for all n" in status[claim_id]
+    for claim_id in ("C3", "C5", "C6", "C7", "C9", "C10"):
+        assert "reduced to named facts" in status[claim_id]
+    assert "proved by exact example" in status["C8"]
+    assert "symbolic: 6 proved for all n, 6 reduced to named facts, 1 proved by exact example" in out.stdout
 
 
 def test_python_m_proofs_check_rejects_an_unknown_claim():

@@ -134,6 +134,29 @@ REJECTIONS = {
         ("Y of other n", (torch.tensor(X), torch.ones(4, 2, dtype=torch.float64), torch.tensor(P)), {}, "token count"),
     ],
     T.claim: [("unknown id", ("C99",), {}, "unknown claim 'C99'")],
+    T.escalation_excess: [
+        ("zero mean token", (CENTRED, X), {}, "undefined where t_sim\\(X\\) = 0"),
+        ("Y = 0", (X, ZERO_X), {}, "Y must be non-zero"),
+        ("NaN", (NAN_X, X), {}, "finite"),
+        ("token count differs", (X, np.ones((4, 2))), {}, "batch shape and token count"),
+    ],
+    T.log_token_diversity: [("X = 0", (ZERO_X,), {}, "non-zero")],
+    T.split_tokens: [("Inf", (torch.tensor(INF_X),), {}, "finite"), ("rank 1", (torch.ones(3),), {}, "rank 1")],
+    T.attend: [
+        ("X not split", (torch.tensor(X), torch.zeros(3, 3, dtype=torch.float64), torch.eye(2, dtype=torch.float64)),
+         {}, "SplitTokens"),
+        ("D of other n", (T.split_tokens(torch.tensor(X)), torch.zeros(2, 2, dtype=torch.float64),
+                          torch.eye(2, dtype=torch.float64)), {}, r"D must be \(\.\.\., n, n\)"),
+        ("W of other d", (T.split_tokens(torch.tensor(X)), torch.zeros(3, 3, dtype=torch.float64),
+                          torch.eye(3, dtype=torch.float64)), {}, "W must be"),
+    ],
+    T.split_scores: [("WQ of other d", (T.split_tokens(torch.tensor(X)), torch.ones(3, 2, dtype=torch.float64),
+                                        torch.ones(2, 2, dtype=torch.float64)), {}, "WQ must be")],
+    T.split_softmax: [("S not square", (torch.zeros(1, 3), torch.tensor(0.0), torch.zeros(2, 3), torch.tensor(0.0)),
+                       {}, "S must be"),
+                      ("NaN scores", (torch.zeros(1, 2), torch.tensor(0.0), torch.full((2, 2), float("nan")),
+                                      torch.tensor(0.0)), {}, "finite")],
+    T.split_step_metrics: [("X not split", (torch.tensor(X), torch.tensor(X), torch.zeros(3, 3)), {}, "SplitTokens")],
 }
 
 CASES = [pytest.param(fn, args, kwargs, match, id=f"{fn.__name__}-{case}")
@@ -147,7 +170,9 @@ def test_bad_input_raises_a_value_error_that_says_why(fn, args, kwargs, match):
 
 
 def test_every_public_function_has_a_rejection_case():
-    public = {name for name in T.__all__ if callable(getattr(T, name)) and name not in {"Claim", "counterexample_n2"}}
+    no_input = {"Claim", "counterexample_n2", "counterexample_positive",  # they take no data to reject
+                "SplitTokens"}  # a plain container, built by split_tokens and attend, which check their input
+    public = {name for name in T.__all__ if callable(getattr(T, name)) and name not in no_input}
     covered = {fn.__name__ for fn in REJECTIONS}
     assert public - covered == set()
 

@@ -11,7 +11,6 @@ import theory as T
 from simulations.config import Fig3Config
 from simulations.engine import iter_chunks, run_chunks
 from simulations.fig3 import draw_step, initial_tokens, simulate_fig3
-from simulations.numerics import precision_floor
 from simulations.stats import StreamingStats
 
 SMALL = dict(tokens=6, width=5, depth=4, trials=60, rng_block=20, chunk=60, device="cpu")
@@ -86,7 +85,7 @@ def test_fig3_rows_follow_the_step_convention():
     by_step = {}
     for r in res.rows:
         by_step.setdefault(r.step, set()).add(r.metric)
-    assert by_step[0] == {"t_sim", "t_div"}
+    assert by_step[0] == {"t_sim", "t_div", "log_t_div"}
     assert all(by_step[k] == set(T.STEP_METRICS) for k in range(1, 5))
     assert all(r.count == 60 and r.ci_low <= r.mean <= r.ci_high for r in res.rows)
 
@@ -95,7 +94,51 @@ def test_fig3_symmetric_variant_checks_the_C6_bound_in_every_step():
     res = simulate_fig3(Fig3Config(**SMALL, attention="symmetric"), progress=False)
     assert res.checks["C6_holds_every_step"] is True
     assert res.checks["C6_violations"] == 0 and res.checks["C6_steps_checked"] == 60 * 4
-    assert res.checks["C2_identity_max_rel_error"] < 1e-12
+    assert res.checks["C2_identity_max_rel_error"] < 1e-12 and res.checks["C2_steps_compared"] > 0
+
+
+def _tight_symmetric_chain(depth: int) -> Fig3Config:
+    # n = 2: P = [[1-p, p], [p, 1-p]] maps the centred part to (1 - 2p) times itself, so xi2 = delta and xi1 = 1
+    # exactly, with orthogonal W: C6 holds with equality in every step, however small t_div gets.
+    return Fig3Config(tokens=2, width=3, depth=depth, trials=40, rng_block=20, chunk=40, device="cpu",
+                      attention="symmetric")
+
+
+def test_fig3_checks_C6_in_every_step_of_a_deep_chain_sharply_enough_to_catch_a_bound_off_by_1e_minus_6(
+        monkeypatch):
+    cfg = _tight_symmetric_chain(150)
+    res = simulate_fig3(cfg, keep_trials=True, progress=False)
+    assert res.checks["C6_holds_every_step"] is True and res.checks["C6_steps_checked"] == 40 * 150
+    slack = res.stats.trial_values("odds_slack")[:, 1:]
+    assert np.abs(slack).max() < 1e-12  # equality, to rounding, at every step
+    log_t_div = res.stats.trial_values("log_t_div")
+    assert np.isfinite(log_t_div).all() and log_t_div[:, -1].max() < math.log(1e-40)  # below the old floor
+    # the same run with delta understated by one part in a million: every step must be flagged
+    real = T._step.deviation_stats
+
+    def understated(*args, **kwargs):
+        delta, sigma, mu, omega = real(*args, **kwargs)
+        return delta * (1 - 1e-6), sigma, mu, omega
+
+    monkeypatch.setattr(T._step, "deviation_stats", understated)
+    fake = simulate_fig3(cfg, progress=False)
+    assert fake.checks["C6_holds_every_step"] is False
+    assert fake.checks["C6_violations"] == fake.checks["C6_steps_checked"] == 40 * 150
+
+
+def test_fig3_C2_check_catches_a_wrong_split_propagation(monkeypatch):
+    good = simulate_fig3(Fig3Config(**SMALL), progress=False)
+    assert good.checks["C2_identity_max_rel_error"] < 1e-12
+    real = T.attend
+
+    def forgets_the_mean_update(X, D, W, D_exp=None, row=None):  # m' = m W instead of (m + u) W
+        Y = real(X, D, W, D_exp, row)
+        mean = T._similarity.ldexp(X.mean, X.mean_exp[..., None, None]) @ W
+        return T.SplitTokens(mean, Y.centred, torch.zeros_like(Y.mean_exp), Y.centred_exp)
+
+    monkeypatch.setattr(T, "attend", forgets_the_mean_update)
+    bad = simulate_fig3(Fig3Config(**SMALL), progress=False)
+    assert bad.checks["C2_identity_max_rel_error"] > 1e-3
 
 
 def test_fig3_symmetric_variant_with_gaussian_weights_reports_rather_than_asserts():
@@ -116,7 +159,8 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
     draw order); everything computed from them is computed here again, with numpy."""
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     Q = np.linalg.svd(np.ones((1, n)))[2][1:].T  # a basis of 1-perp other than theory's Helmert basis
-    per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound")}
+    per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound",
+                                 "r_minus_1", "r_bound_minus_1", "log_t_div")}
     for ch in iter_chunks(cfg.trials, cfg.seed, chunk=cfg.chunk, rng_block=cfg.rng_block,
                           device=torch.device("cpu"), dtype=torch.float64):
         for block in ch.blocks:  # one block at a time, in each generator's draw order
@@ -124,8 +168,8 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
             X0 = initial_tokens(cfg, block)
             Ps, Ws = [], []
             for _ in range(L):
-                P, W = draw_step(cfg, block, X0)  # softmax attention does not look at X
-                Ps.append(P.numpy())
+                attention, W = draw_step(cfg, block, T.split_tokens(X0))  # softmax attention does not look at X
+                Ps.append((attention["D"] + 1 / n).numpy())
                 Ws.append(W.numpy())
             X0 = X0.numpy()
             for i in range(size):
@@ -148,10 +192,103 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
                     rows["mu"].append(np.linalg.norm(C) / np.sqrt(n - 1))
                     rows["omega"].append(np.linalg.norm(P.sum(0) - 1) / np.sqrt(n))
                     rows["r_bound"].append(1 / (sx + delta ** 2 * (1 - sx)))
+                    rows["r_minus_1"].append(sy / sx - 1)  # fine here: r - 1 is of order one at depth 5
+                    rows["r_bound_minus_1"].append(1 / (sx + delta ** 2 * (1 - sx)) - 1)
+                    rows["log_t_div"].append(np.log(np.sum(cy ** 2) / np.sum(Y ** 2)))
                     X = Y / np.linalg.norm(Y) * np.sqrt(n * d)
                 for m in per_trial:
                     per_trial[m].append(rows[m])
     return {m: np.array(v) for m, v in per_trial.items()}  # (trials, L)
+
+
+def _mp_reference(cfg: Fig3Config, trials: int, digits: int) -> dict[str, np.ndarray]:
+    """Figure 3's chain in mpmath at ``digits`` significant digits, one trial at a time, fed the engine's random
+    numbers (same block generator and draw order) but sharing none of its arithmetic: X, P and Y as plain
+    matrices, centred by their exact mean. Data attention from the scores of the whole X, softmax in mpmath."""
+    import mpmath as mp
+
+    mp.mp.dps = digits
+    n, d, L = cfg.tokens, cfg.width, cfg.depth
+    out = {m: np.zeros((trials, L + 1)) for m in ("log_t_div", "r_minus_1", "xi_ratio_minus_1", "delta")}
+    block = next(iter_chunks(trials, cfg.seed, chunk=trials, rng_block=trials, device=torch.device("cpu"),
+                             dtype=torch.float64)).blocks[0]
+    X0 = initial_tokens(cfg, block).numpy()
+    Xs = [mp.matrix(X0[i].tolist()) for i in range(trials)]
+    ones = mp.matrix([[mp.mpf(1) / n] * n for _ in range(n)])
+
+    def parts(X):
+        mean = ones * X
+        c = X - mean
+        a2 = sum(mean[i, j] ** 2 for i in range(n) for j in range(X.cols))
+        b2 = sum(c[i, j] ** 2 for i in range(n) for j in range(X.cols))
+        return a2, b2
+
+    for k in range(1, L + 1):
+        if cfg.attention == "data":  # the same draws as draw_step: W_Q, W_K, then W
+            from simulations.fig3 import _gaussian
+
+            WQ, WK = _gaussian(block, d, d, std=d ** -0.5).numpy(), _gaussian(block, d, d, std=d ** -0.5).numpy()
+            W = _gaussian(block, d, d, std=1 / math.sqrt(d)).numpy()
+        else:
+            attention, W = draw_step(cfg, block, None)
+            P_all = attention["D"].numpy()
+            W = W.numpy()
+        for i in range(trials):
+            X = Xs[i]
+            if cfg.attention == "data":
+                S = (X * mp.matrix(WQ[i].tolist())) * (X * mp.matrix(WK[i].tolist())).T / mp.sqrt(d)
+                P = mp.matrix(n, n)
+                for a in range(n):
+                    e = [mp.exp(S[a, b]) for b in range(n)]
+                    z = sum(e)
+                    for b in range(n):
+                        P[a, b] = e[b] / z
+            else:  # the engine's D with its rows centred exactly, plus 1/n: P 1 = 1 exactly, as C3 has it
+                D = mp.matrix((P_all[i]).tolist())
+                P = D - D * ones + ones  # a float D's row sums are ~eps, not 0; the model's P is row-stochastic
+            Y = P * X * mp.matrix(W[i].tolist())
+            ax, bx = parts(X)
+            ay, by = parts(Y)
+            s, t, t_y = ax / (ax + bx), bx / (ax + bx), by / (ay + by)
+            out["log_t_div"][i, k] = float(mp.log(t_y))
+            out["r_minus_1"][i, k] = float((t - t_y) / s)
+            out["xi_ratio_minus_1"][i, k] = float(mp.sqrt((ay / ax) / (by / bx)) - 1)
+            Qb = mp.matrix(n, n - 1)  # Helmert-free basis of 1-perp: Gram-Schmidt of e_j - e_n
+            basis = []
+            for j in range(n - 1):
+                v = [mp.mpf(0)] * n
+                v[j], v[n - 1] = mp.mpf(1), mp.mpf(-1)
+                for u in basis:
+                    dot = sum(v[q] * u[q] for q in range(n))
+                    v = [v[q] - dot * u[q] for q in range(n)]
+                norm = mp.sqrt(sum(x * x for x in v))
+                basis.append([x / norm for x in v])
+            for j, u in enumerate(basis):
+                for q in range(n):
+                    Qb[q, j] = u[q]
+            C = Qb.T * P * Qb
+            out["delta"][i, k] = float(max(abs(ev) for ev in mp.eig(C, left=False, right=False)))
+            Xs[i] = Y / mp.sqrt(ay + by) * mp.sqrt(n * d)
+    return out
+
+
+@pytest.mark.parametrize("attention, depth, digits", [("softmax", 150, 120), ("symmetric", 100, 200),
+                                                      ("data", 6, 700)])
+def test_fig3_deep_chain_keeps_every_trial_and_agrees_with_a_high_precision_reference(attention, depth, digits):
+    # At depth 150 t_div is far below float64's old floor (1e-28); mpmath carries enough digits to resolve it.
+    cfg = Fig3Config(tokens=4, width=3, depth=depth, trials=3, rng_block=3, chunk=3, beta=2.0, device="cpu",
+                     attention=attention)
+    res = simulate_fig3(cfg, keep_trials=True, progress=False)
+    ref = _mp_reference(cfg, 3, digits)
+    assert not res.checks["excluded_values"].get("log_t_div") and not res.checks["excluded_values"].get("r_minus_1")
+    got = {m: res.stats.trial_values(m) for m in ref}
+    assert got["log_t_div"][:, -1].max() < math.log(1e-40)
+    np.testing.assert_allclose(got["log_t_div"][:, 1:], ref["log_t_div"][:, 1:], rtol=1e-9)
+    np.testing.assert_allclose(got["xi_ratio_minus_1"][:, 1:], ref["xi_ratio_minus_1"][:, 1:], rtol=1e-9)
+    np.testing.assert_allclose(got["delta"][:, 1:], ref["delta"][:, 1:], rtol=1e-9, atol=1e-300)
+    r1, r1_ref = got["r_minus_1"][:, 1:], ref["r_minus_1"][:, 1:]
+    resolved = np.abs(r1_ref) > 1e-290  # below that r - 1 is a subnormal float
+    np.testing.assert_allclose(r1[resolved], r1_ref[resolved], rtol=1e-9)
 
 
 def test_fig3_means_match_an_independent_per_trial_float64_loop():
@@ -160,7 +297,7 @@ def test_fig3_means_match_an_independent_per_trial_float64_loop():
     ref = _reference_loop(cfg)
     for metric, values in ref.items():
         steps, mean, _, _ = res.series(metric)
-        if metric == "t_div":  # step 0 holds X_0
+        if metric in ("t_div", "log_t_div"):  # step 0 holds X_0
             steps, mean = steps[1:], mean[1:]
         assert steps == [1, 2, 3, 4, 5]
         np.testing.assert_allclose(mean, values.mean(0), rtol=1e-9, atol=1e-12, err_msg=metric)
@@ -191,21 +328,28 @@ def test_fig3_agrees_with_an_independently_drawn_numpy_run_within_sampling_error
         X = Y / np.linalg.norm(Y, axis=(1, 2), keepdims=True) * math.sqrt(n * d)
 
 
-def test_fig3_masks_diversity_below_the_precision_floor_in_the_data_variant():
+def test_fig3_data_variant_keeps_every_trial_through_its_superexponential_collapse():
     cfg = Fig3Config(tokens=8, width=8, depth=12, trials=40, rng_block=20, chunk=40, device="cpu", attention="data")
     res = simulate_fig3(cfg, keep_trials=True, progress=False)
-    t_div = res.stats.trial_values("t_div")
-    assert np.nanmin(t_div) >= precision_floor(torch.float64)
+    log_t_div = res.stats.trial_values("log_t_div")
+    assert np.isfinite(log_t_div).all()  # nothing lost to the floor, no survivor bias
+    assert all(c == 40 for c in res.counts("log_t_div")[1])
+    assert log_t_div[:, -1].max() < -1e4  # t_div ~ e^-10000: far below any float, still resolved
+    # near collapse each step multiplies ln t_div by about three (S ~ E^T A E: the centred part shrinks cubically)
+    ratio = log_t_div[:, 8:] / log_t_div[:, 7:-1]
+    assert 2.5 < np.median(ratio) < 3.5
     _, mean, _, _ = res.series("t_sim")
-    assert mean[-1] > 1 - 1e-6  # data-dependent attention collapses the tokens
+    assert mean[-1] == 1.0
 
 
-def test_fig3_runs_in_float32():
-    res = simulate_fig3(Fig3Config(**SMALL, dtype="float32"), progress=False)
-    res64 = simulate_fig3(Fig3Config(**SMALL), progress=False)
-    _, m32, lo32, hi32 = res.series("delta")
-    _, m64, _, _ = res64.series("delta")
-    assert np.all(np.abs(np.array(m32) - np.array(m64)) < 4 * (np.array(hi32) - np.array(lo32)))
+def test_fig3_runs_in_float32_and_agrees_with_float64_on_identical_inputs():
+    res = simulate_fig3(Fig3Config(**SMALL, dtype="float32"), keep_trials=True, progress=False)
+    res64 = simulate_fig3(Fig3Config(**SMALL), keep_trials=True, progress=False)
+    # the same float32 draws feed both runs: per trial, delta differs only by float32 rounding of P
+    d32, d64 = res.stats.trial_values("delta"), res64.stats.trial_values("delta")
+    np.testing.assert_allclose(d32[:, 1:], d64[:, 1:], rtol=1e-6)
+    t32, t64 = res.stats.trial_values("t_div"), res64.stats.trial_values("t_div")
+    np.testing.assert_allclose(t32, t64, rtol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -21,7 +21,7 @@ CONFIGS = {"fig1": Fig1Config, "fig2": Fig2Config, "fig4": Fig4Config, "fig5": F
 EXPECTED = {
     "fig1": {f"{a}/{q}": (1 if q == "grad_norm" else 0) for a in ("post", "pre") for q in ("t_sim", "cosine",
                                                                                              "grad_norm")},
-    "fig2": {m: (0 if m in ("t_sim", "t_div") else 1) for m in T.STEP_METRICS},
+    "fig2": {m: (0 if m in ("t_sim", "t_div", "log_t_div") else 1) for m in T.STEP_METRICS},
     "fig4": {"t_sim": 0, "norm_x": 0, "norm_ln_x": 1, "norm_attn": 1, "attn_ratio": 1},
     "fig5": {f"{p}/{q}": 0 for p in ("tau=0.1", "tau=0.5", "tau=1", "post") for q in ("t_div", "t_sim")},
 }
@@ -57,9 +57,10 @@ def test_transformer_figures_do_not_depend_on_the_chunk_size(name):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_fig2_runs_every_architecture_and_keeps_C2_and_C3(arch):
+def test_fig2_runs_every_architecture_and_keeps_C3_and_C13(arch):
+    # (C2 is not reported here: both of its sides would come from the same norms of the same matrices, so the
+    # check could only ever see rounding; fig3 checks C2 against an independent recomputation instead.)
     result = _run("fig2", arch=arch, tau=0.5)
-    assert result.checks["C2_identity_max_rel_error"] < 1e-12
     assert result.checks["C3_max_row_sum_error"] < 1e-14
     if arch != "pre":  # C13: every post-norm block output is a LayerNorm output
         assert result.checks["C13_max_abs_feature_mean"] < 1e-14

@@ -7,29 +7,31 @@ Claim IDs (C1-C13) follow shared/THEORY.md; :data:`CLAIMS` lists them.
 
 from ._attention import (attention_blocks, column_sum_defect, complement_basis, diversity_gain, double_centre,
                          is_row_stochastic, leading_basis, rms_diversity_gain, slem, uniform_attention)
-from ._bounds import (counterexample_n2, diversity_decay_bound, diversity_step_ratio_bound, escalation_bound_slack, escalation_lower_bound,
+from ._bounds import (counterexample_n2, counterexample_positive, diversity_decay_bound, diversity_step_ratio_bound, escalation_bound_slack, escalation_lower_bound,
                       multihead_lower_bound, multihead_mean_rate, residual_odds_growth_bound,
                       residual_second_moments, spectral_rate_estimate, xi_bounds)
 from ._claims import CLAIMS, Claim, claim
-from ._escalation import escalation_identity, escalation_rate, growth_factors, odds_growth
+from ._escalation import escalation_excess, escalation_identity, escalation_rate, growth_factors, odds_growth
 from ._operators import context_broadcast, deescalate, deescalated_similarity, layer_norm
 from ._random import (attention_from_scores, data_attention, make_generator, random_gaussian, random_orthogonal,
                       random_row_stochastic, random_symmetric_doubly_stochastic, random_tokens, softmax_attention)
-from ._step import STEP_METRICS, step_metrics
-from ._similarity import centred_part, mean_part, similarity_odds, split_norms, token_diversity, token_similarity
+from ._split import SplitTokens, attend, split_softmax, split_scores, split_tokens
+from ._step import STEP_METRICS, split_step_metrics, step_metrics
+from ._similarity import (centred_part, log_token_diversity, mean_part, similarity_odds, split_norms, token_diversity,
+                          token_similarity)
 
 __all__ = [
     # D1, D2, C1
-    "token_similarity", "token_diversity", "similarity_odds", "mean_part", "centred_part", "split_norms",
+    "token_similarity", "token_diversity", "log_token_diversity", "similarity_odds", "mean_part", "centred_part", "split_norms",
     # D3, D4, C2
-    "growth_factors", "escalation_rate", "escalation_identity", "odds_growth",
+    "growth_factors", "escalation_rate", "escalation_excess", "escalation_identity", "odds_growth",
     # D5, C3, C4
     "slem", "diversity_gain", "rms_diversity_gain", "column_sum_defect", "attention_blocks", "double_centre",
     "complement_basis", "leading_basis", "is_row_stochastic", "uniform_attention",
     # C5-C10
     "xi_bounds", "escalation_lower_bound", "spectral_rate_estimate", "diversity_decay_bound",
     "diversity_step_ratio_bound",
-    "escalation_bound_slack", "counterexample_n2", "residual_second_moments", "residual_odds_growth_bound",
+    "escalation_bound_slack", "counterexample_n2", "counterexample_positive", "residual_second_moments", "residual_odds_growth_bound",
     "multihead_lower_bound", "multihead_mean_rate",
     # C11-C13
     "deescalate", "deescalated_similarity", "context_broadcast", "layer_norm",
@@ -38,6 +40,8 @@ __all__ = [
     "data_attention", "random_row_stochastic", "random_symmetric_doubly_stochastic", "random_orthogonal",
     # all quantities of one step, for Monte Carlo engines
     "step_metrics", "STEP_METRICS",
+    # the split form of C3 for chains (X = 1 m^T + E carried in parts)
+    "SplitTokens", "split_tokens", "attend", "split_scores", "split_softmax", "split_step_metrics",
     # registry
     "CLAIMS", "Claim", "claim",
 ]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ._backend import array_function
+from ._similarity import ldexp, pow2_exponent
 from ._validate import check_row_stochastic, check_square, row_stochastic_tolerance
 
 __all__ = [
@@ -116,6 +117,28 @@ def _slem_and_sigma(P: Tensor) -> tuple[Tensor, Tensor]:
     """(delta, sigma) from one restriction C = Q^T P Q, in float64."""
     C = _restrict(P.to(torch.float64))
     return _slem_of(C).to(P.dtype), _sigma_of(C).to(P.dtype)
+
+
+def deviation_stats(D: Tensor, exp: Tensor | None = None, row: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""(delta, sigma, mu, omega) of $P = \Pi + \mathbf{1}\rho^T + 2^{e} D$ from its deviation from uniform attention.
+
+    C3 makes delta, sigma and mu functions of $D$ alone ($Q^T \mathbf{1} = 0$, $\Pi_\perp \mathbf{1} = 0$), and D
+    keeps digits that P cannot hold where attention is nearly uniform (data attention near collapse), so they
+    stay relatively accurate far below eps; omega also needs the common row $\rho$ ``(..., 1, n)``. ``exp``
+    (shape ``(...)``) scales D by a power of two; default 0. For a plain P pass ``D = P - 1/n``.
+    """
+    n = D.shape[-1]
+    f = pow2_exponent(D, (-2, -1))  # eigensolvers fail on subnormal entries: work at D's own scale
+    Ds = ldexp(D, -f[..., None, None])
+    f = f if exp is None else f + exp
+    C = _restrict(Ds.to(torch.float64))
+    delta, sigma = _slem_of(C).to(D.dtype), _sigma_of(C).to(D.dtype)
+    c = ldexp(Ds.sum(dim=-2), f[..., None])  # column sums of P - Pi, (..., n)
+    if row is not None:
+        c = c + n * row[..., 0, :]
+    omega = torch.linalg.vector_norm(c - c.mean(-1, keepdim=True), dim=-1) / math.sqrt(n)
+    return ldexp(delta, f), ldexp(sigma, f), ldexp(_mu(Ds), f), omega
 
 
 def _mu(P: Tensor) -> Tensor:

@@ -6,8 +6,10 @@ Conventions: $s = t_{sim}(X)$; $1 - s$ is taken from an explicit ``t_div`` when 
 - C6 ($P$ symmetric): $r(X, PXU) \ge 1/(s + \delta^2(1-s))$; spectral estimate $1/(s + \mu^2(1-s))$.
 - C7 (chain, $\delta(P_k) \le \bar\delta < 1$): $t_{div}(X_k) \le \bar\delta^{2k}/\mathrm{odds}(X_0)$; one step
   shrinks $t_{div}$ by at most $\bar\delta^2(1+o_k)/(\bar\delta^2+o_k)$, not by $\bar\delta^2$.
-- C8: without symmetry C5's corollary and C6 fail; ``escalation_bound_slack`` measures by how much.
-- C9 ($Y = X + PXW$): exact second moments; odds grow by at least $(1+\gamma)/(1+\gamma\delta^2)$.
+- C8: without symmetry C5's corollary and C6 fail; ``escalation_bound_slack`` measures by how much;
+  ``counterexample_n2`` and ``counterexample_positive`` (every entry > 0) have $r < 1$.
+- C9 ($Y = X + PXW$): exact second moments; the odds ratio (not $\bar r$, which tends to 1 as $s \to 1$)
+  is at least $(1+\gamma)/(1+\gamma\delta^2)$.
 - C10 ($Y = \sum_h P_h X W_h$): $\bar r \ge 1/(s + \overline{\delta_h^2}(1-s))$.
 """
 
@@ -34,6 +36,7 @@ __all__ = [
     "multihead_lower_bound",
     "multihead_mean_rate",
     "counterexample_n2",
+    "counterexample_positive",
 ]
 
 
@@ -75,8 +78,9 @@ def xi_bounds(X: Tensor, P: Tensor) -> tuple[Tensor, Tensor]:
 def diversity_decay_bound(odds0: Tensor, dbar: Tensor, k: Tensor) -> Tensor:
     r"""C7: $t_{div}(X_k) \le \bar\delta^{2k} / \mathrm{odds}(X_0)$ for $X_{j+1} = P_j X_j U_j$, $\delta(P_j) \le \bar\delta$.
 
-    Q-linear convergence of $t_{sim} \to 1$ with ratio $\bar\delta^2$. Evaluated in logs, so deep chains
-    neither underflow early nor overflow. Arguments broadcast.
+    R-linear convergence of $t_{sim} \to 1$ with rate $\bar\delta^2$ (the odds are Q-linear,
+    $o_{k+1} \ge o_k/\bar\delta^2$; $t_{div}$'s one-step ratio is only bounded by ``diversity_step_ratio_bound``).
+    Evaluated in logs, so deep chains neither underflow early nor overflow. Arguments broadcast.
     """
     check_nonnegative("odds0", odds0)
     check_nonnegative("dbar", dbar)
@@ -135,9 +139,12 @@ def residual_second_moments(X: Tensor, P: Tensor, gamma: Tensor) -> tuple[Tensor
 
 @array_function
 def residual_odds_growth_bound(gamma: Tensor, delta: Tensor) -> Tensor:
-    r"""C9: odds grow at least by $(1+\gamma)/(1+\gamma\delta^2) \ge 1$ per residual step (symmetric $P$).
+    r"""C9: odds ratio $(\mathbb{E}\|\Pi Y\|^2/\mathbb{E}\|\Pi_\perp Y\|^2)/\mathrm{odds}(X) \ge (1+\gamma)/(1+\gamma\delta^2) \ge 1$
+    per residual step (symmetric $P$).
 
-    Tends to 1 as $\gamma \to 0$: a growing residual stream slows escalation but does not stop it.
+    A bound on the odds ratio only: the ratio-of-expectations rate $\bar r$ tends to 1 as $s \to 1$ whatever
+    $\gamma$, so it obeys no such bound. Tends to 1 as $\gamma \to 0$: a growing residual stream slows
+    escalation but does not stop it.
     """
     check_nonnegative("gamma", gamma)
     check_nonnegative("delta", delta)
@@ -181,4 +188,19 @@ def counterexample_n2(*, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Te
     """
     X = torch.tensor([[2.0], [-1.0]], dtype=dtype)
     P = torch.tensor([[0.0, 1.0], [0.6, 0.4]], dtype=dtype)
+    return X, P
+
+
+def counterexample_positive(*, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
+    r"""C8 with every entry of $P$ positive (so $P = \mathrm{softmax}(\log P)$, finite scores), n = 3:
+    $X = [-3, 2, -1]^T$, $P = [[1/10, 1/2, 2/5], [1/10, 7/10, 1/5], [3/5, 3/10, 1/10]]$.
+
+    $PX = [3/10, 9/10, -13/10]^T$; $t_{sim}(X) = 2/21$, $t_{sim}(PX) = 1/777$: $r = 1/74 < 1$, while
+    $\delta(P) = (1 + \sqrt{41})/20 \approx 0.370$ ($\chi_P = (\lambda - 1)(\lambda^2 + \lambda/10 - 1/10)$) and C6
+    would promise $r \ge 1/(s + \delta^2(1-s)) > 1$. Unlike ``counterexample_n2`` (a zero entry) this P is a
+    softmax matrix. Found by a seeded search (``proofs_check._search.search_positive_counterexample``: P rows in
+    tenths, each entry >= 1/10, X integer in [-3, 3]; the smallest r > 0); exact check in proofs_check (C8).
+    """
+    X = torch.tensor([[-3.0], [2.0], [-1.0]], dtype=dtype)
+    P = torch.tensor([[1, 5, 4], [1, 7, 2], [6, 3, 1]], dtype=dtype) / 10
     return X, P

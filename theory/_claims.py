@@ -50,12 +50,14 @@ CLAIMS: tuple[Claim, ...] = (
           "t_div ratio <= dbar^2 (1+odds_k)/(dbar^2+odds_k) -> dbar^2 [corrects THEORY.md's Q-linear ratio dbar^2]",
           ("diversity_decay_bound", "diversity_step_ratio_bound", "similarity_odds")),
     Claim("C8", "R", "hypotheses are needed", "P row-stochastic, not symmetric (softmax)",
-          "C5's symmetric corollary and C6 fail; r < 1 happens (n = 2: X = [2,-1], P = [[0,1],[.6,.4]])",
-          ("escalation_bound_slack", "counterexample_n2", "softmax_attention")),
+          "C5's symmetric corollary and C6 fail; r < 1 happens (n = 2: X = [2,-1], P = [[0,1],[.6,.4]]; "
+          "every entry > 0, n = 3: X = [-3,2,-1], P = [[.1,.5,.4],[.1,.7,.2],[.6,.3,.1]], r = 1/74)",
+          ("escalation_bound_slack", "counterexample_n2", "counterexample_positive", "softmax_attention")),
     Claim("C9", "R", "residual slows escalation (Fig 4)",
           "Y = X + P X W, P doubly stochastic (symmetric for the bound), W iid N(0, sigma_w^2), gamma = sigma_w^2 d",
           "E||Pi Y||^2 = (1+gamma)||Pi X||^2; E||Pi_perp Y||^2 = ||Pi_perp X||^2 + gamma ||Pi_perp P Pi_perp X||^2 "
-          "<= (1+gamma delta^2)||Pi_perp X||^2; odds ratio >= (1+gamma)/(1+gamma delta^2)",
+          "<= (1+gamma delta^2)||Pi_perp X||^2; odds ratio >= (1+gamma)/(1+gamma delta^2) (the odds, not rbar: "
+          "rbar -> 1 as s -> 1)",
           ("residual_second_moments", "residual_odds_growth_bound")),
     Claim("C10", "R", "multi-head (Fig 2)", "Y = sum_h P_h X W_h, W_h independent iid N(0, sigma_w^2), P_h symmetric",
           "rbar >= 1/(s + mean_h(delta_h^2) (1-s))",

@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 
 from ._backend import array_function
-from ._similarity import _scaled_split_norms, _split_norms, _split_shares
+from ._similarity import ScaledNorm, norm_ratio, shares, split_scaled_norms
 from ._validate import check_nonnegative, check_pair, check_tokens, check_unit_interval
 
-__all__ = ["growth_factors", "escalation_rate", "escalation_identity", "odds_growth"]
+__all__ = ["growth_factors", "escalation_rate", "escalation_excess", "escalation_identity", "odds_growth"]
 
 
 def _check_map(X: Tensor, Y: Tensor) -> None:
@@ -28,16 +28,16 @@ def _check_map(X: Tensor, Y: Tensor) -> None:
     check_pair(X, Y)
 
 
-def _growth_factors(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
-    return _growth_of(_scaled_split_norms(X), _scaled_split_norms(Y))
-
-
-def _growth_of(x_norms: tuple[Tensor, Tensor, Tensor], y_norms: tuple[Tensor, Tensor, Tensor]
+def _growth_of(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, ScaledNorm]
                ) -> tuple[Tensor, Tensor]:
-    """(xi1, xi2) from ``_scaled_split_norms`` of X and of Y."""
-    (ax, bx, scale_x), (ay, by, scale_y) = x_norms, y_norms
-    ratio = scale_y / scale_x
-    return ay / ax * ratio, by / bx * ratio
+    """(xi1, xi2) from ``split_scaled_norms`` of X and of Y."""
+    return norm_ratio(y_norms[0], x_norms[0]), norm_ratio(y_norms[1], x_norms[1])
+
+
+def excess_of(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, ScaledNorm]) -> Tensor:
+    """r - 1 = (t_div(X) - t_div(Y)) / t_sim(X) from the split norms of X and Y."""
+    s, t = shares(*x_norms)
+    return (t - shares(*y_norms)[1]) / s
 
 
 @array_function
@@ -47,25 +47,44 @@ def growth_factors(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
     ``X``: ``(..., n, d)``; ``Y``: ``(..., n, d')``. Needs $0 < t_{sim}(X) < 1$ (both parts of X non-zero).
     """
     _check_map(X, Y)
-    a, b = _split_norms(X)
+    x_norms = split_scaled_norms(X)
+    a, b = x_norms[0].value, x_norms[1].value
     if bool((a == 0).any()):
         raise ValueError("xi1 is undefined where X has a zero mean token (t_sim(X) = 0); "
                          f"got {int((a == 0).sum())} such matrices")
     if bool((b == 0).any()):
         raise ValueError("xi2 is undefined where all tokens of X are equal (t_sim(X) = 1); "
                          f"got {int((b == 0).sum())} such matrices")
-    return _growth_factors(X, Y)
+    return _growth_of(x_norms, split_scaled_norms(Y))
 
 
 @array_function
 def escalation_rate(X: Tensor, Y: Tensor) -> Tensor:
     r"""Escalation rate (D4): $r(X, Y) = t_{sim}(Y)/t_{sim}(X)$. Needs $t_{sim}(X) > 0$ and $Y \ne 0$."""
+    x_norms = _checked_rate_input(X, Y)
+    return shares(*split_scaled_norms(Y))[0] / shares(*x_norms)[0]
+
+
+def _checked_rate_input(X: Tensor, Y: Tensor) -> tuple[ScaledNorm, ScaledNorm]:
     _check_map(X, Y)
-    s = _split_shares(X)[0]
-    if bool((s == 0).any()):
+    x_norms = split_scaled_norms(X)
+    zero = x_norms[0].value == 0
+    if bool(zero.any()):
         raise ValueError("the escalation rate is undefined where t_sim(X) = 0 (zero mean token); "
-                         f"got {int((s == 0).sum())} such matrices")
-    return _split_shares(Y)[0] / s
+                         f"got {int(zero.sum())} such matrices")
+    return x_norms
+
+
+@array_function
+def escalation_excess(X: Tensor, Y: Tensor) -> Tensor:
+    r"""$r(X, Y) - 1 = (t_{div}(X) - t_{div}(Y))/t_{sim}(X)$, computed from the diversities (D4).
+
+    Never as ``r - 1``: near collapse $r$ is 1 to every digit of a float while its excess is ~$t_{div}$, and
+    here it keeps the relative accuracy of the diversities. Needs $t_{sim}(X) > 0$ and $Y \ne 0$, like
+    :func:`escalation_rate`.
+    """
+    x_norms = _checked_rate_input(X, Y)
+    return excess_of(x_norms, split_scaled_norms(Y))
 
 
 def _rate_from_ratio(s: Tensor, q: Tensor, t_div: Tensor | None) -> Tensor:

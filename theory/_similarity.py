@@ -1,16 +1,34 @@
-r"""Token similarity and diversity (D1, D2; the partition C1).
+r"""Token similarity and diversity (D1, D2; the partition C1), to relative rounding at any scale.
 
 [YZ] Def 1.1: $t_{sim}(X) = \|\Pi X\|^2 / \|X\|^2$ and $t_{div}(X) = \|\Pi_\perp X\|^2 / \|X\|^2$, with
 $\Pi = \mathbf{1}\mathbf{1}^T/n$ (``mean_part``: every row replaced by the mean token $\bar x$) and
 $\Pi_\perp = I - \Pi$ (``centred_part``). Both parts are computed directly, never one as ``1 -`` the other:
 after ten layers of attention $t_{div}$ is ~1e-30 and ``1 - t_sim`` would be zero. Since
-$\|X\|^2 = \|\Pi X\|^2 + \|\Pi_\perp X\|^2$ (C1), the denominator is that sum, so the two shares add to one
-to rounding. Each matrix is scaled by its largest entry first, so neither tiny nor huge entries under- or
-overflow the squares.
+$\|X\|^2 = \|\Pi X\|^2 + \|\Pi_\perp X\|^2$ (C1), the denominator is that sum.
+
+How the small part keeps its digits (shared/THEORY.md, "Precision"):
+
+1. X is scaled by a power of two (exact) so that its largest entry lies in [1/2, 1): no difference overflows.
+2. The centred part is formed from differences to one reference token, $D = X - \mathbf{1}x_1^T$, which are
+   exact for nearly equal tokens (Sterbenz) and otherwise correct to one rounding of themselves; then
+   $\Pi_\perp X = D - \mathbf{1}\bar d^T$ with $\bar d$ from a compensated sum. Centring X with its rounded mean
+   instead would leave an error of ~eps ||X|| in every entry: a relative error of eps^2/t_div in t_div.
+3. The mean token comes from a compensated (TwoSum) sum of the scaled tokens, so ||Pi X|| is accurate even
+   where the mean nearly cancels.
+4. Each part's norm is taken after scaling that part by its own power of two, and kept as a
+   :class:`ScaledNorm` ``value * 2**exp``: a centred part 1e-200 times the mean part neither underflows its
+   squares nor loses its exponent. Shares, odds, logs and growth factors are formed from these pairs.
+
+So t_div is accurate to a few ulps relative for every finite float64 input whose t_div is a normal number
+(down to ~1e-300), at any scale of X.
 """
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
+import torch
 from torch import Tensor
 
 from ._backend import array_function
@@ -23,71 +41,144 @@ __all__ = [
     "token_diversity",
     "similarity_odds",
     "split_norms",
+    "log_token_diversity",
 ]
 
-
-def _mean_part(X: Tensor) -> Tensor:
-    return X.mean(dim=-2, keepdim=True).expand_as(X)
+_LN2 = math.log(2.0)
 
 
-def _centre(X: Tensor) -> tuple[Tensor, Tensor]:
-    """(xbar (..., 1, d), X - 1 xbar^T), with the mean taken of differences to the first token.
+class ScaledNorm(NamedTuple):
+    """A norm as ``value * 2**exp``: ``value`` of order 1 (or 0), ``exp`` an integer-valued float tensor."""
 
-    For nearly equal tokens the differences are exact (Sterbenz), so the centred part keeps its relative
-    accuracy however small it is, and equal tokens give exactly zero.
+    value: Tensor
+    exp: Tensor
+
+
+def pow2_exponent(A: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """The e with max|A| in [2^(e-1), 2^e) over ``dims`` (0 where A = 0), as a float tensor of A's dtype."""
+    _, e = torch.frexp(A.abs().amax(dim=dims))
+    return e.to(A.dtype)
+
+
+def _exp_range(dtype: torch.dtype) -> tuple[int, int]:
+    """(lo, hi): 2^lo is the dtype's smallest subnormal, 2^hi its largest power of two."""
+    fi = torch.finfo(dtype)
+    _EXP_RANGE[dtype] = (round(math.log2(fi.tiny * fi.eps)), math.floor(math.log2(fi.max)))
+    return _EXP_RANGE[dtype]
+
+
+_EXP_RANGE: dict[torch.dtype, tuple[int, int]] = {}
+
+
+def ldexp(x: Tensor, e: Tensor) -> Tensor:
+    r"""$x \cdot 2^e$ for integer-valued float ``e``, exact unless the result leaves the normal range.
+
+    Two factors, each a power of two the dtype can hold (``exp2`` is exact on integers), so exponents down to
+    about twice the dtype's range work; beyond that the result is 0 (or inf), as the true value would round to.
     """
-    D = X - X[..., :1, :]
-    dbar = D.mean(dim=-2, keepdim=True)  # (..., 1, d)
-    return X[..., :1, :] + dbar, D - dbar
+    lo, hi = _EXP_RANGE[x.dtype] if x.dtype in _EXP_RANGE else _exp_range(x.dtype)
+    e = e.to(x.dtype).clamp(2 * lo, 2 * hi)
+    e1 = torch.floor(e / 2)
+    return x * torch.exp2(e1) * torch.exp2(e - e1)
 
 
-def _scaled_split_norms(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(||Pi X||, ||Pi_perp X||, scale) of X / scale, scale = the largest |entry| (1 for X = 0)."""
+def _scaled_frobenius(A: Tensor) -> ScaledNorm:
+    """||A|| over the last two dims, A scaled by its own power of two first (no under- or overflow)."""
+    e = pow2_exponent(A, (-2, -1))
+    return ScaledNorm(torch.linalg.matrix_norm(ldexp(A, -e[..., None, None])), e)
+
+
+def _two_sum(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(fl(a + b), the rounding error of that sum), exactly (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def compensated_sum(A: Tensor, dim: int = -2) -> Tensor:
+    """Sum over ``dim`` as if in twice the precision, then rounded once: pairwise TwoSum, log2(n) passes."""
+    A = A.movedim(dim, 0)
+    hi, lo = A, torch.zeros_like(A)
+    while hi.shape[0] > 1:
+        if hi.shape[0] % 2:
+            hi, lo = torch.cat([hi, hi.new_zeros(1, *hi.shape[1:])]), torch.cat([lo, lo.new_zeros(1, *lo.shape[1:])])
+        hi, err = _two_sum(hi[0::2], hi[1::2])
+        lo = lo[0::2] + lo[1::2] + err
+    return (hi[0] + lo[0]).unsqueeze(0).movedim(0, dim)
+
+
+def _scaled_parts(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(xbar (..., 1, d), Pi_perp X (..., n, d), e): both parts of X 2^-e, e the exponent of max|X|."""
     n = X.shape[-2]
-    scale = X.abs().amax(dim=(-2, -1), keepdim=True)
-    scale = scale.masked_fill(scale == 0, 1)
-    xbar, centred = _centre(X / scale)
-    mean_norm = xbar.square().sum(dim=(-2, -1)).mul(n).sqrt()
-    centred_norm = centred.square().sum(dim=(-2, -1)).sqrt()
-    return mean_norm, centred_norm, scale[..., 0, 0]
+    e = pow2_exponent(X, (-2, -1))
+    Xs = ldexp(X, -e[..., None, None])
+    D = Xs - Xs[..., :1, :]  # exact where tokens are close (Sterbenz)
+    centred = D - compensated_sum(D) / n
+    return compensated_sum(Xs) / n, centred, e
+
+
+def split_scaled_norms(X: Tensor) -> tuple[ScaledNorm, ScaledNorm]:
+    r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ as :class:`ScaledNorm` pairs (no under- or overflow, relative rounding)."""
+    xbar, centred, e = _scaled_parts(X)
+    a, b = _scaled_frobenius(xbar), _scaled_frobenius(centred)
+    return (ScaledNorm(a.value * math.sqrt(X.shape[-2]), a.exp + e), ScaledNorm(b.value, b.exp + e))
+
+
+def common_scale(a: ScaledNorm, b: ScaledNorm) -> tuple[Tensor, Tensor, Tensor]:
+    """(a, b, e) with a = a.value 2^(a.exp - e), b likewise, e the larger exponent: the larger is of order 1."""
+    e = torch.maximum(a.exp, b.exp)
+    return ldexp(a.value, a.exp - e), ldexp(b.value, b.exp - e), e
+
+
+def shares(a: ScaledNorm, b: ScaledNorm) -> tuple[Tensor, Tensor]:
+    """(a^2/(a^2 + b^2), b^2/(a^2 + b^2)): (t_sim, t_div) from the two part norms, each to relative rounding."""
+    a_, b_, _ = common_scale(a, b)
+    total = a_.square() + b_.square()
+    return a_.square() / total, b_.square() / total
+
+
+def log_share(b: ScaledNorm, a: ScaledNorm) -> Tensor:
+    r"""$\ln(b^2/(a^2 + b^2))$, finite however small b is (unless b = 0): ``log_share(b, a)`` is ln t_div."""
+    a_, b_, e = common_scale(a, b)
+    return 2 * (torch.log(b.value) + (b.exp - e) * _LN2) - torch.log(a_.square() + b_.square())
+
+
+def norm_ratio(num: ScaledNorm, den: ScaledNorm) -> Tensor:
+    """num / den as a plain tensor (inf or 0 only where the true ratio leaves the dtype's range)."""
+    return ldexp(num.value / den.value, num.exp - den.exp)
 
 
 def _split_norms(X: Tensor) -> tuple[Tensor, Tensor]:
     """(||Pi X||, ||Pi_perp X||) over the last two dims."""
-    a, b, scale = _scaled_split_norms(X)
-    return a * scale, b * scale
-
-
-def _shares_of(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """(t_sim, t_div) from the two part norms (scaled or not: the shares are scale-free)."""
-    a2, b2 = a.square(), b.square()
-    total = a2 + b2
-    return a2 / total, b2 / total
+    a, b = split_scaled_norms(X)
+    return ldexp(a.value, a.exp), ldexp(b.value, b.exp)
 
 
 def _split_shares(X: Tensor) -> tuple[Tensor, Tensor]:
-    """(t_sim, t_div): scale-free, so the scaled norms serve without scaling back."""
-    a, b, _ = _scaled_split_norms(X)
-    return _shares_of(a, b)
+    """(t_sim, t_div)."""
+    return shares(*split_scaled_norms(X))
 
 
 @array_function
 def mean_part(X: Tensor) -> Tensor:
     r"""$\Pi X$: every token replaced by the mean token. ``X``: ``(..., n, d)``."""
     check_tokens("X", X, nonzero=False)
-    return _mean_part(X).clone()
+    xbar, _, e = _scaled_parts(X)
+    return ldexp(xbar, e[..., None, None]).expand_as(X).clone()
 
 
 @array_function
 def centred_part(X: Tensor) -> Tensor:
-    r"""$\Pi_\perp X = X - \mathbf{1}\bar x^T$: the tokens with their mean removed. ``X``: ``(..., n, d)``."""
+    r"""$\Pi_\perp X = X - \mathbf{1}\bar x^T$: the tokens with their mean removed, each entry to relative rounding
+    of the centred part's size (not of X's). ``X``: ``(..., n, d)``."""
     check_tokens("X", X, nonzero=False)
-    return _centre(X)[1]
+    _, centred, e = _scaled_parts(X)
+    return ldexp(centred, e[..., None, None])
 
 
 @array_function
 def split_norms(X: Tensor) -> tuple[Tensor, Tensor]:
-    r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ in the Frobenius norm, batched: shapes ``(...)``."""
+    r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ in the Frobenius norm, batched: shapes ``(...)``; each to relative rounding."""
     check_tokens("X", X, nonzero=False)
     return _split_norms(X)
 
@@ -104,17 +195,26 @@ def token_similarity(X: Tensor) -> Tensor:
 
 @array_function
 def token_diversity(X: Tensor) -> Tensor:
-    r"""Token diversity (D1): $t_{div}(X) = \|\Pi_\perp X\|^2/\|X\|^2$, from the centred matrix.
+    r"""Token diversity (D1): $t_{div}(X) = \|\Pi_\perp X\|^2/\|X\|^2$, from the centred part.
 
-    Accurate to relative rounding even at 1e-24 and below, where ``1 - t_sim`` is zero.
+    Accurate to relative rounding for any finite X at any scale, down to t_div ~ 1e-300 (module doc), where
+    ``1 - t_sim`` is zero.
     """
     check_tokens("X", X)
     return _split_shares(X)[1]
 
 
 @array_function
+def log_token_diversity(X: Tensor) -> Tensor:
+    r"""$\ln t_{div}(X)$, finite even where $t_{div}$ itself underflows (``-inf`` only when all tokens agree)."""
+    check_tokens("X", X)
+    a, b = split_scaled_norms(X)
+    return log_share(b, a)
+
+
+@array_function
 def similarity_odds(X: Tensor) -> Tensor:
     r"""Similarity odds (D2): $t_{sim}/t_{div} = \|\Pi X\|^2/\|\Pi_\perp X\|^2$ (``inf`` when all tokens agree)."""
     check_tokens("X", X)
-    a, b, _ = _scaled_split_norms(X)
-    return (a / b).square()
+    a, b = split_scaled_norms(X)
+    return norm_ratio(a, b).square()

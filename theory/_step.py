@@ -1,23 +1,35 @@
 r"""All per-step quantities of one attention step $X \to Y$ at once, for Monte Carlo engines.
 
-Unlike the single-claim functions, :func:`step_metrics` never raises on degenerate values: where a quantity
-is undefined (t_div(X) = 0 gives $\xi_2 = 0/0$) it returns NaN or Inf, and the engine decides what to keep.
-Shapes and finiteness of the inputs are still checked, once.
+Unlike the single-claim functions, these never raise on degenerate values: where a quantity is undefined
+(t_div(X) = 0 gives $\xi_2 = 0/0$) they return NaN or Inf, and the engine decides what to keep. Shapes and
+finiteness of the inputs are still checked, once.
+
+Every quantity near 1 also comes as its excess, computed directly (shared/THEORY.md, "Precision"), with
+$s = t_{sim}(X)$, $t = t_{div}(X)$:
+$$ r - 1 = \frac{t - t_{div}(Y)}{s}, \quad r_{bound} - 1 = \frac{t(1 - \overline{\delta^2})}{s + \overline{\delta^2} t},
+   \quad r_{estimate} - 1 = \frac{t(1 - \overline{\mu^2})}{s + \overline{\mu^2} t}, $$
+so near collapse, where $r$ and its bound are both 1.0 in floating point, the excesses still differ in their
+leading digits. C6 is checked in its odds form, exactly equivalent for $t > 0$ (C2):
+$r \ge 1/(s + \delta^2 t) \iff \mathrm{odds}(Y)/\mathrm{odds}(X) = (\xi_1/\xi_2)^2 \ge \delta^{-2}$; ``odds_slack``
+$= \delta^2 (\xi_1/\xi_2)^2 - 1$ is a relative slack that does not shrink with t.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from ._attention import _mu, _omega, _slem_and_sigma
-from ._escalation import _growth_of
-from ._similarity import _scaled_split_norms, _shares_of
+from ._attention import deviation_stats
+from ._escalation import _growth_of, excess_of
+from ._similarity import ScaledNorm, log_share, norm_ratio, shares, split_scaled_norms
+from ._split import SplitTokens
 from ._validate import check_pair, check_row_stochastic, check_tokens
 
-__all__ = ["step_metrics", "STEP_METRICS"]
+__all__ = ["step_metrics", "split_step_metrics", "STEP_METRICS"]
 
-STEP_METRICS = ("t_sim", "t_div", "xi_ratio_minus_1", "r", "r_estimate", "r_bound", "delta", "sigma", "mu",
-                "omega")
+STEP_METRICS = ("t_sim", "t_div", "log_t_div", "xi_ratio_minus_1", "xi_estimate_minus_1", "xi_bound_minus_1",
+                "r", "r_minus_1", "r_estimate", "r_estimate_minus_1", "r_bound", "r_bound_minus_1",
+                "delta", "sigma", "mu", "omega")
 
 
 def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> dict[str, Tensor]:
@@ -26,39 +38,73 @@ def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> d
     ``X``: ``(..., n, d)``, ``Y``: ``(..., n, d')``, ``P``: ``(..., n, n)`` or ``(..., H, n, n)`` (heads: delta,
     sigma, mu, omega are head means, and the estimate and bound use the head mean of $\mu^2$ and $\delta^2$, C10).
 
-    - ``t_sim``, ``t_div``: of $Y$ (D1); ``xi_ratio_minus_1`` $= \xi_1/\xi_2 - 1$ (D3); ``r`` (D4);
-    - ``r_estimate`` $= 1/(s + \overline{\mu^2}(1-s))$ and ``r_bound`` $= 1/(s + \overline{\delta^2}(1-s))$ (C6, C10);
+    - ``t_sim``, ``t_div``, ``log_t_div`` (natural log): of $Y$ (D1);
+    - ``xi_ratio_minus_1`` $= \xi_1/\xi_2 - 1$ (D3), beside its spectral estimate ``xi_estimate_minus_1``
+      $= 1/\sqrt{\overline{\mu^2}} - 1$ and C5/C6's symmetric bound ``xi_bound_minus_1`` $= 1/\sqrt{\overline{\delta^2}} - 1$;
+    - ``r`` (D4) and ``r_minus_1``; ``r_estimate`` $= 1/(s + \overline{\mu^2}(1-s))$ and ``r_bound``
+      $= 1/(s + \overline{\delta^2}(1-s))$ (C6, C10), each with its ``_minus_1`` excess (module doc);
     - ``delta``, ``sigma``, ``mu``, ``omega`` of $P$ (D5);
-    - ``identity_error``: $|C2(s, \xi_1, \xi_2) - r|/r$, the escalation identity as a consistency check;
-    - ``bound_slack``: $r - $ ``r_bound`` (C6 when $P$ is symmetric; C8's counterexamples otherwise).
+    - ``bound_slack`` $= (r - 1) - (r_{bound} - 1)$ and ``odds_slack`` $= \overline{\delta^2}(\xi_1/\xi_2)^2 - 1$
+      (C6 when $P$ is symmetric, C8's counterexamples otherwise; the two have the same sign).
 
     ``validate=False`` skips the value checks (finiteness, row sums): for engines whose inputs come from
     :mod:`theory`'s own samplers, where each check is a full pass over the batch. Shapes are always checked.
+    For chains use :func:`split_step_metrics`, which needs no centring at all.
     """
     if validate:
         check_tokens("X", X, nonzero=False)
         check_tokens("Y", Y, nonzero=False)
         check_row_stochastic("P", P)
     check_pair(X, Y)
-    heads = P.ndim == X.ndim + 1
-    if P.shape[-1] != X.shape[-2] or P.shape[: X.ndim - 2] != X.shape[:-2]:
+    if P.shape[-1] != X.shape[-2] or P.shape[: X.ndim - 2] != X.shape[:-2] or P.ndim not in (X.ndim, X.ndim + 1):
         raise ValueError(f"P must be (..., n, n) or (..., H, n, n) matching X {tuple(X.shape)}; got {tuple(P.shape)}")
-    x_norms, y_norms = _scaled_split_norms(X), _scaled_split_norms(Y)  # each matrix's one pass, shared below
-    s, t = _shares_of(*x_norms[:2])
-    s_y, t_y = _shares_of(*y_norms[:2])
+    D = P - 1 / P.shape[-1]
+    return _metrics(split_scaled_norms(X), split_scaled_norms(Y), deviation_stats(D), heads=P.ndim == X.ndim + 1)
+
+
+def split_step_metrics(X: SplitTokens, Y: SplitTokens, D: Tensor, D_exp: Tensor | None = None,
+                       row: Tensor | None = None) -> dict[str, Tensor]:
+    r""":func:`step_metrics` of a step held in split form: $Y = PXW$ with $P = \Pi + \mathbf{1}\rho^T + 2^{e_D} D$
+    (the arguments of :func:`theory.attend`). The norms come from the parts themselves, so t_div is exact to
+    rounding however small, and every excess keeps its digits."""
+    for name, Z in (("X", X), ("Y", Y)):
+        if not isinstance(Z, SplitTokens):
+            raise ValueError(f"{name} must be SplitTokens (from theory.split_tokens or theory.attend); got "
+                             f"{type(Z).__name__}")
+    n = X.centred.shape[-2]
+    if D.shape[-2:] != (n, n) or D.shape[:-2] != X.centred.shape[:-2] or Y.centred.shape[:-1] != X.centred.shape[:-1]:
+        raise ValueError(f"D must be (..., n, n) and Y (..., n, d') matching X {tuple(X.centred.shape)}; got D "
+                         f"{tuple(D.shape)}, Y {tuple(Y.centred.shape)}")
+    return _metrics(X.norms(), Y.norms(), deviation_stats(D, D_exp, row), heads=False)
+
+
+def _metrics(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, ScaledNorm],
+             attention: tuple[Tensor, Tensor, Tensor, Tensor], *, heads: bool) -> dict[str, Tensor]:
+    s, t = shares(*x_norms)
+    s_y, t_y = shares(*y_norms)
     xi1, xi2 = _growth_of(x_norms, y_norms)
-    r = s_y / s
-    (delta, sigma), mu, omega = _slem_and_sigma(P), _mu(P), _omega(P)
+    # xi1/xi2 from the four norms at once: the two ratios may each leave the float range where theirs does not
+    q = norm_ratio(ScaledNorm(y_norms[0].value * x_norms[1].value, y_norms[0].exp + x_norms[1].exp),
+                   ScaledNorm(x_norms[0].value * y_norms[1].value, x_norms[0].exp + y_norms[1].exp))
+    delta, sigma, mu, omega = attention
     if heads:
         delta2, mu2 = delta.square().mean(-1), mu.square().mean(-1)
+        one_minus_delta2 = ((1 - delta) * (1 + delta)).mean(-1)
+        one_minus_mu2 = ((1 - mu) * (1 + mu)).mean(-1)
         delta, sigma, mu, omega = delta.mean(-1), sigma.mean(-1), mu.mean(-1), omega.mean(-1)
     else:
         delta2, mu2 = delta.square(), mu.square()
-    r_bound = 1 / (s + delta2 * t)
-    identity = xi1.square() / (xi1.square() * s + xi2.square() * t)
+        one_minus_delta2, one_minus_mu2 = (1 - delta) * (1 + delta), (1 - mu) * (1 + mu)
+    r_minus_1 = excess_of(x_norms, y_norms)
+    r_bound_minus_1 = t * one_minus_delta2 / (s + delta2 * t)
+    r_estimate_minus_1 = t * one_minus_mu2 / (s + mu2 * t)
     return {
-        "t_sim": s_y, "t_div": t_y, "xi_ratio_minus_1": xi1 / xi2 - 1, "r": r,
-        "r_estimate": 1 / (s + mu2 * t), "r_bound": r_bound,
+        "t_sim": s_y, "t_div": t_y, "log_t_div": log_share(y_norms[1], y_norms[0]),
+        "xi_ratio_minus_1": q - 1, "xi_estimate_minus_1": mu2.rsqrt() - 1, "xi_bound_minus_1": delta2.rsqrt() - 1,
+        "r": s_y / s, "r_minus_1": r_minus_1,
+        "r_estimate": 1 + r_estimate_minus_1, "r_estimate_minus_1": r_estimate_minus_1,
+        "r_bound": 1 + r_bound_minus_1, "r_bound_minus_1": r_bound_minus_1,
         "delta": delta, "sigma": sigma, "mu": mu, "omega": omega,
-        "identity_error": (identity - r).abs() / r, "bound_slack": r - r_bound,
+        "xi1": xi1, "xi2": xi2,
+        "bound_slack": r_minus_1 - r_bound_minus_1, "odds_slack": delta2 * q.square() - 1,
     }

@@ -1,0 +1,155 @@
+"""Precision to the floor (shared/THEORY.md, "Precision"): t_div, its log, the growth factors and every excess
+over 1 against exact rational arithmetic, on nearly collapsed inputs whose mean token is not representable, at
+any scale. Tolerances are relative to the quantity checked."""
+
+from fractions import Fraction as F
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import theory as T
+
+SCALES = (1e-150, 2.0 ** -700 * 3, 1.0, 7.3e41, 1e150)
+GAPS = (1e-3, 1e-8, 1e-15, 1e-22, 1e-40, 1e-90, 1e-140)  # relative size of the centred part
+
+
+def nearly_collapsed(seed: int, n: int, d: int, gap: float, scale: float) -> np.ndarray:
+    """Tokens equal up to a relative ``gap``: a common token with non-dyadic entries (so the mean is not a
+    float), perturbed in the features where the common token is small enough to carry the perturbation."""
+    rng = np.random.default_rng(seed)
+    small = np.arange(d) >= d // 2  # features where the common token is 0.1 gap: the perturbation survives
+    base = np.where(small, 0.1 * gap, 1.0) * rng.normal(size=d) / 3
+    X = np.tile(base, (n, 1)) + gap * rng.normal(size=(n, d)) * np.where(small, 1.0, 2.0 ** -3)
+    return X * scale
+
+
+def exact_parts(X: np.ndarray) -> tuple[F, F]:
+    """(||Pi X||^2, ||Pi_perp X||^2) of the float matrix X, exactly."""
+    Xq = [[F(float(v)) for v in row] for row in X]
+    n, d = len(Xq), len(Xq[0])
+    xbar = [sum(Xq[i][j] for i in range(n)) / n for j in range(d)]
+    centred = sum((Xq[i][j] - xbar[j]) ** 2 for i in range(n) for j in range(d))
+    return n * sum(v * v for v in xbar), centred
+
+
+def rel(a, exact: F) -> float:
+    return float(abs(F(float(a)) - exact) / abs(exact))
+
+
+def rel_sq(norm, exact_sq: F) -> float:
+    """Relative error of norm^2 against an exact square, without squaring in floating point (no underflow)."""
+    return float(abs(F(float(norm)) ** 2 - exact_sq) / exact_sq)
+
+
+def exact_ln(x: F) -> float:
+    """ln of a positive rational far outside float range, to double precision."""
+    k = x.numerator.bit_length() - x.denominator.bit_length()
+    return math.log(float(x / F(2) ** k)) + k * math.log(2)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("gap", GAPS)
+def test_D1_diversity_is_exact_to_rounding_on_nearly_collapsed_tokens_at_any_scale(gap, scale):
+    if gap * scale < 1e-290:
+        pytest.skip("the input itself cannot hold a perturbation that small (it would be subnormal)")
+    X = nearly_collapsed(7, 6, 5, gap, scale)
+    a2, b2 = exact_parts(X)
+    assert b2 > 0 and F(float(X.mean(0)[-1])) * 6 != sum(F(float(v)) for v in X[:, -1])  # mean not a float
+    t_div = b2 / (a2 + b2)
+    if t_div > F(1, 10 ** 300):
+        assert rel(T.token_diversity(X), t_div) < 1e-13
+        assert rel(T.similarity_odds(X), a2 / b2) < 1e-13
+    assert abs(T.log_token_diversity(X) - exact_ln(t_div)) < 1e-13 * abs(exact_ln(t_div)) + 1e-15
+    a, b = T.split_norms(X)
+    assert rel_sq(a, a2) < 1e-13
+    if b > 0:  # ||Pi_perp X|| itself underflows only where X does (1e-150 times 1e-140)
+        assert rel_sq(b, b2) < 1e-13
+
+
+@pytest.mark.parametrize("gap", [1e-11, 1e-12, 1e-13, 1e-14])
+def test_D1_centred_part_keeps_the_digits_that_centring_with_a_rounded_mean_loses(gap):
+    # Every feature O(1) and shared, the tokens apart by gap: t_div ~ gap^2 ~ 1e-22..1e-28.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=4) / 3 + gap * rng.normal(size=(5, 4))
+    _, b2 = exact_parts(X)
+    naive = ((X - X.mean(0)) ** 2).sum()  # a rounded mean shifts every column: eps^2/t_div relative error
+    assert rel(((T.centred_part(X)) ** 2).sum(), b2) < 1e-13
+    assert rel(T.token_diversity(X), b2 / sum(exact_parts(X))) < 1e-13
+    if gap <= 1e-13:
+        assert rel(naive, b2) > 1e-8  # so this test would catch a plain centring
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2 ** 31), st.sampled_from(GAPS[1:6]), st.sampled_from(SCALES))
+def test_D3_D4_growth_factors_and_escalation_excess_are_exact_to_rounding(seed, gap, scale):
+    # Y = P X W for a positive P and a rotation-like W: a nearly collapsed step; compared with rationals.
+    rng = np.random.default_rng(seed)
+    n, d = 5, 4
+    X = nearly_collapsed(seed, n, d, gap, scale)
+    P = rng.random((n, n)) + 0.1
+    P /= P.sum(1, keepdims=True)
+    W = rng.normal(size=(d, d))
+    Y = P @ X @ W
+    ax, bx = exact_parts(X)
+    ay, by = exact_parts(Y)
+    xi1, xi2 = T.growth_factors(X, Y)
+    assert rel_sq(xi1, ay / ax) < 1e-13
+    if by == 0:  # W mixed the centred part into features where it is below Y's rounding: exactly collapsed
+        assert xi2 == 0
+    else:
+        assert rel_sq(xi2, by / bx) < 1e-13
+    s, t, t_y = ax / (ax + bx), bx / (ax + bx), by / (ay + by)
+    excess = (t - t_y) / s
+    if abs(excess) > F(1, 10 ** 300):
+        assert rel(T.escalation_excess(X, Y), excess) < 1e-9
+    assert T.escalation_rate(X, Y) == pytest.approx(float(1 + excess), rel=1e-15)
+
+
+def test_D4_escalation_excess_by_hand_and_where_r_is_one_in_floating_point():
+    # X = [1, 3]^T: s = 4/5, t = 1/5; Y = [2, 2]^T: t_div(Y) = 0, so r - 1 = (1/5)/(4/5) = 1/4.
+    assert T.escalation_excess(np.array([[1.0], [3.0]]), np.array([[2.0], [2.0]])) == pytest.approx(0.25, rel=1e-15)
+    X = np.array([[1.0, 2.0], [1.0, 2.0 + 2.0 ** -40]])
+    Y = np.array([[1.0, 2.0], [1.0, 2.0 + 2.0 ** -41]])
+    assert T.escalation_rate(X, Y) == 1.0  # r itself says nothing here
+    ax, bx = exact_parts(X)
+    ay, by = exact_parts(Y)
+    exact = (bx / (ax + bx) - by / (ay + by)) / (ax / (ax + bx))
+    assert rel(T.escalation_excess(X, Y), exact) < 1e-13
+
+
+def test_step_excesses_match_rationals_near_collapse():
+    # r - 1, r_bound - 1 and r_estimate - 1 of step_metrics against exact arithmetic, given P's delta and mu.
+    rng = np.random.default_rng(5)
+    n, d = 4, 3
+    X = nearly_collapsed(11, n, d, 1e-20, 1.0)
+    P = T.random_symmetric_doubly_stochastic((), n, generator=T.make_generator(2)).numpy()
+    U = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    Y = P @ X @ U
+    m = T.step_metrics(torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(P))
+    ax, bx = exact_parts(X)
+    ay, by = exact_parts(Y)
+    s, t, t_y = ax / (ax + bx), bx / (ax + bx), by / (ay + by)
+    assert float(t) < 1e-35
+    d2, mu2 = F(float(m["delta"])) ** 2, F(float(m["mu"])) ** 2
+    assert rel(m["r_minus_1"], (t - t_y) / s) < 1e-9
+    assert rel(m["r_bound_minus_1"], t * (1 - d2) / (s + d2 * t)) < 1e-12
+    assert rel(m["r_estimate_minus_1"], t * (1 - mu2) / (s + mu2 * t)) < 1e-12
+    assert float(m["r"]) == 1.0 and float(m["r_bound"]) == 1.0  # where the old check went blind
+    # C6 in odds form, exactly equivalent to r >= bound: positive slack, of order one, not of order t
+    assert float(m["odds_slack"]) > 1e-3
+    assert float(m["bound_slack"]) > 0
+
+
+def test_ldexp_reaches_twice_the_float_range_and_split_norms_survive_subnormal_inputs():
+    x = torch.tensor([0.75, 1.5], dtype=torch.float64)
+    e = torch.tensor([-1100.0, 1000.0], dtype=torch.float64)
+    out = T._similarity.ldexp(x, e)
+    assert out[0] == math.ldexp(0.75, -1100) and out[1] == math.ldexp(1.5, 1000)
+    X = np.array([[3e-310, 1e-311], [5e-310, 0.0]])  # subnormal entries only
+    a, b = T.split_norms(X)
+    a2, b2 = exact_parts(X)
+    assert rel_sq(a, a2) < 1e-5 and rel_sq(b, b2) < 1e-5  # subnormals carry ~1e-6 relative digits

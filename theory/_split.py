@@ -1,0 +1,165 @@
+r"""The split form of C3 for chains: $X = \mathbf{1} m^T + E$ carried as its two parts, never added up.
+
+C3 gives $P\mathbf{1} = \mathbf{1}$, so with $P = \Pi + D$ ($D$ the deviation from uniform attention, $D\mathbf{1} = 0$)
+and $\Pi E = 0$:
+$$ P X W = \mathbf{1}\,(m + u)^T W + (DE - \mathbf{1}u^T) W, \qquad u = \mathrm{mean\_rows}(DE), $$
+i.e. $m' = (m + \mathrm{mean\_rows}(PE))W$ and $E' = \Pi_\perp P E W$. Each part is held with its own power-of-two
+exponent (:class:`SplitTokens`), so a centred part 1e-150 times the mean part (t_div ~ 1e-300) keeps every
+digit, and t_div is never formed by centring a matrix whose tokens agree to more digits than a float has.
+
+The model's $P$ is exactly row-stochastic (C3): the rounding of a float P's row sums (~eps) is not propagated.
+A full-form product $PXW$ would leak eps ||m|| of the mean into the centred part at every step, a floor at
+t_div ~ eps^2 that this form does not have.
+
+Data attention ([YZ] Fig 3's ``data`` variant) needs its scores from X itself; :func:`split_scores` forms only
+the part of $X W_Q (X W_K)^T$ that varies along a row (softmax ignores the rest), at its own exponent, and
+:func:`split_softmax` returns $P - \Pi$ in parts directly, so the chain stays exact while the scores
+are far below eps (the doubly exponential collapse).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ._similarity import ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, ldexp, pow2_exponent
+from ._validate import check_finite, check_tokens
+
+__all__ = ["SplitTokens", "split_tokens", "attend", "split_scores", "split_softmax"]
+
+
+def _check_step(X: "SplitTokens", D: Tensor, W: Tensor) -> None:
+    """Shapes of a split step (the engine's hot path checks shapes only; finiteness where cheap)."""
+    if not isinstance(X, SplitTokens):
+        raise ValueError(f"X must be SplitTokens (from theory.split_tokens); got {type(X).__name__}")
+    n, d = X.centred.shape[-2:]
+    batch = X.centred.shape[:-2]
+    if D.ndim < 2 or D.shape[-2:] != (n, n) or D.shape[:-2] != batch:
+        raise ValueError(f"D must be (..., n, n) = {(*batch, n, n)} matching X; got shape {tuple(D.shape)}")
+    if W.ndim < 2 or W.shape[-2] != d or W.shape[:-2] != batch:
+        raise ValueError(f"W must be (..., d, d') with (...) = {tuple(batch)} and d = {d}; got shape {tuple(W.shape)}")
+    check_finite("D", D)
+
+
+def _normalised(A: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+    """(A 2^-f, e + f), f the exponent of max|A| over the last two dims: the value's largest entry in [1/2, 1)."""
+    f = pow2_exponent(A, (-2, -1))
+    return ldexp(A, -f[..., None, None]), e + f
+
+
+@dataclass(frozen=True)
+class SplitTokens:
+    r"""$X = \mathbf{1}\,(2^{e_m} m)^T + 2^{e_E} E$ ``(..., n, d)``: mean token and centred part, each normalised.
+
+    ``mean``: ``(..., 1, d)``; ``centred``: ``(..., n, d)`` (columns sum to 0); exponents ``(...)``, integer-valued
+    floats. Build one with :func:`split_tokens`; advance it with :func:`attend`.
+    """
+
+    mean: Tensor
+    centred: Tensor
+    mean_exp: Tensor
+    centred_exp: Tensor
+
+    def norms(self) -> tuple[ScaledNorm, ScaledNorm]:
+        r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ as :class:`~theory._similarity.ScaledNorm` pairs (no rounding of the split)."""
+        a, b = _scaled_frobenius(self.mean), _scaled_frobenius(self.centred)
+        n = self.centred.shape[-2]
+        return (ScaledNorm(a.value * math.sqrt(n), a.exp + self.mean_exp), ScaledNorm(b.value, b.exp + self.centred_exp))
+
+    def tokens(self) -> Tensor:
+        """X as one tensor: rounds the centred part away where it is below eps of the mean (for display only)."""
+        return ldexp(self.mean, self.mean_exp[..., None, None]) + ldexp(self.centred, self.centred_exp[..., None, None])
+
+    def scaled_to(self, norm: float) -> "SplitTokens":
+        r"""The same tokens times $c > 0$ with $\|cX\| = $ ``norm`` (scale-free quantities do not change)."""
+        a, b = self.norms()
+        a_, b_, e = common_scale(a, b)
+        c = norm / torch.sqrt(a_.square() + b_.square())  # of order 1: the larger part is of order 1
+        mean, mean_exp = _normalised(self.mean * c[..., None, None], self.mean_exp - e)
+        centred, centred_exp = _normalised(self.centred * c[..., None, None], self.centred_exp - e)
+        return SplitTokens(mean, centred, mean_exp, centred_exp)
+
+
+def split_tokens(X: Tensor) -> SplitTokens:
+    r"""X ``(..., n, d)`` in split form, each part to relative rounding (see :mod:`theory._similarity`)."""
+    check_tokens("X", X, nonzero=False)
+    xbar, centred, e = _scaled_parts(X)
+    mean, mean_exp = _normalised(xbar, e)
+    centred, centred_exp = _normalised(centred, e)
+    return SplitTokens(mean, centred, mean_exp, centred_exp)
+
+
+def attend(X: SplitTokens, D: Tensor, W: Tensor, D_exp: Tensor | None = None, row: Tensor | None = None
+           ) -> SplitTokens:
+    r"""$Y = P X W$ in split form, $P = \Pi + \mathbf{1}\rho^T + 2^{e_D} D$ row-stochastic (module doc).
+
+    ``D``: ``(..., n, n)`` with zero row sums (for a given P simply ``P - 1/n``); ``W``: ``(..., d, d')``;
+    ``D_exp``: ``(...)`` (default 0); ``row`` $\rho$: ``(..., 1, n)`` summing to 0, a part common to every row
+    (data attention: it moves only the mean, since $\Pi_\perp \mathbf{1} = 0$), default none. Nothing is
+    centred twice: $E' = (DE - \mathbf{1}u^T)W$ and $m' = (m + \rho^T E + u)W$, $u$ the mean row of $DE$.
+    """
+    _check_step(X, D, W)
+    DE = D @ X.centred  # (..., n, d), at exponent centred_exp + D_exp
+    u = DE.mean(dim=-2, keepdim=True)  # (..., 1, d): mean_rows(P E) - rho^T E, since Pi E = 0
+    e_u = X.centred_exp if D_exp is None else X.centred_exp + D_exp
+    e0 = torch.maximum(X.mean_exp, torch.maximum(e_u, X.centred_exp))
+    m = ldexp(X.mean, (X.mean_exp - e0)[..., None, None]) + ldexp(u, (e_u - e0)[..., None, None])
+    if row is not None:
+        m = m + ldexp(row @ X.centred, (X.centred_exp - e0)[..., None, None])
+    mean, mean_exp = _normalised(m @ W, e0)
+    centred, centred_exp = _normalised((DE - u) @ W, e_u)
+    return SplitTokens(mean, centred, mean_exp, centred_exp)
+
+
+def split_scores(X: SplitTokens, WQ: Tensor, WK: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Data-attention scores $X W_Q (X W_K)^T/\sqrt{d}$ in parts, ``(s, e_s, S, e_S)``: scores
+    $\mathbf{1} (2^{e_s} s) + 2^{e_S} S$ plus terms constant along each row, which softmax ignores.
+
+    With $X = \mathbf{1}m^T + E$ and $A = W_Q W_K^T/\sqrt d$: $s_j = m^T A E_j$ ``(..., 1, n)`` is the same in
+    every row and $S_{ij} = E_i^T A E_j$ ``(..., n, n)``; near collapse $S$ is $t_{div}$ times smaller than $s$ and
+    is all that separates the rows, so the two are never added. ``WQ``, ``WK``: ``(..., d, w)``.
+    """
+    d = X.mean.shape[-1]
+    for name, M in (("WQ", WQ), ("WK", WK)):
+        if M.ndim < 2 or M.shape[-2] != d or M.shape[:-2] != X.mean.shape[:-2]:
+            raise ValueError(f"{name} must be (..., d, w) with d = {d} matching X; got shape {tuple(M.shape)}")
+    K = X.centred @ WK / math.sqrt(d)  # (..., n, w), at centred_exp
+    s = (X.mean @ WQ) @ K.mT  # (..., 1, n)
+    S = (X.centred @ WQ) @ K.mT  # (..., n, n)
+    return s, X.mean_exp + X.centred_exp, S, 2 * X.centred_exp
+
+
+def _centred_row_softmax(s: Tensor) -> Tensor:
+    """softmax(s) - 1/n along the last dim without the cancellation of forming softmax(s) first."""
+    g = torch.expm1(s - s.amax(dim=-1, keepdim=True))
+    gbar = g.mean(dim=-1, keepdim=True)
+    return (g - gbar) / (s.shape[-1] * (1 + gbar))
+
+
+def split_softmax(s: Tensor, s_exp: Tensor, S: Tensor, S_exp: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Row softmax of the scores $\mathbf{1}(2^{e_s}s) + 2^{e_S}S$ as $P = \Pi + \mathbf{1}\rho^T + 2^{e_D} D$:
+    returns ``(rho, D, e_D)`` (the arguments of :func:`attend`).
+
+    With $\pi = \mathrm{softmax}(2^{e_s}s) = 1/n + \rho$ and $g = \mathrm{expm1}(2^{e_S}S - \max)$:
+    $P_{ij} = \pi_j e^{S_{ij}}/\sum_l \pi_l e^{S_{il}}$, so $P - \mathbf{1}\pi^T = D$ with
+    $D_{ij} = \pi_j (g_{ij} - \bar g_i)/(1 + \bar g_i)$, $\bar g_i = \sum_l \pi_l g_{il}$: rows summing to 0,
+    every digit kept. Where $2^{e_S}S$ is below $2^{-60}$ the first-order term $\pi_j(S_{ij} - \sum_l \pi_l S_{il})$
+    is exact to rounding and is returned at $S$'s own exponent, so D may lie far below the smallest float.
+    """
+    if S.ndim < 2 or S.shape[-1] != S.shape[-2] or s.shape != (*S.shape[:-2], 1, S.shape[-1]):
+        raise ValueError(f"S must be (..., n, n) and s (..., 1, n) of the same n; got {tuple(S.shape)} and "
+                         f"{tuple(s.shape)}")
+    check_finite("S", S)
+    check_finite("s", s)
+    rho = _centred_row_softmax(ldexp(s, s_exp[..., None, None]))  # (..., 1, n)
+    pi = rho + 1 / s.shape[-1]
+    tiny = pow2_exponent(S, (-2, -1)) + S_exp < -60  # (...)
+    first = pi * (S - (S * pi).sum(dim=-1, keepdim=True))
+    S_abs = ldexp(S, torch.where(tiny, 0, S_exp)[..., None, None])
+    g = torch.expm1(S_abs - S_abs.amax(dim=-1, keepdim=True))
+    gbar = (g * pi).sum(dim=-1, keepdim=True)
+    full = pi * (g - gbar) / (1 + gbar)
+    return rho, torch.where(tiny[..., None, None], first, full), torch.where(tiny, S_exp, 0)
