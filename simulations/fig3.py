@@ -23,9 +23,11 @@ import theory as T
 from .checkpoint import Checkpoint
 from .config import Fig3Config
 from .engine import Block, resolve_device, resolve_dtype, run_chunks
+from .findings import Quoter, sig
 from .result import FigureResult
 
-__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "initial_tokens", "draw_step",
+__all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "render_fig3_findings", "initial_tokens",
+           "draw_step",
            "FIG3_METRICS", "fitted_rate"]
 
 FIG3_METRICS = T.STEP_METRICS
@@ -200,6 +202,59 @@ def fig3_panels(result: FigureResult) -> list:
               predicted=("r_estimate_minus_1", "r_bound_minus_1")),
         Panel("attention quantities (D5)", ("delta", "sigma", "mu", "omega"), "value"),
     ]
+
+
+def fig3_findings(result: FigureResult) -> dict:
+    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    q = Quoter(result)
+    t_div, delta, mu = q.means("t_div"), q.means("delta"), q.means("mu")
+    r1, est1, bound1 = q.means("r_minus_1"), q.means("r_estimate_minus_1"), q.means("r_bound_minus_1")
+    xi, xi_est = q.means("xi_ratio_minus_1"), q.means("xi_estimate_minus_1")
+    L = max(t_div)
+    c = result.checks
+    return q.finish({
+        "attention": result.config.get("attention"), "weights": result.config.get("weights"), "depth": L,
+        "t_div_at": [[k, t_div[k]] for k in sorted({0, 4, 8, 16, L}) if k <= L],
+        "delta_mean": sum(delta.values()) / len(delta), "mu_mean": sum(mu.values()) / len(mu),
+        "r_minus_1_first": r1[1], "r_estimate_minus_1_first": est1[1], "r_bound_minus_1_first": bound1[1],
+        "r_minus_1_last": r1[L], "r_estimate_minus_1_last": est1[L], "r_bound_minus_1_last": bound1[L],
+        "xi_minus_1_last": xi[L], "xi_estimate_minus_1_last": xi_est[L],
+        "layers_mean_r_below_bound": [k for k in r1 if r1[k] < bound1[k]],
+        "C6_violation_share": c["C6_violation_share"], "C6_steps_checked": c["C6_steps_checked"],
+        "C6_holds_every_step": c.get("C6_holds_every_step"), "C6_min_odds_slack": c["C6_min_odds_slack"],
+        "C2_max_rel_error": c["C2_identity_max_rel_error"], "C2_steps_compared": c["C2_steps_compared"],
+        "rate": c["fitted_rate"], "excluded": sum(c["excluded_values"].values()),
+    })
+
+
+def render_fig3_findings(f: dict) -> str:
+    (_, t0), *later = f["t_div_at"]
+    L, rate = f["depth"], f["rate"]
+    falls = ", ".join(f"{sig(v)} after {k} layers" for k, v in later)
+    fitted = (f"the fitted linear rate over layers {rate['layers'][0]}-{rate['layers'][1]} is a factor "
+              f"{sig(rate['t_div_ratio_per_layer'], 3)} per layer on t_div (mean ln t_div falls "
+              f"{sig(-rate['log_t_div_slope'], 3)} per layer, 95% CI {sig(-rate['ci'][1], 3)}-{sig(-rate['ci'][0], 3)})")
+    kept = "every trial is kept at every step" if not f["excluded"] else f"{f['excluded']} values are left out"
+    if f["attention"] == "symmetric":
+        verdict = "held in every one" if f["C6_holds_every_step"] else "FAILED in some"
+        return (f"With symmetric doubly stochastic attention and orthogonal W (fig3 --attention symmetric, "
+                f"T = {f['trials']}) C6 is a theorem per step, and the run checks it in odds form: it {verdict} of "
+                f"{f['C6_steps_checked']} steps, with a smallest relative slack of {sig(f['C6_min_odds_slack'])}; "
+                f"t_div falls from {sig(t0)} to {falls}, mean delta {sig(f['delta_mean'])}, and {fitted}.")
+    below = f["layers_mean_r_below_bound"]
+    vs_bound = ("above C6's bound in every layer" if not below else
+                f"below C6's bound in {len(below)} of {L} layers")
+    return (f"In the random chain (fig3, softmax attention, T = {f['trials']}) t_div falls from {sig(t0)} to {falls}; "
+            f"{fitted}, and {kept} (the chain is carried in split form, so nothing falls below a precision floor). "
+            f"Mean delta is {sig(f['delta_mean'])} and mean mu {sig(f['mu_mean'])}. At the first layer r - 1 = "
+            f"{sig(f['r_minus_1_first'])} against C6's estimate {sig(f['r_estimate_minus_1_first'])} and bound "
+            f"{sig(f['r_bound_minus_1_first'])}; at layer {L} r - 1 = {sig(f['r_minus_1_last'])} (estimate "
+            f"{sig(f['r_estimate_minus_1_last'])}, bound {sig(f['r_bound_minus_1_last'])}): the layer mean of r is "
+            f"{vs_bound}, yet the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of "
+            f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). The growth-factor ratio "
+            f"xi1/xi2 - 1 ends at {sig(f['xi_minus_1_last'])}, above its spectral estimate 1/mu - 1 = "
+            f"{sig(f['xi_estimate_minus_1_last'])}. C2, checked against a full-form recomputation of "
+            f"{f['C2_steps_compared']} sampled steps, holds to {sig(f['C2_max_rel_error'], 1)} relative.")
 
 
 def fig3_title(cfg: Fig3Config) -> str:

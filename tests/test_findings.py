@@ -31,7 +31,7 @@ def _same(a, b) -> bool:
 def test_every_readme_findings_block_is_the_text_rendered_from_docs_findings():
     blocks = readme_blocks((ROOT / "README.md").read_text())
     rendered = rendered_store(STORE)
-    assert {"fig1", "fig2", "fig4", "fig5", "real"} <= set(blocks)
+    assert {"fig1", "fig2", "fig3", "fig3.attention=symmetric", "fig4", "fig5", "real"} <= set(blocks)
     for name, body in blocks.items():
         assert name in rendered, f"README block {name!r} has no docs/findings/{name}.json"
         assert body == rendered[name] + "\n", f"README block {name!r} was edited by hand or is stale"
@@ -54,6 +54,17 @@ def test_fig4_at_its_defaults_reproduces_the_stored_findings():
     found = json.loads(json.dumps(fig4_findings(result)))
     assert _same(found, stored["findings"])
     assert render_findings("fig4", found) == render_findings("fig4", stored["findings"])
+
+
+def test_fig3_at_its_defaults_reproduces_the_stored_findings():
+    from simulations import Fig3Config
+    from simulations.fig3 import fig3_findings, simulate_fig3
+
+    stored = json.loads((STORE / "fig3.json").read_text())
+    assert stored["flags"] == ""
+    found = json.loads(json.dumps(fig3_findings(simulate_fig3(Fig3Config(device="cpu"), progress=False))))
+    assert _same(found, stored["findings"])
+    assert render_findings("fig3", found) == render_findings("fig3", stored["findings"])
 
 
 def test_a_number_typed_into_a_block_is_put_back(tmp_path):

@@ -36,6 +36,20 @@ def test_numeric_result_fails_below_tolerance():
     assert not NumericResult(tried=1, worst_slack=-1e-3).passed
 
 
+@pytest.mark.parametrize("wrong_slem", [
+    lambda P: P.new_ones(P.shape[:-2]),  # "no gap": passed the old check delta <= 1
+    lambda P: T.diversity_gain(P),  # sigma instead of delta: equal only for normal P
+])
+def test_C3_sweep_fails_when_slem_is_wrong(monkeypatch, wrong_slem):
+    monkeypatch.setattr(T, "slem", wrong_slem)
+    assert not run_numeric("C3").passed
+
+
+def test_C5_sweep_says_how_many_instances_it_tried_and_drops_none():
+    result = run_numeric("C5")
+    assert result.passed and "6,000 instances" in result.note and "none dropped" in result.note
+
+
 def test_numeric_sweeps_are_reproducible_from_the_seed():
     a, b = run_numeric("C2", seed=3), run_numeric("C2", seed=3)
     assert a == b and a.tried > 1000

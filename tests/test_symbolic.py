@@ -12,8 +12,8 @@ import sympy as sp
 import theory
 from proofs_check import _sym_identities
 from proofs_check._search import exact_t_sim, search_positive_counterexample
-from proofs_check._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, check_helmert_basis, gaussian_nc_expectation,
-                                       gram, nc, normal_form, one, oneT)
+from proofs_check._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, check_helmert_basis,
+                                       gaussian_nc_expectation, gram, nc, normal_form, one, oneT)
 from proofs_check.symbolic import (FACTS, SYMBOLIC, SymbolicCheckFailed, SymbolicResult, assert_identity, assert_sign,
                                    gaussian_expectation, run_symbolic)
 
@@ -43,7 +43,8 @@ def test_status_labels_say_what_was_proved():
     assert SymbolicResult("proved", "m").label == "proved for all n"
     assert SymbolicResult("verified", "m", n_max=3).label == "verified at n <= 3"
     assert SymbolicResult("reduced", "m", facts=("spectral theorem",)).label == "reduced to named facts"
-    assert SymbolicResult("reduced", "m", n_max=3, facts=("spectral theorem",)).label == "reduced to named facts, n <= 3"
+    partly = SymbolicResult("reduced", "m", n_max=3, facts=("spectral theorem",))
+    assert partly.label == "reduced to named facts, n <= 3"
     assert SymbolicResult("example", "m").label == "proved by exact example"
 
 

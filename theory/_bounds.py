@@ -139,8 +139,8 @@ def residual_second_moments(X: Tensor, P: Tensor, gamma: Tensor) -> tuple[Tensor
 
 @array_function
 def residual_odds_growth_bound(gamma: Tensor, delta: Tensor) -> Tensor:
-    r"""C9: odds ratio $(\mathbb{E}\|\Pi Y\|^2/\mathbb{E}\|\Pi_\perp Y\|^2)/\mathrm{odds}(X) \ge (1+\gamma)/(1+\gamma\delta^2) \ge 1$
-    per residual step (symmetric $P$).
+    r"""C9: the odds ratio $\frac{\mathbb{E}\|\Pi Y\|^2/\mathbb{E}\|\Pi_\perp Y\|^2}{\mathrm{odds}(X)} \ge
+    \frac{1+\gamma}{1+\gamma\delta^2} \ge 1$ per residual step (symmetric $P$).
 
     A bound on the odds ratio only: the ratio-of-expectations rate $\bar r$ tends to 1 as $s \to 1$ whatever
     $\gamma$, so it obeys no such bound. Tends to 1 as $\gamma \to 0$: a growing residual stream slows
