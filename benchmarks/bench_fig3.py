@@ -6,7 +6,9 @@ workload (``benchmarks/fig3_reference.py``), each a whole process (start-up incl
 Prints, per command, the median wall time and peak memory, the speed-up ratio, the engine's fixed cost (the
 same command at one trial and one layer: the ceiling on any speed-up), the share of time spent in
 eigenvalue work (measured in-process), the streaming check (``scale`` x the trials: time and peak-memory
-ratios) and the accuracy check (engine means against the reference means, in standard errors). Absolute
+ratios), the cost of the split-form chain against the same chain on whole matrices
+(``benchmarks/bench_split_chain.py``) and the accuracy check (engine means against the reference means, in
+standard errors). Absolute
 seconds vary on a shared machine; the ratios, taken in one invocation, are what to read.
 """
 
@@ -137,6 +139,12 @@ def main() -> None:
           f"reference {statistics.median(peaks['reference']):.0f} MB")
     share_e, share_r = eigen_share(a.trials)
     print(f"eigenvalue work: {100 * share_e:.0f}% of the engine's compute time, {100 * share_r:.0f}% of the loop's")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_split_chain import measure
+
+    split, whole = measure()
+    print(f"split-form chain against the same chain on whole matrices (in-process, one block of 250 trials, one "
+          f"thread): {split * 1e3:.0f} ms against {whole * 1e3:.0f} ms, ratio {split / whole:.2f} (bound 1)")
     big = engine.copy()
     big[big.index("--trials") + 1] = str(a.trials * a.scale)
     big[big.index("--out") + 1] = str(tmp / "engine_big")
