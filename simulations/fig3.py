@@ -2,13 +2,25 @@ r"""[YZ] Figure 3: the random attention chain, measured against C6's estimate an
 
 $X_0$ iid $N(0,1)$ ``(n, d)``; for $k = 1..L$: $P_k$ from the chosen family, $W_k$ iid $N(0, 1/d)$ (or Haar
 orthogonal, ``weights``), $X_k = P_k X_{k-1} W_k$ rescaled to $\|X_k\| = \sqrt{nd}$ (all recorded quantities
-are scale-free).
+are scale-free; data attention is not, so the rescaling is part of its definition).
+
+The chain is carried in the split form of C3, $X = \mathbf{1} m^T + E$ (:class:`theory.SplitTokens`,
+:func:`theory.attend`), so t_div keeps every digit down to ~1e-300 and ``log_t_div`` beyond: no trial is ever
+dropped for precision, at any depth. Every excess over 1 is computed directly (:func:`theory.split_step_metrics`).
 
 - ``softmax``: $P = \mathrm{softmax}(\beta Z)$, $Z$ iid $N(0,1)$, independent of $X$ (C8: C6 may fail per step);
 - ``symmetric``: symmetric doubly stochastic $P$ with orthogonal $W$ (C6 must hold in every trial and step;
-  the run checks it). With Gaussian $W$ C6 holds for the ratio of expectations only, and single steps can
-  fail at small d, so the run then reports violations instead of asserting none;
-- ``data``: $P = \mathrm{softmax}(X W_Q (X W_K)^T/\sqrt d)$ (collapses doubly exponentially).
+  the run checks it, in odds form). With Gaussian $W$ C6 holds for the ratio of expectations only, and single
+  steps can fail at small d, so the run then reports violations instead of asserting none;
+- ``data``: $P = \mathrm{softmax}(X W_Q (X W_K)^T/\sqrt d)$, its scores formed in parts from $m$ and $E$ and its
+  softmax centred (:func:`theory.split_softmax`): it collapses doubly exponentially (ln t_div about triples per
+  layer), and quantities whose size leaves the float range (xi1/xi2 ~ 1e300, ln t_div past ~600 layers) are
+  left out and counted.
+
+Checks in the JSON: C6 in odds form, $\delta^2(\xi_1/\xi_2)^2 \ge 1$ with a relative tolerance; C2 with
+independent sides (the identity from the split chain's growth factors against $r - 1$ of the same step
+recomputed on whole matrices, for the first trials of each block); the fitted linear rate (slope of mean
+ln t_div per layer over the second half of the layers, with its 95% interval).
 """
 
 from __future__ import annotations
@@ -75,7 +87,7 @@ def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tup
     both centred from scratch. Shares no code with the split propagation, so it checks it (C2 check)."""
     Xf = X.tokens()
     D, D_exp, row = attention["D"], attention["D_exp"], attention["row"]
-    P = D if D_exp is None else T._similarity.ldexp(D, D_exp[..., None, None])
+    P = D if D_exp is None else D * torch.exp2(D_exp)[..., None, None]  # 0 where far below: not compared then
     P = P + 1 / P.shape[-1] + (0 if row is None else row)
     Yf = P @ Xf @ W
     return T.escalation_excess(Xf, Yf), T.token_diversity(Xf)
@@ -84,13 +96,12 @@ def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tup
 def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     X = T.split_tokens(initial_tokens(cfg, ch))  # (c, n, d) in split form: X = 1 m^T + E
-    a, b = X.norms()
     values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "bound_violated", "odds_slack",
                                                              "C2_error")}
-    s0, t0 = T._similarity.shares(a, b)
+    s0, t0 = X.shares()
     values["t_sim"].append(s0)
     values["t_div"].append(t0)
-    values["log_t_div"].append(T._similarity.log_share(b, a))
+    values["log_t_div"].append(X.log_diversity())
     sample = slice(0, min(C2_SAMPLE, ch.trials))
     for _ in range(L):
         attention, W = draw_step(cfg, ch, X)
@@ -116,7 +127,7 @@ def _c2_error(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dic
     r"""C2 with its two sides computed independently, on the first trials of the block: the identity
     $r - 1 = t(q^2 - 1)/(q^2 s + t)$ from the split propagation's $q = \xi_1/\xi_2$ against $r - 1$ of the full-form
     step; relative to $\max(|r - 1|, t)$. NaN (not compared) elsewhere and where the full form cannot resolve."""
-    s, t = T._similarity.shares(*X.norms())
+    s, t = X.shares()
     q2 = (metrics["xi_ratio_minus_1"] + 1).square()
     identity = t * (q2 - 1) / (q2 * s + t)
     err = torch.full_like(identity, float("nan"))

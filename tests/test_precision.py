@@ -139,6 +139,9 @@ def test_step_excesses_match_rationals_near_collapse():
     assert rel(m["r_bound_minus_1"], t * (1 - d2) / (s + d2 * t)) < 1e-12
     assert rel(m["r_estimate_minus_1"], t * (1 - mu2) / (s + mu2 * t)) < 1e-12
     assert float(m["r"]) == 1.0 and float(m["r_bound"]) == 1.0  # where the old check went blind
+    exact_slack = (t - t_y) / s - t * (1 - d2) / (s + d2 * t)
+    assert rel(m["bound_slack"], exact_slack) < 1e-9
+    assert rel(T.escalation_bound_slack(X, Y, P), exact_slack) < 1e-9  # the single-claim function alike
     # C6 in odds form, exactly equivalent to r >= bound: positive slack, of order one, not of order t
     assert float(m["odds_slack"]) > 1e-3
     assert float(m["bound_slack"]) > 0

@@ -20,8 +20,8 @@ from torch import Tensor
 
 from ._attention import _omega, _sigma, _slem
 from ._backend import array_function
-from ._escalation import _check_map, _rate_from_ratio, check_share_pair
-from ._similarity import _split_norms, _split_shares
+from ._escalation import _check_map, _rate_from_ratio, check_share_pair, excess_of
+from ._similarity import _split_norms, _split_shares, shares, split_scaled_norms
 from ._validate import check_nonnegative, check_pair, check_row_stochastic, check_tokens
 
 __all__ = [
@@ -109,15 +109,18 @@ def escalation_bound_slack(X: Tensor, Y: Tensor, P: Tensor) -> Tensor:
 
     Non-negative whenever C6's hypotheses hold (symmetric $P$, orthogonal $U$); negative values are C8's
     counterexamples. ``X``: ``(..., n, d)``, ``Y``: ``(..., n, d')``, ``P``: ``(..., n, n)`` row-stochastic.
+    Formed from the two excesses, $(r - 1) - t(1 - \delta^2)/(s + \delta^2 t)$, never from two numbers near 1, so it
+    keeps its digits near collapse (where both are 1.0 in floating point).
     """
     _check_map(X, Y)
     check_row_stochastic("P", P)
     check_pair(X, P, "X", "P")
-    s, t_div = _split_shares(X)
+    x_norms = split_scaled_norms(X)
+    s, t = shares(*x_norms)
     if bool((s == 0).any()):
         raise ValueError("the escalation rate is undefined where t_sim(X) = 0 (zero mean token)")
-    r = _split_shares(Y)[0] / s
-    return r - _rate_from_ratio(s, _slem(P), t_div)
+    delta = _slem(P)
+    return excess_of(x_norms, split_scaled_norms(Y)) - t * ((1 - delta) * (1 + delta)) / (s + delta.square() * t)
 
 
 @array_function

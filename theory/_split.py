@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._similarity import ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, ldexp, pow2_exponent
+from ._similarity import (ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, ldexp, log_share,
+                          pow2_exponent, shares)
 from ._validate import check_finite, check_tokens
 
 __all__ = ["SplitTokens", "split_tokens", "attend", "split_scores", "split_softmax"]
@@ -68,6 +69,15 @@ class SplitTokens:
         a, b = _scaled_frobenius(self.mean), _scaled_frobenius(self.centred)
         n = self.centred.shape[-2]
         return (ScaledNorm(a.value * math.sqrt(n), a.exp + self.mean_exp), ScaledNorm(b.value, b.exp + self.centred_exp))
+
+    def shares(self) -> tuple[Tensor, Tensor]:
+        """(t_sim, t_div) of X, each to relative rounding however small."""
+        return shares(*self.norms())
+
+    def log_diversity(self) -> Tensor:
+        """ln t_div(X), finite where t_div itself underflows (-inf only for equal tokens)."""
+        a, b = self.norms()
+        return log_share(b, a)
 
     def tokens(self) -> Tensor:
         """X as one tensor: rounds the centred part away where it is below eps of the mean (for display only)."""
