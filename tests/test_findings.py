@@ -31,7 +31,7 @@ def _same(a, b) -> bool:
 def test_every_readme_findings_block_is_the_text_rendered_from_docs_findings():
     blocks = readme_blocks((ROOT / "README.md").read_text())
     rendered = rendered_store(STORE)
-    assert {"fig1", "fig2", "fig3", "fig3.attention=symmetric", "fig4", "fig5", "real"} <= set(blocks)
+    assert {"fig1", "fig2", "fig3", "fig3.attention=symmetric", "fig4", "fig5", "real", "train"} <= set(blocks)
     for name, body in blocks.items():
         assert name in rendered, f"README block {name!r} has no docs/findings/{name}.json"
         assert body == rendered[name] + "\n", f"README block {name!r} was edited by hand or is stale"

@@ -54,6 +54,8 @@ def _out(x: Any) -> Any:
         return a[()] if a.ndim == 0 else a
     if isinstance(x, tuple):
         return tuple(_out(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _out(v) for k, v in x.items()}
     return x
 
 

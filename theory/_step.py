@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ._attention import deviation_stats
+from ._backend import array_function
 from ._escalation import _growth_of, excess_of
 from ._similarity import ScaledNorm, log_share, norm_ratio, shares, split_scaled_norms
 from ._split import SplitTokens
@@ -32,8 +33,9 @@ STEP_METRICS = ("t_sim", "t_div", "log_t_div", "xi_ratio_minus_1", "xi_estimate_
                 "delta", "sigma", "mu", "omega")
 
 
+@array_function
 def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> dict[str, Tensor]:
-    r"""Quantities of the step $X \to Y$ driven by attention $P$ (torch in, torch out; shapes ``(...)``).
+    r"""Quantities of the step $X \to Y$ driven by attention $P$ (numpy or torch in, the same out; shapes ``(...)``).
 
     ``X``: ``(..., n, d)``, ``Y``: ``(..., n, d')``, ``P``: ``(..., n, n)`` or ``(..., H, n, n)`` (heads: delta,
     sigma, mu, omega are head means, and the estimate and bound use the head mean of $\mu^2$ and $\delta^2$, C10).
