@@ -202,6 +202,10 @@ def summarize_checks(result) -> list[str]:
                      f"{c['C6_steps_checked']} steps")
     lines.extend(c.get("summary", []))  # a figure's own written summary (the real-model study has one)
     lines.extend(c.get("test_acc_table", []))  # the training study's accuracy table
+    if c.get("delta_uncertain", {}).get("count"):
+        u = c["delta_uncertain"]
+        lines.append(f"delta: {u['count']} values ({100 * u['share']:.1f}%) are uncertain beyond {u['tolerance']:g} "
+                     "relative (nearly defective attention; first-order error estimate)")
     if "fitted_rate" in c:
         f = c["fitted_rate"]
         lines.append(f"fitted linear rate over layers {f['layers'][0]}-{f['layers'][1]}: mean ln t_div falls "

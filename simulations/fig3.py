@@ -45,6 +45,7 @@ __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "rende
 FIG3_METRICS = T.STEP_METRICS
 C2_SAMPLE = 8  # trials per block whose step is also recomputed in full form, for the independent C2 check
 C2_MIN_T_DIV = 1e-8  # the full form resolves t_div(X) to ~eps/sqrt(t_div): compare only where that is < 1e-11
+DELTA_TOL = 1e-6  # a delta whose estimated relative error exceeds this is counted as uncertain (JSON)
 
 
 def _gaussian(ch: Block, rows: int, cols: int, std: float = 1.0) -> torch.Tensor:
@@ -97,7 +98,7 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     X = T.split_tokens(initial_tokens(cfg, ch))  # (c, n, d) in split form: X = 1 m^T + E
     values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "bound_violated", "odds_slack",
-                                                             "C2_error")}
+                                                             "C2_error", "delta_uncertain")}
     s0, t0 = X.shares()
     values["t_sim"].append(s0)
     values["t_div"].append(t0)
@@ -109,6 +110,7 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
         metrics = T.split_step_metrics(X, Y, **attention)
         metrics["bound_violated"] = (metrics["odds_slack"] < -_tolerance(cfg)).to(metrics["odds_slack"].dtype)
         metrics["C2_error"] = _c2_error(metrics, X, attention, W, sample)
+        metrics["delta_uncertain"] = (metrics["delta_rel_err"] > DELTA_TOL).to(metrics["delta"].dtype)
         for m in values:
             values[m].append(metrics[m])
         X = Y.scaled_to(math.sqrt(n * d))  # scale-free quantities do not change; data attention sees ||X||^2 = nd
@@ -170,8 +172,8 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                        chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
                        keep_trials=keep_trials, progress=progress, desc=f"fig3 ({cfg.attention})",
                        checkpoint=checkpoint)
-    counts, shares = stats.count("bound_violated"), stats.mean("bound_violated")
-    violations = int(round(float((counts * shares)[counts > 0].sum())))
+    counts = stats.count("bound_violated")
+    violations = _count_of(stats, "bound_violated")
     c2_counts = stats.count("C2_error")
     checks = {
         # C2 with independent sides: the split chain's identity against a full-form recomputation of the step
@@ -184,6 +186,10 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
         "C6_violations": violations,
         "C6_violation_share": violations / max(int(counts.sum()), 1),
         "fitted_rate": fitted_rate(stats, cfg.depth),
+        # deltas whose first-order error estimate exceeds DELTA_TOL relative (nearly defective C at large beta):
+        # their leading digits are not trusted (theory.slem_with_error)
+        "delta_uncertain": {"tolerance": DELTA_TOL, "count": _count_of(stats, "delta_uncertain"),
+                            "share": _count_of(stats, "delta_uncertain") / max(int(counts.sum()), 1)},
         # values left out of the statistics: undefined (0/0, log 0); the split form resolves every other one
         "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m != "C2_error"},
     }
@@ -191,6 +197,12 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
         checks["C6_holds_every_step"] = violations == 0
     return FigureResult("fig3", {"figure": "fig3", **cfg.to_dict()}, stats.rows(list(FIG3_METRICS)), checks,
                         str(device), time.perf_counter() - t0, stats)
+
+
+def _count_of(stats, indicator: str) -> int:
+    """How many of the recorded 0/1 values of ``indicator`` are 1, over all steps."""
+    counts, shares = stats.count(indicator), stats.mean(indicator)
+    return int(round(float((counts * shares)[counts > 0].sum())))
 
 
 def _tolerance(cfg: Fig3Config) -> float:
@@ -235,6 +247,7 @@ def fig3_findings(result: FigureResult) -> dict:
         "C6_holds_every_step": c.get("C6_holds_every_step"), "C6_min_odds_slack": c["C6_min_odds_slack"],
         "C2_max_rel_error": c["C2_identity_max_rel_error"], "C2_steps_compared": c["C2_steps_compared"],
         "rate": c["fitted_rate"], "excluded": sum(c["excluded_values"].values()),
+        "delta_uncertain": c["delta_uncertain"]["count"], "delta_tolerance": c["delta_uncertain"]["tolerance"],
     })
 
 
@@ -262,10 +275,19 @@ def render_fig3_findings(f: dict) -> str:
             f"{sig(f['r_bound_minus_1_first'])}; at layer {L} r - 1 = {sig(f['r_minus_1_last'])} (estimate "
             f"{sig(f['r_estimate_minus_1_last'])}, bound {sig(f['r_bound_minus_1_last'])}): the layer mean of r is "
             f"{vs_bound}, yet the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of "
-            f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). The growth-factor ratio "
+            f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). "
+            f"{_uncertain_text(f)} The growth-factor ratio "
             f"xi1/xi2 - 1 ends at {sig(f['xi_minus_1_last'])}, above its spectral estimate 1/mu - 1 = "
             f"{sig(f['xi_estimate_minus_1_last'])}. C2, checked against a full-form recomputation of "
             f"{f['C2_steps_compared']} sampled steps, holds to {sig(f['C2_max_rel_error'], 1)} relative.")
+
+
+def _uncertain_text(f: dict) -> str:
+    k, tol = f["delta_uncertain"], f["delta_tolerance"]
+    if not k:
+        return f"No delta is uncertain beyond {tol:g} relative (first-order error estimates)."
+    return (f"{k} of {f['C6_steps_checked']} deltas are uncertain beyond {tol:g} relative (nearly defective "
+            "attention): their leading digits are not trusted.")
 
 
 def fig3_title(cfg: Fig3Config) -> str:

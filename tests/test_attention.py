@@ -164,3 +164,50 @@ def test_eigenvalues_are_taken_in_float64_for_float32_input():
     assert d32.dtype == torch.float32
     P64 = P.double() / P.double().sum(-1, keepdim=True)  # float32 rows sum to 1 only to float32 precision
     torch.testing.assert_close(d32.double(), T.slem(P64), atol=1e-6, rtol=0)
+
+
+def _causal_softmax(batch: int, n: int, beta: float, seed: int) -> torch.Tensor:
+    S = beta * torch.randn(batch, n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    mask = torch.ones(n, n, dtype=torch.bool).triu(1)  # token i attends to j <= i
+    return torch.softmax(S.masked_fill(mask, float("-inf")), dim=-1)
+
+
+@pytest.mark.parametrize("beta", [0.5, 4.0, 50.0])
+def test_C3_causal_attention_slem_is_exactly_the_largest_later_diagonal_entry(beta):
+    # Lower-triangular P: spec(P) = its diagonal, P_11 = 1, so delta = max_{i >= 2} P_ii exactly; through
+    # C = Q^T P Q a general solver loses digits (relative 1e-5 and worse at large beta).
+    P = _causal_softmax(200, 9, beta, 3)
+    delta, err = T.slem_with_error(P)
+    exact = P.diagonal(dim1=-2, dim2=-1)[:, 1:].amax(-1)
+    assert torch.equal(T.slem(P), exact) and torch.equal(delta, exact)
+    assert bool((err == 0).all())
+
+
+def test_C3_symmetric_attention_slem_by_the_symmetric_solver_matches_a_general_one():
+    P = T.random_symmetric_doubly_stochastic((200,), 9, generator=T.make_generator(4))
+    _, _, C = T.attention_blocks(P)
+    general = torch.linalg.eigvals(C).abs().amax(-1)
+    delta, err = T.slem_with_error(P)
+    np.testing.assert_allclose(delta, general, rtol=1e-12, atol=1e-14)
+    assert bool((err < 1e-14).all())
+
+
+def test_D5_slem_error_estimate_says_which_digits_to_trust_against_50_digit_arithmetic():
+    # Nearly one-hot rows (beta = 1000) make C nearly defective: float64 fixes delta only to a few digits there.
+    # Every delta whose estimate promises 1e-6 relative must deliver it; well-conditioned P are all trusted.
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    g = T.make_generator(1)
+    for beta, trusted_share in ((4.0, 1.0), (1000.0, None)):
+        P = T.softmax_attention((60,), 6, beta=beta, generator=g)
+        delta, err = T.slem_with_error(P)
+        trusted = err / delta <= 1e-6
+        if trusted_share is not None:
+            assert float(trusted.double().mean()) == trusted_share
+        for i in range(60):
+            ev = sorted(mp.eig(mp.matrix(P[i].tolist()), left=False, right=False), key=lambda z: abs(z - 1))
+            true = max(abs(z) for z in ev[1:])  # the eigenvalue 1 of P 1 = 1 removed
+            if trusted[i]:
+                assert abs(float(true) - float(delta[i])) <= 1e-6 * float(delta[i]), (beta, i)
+    assert not bool(trusted.all())  # at beta = 1000 some deltas are flagged: the estimate is not blind

@@ -141,6 +141,7 @@ REJECTIONS = {
         ("token count differs", (X, np.ones((4, 2))), {}, "batch shape and token count"),
     ],
     T.log_token_diversity: [("X = 0", (ZERO_X,), {}, "non-zero")],
+    T.slem_with_error: [("not stochastic", (NOT_STOCHASTIC,), {}, "row-stochastic")],
     T.split_tokens: [("Inf", (torch.tensor(INF_X),), {}, "finite"), ("rank 1", (torch.ones(3),), {}, "rank 1")],
     T.attend: [
         ("X not split", (torch.tensor(X), torch.zeros(3, 3, dtype=torch.float64), torch.eye(2, dtype=torch.float64)),

@@ -117,13 +117,21 @@ def test_fig3_checks_C6_in_every_step_of_a_deep_chain_sharply_enough_to_catch_a_
     real = T._step.deviation_stats
 
     def understated(*args, **kwargs):
-        delta, sigma, mu, omega = real(*args, **kwargs)
-        return delta * (1 - 1e-6), sigma, mu, omega
+        delta, sigma, mu, omega, delta_err = real(*args, **kwargs)
+        return delta * (1 - 1e-6), sigma, mu, omega, delta_err
 
     monkeypatch.setattr(T._step, "deviation_stats", understated)
     fake = simulate_fig3(cfg, progress=False)
     assert fake.checks["C6_holds_every_step"] is False
     assert fake.checks["C6_violations"] == fake.checks["C6_steps_checked"] == 40 * 150
+
+
+def test_fig3_counts_the_deltas_whose_digits_are_uncertain():
+    # nearly one-hot rows (beta = 1000) give nearly defective C: a few percent of deltas are flagged, none at beta 4
+    sharp = simulate_fig3(Fig3Config(**{**SMALL, "tokens": 16}, beta=1000.0), progress=False)
+    mild = simulate_fig3(Fig3Config(**{**SMALL, "tokens": 16}), progress=False)
+    assert sharp.checks["delta_uncertain"]["count"] > 0 and sharp.checks["delta_uncertain"]["tolerance"] == 1e-6
+    assert mild.checks["delta_uncertain"]["count"] == 0
 
 
 def test_fig3_C2_check_catches_a_wrong_split_propagation(monkeypatch):

@@ -6,7 +6,8 @@ Claim IDs (C1-C13) follow shared/THEORY.md; :data:`CLAIMS` lists them.
 """
 
 from ._attention import (attention_blocks, column_sum_defect, complement_basis, diversity_gain, double_centre,
-                         is_row_stochastic, leading_basis, rms_diversity_gain, slem, uniform_attention)
+                         is_row_stochastic, leading_basis, rms_diversity_gain, slem, slem_with_error,
+                         uniform_attention)
 from ._bounds import (counterexample_n2, counterexample_positive, diversity_decay_bound, diversity_step_ratio_bound, escalation_bound_slack, escalation_lower_bound,
                       multihead_lower_bound, multihead_mean_rate, residual_odds_growth_bound,
                       residual_second_moments, spectral_rate_estimate, xi_bounds)
@@ -26,7 +27,7 @@ __all__ = [
     # D3, D4, C2
     "growth_factors", "escalation_rate", "escalation_excess", "escalation_identity", "odds_growth",
     # D5, C3, C4
-    "slem", "diversity_gain", "rms_diversity_gain", "column_sum_defect", "attention_blocks", "double_centre",
+    "slem", "slem_with_error", "diversity_gain", "rms_diversity_gain", "column_sum_defect", "attention_blocks", "double_centre",
     "complement_basis", "leading_basis", "is_row_stochastic", "uniform_attention",
     # C5-C10
     "xi_bounds", "escalation_lower_bound", "spectral_rate_estimate", "diversity_decay_bound",

@@ -81,15 +81,18 @@ def split_step_metrics(X: SplitTokens, Y: SplitTokens, D: Tensor, D_exp: Tensor 
 
 
 def _metrics(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, ScaledNorm],
-             attention: tuple[Tensor, Tensor, Tensor, Tensor], *, heads: bool) -> dict[str, Tensor]:
+             attention: tuple[Tensor, Tensor, Tensor, Tensor, Tensor], *, heads: bool) -> dict[str, Tensor]:
     s, t = shares(*x_norms)
     s_y, t_y = shares(*y_norms)
     xi1, xi2 = _growth_of(x_norms, y_norms)
     # xi1/xi2 from the four norms at once: the two ratios may each leave the float range where theirs does not
     q = norm_ratio(ScaledNorm(y_norms[0].value * x_norms[1].value, y_norms[0].exp + x_norms[1].exp),
                    ScaledNorm(x_norms[0].value * y_norms[1].value, x_norms[0].exp + y_norms[1].exp))
-    delta, sigma, mu, omega = attention
+    delta, sigma, mu, omega, delta_err = attention
+    # relative error estimate of delta (of the head whose delta is least certain): 0 causal, ~eps symmetric
+    delta_rel_err = (delta_err / delta).nan_to_num(nan=0.0)
     if heads:
+        delta_rel_err = delta_rel_err.amax(-1)
         delta2, mu2 = delta.square().mean(-1), mu.square().mean(-1)
         one_minus_delta2 = ((1 - delta) * (1 + delta)).mean(-1)
         one_minus_mu2 = ((1 - mu) * (1 + mu)).mean(-1)
@@ -107,6 +110,6 @@ def _metrics(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, 
         "r_estimate": 1 + r_estimate_minus_1, "r_estimate_minus_1": r_estimate_minus_1,
         "r_bound": 1 + r_bound_minus_1, "r_bound_minus_1": r_bound_minus_1,
         "delta": delta, "sigma": sigma, "mu": mu, "omega": omega,
-        "xi1": xi1, "xi2": xi2,
+        "xi1": xi1, "xi2": xi2, "delta_rel_err": delta_rel_err,
         "bound_slack": r_minus_1 - r_bound_minus_1, "odds_slack": delta2 * q.square() - 1,
     }
