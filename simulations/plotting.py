@@ -28,7 +28,6 @@ class Panel:
     log: bool = False
     labels: tuple[str, ...] = ()  # legend labels, default the metric names
     predicted: tuple[str, ...] = ()  # metrics drawn dashed (estimates and bounds)
-    transform: str = ""  # "minus_one": plot value - 1 (for rates near 1 on a log scale)
     xlabel: str = "step k (layer)"  # what the CSV's step means in this panel (layer, epoch, depth, ...)
 
 
@@ -71,8 +70,6 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
             continue
         count = _on_grid(grid, steps, result.counts(metric)[1], 0)
         mean, lo, hi = (_on_grid(grid, steps, v, np.nan) for v in (mean, lo, hi))
-        if panel.transform == "minus_one":
-            mean, lo, hi = mean - 1, lo - 1, hi - 1
         none_left = (grid >= steps[0]) & (count == 0)
         if none_left.any():
             notes.append(f"{label}: 0 of {trials} trials (no mean) at steps {step_ranges(grid[none_left])}")
