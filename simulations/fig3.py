@@ -276,10 +276,17 @@ def render_fig3_findings(f: dict) -> str:
             f"{sig(f['r_estimate_minus_1_last'])}, bound {sig(f['r_bound_minus_1_last'])}): the layer mean of r is "
             f"{vs_bound}, yet the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of "
             f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). "
-            f"{_uncertain_text(f)} The growth-factor ratio "
-            f"xi1/xi2 - 1 ends at {sig(f['xi_minus_1_last'])}, above its spectral estimate 1/mu - 1 = "
-            f"{sig(f['xi_estimate_minus_1_last'])}. C2, checked against a full-form recomputation of "
+            f"{_uncertain_text(f)} {_xi_text(f)} C2, checked against a full-form recomputation of "
             f"{f['C2_steps_compared']} sampled steps, holds to {sig(f['C2_max_rel_error'], 1)} relative.")
+
+
+def _xi_text(f: dict) -> str:
+    xi, est = f["xi_minus_1_last"], f["xi_estimate_minus_1_last"]
+    if not (math.isfinite(xi) and math.isfinite(est)):  # data attention: the ratio leaves the float range
+        return "At the last layer the growth-factor ratio xi1/xi2 is beyond the float range."
+    side = "above" if xi > est else "below"
+    return (f"The growth-factor ratio xi1/xi2 - 1 ends at {sig(xi)}, {side} its spectral estimate 1/mu - 1 = "
+            f"{sig(est)}.")
 
 
 def _uncertain_text(f: dict) -> str:
