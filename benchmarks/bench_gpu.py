@@ -4,7 +4,8 @@
 
 On a CUDA device it prints, for Figure 3 at its defaults:
 - the per-matrix rate of ``torch.linalg.eigvals`` on 31 x 31 matrices, on the GPU and on one CPU thread (torch
-  >= 2.10 loops over cuSOLVER's geev per matrix: the reason #13 asks for a batched kernel);
+  >= 2.10 loops over cuSOLVER's geev per matrix: the reason #13 asks for a batched kernel), and of theory's
+  one-thread-per-matrix kernel (``theory/_hqr.py``, which the engine uses on CUDA);
 - trials per second of ``simulate_fig3(device="cuda")`` at each ``--trials`` (skipping a size whose time,
   extrapolated from the last one measured, would exceed ``--budget`` seconds) and the peak GPU memory, which must
   not grow with the trials (it is bounded by ``--rng-block``);
@@ -31,16 +32,16 @@ from simulations import Fig3Config, simulate_fig3  # noqa: E402
 COMPARED = ("t_sim", "log_t_div", "r_minus_1", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega")
 
 
-def eig_rate(device: str, count: int = 2048) -> float:
-    """Matrices per second of torch.linalg.eigvals on (count, 31, 31) float64 on ``device``."""
+def eig_rate(device: str, count: int = 2048, solver=torch.linalg.eigvals) -> float:
+    """Matrices per second of ``solver`` on (count, 31, 31) float64 on ``device``."""
     P = T.softmax_attention((count,), 32, beta=4.0, generator=T.make_generator(0))
     _, _, C = T.attention_blocks(P)
     C = C.to(device)
-    torch.linalg.eigvals(C[:8])
+    solver(C[:8])
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    torch.linalg.eigvals(C)
+    solver(C)
     if device == "cuda":
         torch.cuda.synchronize()
     return count / (time.perf_counter() - t0)
@@ -78,6 +79,13 @@ def main() -> None:
     dev_rate = eig_rate(a.device)
     print(f"torch.linalg.eigvals, 31 x 31 float64: {dev_rate:,.0f} matrices/s on {a.device}, "
           f"{cpu_rate:,.0f} on one CPU thread")
+    if a.device == "cuda":
+        from theory import _hqr
+
+        for count in (2 ** 14, 2 ** 18):
+            rate = eig_rate("cuda", count, _hqr.spectral_radius_cuda)
+            print(f"theory's one-thread-per-matrix kernel (theory/_hqr.py), {count:,} matrices: {rate:,.0f} "
+                  f"matrices/s ({rate / dev_rate:,.0f}x torch's eigvals on the device)")
     ref = simulate_fig3(Fig3Config(trials=a.reference_trials, device="cpu"), progress=False)
     last_rate = None
     for trials in sizes:

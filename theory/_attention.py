@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from . import _hqr
 from ._backend import array_function
 from ._similarity import ldexp, pow2_exponent
 from ._validate import check_row_stochastic, check_square, row_stochastic_tolerance
@@ -126,13 +127,28 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
         general = ~(triangular | symmetric)
     if bool(general.any()):
         Cg = Cf[general]
-        lam = torch.linalg.eigvals(Cg)
-        top = lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0]  # the eigenvalue of largest modulus
+        top = _top_eigenvalue(Cg)
         delta[general] = top.abs()
         if errors:
             err[general] = _eigenvalue_error(Cg, top)
     delta = delta.reshape(batch)
     return (delta, err.reshape(batch)) if errors else delta
+
+
+def _top_eigenvalue(C: Tensor) -> Tensor:
+    """The eigenvalue of largest modulus of each C ``(g, m, m)`` float64, complex ``(g,)``.
+
+    On a CUDA device one GPU thread per matrix (:mod:`theory._hqr`; batched eigvals there is one cuSOLVER call
+    per matrix), with LAPACK for any matrix it does not converge on; on the CPU LAPACK's geev.
+    """
+    if C.is_cuda and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
+        re, im, ok = _hqr.spectral_radius_cuda(C)
+        top = torch.complex(re, im)
+        if not bool(ok.all()):
+            top[~ok] = _top_eigenvalue(C[~ok].cpu()).to(C.device)
+        return top
+    lam = torch.linalg.eigvals(C)
+    return lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0]
 
 
 def _eigenvalue_error(C: Tensor, lam: Tensor) -> Tensor:
