@@ -35,7 +35,6 @@ def _kernel(A, radius, failed):  # pragma: no cover - compiled by numba
     """A: (m, m, L) float64, overwritten. radius[l] = max |eigenvalue| of lane l; failed[l] = 1 on no convergence."""
     m = A.shape[0]
     L = A.shape[2]
-    eps = 2.220446049250313e-16
     v = np.zeros((m, L))
     tau = np.zeros(L)
     s = np.zeros(L)

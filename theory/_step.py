@@ -16,7 +16,6 @@ $= \delta^2 (\xi_1/\xi_2)^2 - 1$ is a relative slack that does not shrink with t
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from ._attention import deviation_stats
