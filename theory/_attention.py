@@ -183,13 +183,6 @@ def _sigma(P: Tensor) -> Tensor:
     return _sigma_of(_restrict(P.to(torch.float64))).to(P.dtype)
 
 
-def _slem_and_sigma(P: Tensor) -> tuple[Tensor, Tensor]:
-    """(delta, sigma) from one restriction C = Q^T P Q, in float64."""
-    P64 = P.to(torch.float64)
-    C = _restrict(P64)
-    return _slem_of(C, P64).to(P.dtype), _sigma_of(C).to(P.dtype)
-
-
 def deviation_stats(D: Tensor, exp: Tensor | None = None, row: Tensor | None = None
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     r"""(delta, sigma, mu, omega) of $P = \Pi + \mathbf{1}\rho^T + 2^{e} D$ from its deviation from uniform attention.
@@ -203,21 +196,21 @@ def deviation_stats(D: Tensor, exp: Tensor | None = None, row: Tensor | None = N
     ~eps for symmetric P, first-order perturbation theory otherwise (inf for a numerically defective C).
     """
     n = D.shape[-1]
+    if exp is None and row is None:  # a plain P = Pi + D: its structure (symmetric, causal) picks the solver
+        D64 = D.to(torch.float64)
+        C = _restrict(D64)
+        delta, delta_err = _slem_of(C, D64, offset=1 / n, errors=True)
+        out = (delta, _sigma_of(C), _mu(D), _omega_of_sums(D.sum(dim=-2)), delta_err)
+        return tuple(v.to(D.dtype) for v in out)
     f = pow2_exponent(D, (-2, -1))  # eigensolvers fail on subnormal entries: work at D's own scale
     Ds = ldexp(D, -f[..., None, None])
     f = f if exp is None else f + exp
     C = _restrict(Ds.to(torch.float64))
-    if exp is None and row is None:  # a plain P = Pi + D: its structure (symmetric, causal) picks the solver
-        D64 = D.to(torch.float64)
-        delta, delta_err = _slem_of(_restrict(D64), D64, offset=1 / n, errors=True)
-        delta, delta_err = delta.to(D.dtype), delta_err.to(D.dtype)
-    else:
-        delta, delta_err = (ldexp(v.to(D.dtype), f) for v in _slem_of(C, errors=True))
+    delta, delta_err = (ldexp(v.to(D.dtype), f) for v in _slem_of(C, errors=True))
     c = ldexp(Ds.sum(dim=-2), f[..., None])  # column sums of P - Pi, (..., n)
     if row is not None:
         c = c + n * row[..., 0, :]
-    omega = torch.linalg.vector_norm(c - c.mean(-1, keepdim=True), dim=-1) / math.sqrt(n)
-    return delta, ldexp(_sigma_of(C).to(D.dtype), f), ldexp(_mu(Ds), f), omega, delta_err
+    return delta, ldexp(_sigma_of(C).to(D.dtype), f), ldexp(_mu(Ds), f), _omega_of_sums(c), delta_err
 
 
 def _mu(P: Tensor) -> Tensor:
@@ -226,9 +219,12 @@ def _mu(P: Tensor) -> Tensor:
 
 
 def _omega(P: Tensor) -> Tensor:
-    n = P.shape[-1]
-    c = P.sum(dim=-2)  # column sums, (..., n)
-    return torch.linalg.vector_norm(c - c.mean(-1, keepdim=True), dim=-1) / math.sqrt(n)
+    return _omega_of_sums(P.sum(dim=-2))
+
+
+def _omega_of_sums(c: Tensor) -> Tensor:
+    """omega from P's column sums c ``(..., n)`` (or those of P - Pi, or of P + any common row: c's mean is removed)."""
+    return torch.linalg.vector_norm(c - c.mean(-1, keepdim=True), dim=-1) / math.sqrt(c.shape[-1])
 
 
 @array_function
