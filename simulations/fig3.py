@@ -129,14 +129,14 @@ def _c2_error(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dic
     r"""C2 with its two sides computed independently, on the first trials of the block: the identity
     $r - 1 = t(q^2 - 1)/(q^2 s + t)$ from the split propagation's $q = \xi_1/\xi_2$ against $r - 1$ of the full-form
     step; relative to $\max(|r - 1|, t)$. NaN (not compared) elsewhere and where the full form cannot resolve."""
-    s, t = X.shares()
-    q2 = (metrics["xi_ratio_minus_1"] + 1).square()
+    Xs = T.SplitTokens(X.mean[sample], X.centred[sample], X.mean_exp[sample], X.centred_exp[sample])
+    s, t = Xs.shares()
+    q2 = (metrics["xi_ratio_minus_1"][sample] + 1).square()
     identity = t * (q2 - 1) / (q2 * s + t)
-    err = torch.full_like(identity, float("nan"))
-    excess, t_full = _full_form_excess(
-        T.SplitTokens(X.mean[sample], X.centred[sample], X.mean_exp[sample], X.centred_exp[sample]),
-        {k: None if v is None else v[sample] for k, v in attention.items()}, W[sample])
-    rel = (identity[sample] - excess).abs() / torch.maximum(excess.abs(), t_full)
+    excess, t_full = _full_form_excess(Xs, {k: None if v is None else v[sample] for k, v in attention.items()},
+                                       W[sample])
+    rel = (identity - excess).abs() / torch.maximum(excess.abs(), t_full)
+    err = torch.full_like(metrics["xi_ratio_minus_1"], float("nan"))
     err[sample] = torch.where(t_full >= C2_MIN_T_DIV, rel, float("nan"))
     return err
 

@@ -19,6 +19,7 @@ are far below eps (the doubly exponential collapse).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -66,6 +67,10 @@ class SplitTokens:
 
     def norms(self) -> tuple[ScaledNorm, ScaledNorm]:
         r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ as :class:`~theory._similarity.ScaledNorm` pairs (no rounding of the split)."""
+        return self._norms
+
+    @functools.cached_property
+    def _norms(self) -> tuple[ScaledNorm, ScaledNorm]:  # a chain step asks for them several times
         a, b = _scaled_frobenius(self.mean), _scaled_frobenius(self.centred)
         n = self.centred.shape[-2]
         return (ScaledNorm(a.value * math.sqrt(n), a.exp + self.mean_exp), ScaledNorm(b.value, b.exp + self.centred_exp))
