@@ -212,6 +212,6 @@ def summarize_checks(result) -> list[str]:
                      f"{-f['log_t_div_slope']:.4g} per layer (95% CI {-f['ci'][1]:.4g} to {-f['ci'][0]:.4g}), "
                      f"t_div x {f['t_div_ratio_per_layer']:.4g} per layer")
     if c.get("excluded_values"):
-        lines.append("left out (undefined or below precision): "
+        lines.append("left out (undefined, below precision or beyond the float range): "
                      + ", ".join(f"{m} {n}" for m, n in c["excluded_values"].items()))
     return lines

@@ -108,7 +108,7 @@ def partial_note(findings: dict) -> str:
     for p in parts:
         by_metric.setdefault(p["metric"], []).append(f"{p['count']} at step {p['step']}")
     listed = "; ".join(f"{m}: {', '.join(v)}" for m, v in by_metric.items())
-    return f" Some means are over fewer than all {trials} trials (values below precision left out): {listed}."
+    return f" Some means are over fewer than all {trials} trials (values undefined, below precision or beyond the float range left out): {listed}."
 
 
 def render_findings(name: str, findings: dict, flags: str = "") -> str:
