@@ -24,7 +24,7 @@ from .blocks import build_stack
 from .checkpoint import Checkpoint
 from .config import Fig2Config
 from .engine import resolve_dtype
-from .findings import Quoter, sig
+from .findings import Quoter, bound_text, sig
 from .numerics import mask_below_floor
 from .result import FigureResult
 from .trials import run_trials
@@ -146,9 +146,7 @@ def render_fig2_findings(f: dict) -> str:
                 f"r = {sig(f['r_block_1'])} at the first block).")
     uniform = "nearly uniform" if f["delta_max"] < 0.2 else "far from uniform in some blocks"
     climbs = "climbs" if f["t_sim_last"] > f["t_sim_first"] else "goes"
-    below = f["blocks_r_below_bound"]
-    vs_bound = ("above C10's bound in every block" if not below else
-                f"below C10's bound in {len(below)} of {f['depth']} blocks")
+    vs_bound = bound_text(f["blocks_r_below_bound"], f["depth"], "C10's bound", "block")
     return (f"In a {arch} stack at default init (fig2, T = {f['trials']}) "
             f"attention is {uniform} (head-mean delta {sig(f['delta_block_1'])} at the first block, "
             f"{sig(f['delta_last'])} at the last), so one attention sub-layer multiplies the "

@@ -35,7 +35,7 @@ import theory as T
 from .checkpoint import Checkpoint
 from .config import Fig3Config
 from .engine import Block, resolve_device, resolve_dtype, run_chunks
-from .findings import Quoter, sig
+from .findings import Quoter, bound_text, sig
 from .result import FigureResult
 
 __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "render_fig3_findings", "initial_tokens",
@@ -265,9 +265,7 @@ def render_fig3_findings(f: dict) -> str:
                 f"T = {f['trials']}) C6 is a theorem per step, and the run checks it in odds form: it {verdict} of "
                 f"{f['C6_steps_checked']} steps, with a smallest relative slack of {sig(f['C6_min_odds_slack'])}; "
                 f"t_div falls from {sig(t0)} to {falls}, mean delta {sig(f['delta_mean'])}, and {fitted}.")
-    below = f["layers_mean_r_below_bound"]
-    vs_bound = ("above C6's bound in every layer" if not below else
-                f"below C6's bound in {len(below)} of {L} layers")
+    vs_bound = bound_text(f["layers_mean_r_below_bound"], L, "C6's bound", "layer")
     return (f"In the random chain (fig3, softmax attention, T = {f['trials']}) t_div falls from {sig(t0)} to {falls}; "
             f"{fitted}, and {kept} (the chain is carried in split form, so nothing falls below a precision floor). "
             f"Mean delta is {sig(f['delta_mean'])} and mean mu {sig(f['mu_mean'])}. At the first layer r - 1 = "

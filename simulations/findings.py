@@ -26,8 +26,8 @@ from pathlib import Path
 
 from .result import FigureResult
 
-__all__ = ["Quoter", "sig", "span", "series_text", "render_findings", "findings_record", "provenance", "record_name",
-           "load_record", "load_result", "readme_blocks", "replace_blocks", "update_readme", "store_findings"]
+__all__ = ["Quoter", "sig", "span", "bound_text", "series_text", "render_findings", "findings_record", "provenance",
+           "record_name", "load_record", "load_result", "readme_blocks", "replace_blocks", "update_readme", "store_findings"]
 
 _BLOCK = re.compile(r"<!-- findings:(?P<name>[\w.,=-]+) -->\n(?P<body>.*?)<!-- /findings:(?P=name) -->", re.S)
 _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")
@@ -54,6 +54,14 @@ def span(values: Sequence[float], digits: int = 2) -> str:
     """``"lo-hi"`` of ``values`` (one number when they agree to ``digits``)."""
     lo, hi = sig(min(values), digits), sig(max(values), digits)
     return lo if lo == hi else f"{lo}-{hi}"
+
+
+def bound_text(below: Sequence[int], total: int, bound: str, unit: str) -> str:
+    """Where a run's mean sits against a bound: ``"above C6's bound in every layer"`` or
+    ``"below C6's bound in k of L layers"``."""
+    if not below:
+        return f"above {bound} in every {unit}"
+    return f"below {bound} in {len(below)} of {total} {unit}s"
 
 
 def series_text(values: Sequence[float], digits: int = 2, sep: str = " -> ") -> str:
