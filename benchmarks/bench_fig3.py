@@ -59,9 +59,9 @@ def eigen_share(trials: int) -> tuple[float, float]:
                 spent[key] += time.perf_counter() - t
         return wrapper
 
-    from simulations.config import Fig3Config
-    from simulations.engine import default_workers
-    from simulations.fig3 import simulate_fig3
+    from simulations.engine.config import Fig3Config
+    from simulations.engine.runner import default_workers
+    from simulations.studies.fig3 import simulate_fig3
 
     eigvals, eigvalsh = torch.linalg.eigvals, torch.linalg.eigvalsh
     torch.linalg.eigvals, torch.linalg.eigvalsh = timed(eigvals, "engine"), timed(eigvalsh, "engine")
@@ -92,7 +92,7 @@ def accuracy(csv_path: Path, ref_path: Path) -> tuple[float, int]:
     """Largest |engine mean - reference mean| in combined standard errors, over steps and metrics."""
     from scipy.special import stdtrit
 
-    from simulations.writing import read_csv
+    from simulations.output.writing import read_csv
 
     ref = json.loads(ref_path.read_text())["stats"]
     worst, compared = 0.0, 0

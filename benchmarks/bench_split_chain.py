@@ -3,7 +3,7 @@
     python benchmarks/bench_split_chain.py [--rounds 5] [--trials 250] [--depth 24] [--attention softmax]
 
 Both run one random-number block of ``trials`` trials on one thread with the same draws, alternately, and record
-the same quantities. The split chain is :func:`simulations.fig3._chain` itself (``X = 1 m^T + E`` carried in
+the same quantities. The split chain is :func:`simulations.studies.fig3._chain` itself (``X = 1 m^T + E`` carried in
 parts, :func:`theory.attend`, :func:`theory.split_step_metrics`, its rescaling and its sampled C2 check). The
 whole-matrix chain is what it replaced: ``Y = P X W`` as one product and :func:`theory.step_metrics` of X and Y
 (which must centre both). Prints the median time per block of each and their ratio; the ratio is what to read
@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import theory as T  # noqa: E402
-from simulations.config import Fig3Config  # noqa: E402
-from simulations.engine import iter_chunks  # noqa: E402
-from simulations import fig3  # noqa: E402
+from simulations.engine.config import Fig3Config  # noqa: E402
+from simulations.engine.runner import iter_chunks  # noqa: E402
+from simulations.studies import fig3  # noqa: E402
 
 
 def whole_matrix_chain(cfg: Fig3Config, ch) -> dict[str, torch.Tensor]:

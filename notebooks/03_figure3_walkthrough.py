@@ -37,10 +37,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from simulations import Fig3Config, simulate_fig3
-from simulations.figures import FIGURES
-from simulations.plotting import plot_panels
+from simulations.registry import FIGURES
+from simulations.output.plotting import plot_panels
 
-# simulations.plotting selects matplotlib's headless Agg backend on import; show figures inline again
+# simulations.output.plotting selects matplotlib's headless Agg backend on import; show figures inline again
 # %matplotlib inline
 
 # %% [markdown]

@@ -45,10 +45,10 @@ import torch
 
 import theory as T
 from simulations import Fig1Config, Fig4Config, simulate_fig1, simulate_fig4
-from simulations.figures import FIGURES
-from simulations.plotting import plot_panels
+from simulations.registry import FIGURES
+from simulations.output.plotting import plot_panels
 
-# simulations.plotting selects matplotlib's headless Agg backend on import; show figures inline again
+# simulations.output.plotting selects matplotlib's headless Agg backend on import; show figures inline again
 # %matplotlib inline
 g = T.make_generator(SEED)
 

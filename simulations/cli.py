@@ -5,7 +5,7 @@ Every config field is a flag (``--tokens``, ``--width``, ``--depth``, ``--trials
 status 2, before anything is written.
 
 ``python -m simulations findings --from DIR --readme README.md`` stores the findings of the runs in DIR under
-docs/findings/ and rewrites README's findings blocks from them (:mod:`simulations.findings`).
+docs/findings/ and rewrites README's findings blocks from them (:mod:`simulations.readme`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import signal
 import sys
 import time
 
-from .checkpoint import Checkpoint
-from .config import RunConfig
-from .engine import resolve_device
-from .figures import FIGURES, IN_ALL
-from .writing import check_out_dir, write_result
+from .engine.checkpoint import Checkpoint
+from .engine.config import RunConfig
+from .engine.runner import resolve_device
+from .registry import FIGURES, IN_ALL
+from .output.writing import check_out_dir, write_result
 
 SHARED_HELP = {
     "tokens": "number of tokens n", "width": "feature width d", "depth": "number of layers L",
@@ -28,7 +28,7 @@ SHARED_HELP = {
     "device": "auto (CUDA if present), cpu or cuda", "dtype": "float32 or float64",
     "chunk": "trials spread over the workers and checkpointed at once (results do not depend on it)",
     "rng_block": "trials per random-number block, computed as one batch (bounds memory; chunk must be a multiple)",
-    "text": "text file, one sequence per line ('#' lines skipped); default simulations/data/corpus.txt",
+    "text": "text file, one sequence per line ('#' lines skipped); default simulations/studies/data/corpus.txt",
     "max_tokens": "truncation length including [CLS]/[SEP]",
     "batch": "sequences per padded forward pass (results do not depend on it)",
     "scope": "content: drop [CLS]/[SEP]/padding; all: drop padding only",
@@ -111,7 +111,7 @@ def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
     matplotlib.use("Agg")  # the CLI writes figures, never shows them (the library leaves the backend alone)
     import matplotlib.pyplot as plt
 
-    from .plotting import plot_panels
+    from .output.plotting import plot_panels
 
     checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
     result = fig.simulate(cfg, progress=progress, checkpoint=checkpoint)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in summarize_checks(result):
             print(f"  {line}")
         if result.findings:
-            from .findings import provenance, render_findings
+            from .readme import provenance, render_findings
 
             text = render_findings(fig.name, result.findings, provenance(fig.name, result.config))
             print("  findings: " + text.replace("\n", "\n  "))
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def findings_command(args: argparse.Namespace) -> int:
     """``findings``: copy run findings into the store, then print or write the README blocks rendered from it."""
-    from .findings import readme_blocks, rendered_store, store_findings, update_readme
+    from .readme import readme_blocks, rendered_store, store_findings, update_readme
 
     try:
         if args.source is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simulations.cli import main
-from simulations.writing import CSV_COLUMNS, read_csv
+from simulations.output.writing import CSV_COLUMNS, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY3 = ["--tokens", "5", "--width", "4", "--depth", "3", "--trials", "20", "--rng-block", "10", "--chunk", "20",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simulations import Fig2Config, Fig3Config, simulate_fig2, simulate_fig3
-from simulations.writing import read_csv, write_result
+from simulations.output.writing import read_csv, write_result
 
 
 def test_fig3_float32_agrees_with_float64_trial_by_trial():
@@ -57,8 +57,8 @@ def test_fig3_edge_configurations_give_correct_results(cfg, tmp_path):
         assert all(math.isnan(r.ci_low) and math.isnan(r.ci_high) and r.count == 1 for r in res.rows)
     import matplotlib.pyplot as plt
 
-    from simulations.fig3 import fig3_panels, fig3_title
-    from simulations.plotting import plot_panels
+    from simulations.studies.fig3 import fig3_panels, fig3_title
+    from simulations.output.plotting import plot_panels
 
     fig = plot_panels(res, fig3_panels(res), fig3_title(Fig3Config(**cfg)))
     write_result(res, fig, tmp_path)

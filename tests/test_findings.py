@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from simulations.cli import main
-from simulations.findings import (Quoter, readme_blocks, record_name, render_findings, rendered_store,
-                                  replace_blocks, sig, update_readme)
-from simulations.result import FigureResult
-from simulations.stats import SummaryRow
+from simulations.output.quoting import Quoter, sig
+from simulations.readme import readme_blocks, record_name, render_findings, rendered_store, replace_blocks, update_readme
+from simulations.engine.result import FigureResult
+from simulations.engine.stats import SummaryRow
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "docs" / "findings"
@@ -46,7 +46,7 @@ def test_stored_findings_name_the_run_they_came_from():
 
 def test_fig4_at_its_defaults_reproduces_the_stored_findings():
     from simulations import Fig4Config
-    from simulations.fig4 import fig4_findings, simulate_fig4
+    from simulations.studies.fig4 import fig4_findings, simulate_fig4
 
     stored = json.loads((STORE / "fig4.json").read_text())
     assert stored["flags"] == ""  # the README quotes it as the default run
@@ -58,7 +58,7 @@ def test_fig4_at_its_defaults_reproduces_the_stored_findings():
 
 def test_fig3_at_its_defaults_reproduces_the_stored_findings():
     from simulations import Fig3Config
-    from simulations.fig3 import fig3_findings, simulate_fig3
+    from simulations.studies.fig3 import fig3_findings, simulate_fig3
 
     stored = json.loads((STORE / "fig3.json").read_text())
     assert stored["flags"] == ""

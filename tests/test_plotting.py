@@ -9,9 +9,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from simulations.plotting import Panel, plot_panels, step_ranges  # noqa: E402
-from simulations.result import FigureResult  # noqa: E402
-from simulations.stats import SummaryRow  # noqa: E402
+from simulations.output.plotting import Panel, plot_panels, step_ranges  # noqa: E402
+from simulations.engine.result import FigureResult  # noqa: E402
+from simulations.engine.stats import SummaryRow  # noqa: E402
 
 T = 20
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import theory as T
-from simulations import real_model
-from simulations.real import RealConfig, read_texts
-from simulations.writing import CSV_COLUMNS, read_csv
+from simulations.studies import real_model
+from simulations.studies.real import RealConfig, read_texts
+from simulations.output.writing import CSV_COLUMNS, read_csv
 
 SENTENCES = ["Rain again.", "The committee postponed its decision until the spring meeting.",
              "A small boat drifted past the lighthouse at dawn."]

@@ -8,10 +8,10 @@ import torch
 from scipy import stats as sps
 
 import theory as T
-from simulations.config import Fig3Config
-from simulations.engine import iter_chunks, run_chunks
-from simulations.fig3 import draw_step, initial_tokens, simulate_fig3
-from simulations.stats import StreamingStats
+from simulations.engine.config import Fig3Config
+from simulations.engine.runner import iter_chunks, run_chunks
+from simulations.studies.fig3 import draw_step, initial_tokens, simulate_fig3
+from simulations.engine.stats import StreamingStats
 
 SMALL = dict(tokens=6, width=5, depth=4, trials=60, rng_block=20, chunk=60, device="cpu")
 
@@ -233,7 +233,7 @@ def _mp_reference(cfg: Fig3Config, trials: int, digits: int) -> dict[str, np.nda
 
     for k in range(1, L + 1):
         if cfg.attention == "data":  # the same draws as draw_step: W_Q, W_K, then W
-            from simulations.fig3 import _gaussian
+            from simulations.studies.fig3 import _gaussian
 
             WQ, WK = _gaussian(block, d, d, std=d ** -0.5).numpy(), _gaussian(block, d, d, std=d ** -0.5).numpy()
             W = _gaussian(block, d, d, std=1 / math.sqrt(d)).numpy()

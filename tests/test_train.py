@@ -1,4 +1,4 @@
-"""The digits training replication (simulations/train.py): quick mode end to end, C11 inside a trained model's
+"""The digits training replication (simulations/studies/train.py): quick mode end to end, C11 inside a trained model's
 de-escalated blocks, the split and the config. Skipped where scikit-learn (the data set) is not installed."""
 
 import argparse
@@ -12,12 +12,12 @@ import torch
 pytest.importorskip("sklearn")
 
 import theory as T  # noqa: E402
-from simulations import train as train_mod  # noqa: E402
-from simulations.checkpoint import Checkpoint  # noqa: E402
+from simulations.studies import train as train_mod  # noqa: E402
+from simulations.engine.checkpoint import Checkpoint  # noqa: E402
 from simulations.cli import _add_config_flags, _config, run_figure  # noqa: E402
-from simulations.figures import Figure  # noqa: E402
-from simulations.train import DigitViT, TrainConfig, load_split, simulate_train, train_panels, train_title  # noqa: E402
-from simulations.writing import read_csv  # noqa: E402
+from simulations.registry import Figure  # noqa: E402
+from simulations.studies.train import DigitViT, TrainConfig, load_split, simulate_train, train_panels, train_title  # noqa: E402
+from simulations.output.writing import read_csv  # noqa: E402
 
 # quick mode: every variant, a two-value lr search, two seeds, one epoch, a few hundred images (a few seconds)
 QUICK = dict(depths=(2,), epochs=1, warmup_epochs=0.5, seeds=2, lrs=(1e-3, 3e-3), samples=300, test_size=100,

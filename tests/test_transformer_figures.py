@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import theory as T
-from simulations.blocks import ARCHS, DEESCALATE_AT, build_stack
+from simulations.engine.blocks import ARCHS, DEESCALATE_AT, build_stack
 from simulations.cli import main
-from simulations.config import Fig1Config, Fig2Config, Fig4Config, Fig5Config
-from simulations.fig1 import mean_cosine
-from simulations.figures import FIGURES
-from simulations.writing import read_csv
+from simulations.engine.config import Fig1Config, Fig2Config, Fig4Config, Fig5Config
+from simulations.studies.fig1 import mean_cosine
+from simulations.registry import FIGURES
+from simulations.output.writing import read_csv
 
 TINY = dict(tokens=4, width=8, heads=2, depth=2, trials=2, device="cpu")
 SHAPE = dict(width=8, heads=2, ffn=4, depth=2)

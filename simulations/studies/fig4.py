@@ -1,6 +1,6 @@
 r"""[YZ] Figure 4: pre-norm diminishes self-attention implicitly (C9).
 
-Per trial a fresh pre-norm stack (:mod:`simulations.blocks`) and $X_0$ iid $N(0,1)$ ``(n, d)``. Block $k$ maps
+Per trial a fresh pre-norm stack (:mod:`simulations.engine.blocks`) and $X_0$ iid $N(0,1)$ ``(n, d)``. Block $k$ maps
 $X_{k-1} \to X_k$ with $\hat X = LN(X_{k-1})$, $X_{k-1/2} = X_{k-1} + SA(\hat X)$. Recorded (Frobenius norms):
 
 - ``t_sim``: of the residual stream $X_k$ (step 0: $X_0$);
@@ -18,13 +18,13 @@ from torch import Tensor
 
 import theory as T
 
-from .blocks import build_stack
-from .checkpoint import Checkpoint
-from .config import Fig4Config
-from .engine import resolve_dtype
-from .findings import Quoter, sig
-from .result import FigureResult
-from .trials import run_trials
+from ..engine.blocks import build_stack
+from ..engine.checkpoint import Checkpoint
+from ..engine.config import Fig4Config
+from ..engine.runner import resolve_dtype
+from ..output.quoting import Quoter, sig
+from ..engine.result import FigureResult
+from ..engine.trials import run_trials
 
 __all__ = ["simulate_fig4", "fig4_panels", "fig4_title", "fig4_findings", "render_fig4_findings",
            "FIG4_METRICS"]
@@ -65,7 +65,7 @@ def fig4_title(cfg: Fig4Config) -> str:
 
 
 def fig4_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     return [
         Panel("token similarity of residual stream X_k", ("t_sim",), "t_sim"),
@@ -77,7 +77,7 @@ def fig4_panels(result: FigureResult) -> list:
 
 
 def fig4_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    """The numbers README quotes from this run (see :mod:`simulations.readme`)."""
     q = Quoter(result)
     ratio, t_sim, norm_x = q.means("attn_ratio"), q.means("t_sim"), q.means("norm_x")
     L = max(t_sim)

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .checkpoint import Checkpoint
 from .config import TransformerConfig
-from .engine import Block, resolve_device, resolve_dtype, run_chunks
+from .runner import Block, resolve_device, resolve_dtype, run_chunks
 from .stats import StreamingStats
 
 __all__ = ["Trial", "run_trials"]

@@ -32,11 +32,11 @@ import torch
 
 import theory as T
 
-from .checkpoint import Checkpoint
-from .config import Fig3Config
-from .engine import Block, resolve_device, resolve_dtype, run_chunks
-from .findings import Quoter, bound_text, sig
-from .result import FigureResult
+from ..engine.checkpoint import Checkpoint
+from ..engine.config import Fig3Config
+from ..engine.runner import Block, resolve_device, resolve_dtype, run_chunks
+from ..output.quoting import Quoter, bound_text, sig
+from ..engine.result import FigureResult
 
 __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "render_fig3_findings", "initial_tokens",
            "draw_step",
@@ -211,7 +211,7 @@ def _tolerance(cfg: Fig3Config) -> float:
 
 
 def fig3_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     return [
         Panel("token similarity and diversity", ("t_sim", "t_div"), "share of ||X||^2", log=True),
@@ -228,7 +228,7 @@ def fig3_panels(result: FigureResult) -> list:
 
 
 def fig3_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    """The numbers README quotes from this run (see :mod:`simulations.readme`)."""
     q = Quoter(result)
     t_div, delta, mu = q.means("t_div"), q.means("delta"), q.means("mu")
     r1, est1, bound1 = q.means("r_minus_1"), q.means("r_estimate_minus_1"), q.means("r_bound_minus_1")

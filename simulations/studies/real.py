@@ -1,7 +1,7 @@
 r"""Real attention: token similarity escalation in a trained post-norm encoder (all-MiniLM-L6-v2).
 
 The theorems (C5-C7, C10) assume symmetric attention; this study measures what trained attention looks like.
-Each input sequence (a line of the bundled ``simulations/data/corpus.txt`` or of ``--text``) is one trial;
+Each input sequence (a line of the bundled ``simulations/studies/data/corpus.txt`` or of ``--text``) is one trial;
 per sequence and layer the quantities are computed on the kept tokens (``scope``, see
 :mod:`simulations.real_model`: [CLS]/[SEP]/padding dropped, each attention block renormalised) and reduced over
 the 12 heads, then averaged over sequences (mean and Student-t 95% interval, every sequence weighted equally).
@@ -36,11 +36,11 @@ from torch import Tensor
 
 import theory as T
 
-from .engine import resolve_device, resolve_dtype
-from .findings import Quoter, series_text, sig, span
+from ..engine.runner import resolve_device, resolve_dtype
+from ..output.quoting import Quoter, series_text, sig, span
 from .real_model import attention_sublayer, encode, load_model, restrict  # imports transformers only when run
-from .result import FigureResult
-from .stats import StreamingStats
+from ..engine.result import FigureResult
+from ..engine.stats import StreamingStats
 
 __all__ = ["RealConfig", "simulate_real", "real_panels", "real_title", "real_findings", "render_real_findings",
            "real_summary", "read_texts", "sequence_metrics", "REAL_METRICS", "DEFAULT_CORPUS"]
@@ -59,7 +59,7 @@ _REL_TOL = 1e-9  # C5/C6 comparisons: float64 rounding, not slack
 class RealConfig:
     """Trained attention: all-MiniLM-L6-v2 on the project corpus (needs the [real] extra)."""
 
-    text: str = ""  # a text file, one sequence per line ('#' lines skipped); "" = simulations/data/corpus.txt
+    text: str = ""  # a text file, one sequence per line ('#' lines skipped); "" = simulations/studies/data/corpus.txt
     max_tokens: int = 128  # truncation length, [CLS] and [SEP] included
     batch: int = 16  # sequences per padded forward pass (results do not depend on it)
     scope: str = "content"  # content: drop [CLS], [SEP], padding | all: drop padding only
@@ -250,7 +250,7 @@ def real_title(cfg: RealConfig) -> str:
 
 
 def real_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     return [
         Panel("hidden state X_k (step 0 = embeddings)", ("t_sim", "t_div"), "share of ||X||^2"),
@@ -265,7 +265,7 @@ def real_panels(result: FigureResult) -> list:
 
 
 def real_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this run (see :mod:`simulations.findings`): per-layer means (index 0 =
+    """The numbers README quotes from this run (see :mod:`simulations.readme`): per-layer means (index 0 =
     layer 1; t_sim from the embeddings on), C6's share of heads, C3's and C5's checks."""
     q = Quoter(result)
     per_layer = {m: [v for _, v in sorted(q.means(m).items())] for m in REAL_METRICS}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .stats import StreamingStats
-from .writing import atomic_write
+from .files import atomic_write
 
 __all__ = ["Checkpoint", "code_hash"]
 

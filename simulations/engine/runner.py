@@ -5,7 +5,7 @@ Randomness: one ``torch.Generator`` seeded once with the run's seed draws a seed
 lands in. Each block is also computed as one batch (a :class:`Block`), so memory is bounded by the block size
 times the number of workers. A *chunk* (``chunk`` trials, a multiple of ``rng_block``) is the unit of
 dispatch to the workers, of the progress bar and of checkpoints; statistics are merged block by block in block
-order (:mod:`simulations.stats`). So results depend on neither the chunk size nor the number of workers.
+order (:mod:`simulations.engine.stats`). So results depend on neither the chunk size nor the number of workers.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
     counts trials (shown on a terminal; ``progress`` forces it on or off).
 
     With a ``checkpoint``, the statistics are saved after every chunk, and a run of the same command that
-    finds one continues after its last finished chunk (:mod:`simulations.checkpoint`).
+    finds one continues after its last finished chunk (:mod:`simulations.engine.checkpoint`).
     """
     workers = default_workers(device) if workers is None else workers
     stats, done = StreamingStats(steps, keep_trials=keep_trials), 0

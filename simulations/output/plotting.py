@@ -1,4 +1,4 @@
-"""Figures from a :class:`~simulations.result.FigureResult`: one panel per group of metrics, mean with a 95%
+"""Figures from a :class:`~simulations.engine.result.FigureResult`: one panel per group of metrics, mean with a 95%
 confidence band, measured curves solid and predicted ones dashed. Nothing here computes or writes files.
 
 A plot never shows more than the rows hold. Where values were left out of a mean (undefined or below the
@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from .result import FigureResult
+from ..engine.result import FigureResult
 
 __all__ = ["Panel", "plot_panels", "step_ranges"]
 

@@ -1,7 +1,7 @@
 r"""[YZ] Figure 5: de-escalation keeps token diversity in deep post-norm Transformers (C11).
 
 Per trial one seed builds a de-escalated post-norm stack for every $\tau$ in ``cfg.taus`` and a plain
-post-norm reference (:mod:`simulations.blocks`; de-escalation has no parameters, so all share the same
+post-norm reference (:mod:`simulations.engine.blocks`; de-escalation has no parameters, so all share the same
 weights), all run on the same $X_0$ iid $N(0,1)$ ``(n, d)``. De-escalation $(I - \tau\Pi)$ sits at
 ``cfg.deescalate_at`` (default: on the residual stream after the attention residual add, before LayerNorm).
 Per block: ``tau=<tau>/t_div`` and ``tau=<tau>/t_sim`` of the block output (``tau`` formatted with ``:g``), and
@@ -15,14 +15,14 @@ from torch import Tensor
 
 import theory as T
 
-from .blocks import build_stack
-from .checkpoint import Checkpoint
-from .config import Fig5Config
-from .engine import resolve_dtype
-from .findings import Quoter, sig
-from .numerics import mask_below_floor
-from .result import FigureResult
-from .trials import run_trials
+from ..engine.blocks import build_stack
+from ..engine.checkpoint import Checkpoint
+from ..engine.config import Fig5Config
+from ..engine.runner import resolve_dtype
+from ..output.quoting import Quoter, sig
+from ..engine.numerics import mask_below_floor
+from ..engine.result import FigureResult
+from ..engine.trials import run_trials
 
 __all__ = ["simulate_fig5", "fig5_panels", "fig5_title", "fig5_findings", "render_fig5_findings",
            "fig5_variants"]
@@ -68,7 +68,7 @@ def fig5_title(cfg: Fig5Config) -> str:
 
 
 def fig5_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     prefixes = list(dict.fromkeys(m.split("/")[0] for m in result.metrics))
     labels = tuple("post-norm (no de-escalation)" if p == "post" else p.replace("tau=", "tau = ") for p in prefixes)
@@ -81,7 +81,7 @@ def fig5_panels(result: FigureResult) -> list:
 
 
 def fig5_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this run (see :mod:`simulations.findings`): per variant ("tau=0.5", ...,
+    """The numbers README quotes from this run (see :mod:`simulations.readme`): per variant ("tau=0.5", ...,
     "post") t_div and t_sim of the input and of the last block."""
     q = Quoter(result)
     variants = list(dict.fromkeys(m.split("/")[0] for m in result.metrics))

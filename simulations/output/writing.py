@@ -10,14 +10,14 @@ import io as _io
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from .result import FigureResult
+from ..engine.files import atomic_write
+from ..engine.result import FigureResult
 
 __all__ = ["write_result", "read_csv", "check_out_dir", "CSV_COLUMNS"]
 
@@ -35,27 +35,6 @@ def check_out_dir(out: str | os.PathLike) -> Path:
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"--out {str(path)!r} is not writable (no write permission on {str(probe)!r})")
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path`` (all or nothing)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _csv_bytes(result: FigureResult) -> bytes:

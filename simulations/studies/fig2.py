@@ -1,6 +1,6 @@
 r"""[YZ] Figure 2: a deep multi-head Transformer at PyTorch's default initialisation.
 
-Per trial a fresh ``cfg.arch`` stack (:mod:`simulations.blocks`) and $X_0$ iid $N(0,1)$ ``(n, d)``. Per block
+Per trial a fresh ``cfg.arch`` stack (:mod:`simulations.engine.blocks`) and $X_0$ iid $N(0,1)$ ``(n, d)``. Per block
 $k = 1..L$:
 
 - ``t_sim``, ``t_div`` of the block output $X_k$ (step 0: of $X_0$);
@@ -20,14 +20,14 @@ from torch import Tensor
 
 import theory as T
 
-from .blocks import build_stack
-from .checkpoint import Checkpoint
-from .config import Fig2Config
-from .engine import resolve_dtype
-from .findings import Quoter, bound_text, sig
-from .numerics import mask_below_floor
-from .result import FigureResult
-from .trials import run_trials
+from ..engine.blocks import build_stack
+from ..engine.checkpoint import Checkpoint
+from ..engine.config import Fig2Config
+from ..engine.runner import resolve_dtype
+from ..output.quoting import Quoter, bound_text, sig
+from ..engine.numerics import mask_below_floor
+from ..engine.result import FigureResult
+from ..engine.trials import run_trials
 
 __all__ = ["simulate_fig2", "fig2_panels", "fig2_title", "fig2_findings", "render_fig2_findings", "FIG2_METRICS",
            "attention_step_metrics", "stream_shares", "STREAM_METRICS"]
@@ -104,7 +104,7 @@ def fig2_title(cfg: Fig2Config) -> str:
 
 
 def fig2_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     return [
         Panel("token similarity / diversity of block output X_k", ("t_sim", "t_div"), "share of ||X||^2",
@@ -125,7 +125,7 @@ _ARCH_NAMES = {"post": "post-norm", "pre": "pre-norm", "cb": "post-norm + contex
 
 
 def fig2_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    """The numbers README quotes from this run (see :mod:`simulations.readme`)."""
     q = Quoter(result)
     t_sim, delta = q.means("t_sim"), q.means("delta")
     r, estimate, bound = q.means("r"), q.means("r_estimate"), q.means("r_bound")

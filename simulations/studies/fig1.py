@@ -1,6 +1,6 @@
 r"""[YZ] Figure 1: post-norm vs pre-norm Transformers at PyTorch's default initialisation.
 
-Per trial one seed builds both stacks with identical weights (:func:`simulations.blocks.build_stack`), and
+Per trial one seed builds both stacks with identical weights (:func:`simulations.engine.blocks.build_stack`), and
 both see the same $X_0$ iid $N(0,1)$ ``(n, d)`` and the same loss. Per block $k$ and architecture ``a``:
 
 - ``a/t_sim``: token similarity of the block output $X_k$ (step 0: of $X_0$);
@@ -24,13 +24,13 @@ from torch import Tensor
 
 import theory as T
 
-from .blocks import build_stack
-from .checkpoint import Checkpoint
-from .config import Fig1Config
-from .engine import resolve_dtype
-from .findings import Quoter, sig
-from .result import FigureResult
-from .trials import run_trials
+from ..engine.blocks import build_stack
+from ..engine.checkpoint import Checkpoint
+from ..engine.config import Fig1Config
+from ..engine.runner import resolve_dtype
+from ..output.quoting import Quoter, sig
+from ..engine.result import FigureResult
+from ..engine.trials import run_trials
 
 __all__ = ["simulate_fig1", "fig1_panels", "fig1_title", "fig1_findings", "render_fig1_findings", "FIG1_ARCHS",
            "mean_cosine"]
@@ -91,7 +91,7 @@ def fig1_title(cfg: Fig1Config) -> str:
 
 
 def fig1_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     labels = ("post-norm", "pre-norm")
     return [
@@ -105,7 +105,7 @@ def fig1_panels(result: FigureResult) -> list:
 
 
 def fig1_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this run (see :mod:`simulations.findings`)."""
+    """The numbers README quotes from this run (see :mod:`simulations.readme`)."""
     q = Quoter(result)
     out = {}
     for a in FIG1_ARCHS:

@@ -18,7 +18,7 @@ class FigureResult:
     device: str = "cpu"
     elapsed_s: float = 0.0
     stats: StreamingStats | None = None  # per-trial values live here when keep_trials was asked
-    findings: dict = field(default_factory=dict)  # the numbers the README quotes (simulations.findings)
+    findings: dict = field(default_factory=dict)  # the numbers the README quotes (simulations.readme)
 
     def _rows_of(self, metric: str) -> list[SummaryRow]:
         if metric not in self.metrics:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import fig1, fig2, fig3, fig4, fig5, real, train
-from .config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config
-from .result import FigureResult
+from .studies import fig1, fig2, fig3, fig4, fig5, real, train
+from .engine.config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config
+from .engine.result import FigureResult
 
 __all__ = ["Figure", "FIGURES", "IN_ALL"]
 
@@ -19,7 +19,7 @@ class Figure:
     simulate: Callable[..., FigureResult]
     panels: Callable[[FigureResult], list]
     title: Callable[[RunConfig], str]
-    # the numbers README quotes (simulations.findings): computed from a result, and rendered as markdown
+    # the numbers README quotes (simulations.readme): computed from a result, and rendered as markdown
     findings: Callable[[FigureResult], dict] | None = None
     render: Callable[[dict], str] | None = None
 

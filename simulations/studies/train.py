@@ -8,7 +8,7 @@ test images. Pixels are standardised with the training images' mean and standard
 
 Model: the 8 x 8 image is cut into ``patch`` x ``patch`` patches (16 tokens of 4 pixels at ``patch = 2``),
 each linearly embedded to width $d$, plus a learned position embedding, plus a class token (``pool = cls``) or
-mean pooling (``pool = mean``); then $L$ blocks of :mod:`simulations.blocks` (the same ``build_stack`` as the
+mean pooling (``pool = mean``); then $L$ blocks of :mod:`simulations.engine.blocks` (the same ``build_stack`` as the
 figures, so every architecture shares one implementation and, for one seed, the same initial weights), a final
 LayerNorm and a linear head. Variants (``archs``): ``post``, ``pre``, ``deesc<tau>`` (post-norm with
 $(I - \tau\Pi)$ at ``deescalate_at``), ``cb`` (post-norm with $CB(z) = (z + \Pi z)/2$ on the FFN output).
@@ -35,12 +35,12 @@ from torch import Tensor, nn
 
 import theory as T
 
-from .blocks import build_stack
-from .checkpoint import Checkpoint
-from .config import _positive_int
-from .engine import resolve_device
-from .result import FigureResult
-from .stats import StreamingStats
+from ..engine.blocks import build_stack
+from ..engine.checkpoint import Checkpoint
+from ..engine.config import _positive_int
+from ..engine.runner import resolve_device
+from ..engine.result import FigureResult
+from ..engine.stats import StreamingStats
 
 __all__ = ["TrainConfig", "DigitViT", "load_split", "parse_variant", "simulate_train", "train_panels", "train_title",
            "accuracy_table", "train_findings", "render_train_findings"]
@@ -82,7 +82,7 @@ class TrainConfig:
     ffn: int = 2  # FFN width multiple
     patch: int = 2  # patch side: 2 -> 16 tokens of 4 pixels, 4 -> 4 tokens of 16 pixels
     pool: str = "cls"  # cls | mean
-    deescalate_at: str = "residual"  # residual | attention | output (simulations.blocks)
+    deescalate_at: str = "residual"  # residual | attention | output (simulations.engine.blocks)
     samples: int = 1797  # images used (a stratified subset when fewer: quick mode)
     test_size: int = 500
     val_size: int = 297  # carved from the training images, for the learning-rate search only
@@ -454,7 +454,7 @@ def train_title(cfg: TrainConfig) -> str:
 
 
 def train_panels(result: FigureResult) -> list:
-    from .plotting import Panel
+    from ..output.plotting import Panel
 
     cfg = result.config
     variants = [v.strip() for v in cfg["archs"].split(",") if v.strip()]
@@ -473,7 +473,7 @@ def train_panels(result: FigureResult) -> list:
 
 
 def train_findings(result: FigureResult) -> dict:
-    """The numbers README quotes from this study (see :mod:`simulations.findings`): test accuracy per variant
+    """The numbers README quotes from this study (see :mod:`simulations.readme`): test accuracy per variant
     and depth (mean, std over seeds, the learning rate chosen) and the last block's t_sim at the largest depth."""
     c, cfg = result.checks, result.config
     depths = [int(L) for L in cfg["depths"]]

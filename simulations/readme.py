@@ -1,8 +1,8 @@
-"""Findings: the numbers README.md quotes, computed from a run, never typed.
+"""README findings: the numbers README.md quotes, computed from a run, never typed.
 
 A figure module provides ``<name>_findings(result) -> dict`` (plain numbers, lists and strings, computed from
-a :class:`~simulations.result.FigureResult`) and ``render_<name>_findings(findings) -> str`` (markdown text),
-registered as ``Figure.findings`` and ``Figure.render`` in :mod:`simulations.figures`. Every run stores its
+a :class:`~simulations.engine.result.FigureResult`) and ``render_<name>_findings(findings) -> str`` (markdown text),
+registered as ``Figure.findings`` and ``Figure.render`` in :mod:`simulations.registry`. Every run stores its
 findings in ``DIR/<name>.json`` under ``"findings"`` and the CLI prints the rendered text.
 
 ``python -m simulations findings --from DIR --readme README.md`` copies the findings of the runs in ``DIR``
@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 
-from .result import FigureResult
+from .engine.files import atomic_write
+from .engine.result import FigureResult
+from .output.quoting import partial_note
+from .registry import FIGURES
 
-__all__ = ["Quoter", "sig", "span", "bound_text", "series_text", "render_findings", "findings_record", "provenance",
-           "record_name", "load_record", "load_result", "readme_blocks", "replace_blocks", "update_readme", "store_findings"]
+__all__ = ["render_findings", "findings_record", "provenance", "record_name", "load_record", "load_result",
+           "readme_blocks", "replace_blocks", "rendered_store", "update_readme", "store_findings"]
 
 _BLOCK = re.compile(r"<!-- findings:(?P<name>[\w.,=-]+) -->\n(?P<body>.*?)<!-- /findings:(?P=name) -->", re.S)
 _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")
@@ -35,93 +36,8 @@ _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")
 _IRRELEVANT = ("chunk", "device", "workers")
 
 
-def sig(x: float, digits: int = 2) -> str:
-    """``x`` to ``digits`` significant digits, trailing zeros kept (0.50, 48, 0.016, 2.5e-4); whole numbers
-    below a million in full (128, not 1.3e2)."""
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if 10 ** digits <= abs(x) < 1e6:
-        return f"{x:.0f}"
-    s = f"{x:#.{digits}g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        return f"{mant.rstrip('.')}e{int(exp)}"
-    return s.rstrip(".")
-
-
-def span(values: Sequence[float], digits: int = 2) -> str:
-    """``"lo-hi"`` of ``values`` (one number when they agree to ``digits``)."""
-    lo, hi = sig(min(values), digits), sig(max(values), digits)
-    return lo if lo == hi else f"{lo}-{hi}"
-
-
-def bound_text(below: Sequence[int], total: int, bound: str, unit: str) -> str:
-    """Where a run's mean sits against a bound: ``"above C6's bound in every layer"`` or
-    ``"below C6's bound in k of L layers"``."""
-    if not below:
-        return f"above {bound} in every {unit}"
-    return f"below {bound} in {len(below)} of {total} {unit}s"
-
-
-def series_text(values: Sequence[float], digits: int = 2, sep: str = " -> ") -> str:
-    return sep.join(sig(v, digits) for v in values)
-
-
-class _Means(dict):
-    """step -> mean; a step with no value at all (every trial left out) reads as NaN, never a KeyError."""
-
-    def __missing__(self, step: int) -> float:
-        return math.nan
-
-
-class Quoter:
-    """Reads means out of a result and remembers every quoted mean that is over fewer than all trials, so the
-    rendered text can say so (``findings["partial_means"]``)."""
-
-    def __init__(self, result: FigureResult) -> None:
-        self.result = result
-        self.partial: list[dict] = []
-
-    def means(self, metric: str) -> dict[int, float]:
-        steps, mean, _, _ = self.result.series(metric)
-        _, count = self.result.counts(metric)
-        trials = self.result.trials
-        for k, c in zip(steps, count):
-            if c < trials:
-                self.partial.append({"metric": metric, "step": int(k), "count": int(c), "trials": trials})
-        return _Means({int(k): float(m) for k, m in zip(steps, mean)})
-
-    def mean(self, metric: str, step: int) -> float:
-        """The mean at ``step`` (negative: from the last step); NaN where no trial has a value."""
-        m = self.means(metric)
-        if step < 0:
-            step = max(m) + 1 + step
-        return m.get(step, math.nan)
-
-    def finish(self, findings: dict) -> dict:
-        """``findings`` with the run's seed and trial count and the partial means met, ready for the JSON."""
-        seen = {(p["metric"], p["step"]): p for p in self.partial}
-        return {"seed": self.result.config.get("seed"), "trials": self.result.trials, **findings,
-                "partial_means": list(seen.values())}
-
-
-def partial_note(findings: dict) -> str:
-    """One sentence naming the quoted means that are over fewer than all trials ('' when there are none)."""
-    parts = findings.get("partial_means") or []
-    if not parts:
-        return ""
-    trials = parts[0]["trials"]
-    by_metric: dict[str, list[str]] = {}
-    for p in parts:
-        by_metric.setdefault(p["metric"], []).append(f"{p['count']} at step {p['step']}")
-    listed = "; ".join(f"{m}: {', '.join(v)}" for m, v in by_metric.items())
-    return f" Some means are over fewer than all {trials} trials (values undefined, below precision or beyond the float range left out): {listed}."
-
-
 def render_findings(name: str, findings: dict, flags: str = "") -> str:
     """The markdown text of ``name``'s findings; ``flags`` is the run's non-default flags ('' at defaults)."""
-    from .figures import FIGURES
 
     fig = FIGURES.get(name)
     if fig is None or fig.render is None:
@@ -137,7 +53,6 @@ def render_findings(name: str, findings: dict, flags: str = "") -> str:
 
 
 def _config_defaults(name: str) -> dict:
-    from .figures import FIGURES
 
     return {f.name: f.default for f in dataclasses.fields(FIGURES[name].config)}
 
@@ -185,8 +100,8 @@ def load_record(path: str | Path) -> dict:
 
 def load_result(directory: str | Path, name: str) -> FigureResult:
     """A result rebuilt from ``DIR/<name>.csv`` and ``.json`` (for outputs written before findings existed)."""
-    from .stats import SummaryRow
-    from .writing import read_csv
+    from .engine.stats import SummaryRow
+    from .output.writing import read_csv
 
     directory = Path(directory)
     meta = load_record(directory / f"{name}.json")
@@ -197,7 +112,6 @@ def load_result(directory: str | Path, name: str) -> FigureResult:
 
 
 def _meta_with_findings(directory: Path, name: str) -> dict:
-    from .figures import FIGURES
 
     meta = load_record(directory / f"{name}.json")
     if "findings" not in meta:  # written before findings existed: recompute them from the CSV and JSON
@@ -209,8 +123,6 @@ def _meta_with_findings(directory: Path, name: str) -> dict:
 def store_findings(source: str | Path, store: str | Path) -> list[str]:
     """Copy the findings of every run in ``source`` (``<name>.json`` of a figure with findings) into
     ``store/<record name>.json`` (:func:`record_name`); returns the record names written."""
-    from .figures import FIGURES
-    from .writing import atomic_write
 
     source, store = Path(source), Path(store)
     if not source.is_dir():
@@ -262,7 +174,6 @@ def rendered_store(store: str | Path) -> dict[str, str]:
 
 def update_readme(readme: str | Path, store: str | Path) -> bool:
     """Rewrite ``readme``'s findings blocks from ``store``; True when the file changed."""
-    from .writing import atomic_write
 
     readme = Path(readme)
     try:
