@@ -32,9 +32,11 @@ SHARED_HELP = {
     "max_tokens": "truncation length including [CLS]/[SEP]",
     "batch": "sequences per padded forward pass (results do not depend on it)",
     "scope": "content: drop [CLS]/[SEP]/padding; all: drop padding only",
+    "model": "all-MiniLM-L6-v2 (bundled) or a local Hugging Face model directory: config.json, weights "
+             "(safetensors or weights-only .bin), tokenizer; read offline, never its own code",
 }
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
-           "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb"),
+           "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb", "pre-cb"),
            "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all"),
            "pool": ("cls", "mean")}
 

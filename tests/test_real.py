@@ -76,6 +76,13 @@ def test_recomputed_attention_sublayer_is_the_models_own(loaded):
     assert torch.allclose(Y, seen["out"][0], atol=1e-4)
 
 
+def test_structure_probe_finds_a_post_norm_encoder_whose_attention_sublayer_it_reproduces(loaded):
+    structure = real_model.inspect_structure(loaded, SENTENCES[1], max_tokens=64)
+    assert structure.norm == "post-norm" and not structure.last_after_final_norm
+    assert structure.sublayer is not None and structure.sublayer.family.startswith("BERT")
+    assert (structure.layers, structure.heads) == (6, 12) and not loaded.causal_declared
+
+
 def test_cli_writes_png_csv_and_json_with_the_contract_columns(loaded, tmp_path):
     from simulations.cli import main
 
@@ -93,6 +100,10 @@ def test_cli_writes_png_csv_and_json_with_the_contract_columns(loaded, tmp_path)
     assert all(r["mean"] == 1.0 for r in rows if r["metric"] == "share_C5_holds")  # C5: a theorem for any P
     meta = json.loads((out / "real.json").read_text())
     assert meta["config"]["trials"] == 3 and "renormalised" in meta["config"]["restriction"]
+    assert meta["config"]["model"] == meta["config"]["model_name"] == "all-MiniLM-L6-v2"  # the default --model
+    assert meta["config"]["kind"] == "post-norm encoder, bidirectional attention" and not meta["config"]["causal"]
+    assert meta["checks"]["attention_sublayer_rel_error"] <= 2 ** 10 * torch.finfo(torch.float32).eps
+    assert meta["checks"]["summary"][0].startswith("model: all-MiniLM-L6-v2, post-norm encoder")
     assert meta["checks"]["C3_max_row_sum_error"] < 1e-12 and meta["checks"]["C5_violations"] == 0
     assert len(meta["checks"]["per_head_mean_over_sequences"]["delta"]) == L and meta["checks"]["summary"]
     assert (out / "real.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

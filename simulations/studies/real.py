@@ -1,18 +1,24 @@
-r"""Real attention: token similarity escalation in a trained post-norm encoder (all-MiniLM-L6-v2).
+r"""Real attention: token similarity escalation in a trained Transformer (default all-MiniLM-L6-v2, a post-norm
+encoder; ``--model DIR`` any local Hugging Face encoder or decoder, see :mod:`simulations.studies.real_model`).
 
 The theorems (C5-C7, C10) assume symmetric attention; this study measures what trained attention looks like.
 Each input sequence (a line of the bundled ``simulations/studies/data/corpus.txt`` or of ``--text``) is one trial;
 per sequence and layer the quantities are computed on the kept tokens (``scope``, see
-:mod:`simulations.real_model`: [CLS]/[SEP]/padding dropped, each attention block renormalised) and reduced over
-the 12 heads, then averaged over sequences (mean and Student-t 95% interval, every sequence weighted equally).
+:mod:`simulations.studies.real_model`: special tokens such as [CLS]/[SEP] and padding dropped, each attention
+block renormalised) and reduced over the H heads, then averaged over sequences (mean and Student-t 95% interval,
+every sequence weighted equally).
 
-Rows (step 0 = embedding output $X_0$, step $k$ = layer $k$):
+Rows (step 0 = embedding output $X_0$, step $k$ = layer $k$; $X_k$ = the model's ``hidden_states[k]`` as returned):
 
 - ``t_sim``, ``t_div`` of the hidden state $X_k$ (D1); ``r_layer`` $= t_{sim}(X_k)/t_{sim}(X_{k-1})$, the whole layer;
-- attention sub-layer $X_{k-1} \to SA(X_{k-1})$ with the restricted $P_h$ (:func:`theory.step_metrics`):
-  ``xi_ratio_minus_1``, ``r``, C10's ``r_estimate`` and ``r_bound``, head means of ``delta``, ``sigma``, ``mu``,
-  ``omega`` (D5);
-- per head, the pure mixing step $Y_h = P_h X_{k-1}$ ($U = I$), as shares of the 12 heads:
+- head means of ``delta``, ``sigma``, ``mu``, ``omega`` of the restricted $P_h$ (D5); for causal (lower-triangular)
+  attention ``delta`` $= \max_{i \ge 2} P_{ii}$ exactly (:func:`theory.slem`);
+- only where the family's attention sub-layer is recomputed and reproduces the model's own output
+  (:func:`~simulations.studies.real_model.inspect_structure`): the sub-layer $A_k \to SA(A_k)$ with the restricted
+  $P_h$ (:func:`theory.step_metrics`), $A_k$ the attention's input ($X_{k-1}$ post-norm, $LN_1(X_{k-1})$ GPT-2
+  pre-norm): ``xi_ratio_minus_1``, ``r``, C10's ``r_estimate`` and ``r_bound``;
+- per head, the pure mixing step $Y_h = P_h A_k$ ($U = I$; $A_k = X_{k-1}$ where the sub-layer is not
+  recomputed), as shares of the H heads:
   ``share_C5_holds`` (both C5 bounds: a theorem for every row-stochastic $P$, so 1 up to rounding) and
   ``share_C6_holds`` ($r \ge 1/(s + \delta^2(1-s))$, a theorem only for symmetric $P$, C8). By C2,
   $r = 1/(s + (\xi_2/\xi_1)^2(1-s))$, so C6 holds exactly where C5's symmetric corollary $\xi_1/\xi_2 \ge 1/\delta$
@@ -24,7 +30,6 @@ Rows (step 0 = embedding output $X_0$, step $k$ = layer $k$):
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -38,7 +43,8 @@ import theory as T
 
 from ..engine.runner import resolve_device, resolve_dtype
 from ..output.quoting import Quoter, series_text, sig, span
-from .real_model import attention_sublayer, encode, load_model, restrict  # imports transformers only when run
+from .real_model import (MODEL_NAME, check_model_dir, encode, inspect_structure, load_model,  # transformers: when run
+                         model_title, restrict)
 from ..engine.result import FigureResult
 from ..engine.stats import StreamingStats
 
@@ -51,14 +57,16 @@ LAYER = ("r_layer", "xi_ratio_minus_1", "r", "r_estimate", "r_bound", "delta", "
          "share_C5_holds", "share_C6_holds", "asymmetry", "max_column_sum_error",
          "special_mass")
 REAL_METRICS = (*STREAM, *LAYER)
+SUBLAYER_METRICS = ("xi_ratio_minus_1", "r", "r_estimate", "r_bound")  # need the recomputed attention sub-layer
 PER_HEAD = ("delta", "sigma", "omega", "asymmetry", "special_mass", "C6_holds")  # (L, H) tables in the JSON
 _REL_TOL = 1e-9  # C5/C6 comparisons: float64 rounding, not slack
 
 
 @dataclass(frozen=True)
 class RealConfig:
-    """Trained attention: all-MiniLM-L6-v2 on the project corpus (needs the [real] extra)."""
+    """Trained attention: all-MiniLM-L6-v2 or any local Hugging Face model on the project corpus ([real] extra)."""
 
+    model: str = MODEL_NAME  # the bundled all-MiniLM-L6-v2, or a local model directory (config, weights, tokenizer)
     text: str = ""  # a text file, one sequence per line ('#' lines skipped); "" = simulations/studies/data/corpus.txt
     max_tokens: int = 128  # truncation length, [CLS] and [SEP] included
     batch: int = 16  # sequences per padded forward pass (results do not depend on it)
@@ -79,6 +87,10 @@ class RealConfig:
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64; got {self.dtype!r}")
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"model must be {MODEL_NAME} or a local model directory; got {self.model!r}")
+        if self.model != MODEL_NAME:
+            check_model_dir(self.model)
         if self.text and not Path(self.text).is_file():
             raise ValueError(f"--text must be a readable text file; {self.text!r} is not a file")
 
@@ -111,26 +123,33 @@ def _shares(X: Tensor) -> tuple[Tensor, Tensor]:
     return T.token_similarity(X), T.token_diversity(X)
 
 
-def sequence_metrics(layers, X: Tensor, P: Tensor, dropped: Tensor) -> dict[str, Tensor]:
+def sequence_metrics(step, X: Tensor, P: Tensor, dropped: Tensor) -> dict[str, Tensor]:
     r"""All quantities of one sequence, float64.
 
-    ``layers``: the model's L encoder layers; ``X``: ``(L + 1, n, d)`` hidden states on the kept tokens;
-    ``P``: ``(L, H, n, n)`` restricted, renormalised attention; ``dropped``: ``(L, H, n)`` the mass removed.
-    Returns ``t_sim``/``t_div`` ``(L + 1,)``, every other row metric ``(L,)``, and per-head tables
+    ``step``: ``(X_in (L, n, d), P) -> (A, SA(A))``, the attention sub-layer of every layer (the input $A$ its
+    heads mix and its output; :meth:`~simulations.studies.real_model.Sublayer.step`), or ``None`` where it is not
+    recomputed (then $A = X_{k-1}$ and the sub-layer rows are left out); ``X``: ``(L + 1, n, d)`` hidden states on
+    the kept tokens; ``P``: ``(L, H, n, n)`` restricted, renormalised attention; ``dropped``: ``(L, H, n)`` the mass
+    removed. Returns ``t_sim``/``t_div`` ``(L + 1,)``, every other row metric ``(L,)``, and per-head tables
     ``head/<name>`` ``(L, H)`` plus C3 checks.
     """
     Xin = X[:-1]  # (L, n, d): the input of each layer
-    Y = torch.stack([attention_sublayer(layer, Xin[k], P[k]) for k, layer in enumerate(layers)])  # (L, n, d)
-    out = T.step_metrics(Xin, Y, P)  # C10 form: head means of delta, sigma, mu, omega
+    if step is not None:
+        A, Y = step(Xin, P)  # (L, n, d) each
+        out = T.step_metrics(A, Y, P)  # C10 form: head means of delta, sigma, mu, omega
+    else:
+        A = Xin
+        out = {"delta": T.slem(P).mean(-1), "sigma": T.diversity_gain(P).mean(-1),
+               "mu": T.rms_diversity_gain(P).mean(-1), "omega": T.column_sum_defect(P).mean(-1)}
     out["t_sim"], out["t_div"] = _shares(X)
     out["r_layer"] = out["t_sim"][1:] / out["t_sim"][:-1]
-    # per head, the mixing step Y_h = P_h X_{k-1} (U = I)
-    Xh = Xin.unsqueeze(1).expand(-1, P.shape[1], -1, -1)  # (L, H, n, d)
+    # per head, the mixing step Y_h = P_h A (U = I)
+    Xh = A.unsqueeze(1).expand(-1, P.shape[1], -1, -1)  # (L, H, n, d)
     PX = P @ Xh  # (L, H, n, d)
     s, t = _shares(Xh)
     xi1, xi2 = T.growth_factors(Xh, PX)
     sigma_bound, xi1_bound = T.xi_bounds(Xh, P)
-    delta = T.slem(P)  # (L, H)
+    delta = T.slem(P)  # (L, H); causal P: max_{i >= 2} P_ii exactly
     r_h = T.token_similarity(PX) / s
     c5 = (xi2 <= sigma_bound * (1 + _REL_TOL)) & ((xi1 - 1).abs() <= xi1_bound * (1 + _REL_TOL) + _REL_TOL)
     c6 = r_h >= T.escalation_lower_bound(s, delta, t_div=t) * (1 - _REL_TOL)
@@ -154,15 +173,19 @@ def simulate_real(cfg: RealConfig, *, keep_trials: bool = False, progress: bool 
     t0 = time.perf_counter()
     texts = read_texts(cfg.text_path)
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
-    loaded = load_model(device=device, dtype=dtype)
-    layers = list(loaded.model.encoder.layer)
-    L, H = len(layers), loaded.model.config.num_attention_heads
+    loaded = load_model(cfg.model, device=device, dtype=dtype)
+    structure = inspect_structure(loaded, texts[0], max_tokens=cfg.max_tokens)
+    sub, blocks = structure.sublayer, loaded.blocks
+    step = None if sub is None else (lambda Xin, P: sub.step(blocks, Xin, P))
+    metrics = REAL_METRICS if sub is not None else tuple(m for m in REAL_METRICS if m not in SUBLAYER_METRICS)
+    L, H = structure.layers, structure.heads
     stats = StreamingStats(L + 1, keep_trials=keep_trials)
-    first = {m: (0 if m in STREAM else 1) for m in REAL_METRICS}
+    first = {m: (0 if m in STREAM else 1) for m in metrics}
     per_head = {k: np.zeros((L, H)) for k in PER_HEAD}
     checks = {"C3_max_row_sum_error": 0.0, "C3_max_lower_left": 0.0, "C5_violations": 0, "skipped_short": 0,
-              "truncated": 0}
-    lengths, used = [], 0
+              "truncated": 0, "attention_max_above_diagonal": 0.0,
+              "attention_sublayer_rel_error": structure.sublayer_error}
+    lengths, used, removed = [], 0, {}
     from tqdm.auto import tqdm
 
     show = progress if progress is not None else sys.stderr.isatty()
@@ -176,46 +199,84 @@ def simulate_real(cfg: RealConfig, *, keep_trials: bool = False, progress: bool 
             X = seq.hidden[:, seq.keep].to(torch.float64)  # (L + 1, n, d)
             P, dropped = restrict(seq.attention.to(torch.float64), seq.keep)  # (L, H, n, n), (L, H, n)
             with torch.no_grad():
-                m = sequence_metrics(layers, X, P, dropped)
-            stats.update({k: m[k][None] for k in REAL_METRICS}, first_step=first)
+                m = sequence_metrics(step, X, P, dropped)
+            stats.update({k: m[k][None] for k in metrics}, first_step=first)
             for k in PER_HEAD:
                 per_head[k] += m[f"head/{k}"].numpy()
             checks["C3_max_row_sum_error"] = max(checks["C3_max_row_sum_error"], float(m["C3_row_sum_error"]))
             checks["C3_max_lower_left"] = max(checks["C3_max_lower_left"], float(m["C3_lower_left"]))
             checks["C5_violations"] += int(m["C5_violations"])
+            checks["attention_max_above_diagonal"] = max(checks["attention_max_above_diagonal"], seq.upper)
+            removed.update(dict.fromkeys(seq.removed))
             lengths.append(n)
             used += 1
     if used < 2:
         raise ValueError(f"{used} usable sequence(s) in {str(cfg.text_path)!r}; need at least 2 with >= 2 tokens")
+    causal = checks["attention_max_above_diagonal"] == 0.0  # every P_h lower-triangular in every sequence
+    if loaded.causal_declared and not causal:
+        raise ValueError(f"{loaded.name}: its config declares causal attention, but its attention puts weight up to "
+                         f"{checks['attention_max_above_diagonal']:.2g} above the diagonal")
     checks["per_head_mean_over_sequences"] = {k: np.round(v / used, 4).tolist() for k, v in per_head.items()}
     checks["excluded_values"] = stats.excluded_counts()
     tokens = f"{min(lengths)}-{max(lengths)} (mean {np.mean(lengths):.1f})"
-    config = {"figure": "real", **cfg.to_dict(), "text_file": str(cfg.text_path), "model": "all-MiniLM-L6-v2",
+    attention_input = sub.attention_input if sub is not None else "X_{k-1}"
+    config = {"figure": "real", **cfg.to_dict(), "text_file": str(cfg.text_path), "model_name": loaded.name,
               "model_path": str(loaded.path), "transformers": loaded.transformers_version, "layers": L, "heads": H,
               # for the figure caption: trials = sequences, tokens = kept tokens per sequence, width = d
-              "trials": used, "tokens": tokens, "width": loaded.model.config.hidden_size,
-              "restriction": _restriction_text(cfg.scope),
+              "trials": used, "tokens": tokens, "width": int(X.shape[-1]),
+              "kind": _kind(causal, structure.norm),
+              "causal": causal, "causal_declared": loaded.causal_declared, "norm": structure.norm,
+              "attention_sublayer": structure.sublayer_note, "attention_input": attention_input,
+              "last_hidden_after_final_norm": structure.last_after_final_norm,
+              "measured": _measured_text(sub is not None, attention_input, causal),
+              "removed_tokens": list(removed), "max_tokens_used": min(cfg.max_tokens, loaded.max_length),
+              "restriction": _restriction_text(cfg.scope, list(removed), sub is not None),
+              "padding": ("right-padded batches of --batch sequences: padding keys get zero weight from the mask and "
+                          "padding rows are cut" if loaded.tokenizer.pad_token is not None else
+                          "the tokenizer has no pad token: each sequence in its own forward pass, no padding"),
               "averaging": "per sequence: head mean (shares: fraction of heads); then mean and Student-t 95% "
                            "interval over sequences, each weighted equally"}
-    result = FigureResult("real", config, stats.rows(list(REAL_METRICS)), checks, str(device),
+    result = FigureResult("real", config, stats.rows(list(metrics)), checks, str(device),
                           time.perf_counter() - t0, stats if keep_trials else None)
     result.checks["summary"] = real_summary(result)
     return result
 
 
-def _restriction_text(scope: str) -> str:
-    dropped = "[CLS], [SEP] and padding" if scope == "content" else "padding"
+def _kind(causal: bool, norm: str) -> str:
+    """``"post-norm encoder, bidirectional attention"``, ``"pre-norm decoder, causal attention"``, ..."""
+    kind = f"{'decoder, causal' if causal else 'encoder, bidirectional'} attention"
+    return f"{norm} {kind}" if norm in ("post-norm", "pre-norm") else f"{kind} ({norm})"
+
+
+def _measured_text(sublayer: bool, attention_input: str, causal: bool) -> str:
+    delta = "delta (causal: max_{i>=2} P_ii exactly)" if causal else "delta"
+    text = (f"hidden-state t_sim, t_div and whole-layer r_layer per layer; per head {delta}, sigma, mu, omega, "
+            f"asymmetry, column-sum error, special_mass, and C5/C6 on the mixing step P_h A with A = {attention_input}")
+    if sublayer:
+        return text + ("; attention sub-layer A -> SA(A), recomputed to match the model's own output: xi1/xi2, r, "
+                       "C10's r_estimate and r_bound")
+    return text + "; not the attention sub-layer's r (not recomputed for this model)"
+
+
+def _restriction_text(scope: str, removed: list[str], sublayer: bool) -> str:
+    if scope == "content":
+        dropped = f"{', '.join(removed)} and padding" if removed else "padding (the tokenizer added no special tokens)"
+    else:
+        dropped = "padding"
     return (f"tokens: {dropped} removed; each attention matrix restricted to the kept tokens and its rows "
-            "renormalised to sum to 1 (special_mass = the weight removed); the attention sub-layer is recomputed "
-            "with the restricted matrices")
+            "renormalised to sum to 1 (special_mass = the weight removed); the attention sub-layer is "
+            + ("recomputed with the restricted matrices" if sublayer else "not recomputed"))
 
 
 def _mean(result: FigureResult, metric: str) -> np.ndarray:
-    return np.asarray(result.series(metric)[1], dtype=float)
+    """Per-step means of ``metric``; empty where it was not measured (the sub-layer rows of some models)."""
+    return np.asarray(result.series(metric)[1] if metric in result.metrics else [], dtype=float)
 
 
 def real_summary(result: FigureResult) -> list[str]:
-    """A few sentences on what was found, with numbers (printed by the CLI, stored in the JSON)."""
+    """A few sentences on what was found, with numbers (printed by the CLI, stored in the JSON): the model, its
+    kind and what was measured first."""
+    c = result.config
     t_sim, t_div = _mean(result, "t_sim"), _mean(result, "t_div")
     L = len(t_sim) - 1
     odds = t_sim / t_div
@@ -227,12 +288,19 @@ def real_summary(result: FigureResult) -> list[str]:
     span = lambda v: f"{v.min():.2f}-{v.max():.2f}"  # noqa: E731
     verdict = ("escalates" if t_sim[-1] > t_sim[0] and rises >= L - 1 else
                "rises overall, not in every layer" if t_sim[-1] > t_sim[0] else "does not escalate")
-    return [
-        f"hidden-state t_sim {verdict}: {t_sim[0]:.3f} (embeddings) -> {t_sim[-1]:.3f} (layer {L}); "
+    last = ", after the final norm" if c.get("last_hidden_after_final_norm") else ""
+    whole = {"post-norm": "the whole post-norm layer (residual, LayerNorm, FFN)",
+             "pre-norm": "the whole pre-norm layer (residuals, LayerNorms, FFN)"}.get(c.get("norm", "post-norm"),
+                                                                                    "the whole layer")
+    lines = [
+        f"model: {c.get('model_name', MODEL_NAME)}, {c.get('kind', 'post-norm encoder, bidirectional attention')}, "
+        f"L = {c.get('layers', L)}, H = {c.get('heads', '?')}; measured: {c.get('measured', 'all rows')}.",
+        f"hidden-state t_sim {verdict}: {t_sim[0]:.3f} (embeddings) -> {t_sim[-1]:.3f} (layer {L}{last}); "
         f"t_sim rises in {rises} of {L} layers; odds t_sim/t_div grow {rate:.2f}x per layer on average "
         f"(per layer: {', '.join(f'{v:.3f}' for v in t_sim[1:])}).",
-        f"attention sub-layer alone: r = {span(r)} per layer (C10 symmetric bound {span(bound)}); "
-        f"the whole post-norm layer (residual, LayerNorm, FFN) gives r_layer = {span(_mean(result, 'r_layer'))}.",
+        (f"attention sub-layer alone: r = {span(r)} per layer (C10 symmetric bound {span(bound)}); "
+         if len(r) else f"attention sub-layer {c.get('attention_sublayer', 'not recomputed')}; ")
+        + f"{whole} gives r_layer = {span(_mean(result, 'r_layer'))}.",
         f"attention (head means, per layer): delta {span(g['delta'])}, sigma {span(g['sigma'])}, "
         f"omega {span(g['omega'])}; asymmetry {span(g['asymmetry'])}, worst column sum off by "
         f"{span(g['max_column_sum_error'])}; {100 * g['special_mass'].mean():.0f}% of attention mass went to "
@@ -241,22 +309,32 @@ def real_summary(result: FigureResult) -> list[str]:
         f"(per layer {span(g['share_C6_holds'])}; equivalently xi1/xi2 >= 1/delta, by C2); "
         f"C5 itself (a theorem for any row-stochastic P) in {100 * g['share_C5_holds'].mean():.1f}%.",
     ]
+    if c.get("causal"):
+        lines.append(f"attention is causal (lower-triangular in every head of every sequence): delta = max_{{i>=2}} "
+                     f"P_ii exactly, head means {span(g['delta'])} per layer.")
+    return lines
 
 
 def real_title(cfg: RealConfig) -> str:
     kept = "content tokens" if cfg.scope == "content" else "all non-padding tokens"
-    return (f"Trained attention: all-MiniLM-L6-v2 (post-norm BERT, L = 6, H = 12) on {cfg.text_path.name}\n"
+    model = ("all-MiniLM-L6-v2 (post-norm BERT, L = 6, H = 12)" if cfg.model == MODEL_NAME else
+             model_title(cfg.model))
+    return (f"Trained attention: {model} on {cfg.text_path.name}\n"
             f"attention restricted to {kept}, rows renormalised; trial = one sequence")
 
 
 def real_panels(result: FigureResult) -> list:
     from ..output.plotting import Panel
 
+    sublayer = "r" in result.metrics
+    rate = (Panel("escalation rate per layer", ("r_layer", "r", "r_bound"), "r = t_sim(out)/t_sim(in)",
+                  labels=("whole layer X_{k-1} -> X_k", "attention sub-layer", "C10 bound (symmetric P)"),
+                  predicted=("r_bound",)) if sublayer else
+            Panel("escalation rate per layer (attention sub-layer not recomputed)", ("r_layer",),
+                  "r = t_sim(out)/t_sim(in)", labels=("whole layer X_{k-1} -> X_k",)))
     return [
         Panel("hidden state X_k (step 0 = embeddings)", ("t_sim", "t_div"), "share of ||X||^2"),
-        Panel("escalation rate per layer", ("r_layer", "r", "r_bound"), "r = t_sim(out)/t_sim(in)",
-              labels=("whole layer X_{k-1} -> X_k", "attention sub-layer", "C10 bound (symmetric P)"),
-              predicted=("r_bound",)),
+        rate,
         Panel("attention of layer k (D5), head means", ("delta", "sigma", "mu", "omega", "asymmetry"), "value"),
         Panel("shares of heads / attention mass", ("share_C5_holds", "share_C6_holds", "special_mass"), "share",
               labels=("C5 holds (theorem for any P)", "C6 bound holds (= xi1/xi2 >= 1/delta)",
@@ -266,40 +344,71 @@ def real_panels(result: FigureResult) -> list:
 
 def real_findings(result: FigureResult) -> dict:
     """The numbers README quotes from this run (see :mod:`simulations.readme`): per-layer means (index 0 =
-    layer 1; t_sim from the embeddings on), C6's share of heads, C3's and C5's checks."""
+    layer 1; t_sim from the embeddings on), C6's share of heads, C3's and C5's checks, and what model was
+    measured (name, kind, which rows)."""
     q = Quoter(result)
-    per_layer = {m: [v for _, v in sorted(q.means(m).items())] for m in REAL_METRICS}
+    per_layer = {m: [v for _, v in sorted(q.means(m).items())] if m in result.metrics else [] for m in REAL_METRICS}
     t_sim, t_div = per_layer["t_sim"], per_layer["t_div"]
     L = len(t_sim) - 1
-    c = result.checks
+    c, cfg = result.checks, result.config
     return q.finish({
-        "layers": L, "sequences": result.trials, "scope": result.config.get("scope"),
+        "layers": L, "sequences": result.trials, "scope": cfg.get("scope"),
         "t_sim": t_sim, "odds_growth_per_layer": ((t_sim[-1] / t_div[-1]) / (t_sim[0] / t_div[0])) ** (1 / L),
         "layers_t_sim_rises": sum(b > a for a, b in zip(t_sim, t_sim[1:])),
         **{m: per_layer[m] for m in ("r", "r_bound", "r_layer", "asymmetry", "max_column_sum_error",
-                                     "special_mass", "share_C6_holds", "share_C5_holds")},
+                                     "special_mass", "share_C6_holds", "share_C5_holds", "delta")},
         "share_C6_holds_overall": sum(per_layer["share_C6_holds"]) / L,
         "C5_violations": c.get("C5_violations"), "C3_max_row_sum_error": c.get("C3_max_row_sum_error"),
+        "model": cfg.get("model_name", MODEL_NAME), "kind": cfg.get("kind"), "causal": cfg.get("causal", False),
+        "attention_input": cfg.get("attention_input", "X_{k-1}"), "sublayer": cfg.get("attention_sublayer"),
+        "last_after_final_norm": cfg.get("last_hidden_after_final_norm", False),
+        "removed": "/".join(cfg.get("removed_tokens", [])), "measured": cfg.get("measured"),
     })
 
 
 def render_real_findings(f: dict) -> str:
+    """README's text of a run. The bundled model (and a record from before ``--model`` existed) keeps the
+    README's wording; any other model is named with its kind, and its text says what was measured."""
     t_sim, r, bound, r_layer = f["t_sim"], f["r"], f["r_bound"], f["r_layer"]
     L = f["layers"]
+    bundled = f.get("model", MODEL_NAME) == MODEL_NAME
     pace = "slowly" if f["odds_growth_per_layer"] < 1.5 else "quickly"
-    above = ("above C10's symmetric bound in every layer" if all(a > b for a, b in zip(r, bound)) else
-             f"above C10's symmetric bound in {sum(a > b for a, b in zip(r, bound))} of {L} layers")
+    trend = f"it escalates, {pace}" if f["odds_growth_per_layer"] > 1 else "it does not escalate"
+    whole = ", ".join(f"{v:.2f}" for v in r_layer)
     c6 = f["share_C6_holds"]
     c5 = ("C5's general bounds hold in every head, as they must for any row-stochastic P" if f["C5_violations"] == 0
           else f"C5's general bounds FAIL in {f['C5_violations']} head-layer cases")
-    removed = "[CLS]/[SEP]" if f["scope"] == "content" else "the removed tokens"
-    return (f"Hidden-state t_sim of the trained encoder ({f['sequences']} sequences) goes "
-            f"{series_text(t_sim)} (embeddings, then layers 1-{L}), rising in {f['layers_t_sim_rises']} of {L} "
-            f"layers, odds growing about {sig(f['odds_growth_per_layer'], 3)}x per layer: it escalates, {pace}. "
-            f"The attention sub-layer alone escalates strongly (r = {sig(r[0])} at layer 1, {span(r[1:])} after, "
-            f"{above}), but residual, LayerNorm and FFN bring the whole layer down to r = "
-            f"{', '.join(f'{v:.2f}' for v in r_layer)}. Trained attention is far from C6's hypotheses: asymmetry "
-            f"{span(f['asymmetry'])}, the worst column sum off by {span(f['max_column_sum_error'])}, and "
-            f"{span([100 * v for v in f['special_mass']])}% of each row's weight on {removed}; still, C6's bound "
-            f"holds in {span([100 * v for v in c6])}% of heads per layer ({sig(100 * f['share_C6_holds_overall'])}% "
-            f"overall). {c5} (C3 checked: rows sum to 1 within {sig(f['C3_max_row_sum_error'], 1)}).")
+    if f["scope"] != "content":
+        removed = "the removed tokens"
+    else:
+        removed = f.get("removed", "[CLS]/[SEP]") or "special tokens (none occur)"
+    who = "the trained encoder" if bundled else f["model"]
+    about = f"{f['sequences']} sequences" if bundled else f"a trained {f['kind']}; {f['sequences']} sequences"
+    last = "; the last after the model's final norm" if f.get("last_after_final_norm") else ""
+    text = (f"Hidden-state t_sim of {who} ({about}) goes {series_text(t_sim)} (embeddings, "
+            f"then layers 1-{L}{last}), rising in {f['layers_t_sim_rises']} of {L} layers, odds growing about "
+            f"{sig(f['odds_growth_per_layer'], 3)}x per layer: {trend}. ")
+    if r:
+        above = ("above C10's symmetric bound in every layer" if all(a > b for a, b in zip(r, bound)) else
+                 f"above C10's symmetric bound in {sum(a > b for a, b in zip(r, bound))} of {L} layers")
+        after = f", {span(r[1:])} after" if L > 1 else ""
+        if bundled:
+            text += (f"The attention sub-layer alone escalates strongly (r = {sig(r[0])} at layer 1{after}, {above}), "
+                     f"but residual, LayerNorm and FFN bring the whole layer down to r = {whole}. ")
+        else:
+            text += (f"The attention sub-layer alone (input {f['attention_input']}) gives r = {sig(r[0])} at layer "
+                     f"1{after}, {above}; the whole layer gives r = {whole}. ")
+    else:
+        note = f.get("sublayer") or "not recomputed"
+        text += f"The attention sub-layer is {note}; the whole layer gives r = {whole}. "
+    if f.get("causal"):
+        text += (f"Its attention is causal (lower-triangular), so delta = max_{{i>=2}} P_ii exactly: head means "
+                 f"{span(f['delta'])}. ")
+    text += (f"Trained attention is far from C6's hypotheses: asymmetry {span(f['asymmetry'])}, the worst column sum "
+             f"off by {span(f['max_column_sum_error'])}, and {span([100 * v for v in f['special_mass']])}% of each "
+             f"row's weight on {removed}; still, C6's bound holds in {span([100 * v for v in c6])}% of heads per "
+             f"layer ({sig(100 * f['share_C6_holds_overall'])}% overall). {c5} (C3 checked: rows sum to 1 within "
+             f"{sig(f['C3_max_row_sum_error'], 1)}).")
+    if not bundled and f.get("measured"):
+        text += f" Measured: {f['measured']}."
+    return text
