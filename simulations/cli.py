@@ -17,7 +17,7 @@ import sys
 import time
 
 from .engine.checkpoint import Checkpoint
-from .engine.config import RunConfig
+from .engine.config import ATTENTIONS, RunConfig
 from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
 from .output.writing import check_out_dir, write_result
@@ -32,11 +32,14 @@ SHARED_HELP = {
     "max_tokens": "truncation length including [CLS]/[SEP]",
     "batch": "sequences per padded forward pass (results do not depend on it)",
     "scope": "content: drop [CLS]/[SEP]/padding; all: drop padding only",
+    "beta": "inverse temperature of the scores softmax(beta Z) (softmax, causal, sinkhorn <= 8, banded)",
+    "attention": "the attention ensemble of the chain", "alpha": "dirichlet: rows Dirichlet(alpha)",
+    "window": "banded: each token attends to its neighbours |i - j| <= window",
     "model": "all-MiniLM-L6-v2 (bundled) or a local Hugging Face model directory: config.json, weights "
              "(safetensors or weights-only .bin), tokenizer; read offline, never its own code",
 }
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
-           "attention": ("softmax", "symmetric", "data"), "arch": ("post", "pre", "deescalated", "cb", "pre-cb"),
+           "attention": ATTENTIONS, "arch": ("post", "pre", "deescalated", "cb", "pre-cb"),
            "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all"),
            "pool": ("cls", "mean")}
 

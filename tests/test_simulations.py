@@ -1,6 +1,7 @@
 """The Monte Carlo engine and Figure 3: streaming statistics, chunk independence, checks, references."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -85,8 +86,10 @@ def test_fig3_rows_follow_the_step_convention():
     by_step = {}
     for r in res.rows:
         by_step.setdefault(r.step, set()).add(r.metric)
-    assert by_step[0] == {"t_sim", "t_div", "log_t_div"}
-    assert all(by_step[k] == set(T.STEP_METRICS) for k in range(1, 5))
+    assert by_step[0] == {"t_sim", "t_div", "log_t_div", *T.COLLAPSE_METRICS}
+    # beta = 4: outside the circular law's regime, so no predicted delta is drawn (it is in the JSON)
+    assert all(by_step[k] == {*T.STEP_METRICS, *T.COLLAPSE_METRICS} for k in range(1, 5))
+    assert res.checks["delta_prediction"]["in_regime"] is False
     assert all(r.count == 60 and r.ci_low <= r.mean <= r.ci_high for r in res.rows)
 
 
@@ -168,7 +171,8 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     Q = np.linalg.svd(np.ones((1, n)))[2][1:].T  # a basis of 1-perp other than theory's Helmert basis
     per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound",
-                                 "r_minus_1", "r_bound_minus_1", "log_t_div")}
+                                 "r_minus_1", "r_bound_minus_1", "log_t_div", "stable_rank", "mean_cosine",
+                                 "dong_residual")}
     for ch in iter_chunks(cfg.trials, cfg.seed, chunk=cfg.chunk, rng_block=cfg.rng_block,
                           device=torch.device("cpu"), dtype=torch.float64):
         for block in ch.blocks:  # one block at a time, in each generator's draw order
@@ -203,6 +207,13 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
                     rows["r_minus_1"].append(sy / sx - 1)  # fine here: r - 1 is of order one at depth 5
                     rows["r_bound_minus_1"].append(1 / (sx + delta ** 2 * (1 - sx)) - 1)
                     rows["log_t_div"].append(np.log(np.sum(cy ** 2) / np.sum(Y ** 2)))
+                    # the literature's metrics, from their definitions
+                    sv = np.linalg.svd(Y, compute_uv=False)
+                    rows["stable_rank"].append(np.sum(sv ** 2) / sv[0] ** 2)
+                    rows["mean_cosine"].append(np.mean([Y[a] @ Y[b] / np.linalg.norm(Y[a]) / np.linalg.norm(Y[b])
+                                                        for a in range(n) for b in range(n) if a != b]))
+                    comp = lambda A: math.sqrt(np.abs(A).sum(0).max() * np.abs(A).sum(1).max())  # noqa: E731
+                    rows["dong_residual"].append(comp(cy) / comp(Y))
                     X = Y / np.linalg.norm(Y) * np.sqrt(n * d)
                 for m in per_trial:
                     per_trial[m].append(rows[m])
@@ -299,13 +310,40 @@ def test_fig3_deep_chain_keeps_every_trial_and_agrees_with_a_high_precision_refe
     np.testing.assert_allclose(r1[resolved], r1_ref[resolved], rtol=1e-9)
 
 
-def test_fig3_means_match_an_independent_per_trial_float64_loop():
-    cfg = Fig3Config(tokens=7, width=9, depth=5, trials=40, beta=2.5, rng_block=10, chunk=20, device="cpu")
+def test_fig3_deep_causal_chain_agrees_with_a_high_precision_reference_within_its_own_conditioning(monkeypatch):
+    # Deep causal chains are ill-conditioned in P: rows nearly one-hot on themselves make the centred part hinge
+    # on P's tiny entries, so perturbing every entry of P by 2 ulps (relative) moves ln t_div by up to ~1e-7 after
+    # 30 layers (measured). No float64 method can do better than that; the engine must agree with the exact chain
+    # to within a small multiple of it, and to 1e-9 where the chain is well-conditioned.
+    cfg = Fig3Config(tokens=4, width=3, depth=30, trials=3, rng_block=3, chunk=3, beta=2.0, device="cpu",
+                     attention="causal")
+    res = simulate_fig3(cfg, keep_trials=True, progress=False)
+    got = res.stats.trial_values("log_t_div")[:, 1:]
+    ref = _mp_reference(cfg, 3, 120)["log_t_div"][:, 1:]
+    rng = np.random.default_rng(1)
+    exact_draw = draw_step
+
+    def perturbed(cfg, block, X):
+        attention, W = exact_draw(cfg, block, X)
+        D = attention["D"]
+        noise = torch.from_numpy(rng.standard_normal(D.shape)) * 2 ** -52 * (D + 1 / D.shape[-1]).abs()
+        return {**attention, "D": D + noise.tril()}, W  # still causal
+
+    monkeypatch.setattr(sys.modules[__name__], "draw_step", perturbed)
+    spread = np.abs(_mp_reference(cfg, 3, 120)["log_t_div"][:, 1:] - ref)  # the chain's own sensitivity
+    assert got[:, -1].max() < math.log(1e-16)  # deep: t_div far below where a whole-matrix chain resolves it
+    np.testing.assert_array_less(np.abs(got - ref), np.maximum(1e-9 * np.abs(ref), 20 * spread))
+
+
+@pytest.mark.parametrize("attention", ["softmax", "causal", "dirichlet", "sinkhorn", "banded"])
+def test_fig3_means_match_an_independent_per_trial_float64_loop(attention):
+    cfg = Fig3Config(tokens=7, width=9, depth=5, trials=40, beta=2.5, rng_block=10, chunk=20, device="cpu",
+                     attention=attention, alpha=0.7, window=1)
     res = simulate_fig3(cfg, progress=False)
     ref = _reference_loop(cfg)
     for metric, values in ref.items():
         steps, mean, _, _ = res.series(metric)
-        if metric in ("t_div", "log_t_div"):  # step 0 holds X_0
+        if metric in ("t_div", "log_t_div", "stable_rank", "mean_cosine", "dong_residual"):  # step 0 holds X_0
             steps, mean = steps[1:], mean[1:]
         assert steps == [1, 2, 3, 4, 5]
         np.testing.assert_allclose(mean, values.mean(0), rtol=1e-9, atol=1e-12, err_msg=metric)

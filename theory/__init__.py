@@ -14,8 +14,12 @@ from ._bounds import (counterexample_n2, counterexample_positive, diversity_deca
 from ._claims import CLAIMS, Claim, claim
 from ._escalation import escalation_excess, escalation_identity, escalation_rate, growth_factors, odds_growth
 from ._operators import context_broadcast, deescalate, deescalated_similarity, layer_norm
-from ._random import (attention_from_scores, data_attention, make_generator, random_gaussian, random_orthogonal,
-                      random_row_stochastic, random_symmetric_doubly_stochastic, random_tokens, softmax_attention)
+from ._metrics import COLLAPSE_METRICS, dong_residual, mean_cosine, split_collapse_metrics, stable_rank
+from ._random import (SINKHORN_TOL, attention_from_scores, banded_attention, causal_attention, data_attention,
+                      dirichlet_attention, make_generator, random_gaussian, random_orthogonal, random_row_stochastic,
+                      random_symmetric_doubly_stochastic, random_tokens, sinkhorn_attention, sinkhorn_scale,
+                      softmax_attention)
+from ._spectra import SLEM_LAWS, prediction_regime, slem_prediction
 from ._split import SplitTokens, attend, split_softmax, split_scores, split_tokens
 from ._step import STEP_METRICS, split_step_metrics, step_metrics
 from ._similarity import (centred_part, log_token_diversity, mean_part, similarity_odds, split_norms, token_diversity,
@@ -39,6 +43,12 @@ __all__ = [
     # random families
     "make_generator", "random_tokens", "random_gaussian", "softmax_attention", "attention_from_scores",
     "data_attention", "random_row_stochastic", "random_symmetric_doubly_stochastic", "random_orthogonal",
+    "causal_attention", "dirichlet_attention", "sinkhorn_attention", "sinkhorn_scale", "SINKHORN_TOL",
+    "banded_attention",
+    # what theory predicts for each ensemble's delta
+    "slem_prediction", "prediction_regime", "SLEM_LAWS",
+    # the literature's collapse metrics
+    "stable_rank", "mean_cosine", "dong_residual", "split_collapse_metrics", "COLLAPSE_METRICS",
     # all quantities of one step, for Monte Carlo engines
     "step_metrics", "STEP_METRICS",
     # the split form of C3 for chains (X = 1 m^T + E carried in parts)

@@ -50,12 +50,18 @@ class RunConfig:
         return asdict(self)
 
 
+ATTENTIONS = ("softmax", "symmetric", "data", "causal", "dirichlet", "sinkhorn", "banded")
+SINKHORN_MAX_BETA = 8.0
+
+
 @dataclass(frozen=True)
 class Fig3Config(RunConfig):
     """[YZ] Fig 3: the random attention chain X_{k+1} = P_k X_k W_k, rescaled to ||X|| = sqrt(n d)."""
 
-    beta: float = 4.0
-    attention: str = "softmax"  # softmax | symmetric | data
+    beta: float = 4.0  # softmax, causal, sinkhorn (<= 8) and banded scores: softmax(beta Z)
+    attention: str = "softmax"  # one of ATTENTIONS
+    alpha: float = 1.0  # dirichlet: rows Dirichlet(alpha)
+    window: int = 2  # banded: token i attends to |i - j| <= window
     # W_k iid N(0, 1/d) ("gaussian") or Haar orthogonal U_k ("orthogonal"); "auto": orthogonal for the symmetric
     # variant, where C6 is then a per-step theorem, gaussian otherwise (with Gaussian W, C6 holds only for the
     # ratio of expectations, and single steps can violate it at small d).
@@ -73,8 +79,14 @@ class Fig3Config(RunConfig):
             raise ValueError(f"weights must be one of auto, gaussian, orthogonal; got {self.weights!r}")
         if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
             raise ValueError(f"beta must be a finite number >= 0; got {self.beta!r}")
-        if self.attention not in ("softmax", "symmetric", "data"):
-            raise ValueError(f"attention must be one of softmax, symmetric, data; got {self.attention!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}; got {self.attention!r}")
+        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"alpha must be a finite number > 0; got {self.alpha!r}")
+        _positive_int("window", self.window, 1)
+        if self.attention == "sinkhorn" and self.beta > SINKHORN_MAX_BETA:
+            raise ValueError(f"beta must be <= {SINKHORN_MAX_BETA:g} for sinkhorn attention (beyond, some matrices sit "
+                             f"too close to the boundary of the Birkhoff polytope to scale in float64); got {self.beta!r}")
 
 
 def _check_deescalate_at(value: object) -> None:
@@ -106,14 +118,14 @@ class TransformerConfig(RunConfig):
 class Fig2Config(TransformerConfig):
     """[YZ] Fig 2: per block t_sim, xi1/xi2 of the attention sub-layer, head-mean delta and omega."""
 
-    arch: str = "post"  # post | pre | deescalated | cb
+    arch: str = "post"  # post | pre | deescalated | cb | pre-cb (simulations.engine.blocks)
     tau: float = 1.0
     deescalate_at: str = "residual"  # residual (X + SA(X), before LN) | attention (SA(X)) | output (after LN)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.arch not in ("post", "pre", "deescalated", "cb"):
-            raise ValueError(f"arch must be one of post, pre, deescalated, cb; got {self.arch!r}")
+        if self.arch not in ("post", "pre", "deescalated", "cb", "pre-cb"):
+            raise ValueError(f"arch must be one of post, pre, deescalated, cb, pre-cb; got {self.arch!r}")
         if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau)):
             raise ValueError(f"tau must be a finite number; got {self.tau!r}")
         _check_deescalate_at(self.deescalate_at)

@@ -129,11 +129,14 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
 
 
 def plot_panels(result: FigureResult, panels: list[Panel], title: str) -> plt.Figure:
-    """A row (or 2 x 2 grid) of panels; the caller saves or closes the figure."""
+    """A row of up to three panels, else a grid of two or three columns; the caller saves or closes the figure."""
     k = len(panels)
-    rows, cols = (2, 2) if k == 4 else (1, k)
+    cols = k if k <= 3 else (2 if k == 4 else 3)
+    rows = -(-k // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
     used = [_draw(ax, result, panel) for ax, panel in zip(axes.flat, panels)]
+    for ax in list(axes.flat)[k:]:
+        ax.set_visible(False)
     cfg = result.config
     caption = "mean with 95% confidence band"
     if any(u["partial"] for u in used):

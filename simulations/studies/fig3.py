@@ -12,6 +12,11 @@ dropped for precision, at any depth. Every excess over 1 is computed directly (:
 - ``symmetric``: symmetric doubly stochastic $P$ with orthogonal $W$ (C6 must hold in every trial and step;
   the run checks it, in odds form). With Gaussian $W$ C6 holds for the ratio of expectations only, and single
   steps can fail at small d, so the run then reports violations instead of asserting none;
+- ``causal``: softmax of $\beta Z$ under a causal mask (decoders): triangular, $\delta = \max_{i\ge2} P_{ii}$ exactly;
+- ``dirichlet``: rows Dirichlet($\alpha$) (``alpha``); ``sinkhorn``: $\mathrm{softmax}(\beta Z)$ scaled to doubly
+  stochastic (not symmetric; beta <= 8); ``banded``: softmax of $\beta Z$ inside $|i - j| \le w$ (``window``).
+  Where theory predicts the mean delta (:func:`theory.slem_prediction`), the run records it as
+  ``delta_predicted`` and the attention panel draws it against the measurement;
 - ``data``: $P = \mathrm{softmax}(X W_Q (X W_K)^T/\sqrt d)$, its scores formed in parts from $m$ and $E$ and its
   softmax centred (:func:`theory.split_softmax`): it collapses doubly exponentially (ln t_div about triples per
   layer), and quantities whose size leaves the float range (xi1/xi2 ~ 1e300, ln t_div past ~600 layers) are
@@ -21,6 +26,10 @@ Checks in the JSON: C6 in odds form, $\delta^2(\xi_1/\xi_2)^2 \ge 1$ with a rela
 independent sides (the identity from the split chain's growth factors against $r - 1$ of the same step
 recomputed on whole matrices, for the first trials of each block); the fitted linear rate (slope of mean
 ln t_div per layer over the second half of the layers, with its 95% interval).
+
+Beside [YZ]'s quantities every step records the literature's collapse metrics on the same trajectory
+(:mod:`theory._metrics`): ``stable_rank``, ``mean_cosine`` and ``dong_residual`` (the last from the centred part
+itself, so it keeps its digits).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "rende
            "draw_step",
            "FIG3_METRICS", "fitted_rate"]
 
-FIG3_METRICS = T.STEP_METRICS
+FIG3_METRICS = (*T.STEP_METRICS, *T.COLLAPSE_METRICS)
 C2_SAMPLE = 8  # trials per block whose step is also recomputed in full form, for the independent C2 check
 C2_MIN_T_DIV = 1e-8  # the full form resolves t_div(X) to ~eps/sqrt(t_div): compare only where that is < 1e-11
 DELTA_TOL = 1e-6  # a delta whose estimated relative error exceeds this is counted as uncertain (JSON)
@@ -72,6 +81,10 @@ def draw_step(cfg: Fig3Config, ch: Block, X: T.SplitTokens) -> tuple[dict[str, t
         attention = {"D": T.attention_from_scores(cfg.beta * _gaussian(ch, n, n)) - 1 / n, "D_exp": None, "row": None}
     elif cfg.attention == "symmetric":
         attention = {"D": ch.random.draw(T.random_symmetric_doubly_stochastic, n) - 1 / n, "D_exp": None, "row": None}
+    elif cfg.attention in _SAMPLERS:
+        sampler, params = _SAMPLERS[cfg.attention]
+        P = ch.random.draw(sampler, n, **{k: getattr(cfg, k) for k in params})
+        attention = {"D": P - 1 / n, "D_exp": None, "row": None}  # P = 0 gives D = -1/n exactly: triangular kept
     else:
         WQ, WK = _gaussian(ch, d, d, std=d ** -0.5), _gaussian(ch, d, d, std=d ** -0.5)
         row, D, D_exp = T.split_softmax(*T.split_scores(X, WQ, WK))
@@ -81,6 +94,18 @@ def draw_step(cfg: Fig3Config, ch: Block, X: T.SplitTokens) -> tuple[dict[str, t
     else:
         W = _gaussian(ch, d, d, std=1 / math.sqrt(d))
     return attention, W
+
+
+_SAMPLERS = {"causal": (T.causal_attention, ("beta",)), "dirichlet": (T.dirichlet_attention, ("alpha",)),
+             "sinkhorn": (T.sinkhorn_attention, ("beta",)), "banded": (T.banded_attention, ("beta", "window"))}
+
+
+def delta_prediction(cfg: Fig3Config, *, in_regime: bool = True) -> float:
+    """Theory's mean delta for the run's ensemble (:func:`theory.slem_prediction`); NaN where none is known and,
+    with ``in_regime``, where the law is not claimed to hold (drawn only where it is)."""
+    if in_regime and not T.prediction_regime(cfg.attention, beta=cfg.beta):
+        return math.nan
+    return T.slem_prediction(cfg.attention, cfg.tokens, beta=cfg.beta, alpha=cfg.alpha, window=cfg.window)
 
 
 def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,12 +122,16 @@ def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tup
 def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     X = T.split_tokens(initial_tokens(cfg, ch))  # (c, n, d) in split form: X = 1 m^T + E
-    values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, "bound_violated", "odds_slack",
+    predicted = delta_prediction(cfg)
+    extra = ("delta_predicted",) if math.isfinite(predicted) else ()
+    values: dict[str, list[torch.Tensor]] = {m: [] for m in (*FIG3_METRICS, *extra, "bound_violated", "odds_slack",
                                                              "C2_error", "delta_uncertain")}
     s0, t0 = X.shares()
     values["t_sim"].append(s0)
     values["t_div"].append(t0)
     values["log_t_div"].append(X.log_diversity())
+    for m, v in T.split_collapse_metrics(X).items():
+        values[m].append(v)
     sample = slice(0, min(C2_SAMPLE, ch.trials))
     for _ in range(L):
         attention, W = draw_step(cfg, ch, X)
@@ -111,6 +140,9 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
         metrics["bound_violated"] = (metrics["odds_slack"] < -_tolerance(cfg)).to(metrics["odds_slack"].dtype)
         metrics["C2_error"] = _c2_error(metrics, X, attention, W, sample)
         metrics["delta_uncertain"] = (metrics["delta_rel_err"] > DELTA_TOL).to(metrics["delta"].dtype)
+        metrics.update(T.split_collapse_metrics(Y))
+        if extra:
+            metrics["delta_predicted"] = torch.full_like(metrics["delta"], predicted)
         for m in values:
             values[m].append(metrics[m])
         X = Y.scaled_to(math.sqrt(n * d))  # scale-free quantities do not change; data attention sees ||X||^2 = nd
@@ -121,7 +153,7 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
     return out, first
 
 
-_FROM_STEP_0 = ("t_sim", "t_div", "log_t_div")
+_FROM_STEP_0 = ("t_sim", "t_div", "log_t_div", *T.COLLAPSE_METRICS)
 
 
 def _c2_error(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dict, W: torch.Tensor,
@@ -195,7 +227,15 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step
         checks["C6_holds_every_step"] = violations == 0
-    return FigureResult("fig3", {"figure": "fig3", **cfg.to_dict()}, stats.rows(list(FIG3_METRICS)), checks,
+    predicted = delta_prediction(cfg)
+    if cfg.attention in T.SLEM_LAWS:
+        checks["delta_prediction"] = {"law": T.SLEM_LAWS[cfg.attention],
+                                      "predicted_mean": delta_prediction(cfg, in_regime=False),
+                                      "in_regime": T.prediction_regime(cfg.attention, beta=cfg.beta),
+                                      "measured_mean": float(stats.mean("delta")[1:].mean()),
+                                      "measured_ci_halfwidth": float(stats.ci_halfwidth("delta")[1:].max())}
+    metrics = [*FIG3_METRICS, *(["delta_predicted"] if math.isfinite(predicted) else [])]
+    return FigureResult("fig3", {"figure": "fig3", **cfg.to_dict()}, stats.rows(metrics), checks,
                         str(device), time.perf_counter() - t0, stats)
 
 
@@ -223,8 +263,24 @@ def fig3_panels(result: FigureResult) -> list:
               "r - 1", log=True,
               labels=("measured", "C6 estimate 1/(s+mu^2(1-s)) - 1", "C6 bound 1/(s+delta^2(1-s)) - 1"),
               predicted=("r_estimate_minus_1", "r_bound_minus_1")),
-        Panel("attention quantities (D5)", ("delta", "sigma", "mu", "omega"), "value"),
+        _attention_panel(result),
+        Panel("rank and residual collapse (literature)", ("stable_rank", "dong_residual", "t_div"), "value", log=True,
+              labels=("stable rank ||X||_F^2 / ||X||_2^2", "Dong residual ||X - 1 xbar^T||_1,inf / ||X||_1,inf",
+                      "t_div (for comparison)")),
+        Panel("mean cosine of token pairs (literature)", ("mean_cosine", "t_sim"), "value",
+              labels=("mean cosine over i != j", "t_sim (for comparison)")),
     ]
+
+
+def _attention_panel(result: FigureResult):
+    from ..output.plotting import Panel
+
+    if "delta_predicted" in result.metrics:
+        law = result.checks.get("delta_prediction", {}).get("law", "prediction")
+        return Panel("attention quantities (D5)", ("delta", "sigma", "mu", "omega", "delta_predicted"), "value",
+                     labels=("delta", "sigma", "mu", "omega", f"delta predicted: {law}"),
+                     predicted=("delta_predicted",))
+    return Panel("attention quantities (D5)", ("delta", "sigma", "mu", "omega"), "value")
 
 
 def fig3_findings(result: FigureResult) -> dict:
@@ -248,6 +304,9 @@ def fig3_findings(result: FigureResult) -> dict:
         "C2_max_rel_error": c["C2_identity_max_rel_error"], "C2_steps_compared": c["C2_steps_compared"],
         "rate": c["fitted_rate"], "excluded": sum(c["excluded_values"].values()),
         "delta_uncertain": c["delta_uncertain"]["count"], "delta_tolerance": c["delta_uncertain"]["tolerance"],
+        "family": family_params(result.config), "delta_prediction": c.get("delta_prediction"),
+        "dong_residual_last": q.means("dong_residual")[L], "stable_rank_first": q.means("stable_rank")[0],
+        "stable_rank_last": q.means("stable_rank")[L], "mean_cosine_last": q.means("mean_cosine")[L],
     })
 
 
@@ -266,6 +325,8 @@ def render_fig3_findings(f: dict) -> str:
                 f"{f['C6_steps_checked']} steps, with a smallest relative slack of {sig(f['C6_min_odds_slack'])}; "
                 f"t_div falls from {sig(t0)} to {falls}, mean delta {sig(f['delta_mean'])}, and {fitted}.")
     vs_bound = bound_text(f["layers_mean_r_below_bound"], L, "C6's bound", "layer")
+    if f["attention"] != "softmax":
+        return _render_family(f, t0, falls, fitted, kept, vs_bound)
     return (f"In the random chain (fig3, softmax attention, T = {f['trials']}) t_div falls from {sig(t0)} to {falls}; "
             f"{fitted}, and {kept} (the chain is carried in split form, so nothing falls below a precision floor). "
             f"Mean delta is {sig(f['delta_mean'])} and mean mu {sig(f['mu_mean'])}. At the first layer r - 1 = "
@@ -276,6 +337,33 @@ def render_fig3_findings(f: dict) -> str:
             f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). "
             f"{_uncertain_text(f)} {_xi_text(f)} C2, checked against a full-form recomputation of "
             f"{f['C2_steps_compared']} sampled steps, holds to {sig(f['C2_max_rel_error'], 1)} relative.")
+
+
+_FAMILY_NAMES = {"causal": "causal softmax attention (a decoder's mask)", "dirichlet": "Dirichlet rows",
+                 "sinkhorn": "Sinkhorn-scaled (doubly stochastic, not symmetric) attention",
+                 "banded": "banded (local window) attention", "data": "data-dependent attention"}
+
+
+def _render_family(f: dict, t0: float, falls: str, fitted: str, kept: str, vs_bound: str) -> str:
+    """The findings text of the lab's other ensembles: the chain, delta against theory, the literature's metrics."""
+    name = _FAMILY_NAMES.get(f["attention"], f"{f['attention']} attention")
+    params = f", {f['family']}" if f.get("family") else ""
+    pred = f.get("delta_prediction") or {}
+    if pred and math.isfinite(pred.get("predicted_mean", math.nan)):
+        where = "" if pred.get("in_regime") else ", outside the regime where it is claimed to hold"
+        delta = (f"mean delta {sig(f['delta_mean'], 3)} against {sig(pred['predicted_mean'], 3)} predicted "
+                 f"({pred['law']}{where})")
+    elif pred:
+        delta = f"mean delta {sig(f['delta_mean'], 3)} ({pred['law']})"
+    else:
+        delta = f"mean delta {sig(f['delta_mean'], 3)}"
+    return (f"With {name} (fig3 --attention {f['attention']}{params}, T = {f['trials']}) t_div falls from {sig(t0)} "
+            f"to {falls}; {fitted}; {kept}. {delta[0].upper() + delta[1:]}. The per-step C6 bound fails in "
+            f"{sig(100 * f['C6_violation_share'])}% of {f['C6_steps_checked']} steps, and the layer mean of r is "
+            f"{vs_bound}. On the same trajectories the literature's metrics read: stable rank from "
+            f"{sig(f['stable_rank_first'])} to {sig(f['stable_rank_last'], 3)}, Dong et al.'s residual "
+            f"{sig(f['dong_residual_last'])} and mean cosine {sig(f['mean_cosine_last'], 3)} at layer {f['depth']}. "
+            f"{_uncertain_text(f)}")
 
 
 def _xi_text(f: dict) -> str:
@@ -295,6 +383,17 @@ def _uncertain_text(f: dict) -> str:
             "attention): their leading digits are not trusted.")
 
 
+def family_params(cfg: Fig3Config | dict) -> str:
+    """The parameters that define the run's attention ensemble, as text: 'beta = 4', 'alpha = 0.5', ..."""
+    get = (lambda k: cfg[k]) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
+    attention = get("attention")
+    if attention == "dirichlet":
+        return f"alpha = {get('alpha'):g}"
+    if attention == "banded":
+        return f"beta = {get('beta'):g}, window = {get('window')}"
+    return "" if attention in ("symmetric", "data") else f"beta = {get('beta'):g}"
+
+
 def fig3_title(cfg: Fig3Config) -> str:
-    beta = f", beta = {cfg.beta:g}" if cfg.attention != "symmetric" else ""
-    return f"[YZ] Fig 3: random attention chain ({cfg.attention} attention{beta}, {cfg.weight_family} W)"
+    params = family_params(cfg)
+    return f"[YZ] Fig 3: random attention chain ({cfg.attention} attention{', ' + params if params else ''}, {cfg.weight_family} W)"

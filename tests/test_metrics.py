@@ -1,0 +1,110 @@
+"""The literature's collapse metrics (theory._metrics): their definitions computed independently, the relations
+to t_sim/t_div that the module documents, where they disagree, and the split-form version deep in a chain."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given
+
+import theory as T
+
+from tests.strategies import token_matrices
+
+
+def _defs(X: np.ndarray) -> tuple[float, float, float]:
+    """stable rank, mean cosine, Dong residual straight from their definitions (loops, numpy's SVD)."""
+    n = X.shape[0]
+    sv = np.linalg.svd(X, compute_uv=False)
+    cos = [X[i] @ X[j] / (np.linalg.norm(X[i]) * np.linalg.norm(X[j])) for i in range(n) for j in range(n) if i != j]
+    R = X - X.mean(0)
+
+    def comp(A):
+        return math.sqrt(max(np.abs(A[:, j]).sum() for j in range(A.shape[1]))
+                         * max(np.abs(A[i]).sum() for i in range(A.shape[0])))
+
+    return sv[0] ** -2 * (sv ** 2).sum(), float(np.mean(cos)), comp(R) / comp(X)
+
+
+@given(token_matrices(mixed=True))
+def test_metrics_agree_with_their_definitions(X):
+    assume(np.linalg.norm(X, axis=1).min() > 1e-6)  # a zero token has no cosine
+    sr, mc, dr = _defs(X)
+    np.testing.assert_allclose(T.stable_rank(X), sr, rtol=1e-12)
+    np.testing.assert_allclose(T.dong_residual(X), dr, rtol=1e-12)
+    np.testing.assert_allclose(T.mean_cosine(X), mc, rtol=1e-9, atol=1e-12)
+
+
+def test_mean_cosine_is_nan_when_a_token_is_zero():
+    assert np.isnan(T.mean_cosine(np.array([[1.0, 2.0], [0.0, 0.0], [3.0, -1.0]])))
+
+
+@given(token_matrices(mixed=True))
+def test_stable_rank_lies_between_one_and_one_over_t_sim(X):
+    s = T.token_similarity(X)
+    sr = T.stable_rank(X)
+    assert 1 - 1e-12 <= sr <= min(X.shape) * (1 + 1e-12)
+    assert sr <= (1 / s) * (1 + 1e-12)
+
+
+@given(token_matrices(mixed=True))
+def test_mean_cosine_of_equal_norm_tokens_is_an_affine_function_of_t_sim(X):
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if norms.min() < 1e-6:
+        return
+    U = X / norms  # equal norms, as after LayerNorm (up to its centring)
+    n, s = U.shape[0], T.token_similarity(U)
+    np.testing.assert_allclose(T.mean_cosine(U), (n * s - 1) / (n - 1), rtol=1e-9, atol=1e-12)
+
+
+@given(token_matrices(mixed=True))
+def test_dong_residual_squared_is_within_min_n_d_sqrt_nd_of_t_div(X):
+    n, d = X.shape
+    c = min(n, d) * math.sqrt(n * d)
+    t, dong2 = T.token_diversity(X), T.dong_residual(X) ** 2
+    assert t / c * (1 - 1e-12) <= dong2 <= c * t * (1 + 1e-12)
+
+
+def test_the_metrics_disagree_on_a_rank_one_matrix_that_is_not_collapsed_to_its_mean():
+    u = np.array([1.0, -2.0, 0.5, 3.0])
+    X = np.outer(u, [1.0, 2.0, -1.0])  # rank one, tokens along one direction but not equal
+    assert T.stable_rank(X) == pytest.approx(1.0, abs=1e-12)  # "rank collapse"
+    assert T.token_diversity(X) > 0.5 and T.dong_residual(X) > 0.5  # yet far from token collapse
+    assert T.mean_cosine(X) < 0.5  # and the cosines (+1 and -1 pairs) say "not collapsed" too
+
+
+def test_split_metrics_equal_the_plain_ones_and_keep_dongs_digits_when_tokens_nearly_coincide():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 6, 5))
+    S = T.split_tokens(torch.from_numpy(X))
+    got = T.split_collapse_metrics(S)
+    for name, f in (("stable_rank", T.stable_rank), ("mean_cosine", T.mean_cosine), ("dong_residual", T.dong_residual)):
+        np.testing.assert_allclose(got[name].numpy(), f(X), rtol=1e-12)
+    # tokens equal up to 1e-200: the whole matrix cannot hold the difference, the split form can
+    m, E = rng.standard_normal((1, 5)), rng.standard_normal((6, 5))
+    E -= E.mean(0)
+    tiny = T.SplitTokens(torch.from_numpy(m)[None], torch.from_numpy(E / np.abs(E).max())[None],
+                         torch.tensor([0.0], dtype=torch.float64), torch.tensor([-664.0], dtype=torch.float64))
+    dong = float(T.split_collapse_metrics(tiny)["dong_residual"][0])
+    Xm = np.repeat(m, 6, axis=0)
+    comp = lambda A: math.sqrt(np.abs(A).sum(0).max() * np.abs(A).sum(1).max())  # noqa: E731
+    expected = comp(E / np.abs(E).max()) / comp(Xm) * 2.0 ** -664
+    assert dong == pytest.approx(expected, rel=1e-12) and dong < 1e-190
+
+
+@pytest.mark.parametrize("f", [T.stable_rank, T.mean_cosine, T.dong_residual])
+def test_metrics_reject_bad_input(f):
+    with pytest.raises(ValueError):
+        f(np.zeros((4, 3)))
+    with pytest.raises(ValueError):
+        f(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(ValueError):
+        f(np.ones(3))
+
+
+def test_metrics_keep_torch_in_torch_out():
+    X = torch.randn(2, 5, 4, dtype=torch.float32)
+    for f in (T.stable_rank, T.mean_cosine, T.dong_residual):
+        y = f(X)
+        assert isinstance(y, torch.Tensor) and y.dtype == torch.float32 and y.shape == (2,)

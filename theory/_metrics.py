@@ -1,0 +1,96 @@
+r"""The literature's collapse metrics, beside [YZ]'s t_sim and t_div, so they can be compared on one trajectory.
+
+With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $t$ = t_div:
+
+- ``stable_rank`` (Mind the Gap 2025; rank collapse): $\|X\|_F^2/\|X\|_2^2 \in [1, \min(n, d)]$. Since
+  $\|X\|_2^2 \ge \|X^T\mathbf 1\|^2/n = s\|X\|_F^2$, it obeys $1 \le$ stable_rank $\le 1/s = 1 + t/s$: token
+  collapse ($t \to 0$) forces rank collapse, but not conversely: $X = u v^T$ with $u \not\parallel \mathbf 1$ has
+  stable rank 1 and any $t$ (the metrics disagree on "collapse" exactly there).
+- ``mean_cosine`` (fig1, Noci et al., [CB]): mean of $\cos(x_i, x_j)$ over pairs $i \ne j$. With equal token
+  norms (after LayerNorm) it is exactly $(ns - 1)/(n - 1) = 1 - \frac{n}{n-1} t$; with unequal norms it can be
+  far from it either way (a token of norm 0 has no cosine: NaN).
+- ``dong_residual`` (Dong et al. 2021): $\|X - \mathbf 1\bar x^T\|_{1,\infty}/\|X\|_{1,\infty}$ with the
+  composite norm $\|A\|_{1,\infty} = \sqrt{\|A\|_1\|A\|_\infty}$ (max column and max row absolute sums). Since
+  $\|A\|_F/\sqrt{\min(n,d)} \le \|A\|_{1,\infty} \le (nd)^{1/4}\|A\|_F$, dong_residual$^2$ and t_div agree up to
+  a factor $c = \min(n, d)\sqrt{nd}$ either way ($t/c \le$ dong$^2 \le c\,t$): a linear rate of t_div is a linear rate of dong_residual at half the exponent (half the slope of
+  the log), which is why Dong et al.'s doubly exponential rate and [YZ]'s linear one can describe one chain.
+
+``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
+itself (so it keeps its digits however small it is), the other two from the whole matrix, where they are of
+order 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._backend import array_function
+from ._similarity import ldexp, pow2_exponent
+from ._split import SplitTokens
+from ._validate import check_tokens
+
+__all__ = ["stable_rank", "mean_cosine", "dong_residual", "split_collapse_metrics", "COLLAPSE_METRICS"]
+
+COLLAPSE_METRICS = ("stable_rank", "mean_cosine", "dong_residual")
+
+
+def _scaled(X: Tensor) -> Tensor:
+    """X times an exact power of two with max |X| in [1/2, 1): every metric here is scale-free."""
+    return ldexp(X, -pow2_exponent(X, (-2, -1))[..., None, None])
+
+
+def _stable_rank(X: Tensor) -> Tensor:
+    Xs = _scaled(X).to(torch.float64)
+    return (Xs.square().sum((-2, -1)) / torch.linalg.matrix_norm(Xs, ord=2).square()).to(X.dtype)
+
+
+def _mean_cosine(X: Tensor) -> Tensor:
+    Xs = _scaled(X).to(torch.float64)
+    n = Xs.shape[-2]
+    U = Xs / torch.linalg.vector_norm(Xs, dim=-1, keepdim=True)  # NaN rows for zero tokens: no cosine
+    G = U @ U.mT
+    off = G.sum((-2, -1)) - G.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return (off / (n * (n - 1))).to(X.dtype)
+
+
+def _composite(A: Tensor) -> Tensor:
+    """sqrt(||A||_1 ||A||_inf): max column abs sum times max row abs sum, square-rooted."""
+    a = A.abs()
+    return torch.sqrt(a.sum(-2).amax(-1) * a.sum(-1).amax(-1))
+
+
+def _dong_residual(X: Tensor) -> Tensor:
+    Xs = _scaled(X).to(torch.float64)
+    return (_composite(Xs - Xs.mean(-2, keepdim=True)) / _composite(Xs)).to(X.dtype)
+
+
+@array_function
+def stable_rank(X: Tensor) -> Tensor:
+    r"""$\|X\|_F^2/\|X\|_2^2$ of token matrices ``(..., n, d)``: in $[1, \min(n, d)]$, 1 for rank one."""
+    check_tokens("X", X)
+    return _stable_rank(X)
+
+
+@array_function
+def mean_cosine(X: Tensor) -> Tensor:
+    r"""Mean cosine similarity of token pairs $i \ne j$ of ``(..., n, d)`` (NaN if a token is 0)."""
+    check_tokens("X", X)
+    return _mean_cosine(X)
+
+
+@array_function
+def dong_residual(X: Tensor) -> Tensor:
+    r"""Dong et al.'s relative residual $\|X - \mathbf 1\bar x^T\|_{1,\infty}/\|X\|_{1,\infty}$ of ``(..., n, d)``."""
+    check_tokens("X", X)
+    return _dong_residual(X)
+
+
+def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
+    """The three metrics of a chain state in split form ``X = 1 m^T + E`` (see the module doc)."""
+    full = X.tokens()
+    e_full = pow2_exponent(full, (-2, -1))
+    num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part
+    den = _composite(ldexp(full, -e_full[..., None, None]).to(torch.float64))
+    dong = ldexp(num / den, (X.centred_exp - e_full).to(torch.float64)).to(full.dtype)
+    return {"stable_rank": _stable_rank(full), "mean_cosine": _mean_cosine(full), "dong_residual": dong}
