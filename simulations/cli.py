@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m simulations", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="figure", required=True, parser_class=_Parser,
-                                metavar="{" + ",".join([*FIGURES, "all", "findings"]) + "}")
+                                metavar="{" + ",".join([*FIGURES, "all", "findings", "sweep"]) + "}")
     for name, fig in FIGURES.items():
         p = sub.add_parser(name, help=fig.config.__doc__.strip().splitlines()[0])
         _add_config_flags(p, fig.config, defaults=True)
@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, RunConfig, defaults=False)
     p.add_argument("--out", default="results", help="output directory (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("sweep", help="run a figure over a grid of flag values: python -m simulations sweep fig3 "
+                                 "--beta 0.5,1,2 --tokens 16,32 --out DIR (see python -m simulations sweep fig3 -h)",
+                   add_help=False)
     p = sub.add_parser("findings", help="store runs' findings and render README's findings blocks from them")
     p.add_argument("--from", dest="source", default=None,
                    help="run outputs (DIR/<name>.json) whose findings are copied into --store first")
@@ -129,7 +132,87 @@ def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
     return {"result": result, "paths": paths}
 
 
+def sweep_parser(figure: str) -> argparse.ArgumentParser:
+    """``sweep FIG``: every flag of FIG takes a comma list (one value fixes it, several sweep it)."""
+    from .studies.sweep import UNSWEEPABLE
+
+    fig = FIGURES[figure]
+    p = _Parser(prog=f"python -m simulations sweep {figure}",
+                description=f"Run {figure} at every point of the grid of the comma lists given; write DIR/sweep.csv, "
+                            "DIR/sweep.json and DIR/sweep.png (phase diagrams).")
+    for f in dataclasses.fields(fig.config):
+        default = " ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        how = "one value (not swept)" if f.name in UNSWEEPABLE else "a comma list"
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=str, default=None,
+                       help=f"{SHARED_HELP.get(f.name, f.name)}: {how} (default {default})")
+    p.add_argument("--out", default="results/sweep", help="output directory (default results/sweep/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def sweep_command(argv: list[str]) -> int:
+    """``sweep FIG --flag v1,v2 ...``: the grid's points on the engine, then sweep.csv/json/png."""
+    from .studies.sweep import SWEEPABLE_FIGURES, cleanup, parse_grid, run_sweep
+
+    prog = "python -m simulations sweep"
+    if not argv or argv[0] not in SWEEPABLE_FIGURES:
+        got = repr(argv[0]) if argv else "nothing"
+        print(f"{prog}: error: the first argument must be one of {', '.join(SWEEPABLE_FIGURES)}; got {got}",
+              file=sys.stderr)
+        return 2
+    figure = argv[0]
+    try:
+        args = sweep_parser(figure).parse_args(argv[1:])
+    except SystemExit as exc:  # argparse has printed its one line
+        return int(exc.code or 0)
+    given = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress") and v is not None}
+    order = {a.split("=")[0][2:].replace("-", "_"): i for i, a in reversed(list(enumerate(argv))) if a.startswith("--")}
+    given = dict(sorted(given.items(), key=lambda kv: order.get(kv[0], len(argv))))  # axes in the order given
+    try:
+        check_out_dir(args.out)
+        grid = parse_grid(figure, FIGURES[figure].config, given)
+        for point in grid.points:
+            resolve_device(grid.config(point).device)
+    except ValueError as exc:
+        print(f"{prog} {figure}: error: {exc}", file=sys.stderr)
+        return 2
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupted)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .output.sweep_plot import plot_sweep
+    from .output.writing import write_sweep
+
+    t0 = time.perf_counter()
+    try:
+        results = run_sweep(grid, FIGURES[figure].simulate, args.out, progress=False if args.no_progress else None)
+    except ValueError as exc:
+        print(f"{prog} {figure}: error: {exc}", file=sys.stderr)
+        return 2
+    except Interrupted as exc:
+        print(f"{prog} {figure}: interrupted ({exc}); finished points and chunks are saved in {args.out}/.sweep/: "
+              "run the same command to continue", file=sys.stderr)
+        return 128 + exc.signum
+    fixed = ", ".join(f"{k} = {v}" for k, v in grid.fixed.items())
+    title = (f"sweep of {figure} over {' x '.join(f'{k} ({len(v)})' for k, v in grid.swept.items())}"
+             f"{'; ' + fixed if fixed else ''}"
+             f"{'' if 'trials' in grid.fixed else '; T = ' + str(results[0]['config']['trials']) + ' trials per point'}"
+             f"{'' if 'seed' in grid.fixed else ', seed ' + str(results[0]['config']['seed'])}")
+    figure_png = plot_sweep(figure, grid.swept, results, title)
+    paths = write_sweep(figure, grid.swept, grid.fixed, results, figure_png, args.out, time.perf_counter() - t0)
+    plt.close(figure_png)
+    cleanup(args.out, results)
+    print(f"sweep {figure}: {len(results)} points in {time.perf_counter() - t0:.1f} s -> {paths['png']}, .csv, .json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "sweep":
+        return sweep_command(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.figure == "findings":

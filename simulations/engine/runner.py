@@ -10,10 +10,11 @@ order (:mod:`simulations.engine.stats`). So results depend on neither the chunk 
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from .stats import StreamingStats
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
 
-__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Block", "Chunk", "iter_chunks", "run_chunks"]
+__all__ = ["resolve_device", "resolve_dtype", "BlockRandom", "Block", "Chunk", "iter_chunks", "run_chunks", "progress_into"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -145,6 +146,20 @@ def default_workers(device: torch.device) -> int:
     return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
+_OUTER_BAR: contextvars.ContextVar = contextvars.ContextVar("outer_progress_bar", default=None)
+
+
+@contextmanager
+def progress_into(bar) -> Iterator[None]:
+    """Inside this context :func:`run_chunks` counts its trials on ``bar`` (a tqdm bar spanning several runs, as a
+    sweep's) instead of showing a bar of its own."""
+    token = _OUTER_BAR.set(bar)
+    try:
+        yield
+    finally:
+        _OUTER_BAR.reset(token)
+
+
 def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[str, int]]], *, trials: int,
                seed: int, steps: int, chunk: int, rng_block: int, device: torch.device, dtype: torch.dtype,
                keep_trials: bool = False, progress: bool | None = None, desc: str = "trials",
@@ -170,7 +185,9 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
               f"of {trials} trials) from {checkpoint.path}", file=sys.stderr)
     show = sys.stderr.isatty() if progress is None else progress
     chunks = iter_chunks(trials, seed, chunk=chunk, rng_block=rng_block, device=device, dtype=dtype)
-    with tqdm(total=trials, desc=desc, unit="trial", disable=not show, leave=False) as bar, \
+    outer = _OUTER_BAR.get()
+    with (nullcontext(outer) if outer is not None else
+          tqdm(total=trials, desc=desc, unit="trial", disable=not show, leave=False)) as bar, \
             _one_thread_per_worker(workers, device), ThreadPoolExecutor(max_workers=workers) as pool:
         for ch in chunks:
             if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics

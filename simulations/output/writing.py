@@ -19,7 +19,7 @@ import numpy as np
 from ..engine.files import atomic_write
 from ..engine.result import FigureResult
 
-__all__ = ["write_result", "read_csv", "check_out_dir", "CSV_COLUMNS"]
+__all__ = ["write_result", "write_sweep", "read_csv", "check_out_dir", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ("step", "metric", "mean", "ci_low", "ci_high", "count")
 
@@ -86,6 +86,35 @@ def write_result(result: FigureResult, figure, out: str | os.PathLike) -> dict[s
     if result.findings:
         meta["findings"] = result.findings
     atomic_write(paths["csv"], _csv_bytes(result))
+    atomic_write(paths["png"], png.getvalue())
+    atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
+    return paths
+
+
+def write_sweep(figure_name: str, swept: dict, fixed: dict, results: list[dict], figure, out: str | os.PathLike,
+                elapsed_s: float, findings: dict | None = None) -> dict[str, Path]:
+    """Write ``sweep.csv`` (the swept flags, then the figure CSV's columns, one row per point, step and metric),
+    ``sweep.png`` and ``sweep.json`` (grid, per-point config, summary and checks, versions) under ``out``."""
+    out = check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(swept)
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*names, *CSV_COLUMNS])
+    for r in results:
+        for row in r["rows"]:
+            w.writerow([*(r["point"][n] for n in names), row.step, row.metric, repr(row.mean), repr(row.ci_low),
+                        repr(row.ci_high), row.count])
+    png = _io.BytesIO()
+    figure.savefig(png, format="png", dpi=120)
+    meta = {"sweep": figure_name, "swept": swept, "fixed": fixed, "points": len(results),
+            "elapsed_s": round(elapsed_s, 3), "versions": versions(), "csv_columns": [*names, *CSV_COLUMNS],
+            "results": [{"point": r["point"], "config": r["config"], "summary": r["summary"], "checks": r["checks"],
+                         "device": r["device"], "elapsed_s": r["elapsed_s"]} for r in results]}
+    if findings:
+        meta["findings"] = findings
+    paths = {ext: out / f"sweep.{ext}" for ext in ("csv", "png", "json")}
+    atomic_write(paths["csv"], buf.getvalue().encode())
     atomic_write(paths["png"], png.getvalue())
     atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
     return paths

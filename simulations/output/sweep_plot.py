@@ -1,0 +1,89 @@
+"""A sweep's phase diagrams: one panel per summary scalar over the swept flags (nothing here computes a result).
+
+One swept flag: the scalar against it (a predicted value, where the summary has one, dashed beside the measured
+one). Two or more: a heat map over the first two flags, annotated with its values, one row of maps per
+combination of the others. A NaN cell (no value: a law outside its regime, a rate with no fit) is left blank.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["plot_sweep", "SUMMARY_LABELS"]
+
+SUMMARY_LABELS = {
+    "C6_violation_share": "share of steps where C6's bound fails",
+    "delta_mean": "mean delta (layers)",
+    "delta_predicted": "predicted mean delta (blank: outside the law's regime)",
+    "t_div_ratio_per_layer": "fitted linear rate: t_div factor per layer",
+    "t_sim_last": "t_sim at the last layer",
+    "r_first": "r at the first block",
+    "t_div_last": "t_div at the last block",
+    "t_div_last_post": "t_div at the last block, plain post-norm",
+}
+_PAIRS = {"delta_mean": "delta_predicted", "t_div_last": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return ""
+    return f"{v:.3g}"
+
+
+def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: str) -> plt.Figure:
+    names = list(swept)
+    keys = [k for k in results[0]["summary"] if k not in _PAIRS.values() or len(names) > 1]
+    value = {(tuple(r["point"][n] for n in names), k): (math.nan if r["summary"].get(k) is None else r["summary"][k])
+             for r in results for k in r["summary"]}
+    if len(names) == 1:
+        fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False)
+        xs = swept[names[0]]
+        numeric = all(isinstance(x, (int, float)) for x in xs)
+        pos = xs if numeric else list(range(len(xs)))
+        for ax, k in zip(axes.flat, keys):
+            ax.plot(pos, [value[((x,), k)] for x in xs], "o-", label="measured")
+            if k in _PAIRS:
+                other = [value.get(((x,), _PAIRS[k]), math.nan) for x in xs]
+                if any(math.isfinite(v) for v in other):
+                    ax.plot(pos, other, "s--", label=SUMMARY_LABELS.get(_PAIRS[k], _PAIRS[k]))
+                    ax.legend(fontsize=7)
+            if not numeric:
+                ax.set_xticks(pos, [str(x) for x in xs])
+            ax.set_xlabel(names[0])
+            ax.set_title(SUMMARY_LABELS.get(k, k), fontsize=9)
+            ax.grid(alpha=0.3)
+    else:
+        rest = names[2:]
+        combos = list(itertools.product(*(swept[n] for n in rest))) or [()]
+        cols = min(3, len(keys)) if len(combos) == 1 else len(keys)
+        per_combo = -(-len(keys) // cols)
+        fig, axes = plt.subplots(len(combos) * per_combo, cols, figsize=(4.4 * cols, 3.6 * len(combos) * per_combo),
+                                 squeeze=False)
+        xs, ys = swept[names[0]], swept[names[1]]
+        for row, combo in enumerate(combos):
+            cells = axes[row * per_combo:(row + 1) * per_combo].flat
+            for ax in list(axes[row * per_combo:(row + 1) * per_combo].flat)[len(keys):]:
+                ax.set_visible(False)
+            for ax, k in zip(cells, keys):
+                grid = np.array([[value.get(((x, y, *combo), k), math.nan) for x in xs] for y in ys], dtype=float)
+                finite = np.isfinite(grid)
+                im = ax.imshow(np.where(finite, grid, np.nan), origin="lower", aspect="auto", cmap="viridis")
+                for (i, j), v in np.ndenumerate(grid):
+                    if finite[i, j]:
+                        lo, hi = np.nanmin(grid), np.nanmax(grid)
+                        dark = hi > lo and (v - lo) / (hi - lo) > 0.6
+                        ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=7, color="black" if dark else "white")
+                ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+                ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+                ax.set_xlabel(names[0])
+                ax.set_ylabel(names[1])
+                where = ", ".join(f"{n} = {v}" for n, v in zip(rest, combo))
+                ax.set_title(SUMMARY_LABELS.get(k, k) + (f"\n({where})" if where else ""), fontsize=9)
+                fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,239 @@
+"""Sweeps: a figure run over a grid of flag values, summarised per grid point into phase diagrams.
+
+``python -m simulations sweep fig3 --beta 0.5,1,2,4 --tokens 16,32,64 --out DIR`` runs fig3 at every point of the
+grid (the product of the comma lists; a flag with one value is fixed) on the engine: each point streams its trials
+in blocks with a checkpoint of its own, and a finished point is kept in ``DIR/.sweep/``, so an interrupted sweep
+run again continues where it stopped. What a point contributes:
+
+- its figure rows (``step,metric,mean,ci_low,ci_high,count``), written to ``DIR/sweep.csv`` with one column per
+  swept flag in front;
+- its *summary*, a few scalars that make a phase diagram (:data:`SUMMARIES`): for fig3 the C6 violation share,
+  mean delta beside theory's prediction (:func:`theory.slem_prediction`, NaN outside the law's regime), the fitted
+  linear rate and t_sim at the last layer; for fig2 t_sim at the last block, r at the first and the head-mean
+  delta; for fig5 (``--taus`` swept one value per point) t_div at the last block against plain post-norm.
+
+Sweepable: every config field but those that never change a result or a point's meaning (:data:`UNSWEEPABLE`).
+Bad input (an unknown or unsweepable flag, an empty list or a repeated value, a value its config rejects, a
+grid whose points would not fit in memory) raises ``ValueError`` before anything runs or is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..engine.checkpoint import Checkpoint, code_hash
+from ..engine.files import atomic_write
+from ..engine.result import FigureResult
+from ..engine.runner import progress_into
+from ..engine.stats import SummaryRow
+
+__all__ = ["SweepGrid", "parse_grid", "run_sweep", "SUMMARIES", "UNSWEEPABLE", "SWEEPABLE_FIGURES"]
+
+UNSWEEPABLE = ("device", "chunk", "rng_block", "workers")
+SWEEPABLE_FIGURES = ("fig2", "fig3", "fig5")
+MEMORY_SHARE = 0.5  # a grid point may use at most this share of the memory available when the sweep starts
+
+
+def _last(result: FigureResult, metric: str) -> float:
+    steps, means, _, _ = result.series(metric)
+    return means[-1] if steps else math.nan
+
+
+def _step(result: FigureResult, metric: str, k: int) -> float:
+    steps, means, _, _ = result.series(metric)
+    return means[steps.index(k)] if k in steps else math.nan
+
+
+def _layer_mean(result: FigureResult, metric: str) -> float:
+    steps, means, _, _ = result.series(metric)
+    vals = [m for s, m in zip(steps, means) if s >= 1 and math.isfinite(m)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def _fig3_summary(result: FigureResult) -> dict[str, float]:
+    c = result.checks
+    pred = c.get("delta_prediction", {})
+    return {"C6_violation_share": c["C6_violation_share"],
+            "delta_mean": _layer_mean(result, "delta"),
+            "delta_predicted": pred.get("predicted_mean", math.nan) if pred.get("in_regime") else math.nan,
+            "t_div_ratio_per_layer": c["fitted_rate"]["t_div_ratio_per_layer"],
+            "t_sim_last": _last(result, "t_sim")}
+
+
+def _fig2_summary(result: FigureResult) -> dict[str, float]:
+    return {"t_sim_last": _last(result, "t_sim"), "r_first": _step(result, "r", 1),
+            "delta_mean": _layer_mean(result, "delta")}
+
+
+def _fig5_summary(result: FigureResult) -> dict[str, float]:
+    variants = [m.split("/")[0] for m in result.metrics if m.endswith("/t_div")]
+    tau = next(v for v in variants if v != "post")
+    return {"t_div_last": _last(result, f"{tau}/t_div"), "t_div_last_post": _last(result, "post/t_div"),
+            "t_sim_last": _last(result, f"{tau}/t_sim")}
+
+
+SUMMARIES: dict[str, Callable[[FigureResult], dict[str, float]]] = {
+    "fig3": _fig3_summary, "fig2": _fig2_summary, "fig5": _fig5_summary}
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    figure: str
+    config_cls: type
+    fixed: dict  # flags given one value
+    swept: dict[str, list]  # flag -> its values, in the order given
+
+    @property
+    def points(self) -> list[dict]:
+        names = list(self.swept)
+        return [dict(zip(names, combo)) for combo in itertools.product(*self.swept.values())]
+
+    def config(self, point: dict):
+        values = {**self.fixed, **point}
+        if "taus" in values and not isinstance(values["taus"], tuple):
+            values["taus"] = (values["taus"],)
+        return self.config_cls(**values)
+
+
+def _convert(field: dataclasses.Field, text: str):
+    kind = type(field.default)
+    if kind is tuple:  # fig5's taus: one value per grid point
+        kind = float
+    try:
+        if kind is bool:
+            raise ValueError
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"--{field.name.replace('_', '-')}: {text!r} is not a valid {kind.__name__}") from None
+
+
+def parse_grid(figure: str, config_cls: type, given: dict[str, str]) -> SweepGrid:
+    """The grid from ``{field: "v1,v2,..."}``; every point's config is built (and validated) here."""
+    if figure not in SWEEPABLE_FIGURES:
+        raise ValueError(f"sweep runs {', '.join(SWEEPABLE_FIGURES)}; got {figure!r}")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    fixed, swept = {}, {}
+    for name, text in given.items():
+        flag = "--" + name.replace("_", "-")
+        if name not in fields:
+            raise ValueError(f"{flag} is not a flag of {figure}")
+        parts = [p.strip() for p in str(text).split(",")]
+        if name in UNSWEEPABLE and len(parts) > 1:
+            raise ValueError(f"{flag} cannot be swept (it never changes a result); give it one value")
+        if not parts or any(p == "" for p in parts):
+            raise ValueError(f"{flag}: empty value in {text!r} (a comma list like 0.5,1,2)")
+        values = [_convert(fields[name], p) for p in parts]
+        if len(set(values)) != len(values):
+            raise ValueError(f"{flag}: repeated value in {text!r}")
+        (swept if len(values) > 1 else fixed)[name] = values if len(values) > 1 else values[0]
+    if not swept:
+        raise ValueError("nothing to sweep: give at least one flag a comma list of two or more values")
+    grid = SweepGrid(figure, config_cls, fixed, swept)
+    configs = [grid.config(p) for p in grid.points]  # each point validated by its config, before anything runs
+    _check_memory(figure, configs)
+    return grid
+
+
+def _point_bytes(figure: str, cfg) -> float:
+    """A generous estimate of one grid point's peak memory: a block of trials with its per-step tensors."""
+    n, d = cfg.tokens, cfg.width
+    if figure == "fig3":
+        per_trial = 8 * (24 * n * n + 16 * n * d + 4 * d * d) + 8 * 40 * (cfg.depth + 1)
+        return per_trial * cfg.rng_block * max(1, os.cpu_count() or 1)
+    per_trial = 8 * cfg.depth * (cfg.heads * n * n * 6 + 40 * n * d) + 8 * 12 * d * d * cfg.depth
+    return per_trial * cfg.rng_block * max(1, os.cpu_count() or 1)
+
+
+def _available_bytes() -> float:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _check_memory(figure: str, configs: list) -> None:
+    need = max(_point_bytes(figure, c) for c in configs)
+    have = _available_bytes()
+    if need > MEMORY_SHARE * have:
+        raise ValueError(f"the grid is too large for memory: its largest point needs about {need / 2**30:.1f} GiB, "
+                         f"and {have / 2**30:.1f} GiB is available (lower --rng-block, --tokens or --width)")
+
+
+def _point_key(figure: str, cfg) -> str:
+    text = json.dumps({"figure": figure, "config": cfg.to_dict(), "code": code_hash()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _save_point(path: Path, result: FigureResult, summary: dict) -> None:
+    data = {"rows": [dataclasses.asdict(r) for r in result.rows], "checks": result.checks, "summary": summary,
+            "device": result.device, "elapsed_s": result.elapsed_s}
+    atomic_write(path, json.dumps(data, default=_jsonable).encode())
+
+
+def _jsonable(x):
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else x
+    if hasattr(x, "item"):
+        return x.item()
+    return str(x)
+
+
+def _load_point(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+        data["rows"] = [SummaryRow(**r) for r in data["rows"]]
+        return data
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_sweep(grid: SweepGrid, simulate: Callable, out: str | Path, *, progress: bool | None = None) -> list[dict]:
+    """Run every point (resuming finished points and checkpointed ones); returns per point its flags, rows,
+    checks and summary. One progress bar counts the trials of the whole grid."""
+    from tqdm.auto import tqdm
+    import sys
+
+    out = Path(out)
+    state = out / ".sweep"
+    points = grid.points
+    configs = [grid.config(p) for p in points]
+    show = sys.stderr.isatty() if progress is None else progress
+    done: list[dict] = []
+    with tqdm(total=sum(c.trials for c in configs), desc=f"sweep {grid.figure} ({len(points)} points)",
+              unit="trial", disable=not show) as bar:
+        for point, cfg in zip(points, configs):
+            key = _point_key(grid.figure, cfg)
+            path = state / f"{key}.json"
+            saved = _load_point(path) if path.is_file() else None
+            if saved is None:
+                state.mkdir(parents=True, exist_ok=True)
+                checkpoint = Checkpoint(state / f"{key}.checkpoint.npz", json.dumps(key))
+                with progress_into(bar):
+                    result = simulate(cfg, progress=False, checkpoint=checkpoint)
+                summary = SUMMARIES[grid.figure](result)
+                _save_point(path, result, summary)
+                checkpoint.remove()
+                saved = _load_point(path)
+            else:
+                bar.update(cfg.trials)
+            done.append({"key": key, "point": point, "config": cfg.to_dict(), **saved})
+    return done
+
+
+def cleanup(out: str | Path, results: list[dict]) -> None:
+    """Remove the finished points' state once the sweep's files are written."""
+    state = Path(out) / ".sweep"
+    for r in results:
+        (state / f"{r['key']}.json").unlink(missing_ok=True)
+    try:
+        state.rmdir()
+    except OSError:
+        pass
