@@ -38,7 +38,7 @@ FIGURES: dict[str, Figure] = {
     # trained attention (all-MiniLM-L6-v2); needs the [real] extra, so it is not part of `all`
     "real": Figure("real", real.RealConfig, real.simulate_real, real.real_panels, real.real_title,
                    real.real_findings, real.render_real_findings),
-    # a small ViT trained on scikit-learn's digits (about 8 minutes at defaults), so not part of `all` either
+    # a small ViT trained on scikit-learn's digits (12-30 minutes at defaults on 2 cores), so not part of `all` either
     "train": Figure("train", train.TrainConfig, train.simulate_train, train.train_panels, train.train_title,
                     train.train_findings, train.render_train_findings),
 }

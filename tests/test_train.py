@@ -16,13 +16,14 @@ from simulations.studies import train as train_mod  # noqa: E402
 from simulations.engine.checkpoint import Checkpoint  # noqa: E402
 from simulations.cli import _add_config_flags, _config, run_figure  # noqa: E402
 from simulations.registry import Figure  # noqa: E402
-from simulations.studies.train import DigitViT, TrainConfig, load_split, simulate_train, train_panels, train_title  # noqa: E402
+from simulations.studies.train import (DigitViT, TrainConfig, load_split, render_train_findings, simulate_train,  # noqa: E402
+                                       train_findings, train_panels, train_title)
 from simulations.output.writing import read_csv  # noqa: E402
 
 # quick mode: every variant, a two-value lr search, two seeds, one epoch, a few hundred images (a few seconds)
 QUICK = dict(depths=(2,), epochs=1, warmup_epochs=0.5, seeds=2, lrs=(1e-3, 3e-3), samples=300, test_size=100,
              val_size=60, width=16, heads=2, workers=1, device="cpu")
-VARIANTS = ("post", "pre", "deesc1", "deesc0.5", "cb")
+VARIANTS = ("post", "pre", "deesc1", "deesc0.5", "cb", "pre-cb")
 FIGURE = Figure("train", TrainConfig, simulate_train, train_panels, train_title)
 
 
@@ -52,6 +53,60 @@ def test_quick_mode_records_loss_accuracy_and_similarity_of_every_variant(quick)
     assert quick.checks["test_acc_table"][0].startswith("test accuracy (%)")
     assert len(quick.checks["test_acc_table"]) == 2 + len(VARIANTS)
     assert {m for p in train_panels(quick) for m in p.metrics} <= set(quick.metrics)
+
+
+def test_default_study_includes_pre_norm_with_context_broadcasting():
+    assert TrainConfig().variants == list(VARIANTS)
+    assert train_mod.parse_variant("pre-cb") == ("pre-cb", 0.0)
+    model = DigitViT(TrainConfig(**QUICK), "pre-cb", 2, seed=0, device=torch.device("cpu"))
+    assert all(b.arch == "pre-cb" for b in model.stack.blocks)
+
+
+def test_findings_pair_each_cb_variant_with_its_baseline_seed_by_seed(quick):
+    f = json.loads(json.dumps(train_findings(quick)))  # as stored in docs/findings
+    assert set(f["cb_paired"]) == {"pre-cb", "cb"}
+    for cb, base in (("pre-cb", "pre"), ("cb", "post")):
+        p = f["cb_paired"][cb]
+        assert p["baseline"] == base
+        want = [a - b for a, b in zip(quick.checks["test_acc"][cb]["2"]["values"],
+                                      quick.checks["test_acc"][base]["2"]["values"])]
+        assert p["diff"]["2"]["values"] == pytest.approx(want, abs=1e-15)
+        assert p["diff"]["2"]["mean"] == pytest.approx(np.mean(want), abs=1e-15)
+        assert p["diff"]["2"]["std"] == pytest.approx(np.std(want, ddof=1), abs=1e-15)
+    text = render_train_findings(f)
+    assert "| pre-cb (pre-norm + CB) |" in text and "pre-cb - pre (test accuracy" in text
+    assert "cb - post (test accuracy" in text
+
+
+def _paired(diffs: dict) -> dict:
+    """Findings of two variants whose per-seed accuracy differences per depth are ``diffs``."""
+    depths = sorted(int(d) for d in diffs)
+    acc = {"mean": 0.9, "std": 0.01, "lr": 1e-3}
+    return {"seed": 0, "trials": 3, "depths": depths, "variants": ["pre", "pre-cb"],
+            "test_acc": {v: {str(d): acc for d in depths} for v in ("pre", "pre-cb")},
+            "t_sim_last_block": {v: {"init": 0.5, "trained": 0.5} for v in ("pre", "pre-cb")},
+            "cb_paired": {"pre-cb": {"baseline": "pre", "diff": {
+                str(d): {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}
+                for d, v in diffs.items()}}}}
+
+
+@pytest.mark.parametrize("diffs, says", [
+    ({6: [0.01, 0.02, 0.03], 12: [0.01, 0.01, 0.02]}, "pre-norm + CB beats pre-norm at every depth, in every seed"),
+    ({6: [0.01, 0.02, 0.03], 12: [-0.01, 0.01, 0.02]},
+     "beats pre-norm in every seed only at L = 6, and elsewhere the seeds disagree"),
+    ({6: [-0.01, -0.02, -0.03], 12: [-0.01, -0.01, -0.02]}, "pre-norm + CB is below pre-norm at every depth"),
+    ({6: [-0.01, 0.02, 0.03], 12: [-0.01, -0.01, -0.02]}, "never beats pre-norm in every seed; it is below it in "
+                                                           "every seed at L = 12"),
+    ({6: [-0.01, 0.02, 0.0], 12: [0.0, 0.0, 0.0]}, "does not beat pre-norm in every seed at any depth, nor lose"),
+])
+def test_the_cb_verdict_follows_the_signs_of_the_per_seed_differences(diffs, says):
+    text = render_train_findings(_paired({str(d): v for d, v in diffs.items()}))
+    assert says in text
+
+
+def test_the_cb_sentence_gives_mean_and_spread_of_the_differences_in_points():
+    text = render_train_findings(_paired({"6": [0.01, 0.02, 0.03], "12": [-0.01, 0.0, 0.04]}))
+    assert "+2.0 +- 1.0 at L = 6 (higher in every seed); +1.0 +- 2.6 at L = 12 (the seeds disagree)" in text
 
 
 def test_C11_deescalation_removes_the_mean_token_in_the_model_at_init(quick):

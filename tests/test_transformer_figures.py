@@ -1,5 +1,6 @@
 """Figures 1, 2, 4, 5: Transformer blocks at default init (C3, C11, C12, C13 inside real blocks) and the runs."""
 
+import json
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 import theory as T
-from simulations.engine.blocks import ARCHS, DEESCALATE_AT, build_stack
+from simulations.engine.blocks import ARCHS, DEESCALATE_AT, PRE_NORM, build_stack
 from simulations.cli import main
 from simulations.engine.config import Fig1Config, Fig2Config, Fig4Config, Fig5Config
 from simulations.studies.fig1 import mean_cosine
@@ -62,7 +63,7 @@ def test_fig2_runs_every_architecture_and_keeps_C3_and_C13(arch):
     # check could only ever see rounding; fig3 checks C2 against an independent recomputation instead.)
     result = _run("fig2", arch=arch, tau=0.5)
     assert result.checks["C3_max_row_sum_error"] < 1e-14
-    if arch != "pre":  # C13: every post-norm block output is a LayerNorm output
+    if arch not in PRE_NORM:  # C13: every post-norm block output is a LayerNorm output
         assert result.checks["C13_max_abs_feature_mean"] < 1e-14
 
 
@@ -126,8 +127,9 @@ def test_C11_deescalated_block_scales_the_residual_mean_by_one_minus_tau():
     torch.testing.assert_close(xi2, torch.ones_like(xi2), rtol=1e-12, atol=0)
 
 
-def test_C12_context_broadcast_ffn_output_keeps_the_mean_and_halves_the_rest():
-    block = build_stack("cb", seed=4, **SHAPE).blocks[0]
+@pytest.mark.parametrize("arch", ("cb", "pre-cb"))
+def test_C12_context_broadcast_ffn_output_keeps_the_mean_and_halves_the_rest(arch):
+    block = build_stack(arch, seed=4, **SHAPE).blocks[0]
     with torch.no_grad():
         _, trace = block(_tokens(4))
     xi1, xi2 = T.growth_factors(trace.ffn_out, trace.ffn_branch)
@@ -149,14 +151,47 @@ def test_C13_post_norm_block_outputs_have_zero_feature_mean_and_unit_token_varia
     assert torch.equal(Y, traces[-1].out)
 
 
-def test_pre_norm_block_adds_attention_of_the_normalised_stream_to_the_stream():
-    block = build_stack("pre", seed=6, **SHAPE).blocks[0]
+@pytest.mark.parametrize("arch", PRE_NORM)
+def test_pre_norm_block_adds_attention_of_the_normalised_stream_to_the_stream(arch):
+    block = build_stack(arch, seed=6, **SHAPE).blocks[0]
     X = _tokens(6)
     with torch.no_grad():
         Y, trace = block(X)
         torch.testing.assert_close(trace.attn_in, torch.nn.functional.layer_norm(X, (8,)))
         torch.testing.assert_close(trace.mid, X + trace.attn_out)
-        torch.testing.assert_close(Y, trace.mid + trace.ffn_out)
+        torch.testing.assert_close(trace.ffn_out, block.ffn(torch.nn.functional.layer_norm(trace.mid, (8,))))
+        torch.testing.assert_close(Y, trace.mid + trace.ffn_branch)
+
+
+def test_pre_cb_block_is_the_pre_block_with_its_ffn_branch_context_broadcast():
+    # [CB] in a pre-norm ViT: X_1 = X + SA(LN(X)), X_2 = X_1 + CB(FFN(LN(X_1))); same seed, same weights as pre
+    pre, pre_cb = build_stack("pre", seed=9, **SHAPE), build_stack("pre-cb", seed=9, **SHAPE)
+    for p, q in zip(pre.parameters(), pre_cb.parameters()):
+        assert torch.equal(p, q)
+    X = _tokens(9)
+    with torch.no_grad():
+        _, a = pre.blocks[0](X)
+        Y, b = pre_cb.blocks[0](X)
+    for field in ("attn_in", "attn_out", "P", "resid", "mid", "ffn_out"):  # identical up to the FFN output
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    assert torch.equal(a.ffn_branch, a.ffn_out)  # pre adds FFN(.) itself
+    F = a.ffn_out  # (3, n, d)
+    torch.testing.assert_close(b.ffn_branch, (F + F.mean(-2, keepdim=True)) / 2, rtol=1e-15, atol=0)
+    torch.testing.assert_close(Y, a.mid + T.context_broadcast(F), rtol=0, atol=0)
+    assert not torch.allclose(Y, a.out)  # the two blocks differ exactly by CB on the branch
+
+
+def test_C12_pre_cb_stack_escalates_its_branch_but_leaves_the_stream_unbroadcast():
+    # CB acts on the branch only: the stream X_2 = X_1 + CB(F) differs from CB(X_1 + F) by (Pi_perp X_1)/2
+    stack = build_stack("pre-cb", seed=10, **SHAPE)
+    with torch.no_grad():
+        _, traces = stack(_tokens(10))
+    for t in traces:
+        xi1, xi2 = T.growth_factors(t.ffn_out, t.ffn_branch)
+        torch.testing.assert_close(xi1, torch.ones_like(xi1), rtol=1e-12, atol=0)
+        torch.testing.assert_close(xi2, torch.full_like(xi2, 0.5), rtol=1e-12, atol=0)
+        whole = T.context_broadcast(t.mid + t.ffn_out)
+        torch.testing.assert_close(t.out - whole, (t.mid - t.mid.mean(-2, keepdim=True)) / 2)
 
 
 def test_float32_stacks_stay_float32():
@@ -197,6 +232,20 @@ def test_cli_writes_fig5_with_its_own_flags(tmp_path):
     assert {r["metric"] for r in rows} == {"tau=0.5/t_div", "tau=0.5/t_sim", "post/t_div", "post/t_sim"}
     assert (tmp_path / "fig5.png").stat().st_size > 0 and (tmp_path / "fig5.json").exists()
     assert main(["fig2", "--deescalate-at", "nowhere", "--out", str(tmp_path)]) == 2
+
+
+def test_cli_writes_fig2_for_pre_norm_with_context_broadcasting(tmp_path):
+    argv = ["fig2", "--arch", "pre-cb", "--tokens", "4", "--width", "8", "--heads", "2", "--depth", "2",
+            "--trials", "2", "--device", "cpu", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
+    meta = json.loads((tmp_path / "fig2.json").read_text())
+    assert meta["config"]["arch"] == "pre-cb" and "C13_max_abs_feature_mean" not in meta["checks"]
+    assert meta["findings"]["arch"] == "pre-cb"
+    assert FIGURES["fig2"].title(Fig2Config(arch="pre-cb")).startswith("[YZ] Fig 2: pre-norm + context broadcasting")
+    text = FIGURES["fig2"].render(meta["findings"])
+    assert text.startswith("A pre-norm + context broadcasting stack at default init")
+    with pytest.raises(ValueError, match="arch must be one of post, pre, deescalated, cb, pre-cb"):
+        Fig2Config(arch="cb-pre")
 
 
 def test_fig2_runs_in_float32():

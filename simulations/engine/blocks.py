@@ -10,7 +10,14 @@ initialisation. With $SA$ the attention sub-layer, $\Pi = \mathbf{1}\mathbf{1}^T
 - ``deescalated`` (C11, [YZ]): post-norm with $(I - \tau\Pi)$ at ``deescalate_at``:
   ``residual`` (default, THEORY.md): $X_1 = LN((I - \tau\Pi)(X + SA(X)))$;
   ``attention``: $X_1 = LN(X + (I - \tau\Pi) SA(X))$; ``output``: $X_1 = (I - \tau\Pi) LN(X + SA(X))$;
-- ``cb`` (C12, [CB]): post-norm with $CB(z) = (z + \Pi z)/2$ on the FFN output: $X_2 = LN(X_1 + CB(FFN(X_1)))$.
+- ``cb`` (C12, [CB]): post-norm with $CB(z) = (z + \Pi z)/2$ on the FFN output: $X_2 = LN(X_1 + CB(FFN(X_1)))$;
+- ``pre-cb`` (C12, [CB] in its own setting, a pre-norm ViT): $X_1 = X + SA(LN(X))$,
+  $X_2 = X_1 + CB(FFN(LN(X_1)))$. CB sits on the FFN branch only: after the FFN's second linear layer, before
+  that branch is added to the residual stream; the attention branch and the stream itself are left alone.
+
+Where CB goes: the [CB] summary in ``shared/seeds/`` says only that uniform attention is inserted "to each
+layer"; shared/THEORY.md's [CB] entry places it on the MLP output of each block before its residual add, which
+``cb`` and ``pre-cb`` follow (``pre-cb`` equals ``pre`` with the FFN branch $F$ replaced by $CB(F)$, same weights).
 
 :meth:`Block.forward` returns the output and a :class:`BlockTrace` of the intermediates the figures read.
 :func:`build_stack` makes a fresh model from an integer seed without touching the global random state.
@@ -26,9 +33,10 @@ from torch import Tensor, nn
 
 import theory as T
 
-__all__ = ["ARCHS", "DEESCALATE_AT", "BlockTrace", "Block", "Stack", "build_stack"]
+__all__ = ["ARCHS", "PRE_NORM", "DEESCALATE_AT", "BlockTrace", "Block", "Stack", "build_stack"]
 
-ARCHS = ("post", "pre", "deescalated", "cb")
+ARCHS = ("post", "pre", "deescalated", "cb", "pre-cb")
+PRE_NORM = ("pre", "pre-cb")  # no LayerNorm at the block output: X_2 is the residual stream
 DEESCALATE_AT = ("residual", "attention", "output")
 
 
@@ -36,13 +44,13 @@ DEESCALATE_AT = ("residual", "attention", "output")
 class BlockTrace:
     """Intermediates of one block on ``X`` ``(b, n, d)``; ``P`` is ``(b, H, n, n)``."""
 
-    attn_in: Tensor  # input of SA: X (post-norm family) or LN(X) (pre-norm)
+    attn_in: Tensor  # input of SA: X (post-norm family) or LN(X) (pre-norm family: pre, pre-cb)
     attn_out: Tensor  # SA(attn_in) = sum_h P_h attn_in W_h (+ biases, zero at default init)
     P: Tensor  # per-head attention matrices from torch's module
     resid: Tensor  # the attention residual stream before LN (post family, after de-escalation if any); X_1 (pre)
     mid: Tensor  # X_1: the stream between the two sub-layers
     ffn_out: Tensor  # FFN(.) before CB
-    ffn_branch: Tensor  # what is added to the residual: FFN(.), or CB(FFN(.)) for ``cb``
+    ffn_branch: Tensor  # what is added to the residual: FFN(.), or CB(FFN(.)) for ``cb`` and ``pre-cb``
     out: Tensor  # X_2, the block output
 
 
@@ -74,13 +82,14 @@ class Block(nn.Module):
         return T.deescalate(X, X.new_tensor(self.tau))  # a Python float would widen float32 to float64
 
     def forward(self, X: Tensor) -> tuple[Tensor, BlockTrace]:
-        if self.arch == "pre":
+        if self.arch in PRE_NORM:
             Xhat = self.ln1(X)
             A, P = self._sa(Xhat)
             X1 = X + A
             F = self.ffn(self.ln2(X1))
-            X2 = X1 + F
-            return X2, BlockTrace(Xhat, A, P, X1, X1, F, F, X2)
+            G = T.context_broadcast(F) if self.arch == "pre-cb" else F
+            X2 = X1 + G
+            return X2, BlockTrace(Xhat, A, P, X1, X1, F, G, X2)
         A, P = self._sa(X)
         R = self._deescalate(X + self._deescalate(A, "attention"), "residual")
         X1 = self._deescalate(self.ln1(R), "output")
@@ -115,7 +124,7 @@ def build_stack(arch: str, *, width: int, heads: int, ffn: int, depth: int, seed
 
     Parameters are drawn on the CPU under a forked global generator (the caller's random state is untouched),
     in ``dtype``, then moved to ``device``: the same seed gives the same weights on every device. Architectures
-    with the same shapes (all four) get identical weights from one seed, so they can be compared paired.
+    with the same shapes (all of them) get identical weights from one seed, so they can be compared paired.
     """
     # PyTorch's default initialisers draw from the global generator, which the engine's worker threads share:
     # seeding and drawing must not interleave between threads, or a trial's weights depend on its neighbour.

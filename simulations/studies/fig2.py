@@ -5,8 +5,8 @@ $k = 1..L$:
 
 - ``t_sim``, ``t_div`` of the block output $X_k$ (step 0: of $X_0$);
 - from the attention sub-layer $\hat X \to SA(\hat X) = \sum_h P_h \hat X W_h$ ($\hat X = X_{k-1}$ for the
-  post-norm family, $LN(X_{k-1})$ for pre-norm), via :func:`theory.step_metrics`: ``xi_ratio_minus_1``
-  $= \xi_1/\xi_2 - 1$, ``r`` $= t_{sim}(SA(\hat X))/t_{sim}(\hat X)$, the C6/C10 ``r_estimate`` and
+  post-norm family, $LN(X_{k-1})$ for the pre-norm family ``pre``, ``pre-cb``), via :func:`theory.step_metrics`:
+  ``xi_ratio_minus_1`` $= \xi_1/\xi_2 - 1$, ``r`` $= t_{sim}(SA(\hat X))/t_{sim}(\hat X)$, the C6/C10 ``r_estimate`` and
   ``r_bound`` (head means of $\mu^2$, $\delta^2$) and the head means of ``delta``, ``sigma``, ``mu``, ``omega``.
 
 So here ``r`` and the xi ratio describe the attention sub-layer, the map that escalates, not the whole block
@@ -20,7 +20,7 @@ from torch import Tensor
 
 import theory as T
 
-from ..engine.blocks import build_stack
+from ..engine.blocks import PRE_NORM, build_stack
 from ..engine.checkpoint import Checkpoint
 from ..engine.config import Fig2Config
 from ..engine.runner import resolve_dtype
@@ -91,15 +91,15 @@ def simulate_fig2(cfg: Fig2Config, *, keep_trials: bool = False, progress: bool 
         "mean_r_block_1": float(stats.mean("r")[1]),
         "excluded_values": stats.excluded_counts(),
     }
-    if cfg.arch != "pre":
+    if cfg.arch not in PRE_NORM:  # a pre-norm block's output is the residual stream, not a LayerNorm output
         checks["C13_max_abs_feature_mean"] = stats.maximum("feature_mean")
     return FigureResult("fig2", {"figure": "fig2", **cfg.to_dict()}, stats.rows(list(FIG2_METRICS)), checks,
                         str(device), elapsed, stats)
 
 
 def fig2_title(cfg: Fig2Config) -> str:
-    arch = {"post": "post-norm", "pre": "pre-norm", "cb": "post-norm + context broadcasting",
-            "deescalated": f"de-escalated post-norm (tau = {cfg.tau:g}, at {cfg.deescalate_at})"}[cfg.arch]
+    names = {**_ARCH_NAMES, "deescalated": f"de-escalated post-norm (tau = {cfg.tau:g}, at {cfg.deescalate_at})"}
+    arch = names[cfg.arch]
     return f"[YZ] Fig 2: {arch} Transformer at default init (L = {cfg.depth}, H = {cfg.heads}, FFN {cfg.ffn}d)"
 
 
@@ -121,7 +121,7 @@ def fig2_panels(result: FigureResult) -> list:
 
 
 _ARCH_NAMES = {"post": "post-norm", "pre": "pre-norm", "cb": "post-norm + context broadcasting",
-               "deescalated": "de-escalated post-norm"}
+               "pre-cb": "pre-norm + context broadcasting", "deescalated": "de-escalated post-norm"}
 
 
 def fig2_findings(result: FigureResult) -> dict:

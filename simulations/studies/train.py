@@ -11,7 +11,8 @@ each linearly embedded to width $d$, plus a learned position embedding, plus a c
 mean pooling (``pool = mean``); then $L$ blocks of :mod:`simulations.engine.blocks` (the same ``build_stack`` as the
 figures, so every architecture shares one implementation and, for one seed, the same initial weights), a final
 LayerNorm and a linear head. Variants (``archs``): ``post``, ``pre``, ``deesc<tau>`` (post-norm with
-$(I - \tau\Pi)$ at ``deescalate_at``), ``cb`` (post-norm with $CB(z) = (z + \Pi z)/2$ on the FFN output).
+$(I - \tau\Pi)$ at ``deescalate_at``), ``cb`` (post-norm with $CB(z) = (z + \Pi z)/2$ on the FFN output) and
+``pre-cb`` (pre-norm with CB on the FFN branch: [CB]'s own setting, a pre-norm ViT).
 
 Protocol, identical for every variant and depth: AdamW, linear warm-up then cosine decay, ``epochs`` epochs,
 gradient clipping at ``clip``; the learning rate is picked from ``lrs`` by validation accuracy of one search run
@@ -19,6 +20,11 @@ per rate (seed ``seed + 1000``, trained on the training images minus the validat
 runs (seeds ``seed``, ``seed + 1``, ...) train on all training images with that rate and are scored once on
 the test images. Recorded: training loss per epoch, test accuracy, and $t_{sim}$ of every block output (step 0:
 the embedded tokens $X_0$; step k: block k's output) on the test images, at initialisation and after training.
+
+Context broadcasting is judged against the block it modifies (``cb`` against ``post``, ``pre-cb`` against
+``pre``), paired by seed: for one seed both start from the same weights and see the same batches, so the
+per-seed difference of test accuracy removes the spread the seed itself causes (each variant at the rate its
+own search chose).
 """
 
 from __future__ import annotations
@@ -49,8 +55,8 @@ CLASSES = 10
 
 
 def parse_variant(name: str) -> tuple[str, float]:
-    """``post`` -> ("post", 0), ``deesc0.5`` -> ("deescalated", 0.5), ``pre``, ``cb`` likewise."""
-    if name in ("post", "pre", "cb"):
+    """``post`` -> ("post", 0), ``deesc0.5`` -> ("deescalated", 0.5), ``pre``, ``cb``, ``pre-cb`` likewise."""
+    if name in ("post", "pre", "cb", "pre-cb"):
         return name, 0.0
     if name.startswith("deesc"):
         try:
@@ -59,7 +65,7 @@ def parse_variant(name: str) -> tuple[str, float]:
             tau = math.nan
         if math.isfinite(tau):
             return "deescalated", tau
-    raise ValueError(f"archs must be a comma-separated list of post, pre, cb, deesc<tau> (e.g. deesc0.5); "
+    raise ValueError(f"archs must be a comma-separated list of post, pre, cb, pre-cb, deesc<tau> (e.g. deesc0.5); "
                      f"got {name!r}")
 
 
@@ -67,7 +73,7 @@ def parse_variant(name: str) -> tuple[str, float]:
 class TrainConfig:
     """Train a small ViT on sklearn's 8x8 digits: post, pre, de-escalated and CB blocks, several depths."""
 
-    archs: str = "post,pre,deesc1,deesc0.5,cb"  # comma-separated variants (see parse_variant)
+    archs: str = "post,pre,deesc1,deesc0.5,cb,pre-cb"  # comma-separated variants (see parse_variant)
     depths: tuple[float, ...] = (6, 12, 24)  # numbers of blocks L (integers; tuple fields arrive as floats)
     seeds: int = 3  # final runs per variant and depth (seeds seed, seed + 1, ...)
     seed: int = 0
@@ -472,25 +478,80 @@ def train_panels(result: FigureResult) -> list:
     ]
 
 
+# context broadcasting and the block it modifies: (with CB, without)
+CB_PAIRS = (("pre-cb", "pre"), ("cb", "post"))
+
+
 def train_findings(result: FigureResult) -> dict:
     """The numbers README quotes from this study (see :mod:`simulations.readme`): test accuracy per variant
-    and depth (mean, std over seeds, the learning rate chosen) and the last block's t_sim at the largest depth."""
+    and depth (mean, std over seeds, the learning rate chosen), the last block's t_sim at the largest depth and,
+    for each CB variant whose baseline ran too (``CB_PAIRS``), the per-seed accuracy differences to it."""
     c, cfg = result.checks, result.config
     depths = [int(L) for L in cfg["depths"]]
     variants = list(c["test_acc"])
     L = max(depths)
+    paired = {}
+    for cb, base in CB_PAIRS:
+        if cb in variants and base in variants:
+            diffs = {str(d): [a - b for a, b in zip(c["test_acc"][cb][str(d)]["values"],
+                                                    c["test_acc"][base][str(d)]["values"])] for d in depths}
+            paired[cb] = {"baseline": base, "diff": {
+                d: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan,
+                    "values": v} for d, v in diffs.items()}}
     return {"seed": cfg.get("seed"), "trials": result.trials, "depths": depths, "variants": variants,
             "epochs": cfg.get("epochs"),
             "test_acc": {v: {str(d): {k: c["test_acc"][v][str(d)][k] for k in ("mean", "std", "lr")} for d in depths}
                          for v in variants},
             "t_sim_last_block": {v: c["t_sim_last_block"][f"{v}/d{L}"] for v in variants},
+            "cb_paired": paired,
             "diverged_runs": len(c.get("diverged_runs", [])), "partial_means": []}
+
+
+def _verdict(values: list[float]) -> str:
+    """``higher``/``lower`` when every seed's difference has that sign, else ``mixed`` (a tie counts as mixed)."""
+    if values and all(v > 0 for v in values):
+        return "higher"
+    if values and all(v < 0 for v in values):
+        return "lower"
+    return "mixed"
+
+
+def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
+    """One sentence per CB variant: the paired differences per depth and what they say."""
+    names = {"pre-cb": "pre-norm + CB", "cb": "post-norm + CB", "pre": "pre-norm", "post": "post-norm"}
+    base = p["baseline"]
+    sign = {"higher": "higher in every seed", "lower": "lower in every seed", "mixed": "the seeds disagree"}
+    cells = []
+    for d in depths:
+        q = p["diff"][str(d)]
+        spread = "" if math.isnan(q["std"]) else f" +- {100 * q['std']:.1f}"
+        cells.append(f"{100 * q['mean']:+.1f}{spread} at L = {d} ({sign[_verdict(q['values'])]})")
+    verdicts = {d: _verdict(p["diff"][str(d)]["values"]) for d in depths}
+    at = lambda ds: ", ".join(str(d) for d in ds)  # noqa: E731
+    higher = [d for d in depths if verdicts[d] == "higher"]
+    lower = [d for d in depths if verdicts[d] == "lower"]
+    if len(higher) == len(depths):
+        says = f"{names[cb]} beats {names[base]} at every depth, in every seed"
+    elif higher:
+        says = (f"{names[cb]} beats {names[base]} in every seed only at L = {at(higher)}"
+                + (f", loses in every seed at L = {at(lower)}" if lower else "")
+                + ("" if len(higher) + len(lower) == len(depths) else ", and elsewhere the seeds disagree"))
+    elif len(lower) == len(depths):
+        says = f"{names[cb]} is below {names[base]} at every depth, in every seed"
+    elif lower:
+        says = (f"{names[cb]} never beats {names[base]} in every seed; it is below it in every seed at "
+                f"L = {at(lower)}")
+    else:
+        says = f"{names[cb]} does not beat {names[base]} in every seed at any depth, nor lose to it"
+    return (f"{cb} - {base} (test accuracy, points, mean +- std of the {trials} per-seed differences; same "
+            f"initial weights and batches per seed): {'; '.join(cells)}. So {says}.")
 
 
 def render_train_findings(f: dict) -> str:
     depths, acc = f["depths"], f["test_acc"]
     best = {d: max(acc[v][str(d)]["mean"] for v in f["variants"]) for d in depths}  # ties: all in bold
-    label = lambda v: f"{v} (tau = {v[5:]})" if v.startswith("deesc") else v  # noqa: E731
+    label = {"pre-cb": "pre-cb (pre-norm + CB)", "cb": "cb (post-norm + CB)"}
+    label |= {v: f"{v} (tau = {v[5:]})" for v in f["variants"] if v.startswith("deesc")}
     lines = [f"Test accuracy (%), mean +- std over {f['trials']} seeds (learning rate chosen on validation):", "",
              "| variant | " + " | ".join(f"L = {d}" for d in depths) + " |", "|---" * (len(depths) + 1) + "|"]
     for v in f["variants"]:
@@ -499,8 +560,10 @@ def render_train_findings(f: dict) -> str:
             a = acc[v][str(d)]
             cell = f"{100 * a['mean']:.1f} +- {100 * a['std']:.1f}"
             cells.append(f"{'**' + cell + '**' if a['mean'] == best[d] else cell} ({a['lr']:.0e})".replace("e-0", "e-"))
-        lines.append(f"| {label(v)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label.get(v, v)} | " + " | ".join(cells) + " |")
     L = max(depths)
     sims = ", ".join(f"{v} {s['init']:.3f} -> {s['trained']:.3f}" for v, s in f["t_sim_last_block"].items())
     lines += ["", f"Token similarity of the last block at L = {L}, at initialisation -> after training: {sims}."]
+    for cb, p in f.get("cb_paired", {}).items():
+        lines += ["", _paired_text(cb, p, depths, f["trials"])]
     return "\n".join(lines)
