@@ -152,7 +152,8 @@ def sweep_parser(figure: str) -> argparse.ArgumentParser:
 
 def sweep_command(argv: list[str]) -> int:
     """``sweep FIG --flag v1,v2 ...``: the grid's points on the engine, then sweep.csv/json/png."""
-    from .studies.sweep import SWEEPABLE_FIGURES, cleanup, parse_grid, run_sweep
+    from .studies.sweep import (SWEEPABLE_FIGURES, cleanup, parse_grid, render_sweep_findings, run_sweep,
+                                sweep_findings)
 
     prog = "python -m simulations sweep"
     if not argv or argv[0] not in SWEEPABLE_FIGURES:
@@ -202,10 +203,13 @@ def sweep_command(argv: list[str]) -> int:
              f"{'' if 'trials' in grid.fixed else '; T = ' + str(results[0]['config']['trials']) + ' trials per point'}"
              f"{'' if 'seed' in grid.fixed else ', seed ' + str(results[0]['config']['seed'])}")
     figure_png = plot_sweep(figure, grid.swept, results, title)
-    paths = write_sweep(figure, grid.swept, grid.fixed, results, figure_png, args.out, time.perf_counter() - t0)
+    findings = sweep_findings(figure, grid, results)
+    paths = write_sweep(figure, grid.swept, grid.fixed, results, figure_png, args.out, time.perf_counter() - t0,
+                        findings=findings)
     plt.close(figure_png)
     cleanup(args.out, results)
     print(f"sweep {figure}: {len(results)} points in {time.perf_counter() - t0:.1f} s -> {paths['png']}, .csv, .json")
+    print("  findings: " + render_sweep_findings(findings).replace("\n", "\n  "))
     return 0
 
 

@@ -128,7 +128,8 @@ def store_findings(source: str | Path, store: str | Path) -> list[str]:
     if not source.is_dir():
         raise ValueError(f"--from must be a directory of run outputs; {str(source)!r} is not a directory")
     names = [n for n, f in FIGURES.items() if f.findings is not None and (source / f"{n}.json").is_file()]
-    if not names:
+    sweep = source / "sweep.json"
+    if not names and not sweep.is_file():
         raise ValueError(f"{str(source)!r} holds no run output with findings (expected one of "
                          f"{', '.join(n + '.json' for n, f in FIGURES.items() if f.findings is not None)})")
     store.mkdir(parents=True, exist_ok=True)
@@ -137,10 +138,35 @@ def store_findings(source: str | Path, store: str | Path) -> list[str]:
         record = findings_record(name, _meta_with_findings(source, name))
         written.append(record_name(name, record["config"]))
         atomic_write(store / f"{written[-1]}.json", (json.dumps(record, indent=2) + "\n").encode())
+    if sweep.is_file():
+        meta = load_record(sweep)
+        if "findings" not in meta:
+            raise ValueError(f"{str(sweep)!r} holds no findings (written by an older version: run the sweep again)")
+        f = meta["findings"]
+        written.append(f"sweep.{f['figure']}.{','.join(f['swept'])}")
+        record = {"figure": "sweep", "flags": sweep_flags(f), "versions": meta.get("versions", {}), "findings": f}
+        atomic_write(store / f"{written[-1]}.json", (json.dumps(record, indent=2) + "\n").encode())
     return written
 
 
+def sweep_flags(f: dict) -> str:
+    """The sweep command's arguments, from its findings: the figure, then every swept and fixed flag."""
+    def shown(v):
+        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    flags = {**f["swept"], **f["fixed"]}
+    return " ".join([f["figure"], *(f"--{k.replace('_', '-')} {shown(v)}" for k, v in flags.items())])
+
+
 def render_record(record: dict) -> str:
+    if record["figure"] == "sweep":
+        from .studies.sweep import render_sweep_findings
+
+        text = render_sweep_findings(record["findings"])
+        source = f"(Run: `python -m simulations sweep {record['flags']}`, seed {record['findings'].get('seed')}.)"
+        if "\n" in text:
+            return f"{text}\n\n{source}"
+        return textwrap.fill(f"{text} {source}", width=116, break_long_words=False, break_on_hyphens=False)
     return render_findings(record["figure"], record["findings"], record.get("flags", ""))
 
 

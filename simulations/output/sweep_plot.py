@@ -24,7 +24,11 @@ SUMMARY_LABELS = {
     "r_first": "r at the first block",
     "t_div_last": "t_div at the last block",
     "t_div_last_post": "t_div at the last block, plain post-norm",
+    "stable_rank_last": "stable rank at the last layer",
+    "dong_residual_last": "Dong residual at the last layer",
+    "mean_cosine_last": "mean cosine at the last layer",
 }
+_UNPLOTTED = ("t_div_last",)  # in the JSON and the findings; t_sim's panel shows the same end state
 _PAIRS = {"delta_mean": "delta_predicted", "t_div_last": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
 
 
@@ -36,7 +40,7 @@ def _fmt(v: float) -> str:
 
 def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: str) -> plt.Figure:
     names = list(swept)
-    keys = [k for k in results[0]["summary"] if k not in _PAIRS.values() or len(names) > 1]
+    keys = [k for k in results[0]["summary"] if (k not in _PAIRS.values() or len(names) > 1) and k not in _UNPLOTTED]
     value = {(tuple(r["point"][n] for n in names), k): (math.nan if r["summary"].get(k) is None else r["summary"][k])
              for r in results for k in r["summary"]}
     if len(names) == 1:
