@@ -80,8 +80,14 @@ def provenance(name: str, config: dict) -> str:
 
 
 def record_name(name: str, config: dict) -> str:
-    """The store's (and README marker's) name of a run: ``fig2`` at defaults, ``fig2.arch=cb`` off them."""
-    return ".".join([name, *(f"{key}={shown.replace(' ', ',')}" for key, shown in _changed(name, config))])
+    """The store's (and README marker's) name of a run: ``fig2`` at defaults, ``fig2.arch=cb`` off them. A path
+    (``real --model DIR``, ``--text FILE``) is named by its last component; other characters a file name or a
+    README marker cannot hold become ``_``."""
+    def safe(shown: str) -> str:
+        shown = Path(shown).name if "/" in shown else shown
+        return re.sub(r"[^\w.,=-]", "_", shown.replace(" ", ","))
+
+    return ".".join([name, *(f"{key}={safe(shown)}" for key, shown in _changed(name, config))])
 
 
 def findings_record(name: str, meta: dict) -> dict:

@@ -102,3 +102,8 @@ def test_bad_findings_flags_fail_with_one_line(capsys, argv, message):
     assert main(["findings", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_record_name_holds_no_path_separator_whatever_the_flags():
+    name = record_name("real", {"model": "/tmp/models/tiny gpt2", "seed": 0})
+    assert name == "real.model=tiny,gpt2" and "/" not in name

@@ -170,7 +170,7 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
     draw order); everything computed from them is computed here again, with numpy."""
     n, d, L = cfg.tokens, cfg.width, cfg.depth
     Q = np.linalg.svd(np.ones((1, n)))[2][1:].T  # a basis of 1-perp other than theory's Helmert basis
-    per_trial = {m: [] for m in ("t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound",
+    per_trial = {m: [] for m in ("t_sim", "t_div", "r", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega", "r_bound",
                                  "r_minus_1", "r_bound_minus_1", "log_t_div", "stable_rank", "mean_cosine",
                                  "dong_residual")}
     for ch in iter_chunks(cfg.trials, cfg.seed, chunk=cfg.chunk, rng_block=cfg.rng_block,
@@ -197,6 +197,7 @@ def _reference_loop(cfg: Fig3Config) -> dict[str, np.ndarray]:
                     C = Q.T @ P @ Q
                     delta = np.abs(np.linalg.eigvals(C)).max()
                     rows["t_div"].append(np.sum(cy ** 2) / np.sum(Y ** 2))
+                    rows["t_sim"].append(sy)
                     rows["r"].append(sy / sx)
                     rows["xi_ratio_minus_1"].append(xi1 / xi2 - 1)
                     rows["delta"].append(delta)
@@ -343,7 +344,7 @@ def test_fig3_means_match_an_independent_per_trial_float64_loop(attention):
     ref = _reference_loop(cfg)
     for metric, values in ref.items():
         steps, mean, _, _ = res.series(metric)
-        if metric in ("t_div", "log_t_div", "stable_rank", "mean_cosine", "dong_residual"):  # step 0 holds X_0
+        if metric in ("t_sim", "t_div", "log_t_div", "stable_rank", "mean_cosine", "dong_residual"):  # step 0: X_0
             steps, mean = steps[1:], mean[1:]
         assert steps == [1, 2, 3, 4, 5]
         np.testing.assert_allclose(mean, values.mean(0), rtol=1e-9, atol=1e-12, err_msg=metric)
