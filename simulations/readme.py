@@ -28,7 +28,7 @@ from .output.quoting import partial_note
 from .registry import FIGURES
 
 __all__ = ["render_findings", "findings_record", "provenance", "record_name", "load_record", "load_result",
-           "readme_blocks", "replace_blocks", "rendered_store", "update_readme", "store_findings"]
+           "readme_blocks", "replace_blocks", "rendered_store", "update_readme", "store_findings", "sweep_record_name"]
 
 _BLOCK = re.compile(r"<!-- findings:(?P<name>[\w.,=-]+) -->\n(?P<body>.*?)<!-- /findings:(?P=name) -->", re.S)
 _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")
@@ -149,10 +149,15 @@ def store_findings(source: str | Path, store: str | Path) -> list[str]:
         if "findings" not in meta:
             raise ValueError(f"{str(sweep)!r} holds no findings (written by an older version: run the sweep again)")
         f = meta["findings"]
-        written.append(f"sweep.{f['figure']}.{','.join(f['swept'])}")
+        written.append(sweep_record_name(f))
         record = {"figure": "sweep", "flags": sweep_flags(f), "versions": meta.get("versions", {}), "findings": f}
         atomic_write(store / f"{written[-1]}.json", (json.dumps(record, indent=2) + "\n").encode())
     return written
+
+
+def sweep_record_name(f: dict) -> str:
+    """The store's name of a sweep's findings: ``sweep.fig3.beta,tokens`` (the figure, then the swept flags)."""
+    return f"sweep.{f['figure']}.{','.join(f['swept'])}"
 
 
 def sweep_flags(f: dict) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from simulations.cli import main
 from simulations.output.quoting import Quoter, sig
-from simulations.readme import readme_blocks, record_name, render_findings, rendered_store, replace_blocks, update_readme
+from simulations.readme import (readme_blocks, record_name, render_findings, rendered_store, replace_blocks,
+                                sweep_record_name, update_readme)
 from simulations.engine.result import FigureResult
 from simulations.engine.stats import SummaryRow
 
@@ -40,6 +41,10 @@ def test_every_readme_findings_block_is_the_text_rendered_from_docs_findings():
 def test_stored_findings_name_the_run_they_came_from():
     for path in STORE.glob("*.json"):
         record = json.loads(path.read_text())
+        if record["figure"] == "sweep":  # a sweep: named by its figure and swept flags, its command in "flags"
+            assert path.stem == sweep_record_name(record["findings"])
+            assert record["flags"].startswith(record["findings"]["figure"] + " ")
+            continue
         assert path.stem == record_name(record["figure"], record["config"])
         assert record["seed"] == record["config"]["seed"] == record["findings"]["seed"]
 

@@ -109,7 +109,7 @@ def test_one_dimensional_sweeps_of_the_transformer_figures(tmp_path):
     assert main(["sweep", "fig5", "--taus", "0.1,1", *tiny, "--out", str(tmp_path / "f5")]) == 0
     res = json.loads((tmp_path / "f5" / "sweep.json").read_text())["results"]
     assert [r["point"] for r in res] == [{"taus": 0.1}, {"taus": 1.0}]
-    assert all(np.isfinite(r["summary"]["t_div_last"]) for r in res)
+    assert all(np.isfinite(r["summary"]["t_div_last_tau"]) for r in res)
     assert main(["sweep", "fig2", "--arch", "post,pre-cb", *tiny, "--out", str(tmp_path / "f2")]) == 0
     rows = _csv(tmp_path / "f2" / "sweep.csv")
     assert {r["arch"] for r in rows} == {"post", "pre-cb"}

@@ -40,17 +40,28 @@ def _scaled(X: Tensor) -> Tensor:
     return ldexp(X, -pow2_exponent(X, (-2, -1))[..., None, None])
 
 
-def _stable_rank(X: Tensor) -> Tensor:
+def _gram(X: Tensor) -> Tensor:
+    """The smaller Gram matrix of the scaled X in float64: X X^T (n <= d) or X^T X; both hold ||X||_2^2."""
     Xs = _scaled(X).to(torch.float64)
-    return (Xs.square().sum((-2, -1)) / torch.linalg.matrix_norm(Xs, ord=2).square()).to(X.dtype)
+    return Xs @ Xs.mT if Xs.shape[-2] <= Xs.shape[-1] else Xs.mT @ Xs
 
 
-def _mean_cosine(X: Tensor) -> Tensor:
-    Xs = _scaled(X).to(torch.float64)
-    n = Xs.shape[-2]
-    U = Xs / torch.linalg.vector_norm(Xs, dim=-1, keepdim=True)  # NaN rows for zero tokens: no cosine
-    G = U @ U.mT
-    off = G.sum((-2, -1)) - G.diagonal(dim1=-2, dim2=-1).sum(-1)
+def _stable_rank(X: Tensor, G: Tensor | None = None) -> Tensor:
+    # ||X||_F^2 = trace G, ||X||_2^2 = lambda_max(G): one symmetric eigensolve, no SVD; lambda_max is
+    # well-conditioned (relative error ~eps) however ill-conditioned G is
+    G = _gram(X) if G is None else G
+    trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return (trace / torch.linalg.eigvalsh(G)[..., -1]).to(X.dtype)
+
+
+def _mean_cosine(X: Tensor, G: Tensor | None = None) -> Tensor:
+    n = X.shape[-2]
+    if G is None or G.shape[-1] != n:  # the token Gram X X^T is needed here
+        Xs = _scaled(X).to(torch.float64)
+        G = Xs @ Xs.mT
+    inv = torch.rsqrt(G.diagonal(dim1=-2, dim2=-1))  # inf for a zero token: its cosines are NaN
+    C = G * inv[..., :, None] * inv[..., None, :]
+    off = C.sum((-2, -1)) - C.diagonal(dim1=-2, dim2=-1).sum(-1)
     return (off / (n * (n - 1))).to(X.dtype)
 
 
@@ -93,4 +104,5 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part
     den = _composite(ldexp(full, -e_full[..., None, None]).to(torch.float64))
     dong = ldexp(num / den, (X.centred_exp - e_full).to(torch.float64)).to(full.dtype)
-    return {"stable_rank": _stable_rank(full), "mean_cosine": _mean_cosine(full), "dong_residual": dong}
+    G = _gram(full)
+    return {"stable_rank": _stable_rank(full, G), "mean_cosine": _mean_cosine(full, G), "dong_residual": dong}

@@ -11,6 +11,7 @@ import itertools
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import LogNorm
 import numpy as np
 
 __all__ = ["plot_sweep", "SUMMARY_LABELS"]
@@ -21,21 +22,24 @@ SUMMARY_LABELS = {
     "delta_predicted": "predicted mean delta (blank: outside the law's regime)",
     "t_div_ratio_per_layer": "fitted linear rate: t_div factor per layer",
     "t_sim_last": "t_sim at the last layer",
+    "t_div_last": "t_div = 1 - t_sim at the last layer",
+    "t_div_last_tau": "t_div at the last block, de-escalated",
     "r_first": "r at the first block",
-    "t_div_last": "t_div at the last block",
     "t_div_last_post": "t_div at the last block, plain post-norm",
     "stable_rank_last": "stable rank at the last layer",
     "dong_residual_last": "Dong residual at the last layer",
     "mean_cosine_last": "mean cosine at the last layer",
 }
-_UNPLOTTED = ("t_div_last",)  # in the JSON and the findings; t_sim's panel shows the same end state
-_PAIRS = {"delta_mean": "delta_predicted", "t_div_last": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
+# t_sim at the last layer is shown as its complement t_div (exact, on a log scale): near 1, t_sim's own digits
+# are all 9s and a colour map cannot tell the points apart
+_UNPLOTTED = ("t_sim_last",)
+_PAIRS = {"delta_mean": "delta_predicted", "t_div_last_tau": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
 
 
 def _fmt(v: float) -> str:
     if not math.isfinite(v):
         return ""
-    return f"{v:.3g}"
+    return f"{v:.4g}" if 0.999 < abs(v) < 1.001 else f"{v:.3g}"  # near 1 a fourth digit tells points apart
 
 
 def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: str) -> plt.Figure:
@@ -75,11 +79,14 @@ def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: 
             for ax, k in zip(cells, keys):
                 grid = np.array([[value.get(((x, y, *combo), k), math.nan) for x in xs] for y in ys], dtype=float)
                 finite = np.isfinite(grid)
-                im = ax.imshow(np.where(finite, grid, np.nan), origin="lower", aspect="auto", cmap="viridis")
+                vals = grid[finite]
+                log = vals.size > 0 and bool((vals > 0).all()) and vals.max() > 100 * vals.min()
+                norm = LogNorm(vals.min(), vals.max()) if log else None
+                im = ax.imshow(np.where(finite, grid, np.nan), origin="lower", aspect="auto", cmap="viridis", norm=norm)
                 for (i, j), v in np.ndenumerate(grid):
                     if finite[i, j]:
-                        lo, hi = np.nanmin(grid), np.nanmax(grid)
-                        dark = hi > lo and (v - lo) / (hi - lo) > 0.6
+                        lo, hi = (np.log(vals.min()), np.log(vals.max())) if log else (vals.min(), vals.max())
+                        dark = hi > lo and ((np.log(v) if log else v) - lo) / (hi - lo) > 0.6
                         ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=7, color="black" if dark else "white")
                 ax.set_xticks(range(len(xs)), [str(x) for x in xs])
                 ax.set_yticks(range(len(ys)), [str(y) for y in ys])
@@ -87,7 +94,10 @@ def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: 
                 ax.set_ylabel(names[1])
                 where = ", ".join(f"{n} = {v}" for n, v in zip(rest, combo))
                 ax.set_title(SUMMARY_LABELS.get(k, k) + (f"\n({where})" if where else ""), fontsize=9)
-                fig.colorbar(im, ax=ax, shrink=0.8)
+                bar = fig.colorbar(im, ax=ax, shrink=0.8)
+                if not log:
+                    bar.formatter.set_useOffset(False)
+                    bar.update_ticks()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -80,7 +80,7 @@ def _fig2_summary(result: FigureResult) -> dict[str, float]:
 def _fig5_summary(result: FigureResult) -> dict[str, float]:
     variants = [m.split("/")[0] for m in result.metrics if m.endswith("/t_div")]
     tau = next(v for v in variants if v != "post")
-    return {"t_div_last": _last(result, f"{tau}/t_div"), "t_div_last_post": _last(result, "post/t_div"),
+    return {"t_div_last_tau": _last(result, f"{tau}/t_div"), "t_div_last_post": _last(result, "post/t_div"),
             "t_sim_last": _last(result, f"{tau}/t_sim")}
 
 
