@@ -158,6 +158,20 @@ REJECTIONS = {
                       ("NaN scores", (torch.zeros(1, 2), torch.tensor(0.0), torch.full((2, 2), float("nan")),
                                       torch.tensor(0.0)), {}, "finite")],
     T.split_step_metrics: [("X not split", (torch.tensor(X), torch.tensor(X), torch.zeros(3, 3)), {}, "SplitTokens")],
+    # the lab's ensembles, predictions and metrics
+    T.causal_attention: [("negative beta", ((2,), 4), {"beta": -1.0, "generator": torch.Generator()}, "beta")],
+    T.banded_attention: [("window 0", ((2,), 4), {"window": 0, "generator": torch.Generator()}, "window")],
+    T.dirichlet_attention: [("alpha 0", ((2,), 4), {"alpha": 0.0, "generator": torch.Generator()}, "alpha")],
+    T.sinkhorn_attention: [("infinite beta", ((2,), 4), {"beta": float("inf"), "generator": torch.Generator()},
+                            "beta")],
+    T.sinkhorn_scale: [("zero entry", (torch.tensor([[1.0, 0.0], [1.0, 1.0]]),), {}, "positive"),
+                       ("not square", (torch.ones(2, 3),), {}, r"\(\.\.\., n, n\)")],
+    T.slem_prediction: [("unknown", ("gaussian", 8), {}, "unknown attention"), ("n = 1", ("softmax", 1), {}, "n")],
+    T.prediction_regime: [("unknown", ("gaussian",), {}, "unknown attention")],
+    T.stable_rank: [("X = 0", (ZERO_X,), {}, "non-zero"), ("NaN", (NAN_X,), {}, "finite")],
+    T.mean_cosine: [("rank 1", (np.ones(3),), {}, "rank 1")],
+    T.dong_residual: [("Inf", (INF_X,), {}, "finite")],
+    T.split_collapse_metrics: [("not split", (torch.tensor(X),), {}, "SplitTokens")],
 }
 
 CASES = [pytest.param(fn, args, kwargs, match, id=f"{fn.__name__}-{case}")

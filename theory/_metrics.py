@@ -99,6 +99,8 @@ def dong_residual(X: Tensor) -> Tensor:
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     """The three metrics of a chain state in split form ``X = 1 m^T + E`` (see the module doc)."""
+    if not isinstance(X, SplitTokens):
+        raise ValueError(f"X must be a SplitTokens (theory.split_tokens); got {type(X).__name__}")
     full = X.tokens()
     e_full = pow2_exponent(full, (-2, -1))
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part

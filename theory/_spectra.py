@@ -23,6 +23,7 @@ import math
 
 __all__ = ["slem_prediction", "prediction_regime", "SLEM_LAWS"]
 
+_ATTENTIONS = ("softmax", "symmetric", "data", "causal", "dirichlet", "sinkhorn", "banded")
 SLEM_LAWS = {
     "softmax": "circular law delta ~ sqrt((e^(beta^2) - 1)/n) (holds for beta <= 1)",
     "sinkhorn": "circular law delta ~ sqrt((e^(beta^2) - 1)/n) (holds for beta <= 1)",
@@ -50,12 +51,14 @@ def slem_prediction(attention: str, n: int, *, beta: float = 4.0, alpha: float =
         return 0.5 if beta == 0 else math.nan
     if attention in ("symmetric", "data"):
         return math.nan
-    raise ValueError(f"unknown attention {attention!r}; one of softmax, symmetric, data, causal, dirichlet, sinkhorn, banded")
+    raise ValueError(f"unknown attention {attention!r}; one of {', '.join(_ATTENTIONS)}")
 
 
 def prediction_regime(attention: str, *, beta: float = 4.0) -> bool:
     """Whether ``attention``'s prediction is claimed to hold at ``beta`` (the regimes stated in the module doc:
     beta <= 1 for the softmax-score ensembles, any alpha for dirichlet, beta = 0 for causal)."""
+    if attention not in _ATTENTIONS:
+        raise ValueError(f"unknown attention {attention!r}; one of {', '.join(_ATTENTIONS)}")
     if attention in ("softmax", "sinkhorn", "banded"):
         return beta <= 1
     if attention == "causal":
