@@ -152,8 +152,8 @@ def sweep_parser(figure: str) -> argparse.ArgumentParser:
 
 def sweep_command(argv: list[str]) -> int:
     """``sweep FIG --flag v1,v2 ...``: the grid's points on the engine, then sweep.csv/json/png."""
-    from .studies.sweep import (SWEEPABLE_FIGURES, cleanup, parse_grid, render_sweep_findings, run_sweep,
-                                sweep_findings)
+    from .studies.sweep import SWEEPABLE_FIGURES, cleanup, parse_grid, run_sweep
+    from .studies.sweep_findings import render_sweep_findings, sweep_findings
 
     prog = "python -m simulations sweep"
     if not argv or argv[0] not in SWEEPABLE_FIGURES:

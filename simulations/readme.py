@@ -171,7 +171,7 @@ def sweep_flags(f: dict) -> str:
 
 def render_record(record: dict) -> str:
     if record["figure"] == "sweep":
-        from .studies.sweep import render_sweep_findings
+        from .studies.sweep_findings import render_sweep_findings
 
         text = render_sweep_findings(record["findings"])
         source = f"(Run: `python -m simulations sweep {record['flags']}`, seed {record['findings'].get('seed')}.)"

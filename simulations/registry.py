@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .studies import fig1, fig2, fig3, fig4, fig5, real, train
-from .engine.config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config
+from .engine.config import Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config, RunConfig
 from .engine.result import FigureResult
 
 __all__ = ["Figure", "FIGURES", "IN_ALL"]

@@ -1,0 +1,123 @@
+"""The numbers README quotes from a fig3 run, and their wording (see :mod:`simulations.readme`): softmax and
+symmetric attention in [YZ]'s terms, the lab's other ensembles with theory's delta and the literature's metrics."""
+
+from __future__ import annotations
+
+import math
+
+from ..engine.config import Fig3Config
+from ..engine.result import FigureResult
+from ..output.quoting import Quoter, bound_text, sig
+
+__all__ = ["fig3_findings", "render_fig3_findings", "family_params"]
+
+
+def family_params(cfg: Fig3Config | dict) -> str:
+    """The parameters that define the run's attention ensemble, as text: 'beta = 4', 'alpha = 0.5', ..."""
+    get = (lambda k: cfg[k]) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
+    attention = get("attention")
+    if attention == "dirichlet":
+        return f"alpha = {get('alpha'):g}"
+    if attention == "banded":
+        return f"beta = {get('beta'):g}, window = {get('window')}"
+    return "" if attention in ("symmetric", "data") else f"beta = {get('beta'):g}"
+
+
+def fig3_findings(result: FigureResult) -> dict:
+    """The numbers README quotes from this run (see :mod:`simulations.readme`)."""
+    q = Quoter(result)
+    t_div, delta, mu = q.means("t_div"), q.means("delta"), q.means("mu")
+    r1, est1, bound1 = q.means("r_minus_1"), q.means("r_estimate_minus_1"), q.means("r_bound_minus_1")
+    xi, xi_est = q.means("xi_ratio_minus_1"), q.means("xi_estimate_minus_1")
+    L = max(t_div)
+    c = result.checks
+    return q.finish({
+        "attention": result.config.get("attention"), "weights": result.config.get("weights"), "depth": L,
+        "t_div_at": [[k, t_div[k]] for k in sorted({0, 4, 8, 16, L}) if k <= L],
+        "delta_mean": sum(delta.values()) / len(delta), "mu_mean": sum(mu.values()) / len(mu),
+        "r_minus_1_first": r1[1], "r_estimate_minus_1_first": est1[1], "r_bound_minus_1_first": bound1[1],
+        "r_minus_1_last": r1[L], "r_estimate_minus_1_last": est1[L], "r_bound_minus_1_last": bound1[L],
+        "xi_minus_1_last": xi[L], "xi_estimate_minus_1_last": xi_est[L],
+        "layers_mean_r_below_bound": [k for k in r1 if r1[k] < bound1[k]],
+        "C6_violation_share": c["C6_violation_share"], "C6_steps_checked": c["C6_steps_checked"],
+        "C6_holds_every_step": c.get("C6_holds_every_step"), "C6_min_odds_slack": c["C6_min_odds_slack"],
+        "C2_max_rel_error": c["C2_identity_max_rel_error"], "C2_steps_compared": c["C2_steps_compared"],
+        "rate": c["fitted_rate"], "excluded": sum(c["excluded_values"].values()),
+        "delta_uncertain": c["delta_uncertain"]["count"], "delta_tolerance": c["delta_uncertain"]["tolerance"],
+        "family": family_params(result.config), "delta_prediction": c.get("delta_prediction"),
+        "dong_residual_last": q.means("dong_residual")[L], "stable_rank_first": q.means("stable_rank")[0],
+        "stable_rank_last": q.means("stable_rank")[L], "mean_cosine_last": q.means("mean_cosine")[L],
+    })
+
+
+def render_fig3_findings(f: dict) -> str:
+    (_, t0), *later = f["t_div_at"]
+    L, rate = f["depth"], f["rate"]
+    falls = ", ".join(f"{sig(v)} after {k} layers" for k, v in later)
+    fitted = (f"the fitted linear rate over layers {rate['layers'][0]}-{rate['layers'][1]} is a factor "
+              f"{sig(rate['t_div_ratio_per_layer'], 3)} per layer on t_div (mean ln t_div falls "
+              f"{sig(-rate['log_t_div_slope'], 3)} per layer, 95% CI {sig(-rate['ci'][1], 3)}-{sig(-rate['ci'][0], 3)})")
+    kept = "every trial is kept at every step" if not f["excluded"] else f"{f['excluded']} values are left out"
+    if f["attention"] == "symmetric":
+        verdict = "held in every one" if f["C6_holds_every_step"] else "FAILED in some"
+        return (f"With symmetric doubly stochastic attention and orthogonal W (fig3 --attention symmetric, "
+                f"T = {f['trials']}) C6 is a theorem per step, and the run checks it in odds form: it {verdict} of "
+                f"{f['C6_steps_checked']} steps, with a smallest relative slack of {sig(f['C6_min_odds_slack'])}; "
+                f"t_div falls from {sig(t0)} to {falls}, mean delta {sig(f['delta_mean'])}, and {fitted}.")
+    vs_bound = bound_text(f["layers_mean_r_below_bound"], L, "C6's bound", "layer")
+    if f["attention"] != "softmax":
+        return _render_family(f, t0, falls, fitted, kept, vs_bound)
+    return (f"In the random chain (fig3, softmax attention, T = {f['trials']}) t_div falls from {sig(t0)} to {falls}; "
+            f"{fitted}, and {kept} (the chain is carried in split form, so nothing falls below a precision floor). "
+            f"Mean delta is {sig(f['delta_mean'])} and mean mu {sig(f['mu_mean'])}. At the first layer r - 1 = "
+            f"{sig(f['r_minus_1_first'])} against C6's estimate {sig(f['r_estimate_minus_1_first'])} and bound "
+            f"{sig(f['r_bound_minus_1_first'])}; at layer {L} r - 1 = {sig(f['r_minus_1_last'])} (estimate "
+            f"{sig(f['r_estimate_minus_1_last'])}, bound {sig(f['r_bound_minus_1_last'])}): the layer mean of r is "
+            f"{vs_bound}, yet the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of "
+            f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). "
+            f"{_uncertain_text(f)} {_xi_text(f)} C2, checked against a full-form recomputation of "
+            f"{f['C2_steps_compared']} sampled steps, holds to {sig(f['C2_max_rel_error'], 1)} relative.")
+
+
+_FAMILY_NAMES = {"causal": "causal softmax attention (a decoder's mask)", "dirichlet": "Dirichlet rows",
+                 "sinkhorn": "Sinkhorn-scaled (doubly stochastic, not symmetric) attention",
+                 "banded": "banded (local window) attention", "data": "data-dependent attention"}
+
+
+def _render_family(f: dict, t0: float, falls: str, fitted: str, kept: str, vs_bound: str) -> str:
+    """The findings text of the lab's other ensembles: the chain, delta against theory, the literature's metrics."""
+    name = _FAMILY_NAMES.get(f["attention"], f"{f['attention']} attention")
+    params = f", {f['family']}" if f.get("family") else ""
+    pred = f.get("delta_prediction") or {}
+    if pred and math.isfinite(pred.get("predicted_mean", math.nan)):
+        where = "" if pred.get("in_regime") else ", outside the regime where it is claimed to hold"
+        delta = (f"mean delta {sig(f['delta_mean'], 3)} against {sig(pred['predicted_mean'], 3)} predicted "
+                 f"({pred['law']}{where})")
+    elif pred:
+        delta = f"mean delta {sig(f['delta_mean'], 3)} ({pred['law']})"
+    else:
+        delta = f"mean delta {sig(f['delta_mean'], 3)}"
+    return (f"With {name} (fig3 --attention {f['attention']}{params}, T = {f['trials']}) t_div falls from {sig(t0)} "
+            f"to {falls}; {fitted}; {kept}. {delta[0].upper() + delta[1:]}. The per-step C6 bound fails in "
+            f"{sig(100 * f['C6_violation_share'])}% of {f['C6_steps_checked']} steps, and the layer mean of r is "
+            f"{vs_bound}. On the same trajectories the literature's metrics read: stable rank from "
+            f"{sig(f['stable_rank_first'])} to {sig(f['stable_rank_last'], 3)}, Dong et al.'s residual "
+            f"{sig(f['dong_residual_last'])} and mean cosine {sig(f['mean_cosine_last'], 3)} at layer {f['depth']}. "
+            f"{_uncertain_text(f)}")
+
+
+def _xi_text(f: dict) -> str:
+    xi, est = f["xi_minus_1_last"], f["xi_estimate_minus_1_last"]
+    if not (math.isfinite(xi) and math.isfinite(est)):  # data attention: the ratio leaves the float range
+        return "At the last layer the growth-factor ratio xi1/xi2 is beyond the float range."
+    side = "above" if xi > est else "below"
+    return (f"The growth-factor ratio xi1/xi2 - 1 ends at {sig(xi)}, {side} its spectral estimate 1/mu - 1 = "
+            f"{sig(est)}.")
+
+
+def _uncertain_text(f: dict) -> str:
+    k, tol = f["delta_uncertain"], f["delta_tolerance"]
+    if not k:
+        return f"No delta is uncertain beyond {tol:g} relative (first-order error estimates)."
+    return (f"{k} of {f['C6_steps_checked']} deltas are uncertain beyond {tol:g} relative (nearly defective "
+            "attention): their leading digits are not trusted.")

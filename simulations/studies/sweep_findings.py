@@ -1,0 +1,78 @@
+"""The numbers README quotes from a sweep, and their wording (see :mod:`simulations.readme`): a table over the
+attention ensembles, prose for a phase diagram (range of the C6 violation share and of the fitted rate, the
+circular law where it is claimed to hold and where it fails)."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["sweep_findings", "render_sweep_findings"]
+
+
+def _num(v) -> float:
+    return math.nan if v is None else float(v)  # float("nan"), float("inf") read JSON's spelled-out values
+
+
+def sweep_findings(figure: str, grid, results: list[dict]) -> dict:
+    """The numbers README quotes from a sweep: per point its flags, summary and theory's raw delta prediction."""
+    points = []
+    for r in results:
+        pred = r["checks"].get("delta_prediction", {}) if figure == "fig3" else {}
+        points.append({"point": r["point"], "summary": {k: _num(v) for k, v in r["summary"].items()},
+                       "delta_law": _num(pred.get("predicted_mean")), "in_regime": bool(pred.get("in_regime"))})
+    return {"figure": figure, "swept": grid.swept, "fixed": grid.fixed, "trials": results[0]["config"]["trials"],
+            "seed": results[0]["config"]["seed"], "points": points}
+
+
+def _where(point: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in point.items())
+
+
+def render_sweep_findings(f: dict) -> str:
+    """Markdown: a table for a sweep over attention ensembles, prose for a fig3 phase diagram."""
+    from ..output.quoting import sig
+
+    pts = [{**p, "delta_law": _num(p.get("delta_law")), "summary": {k: _num(v) for k, v in p["summary"].items()}}
+           for p in f["points"]]  # NaN is stored as "nan" in JSON
+    if f["figure"] != "fig3":
+        return "; ".join(f"{_where(p['point'])}: " + ", ".join(f"{k} {sig(v)}" for k, v in p["summary"].items())
+                         for p in pts) + "."
+    if list(f["swept"]) == ["attention"]:
+        head = ("| attention | mean delta | theory's delta | C6 bound fails | t_div factor per layer | t_div | "
+                "stable rank | Dong residual | mean cosine |\n|---|---|---|---|---|---|---|---|---|")
+        rows = []
+        for p in pts:
+            s = p["summary"]
+            law = sig(p["delta_law"], 3) + ("" if p["in_regime"] else " (outside its regime)") \
+                if math.isfinite(p["delta_law"]) else "none at this beta"
+            rows.append(f"| {p['point']['attention']} | {sig(s['delta_mean'], 3)} | {law} | "
+                        f"{sig(100 * s['C6_violation_share'])}% | {sig(s['t_div_ratio_per_layer'], 3)} | "
+                        f"{sig(s['t_div_last'])} | {sig(s['stable_rank_last'], 3)} | "
+                        f"{sig(s['dong_residual_last'])} | {sig(s['mean_cosine_last'], 3)} |")
+        fixed = ", ".join(f"{k} = {v}" for k, v in f["fixed"].items() if k != "trials")
+        return (f"{head}\n" + "\n".join(rows) + f"\n\nt_div, stable rank, Dong residual and mean cosine at the "
+                f"last layer; T = {f['trials']} trials per ensemble{', ' + fixed if fixed else ''}.")
+    share = sorted(pts, key=lambda p: p["summary"]["C6_violation_share"])
+    rate = sorted(pts, key=lambda p: p["summary"]["t_div_ratio_per_layer"])
+    held = [p for p in pts if p["in_regime"] and math.isfinite(p["summary"]["delta_predicted"])]
+    axes = " x ".join(k + " in {" + ", ".join(map(str, v)) + "}" for k, v in f["swept"].items())
+    text = (f"Over {axes} "
+            f"(fig3, T = {f['trials']} trials per point), the share of steps where C6's per-step bound fails runs from "
+            f"{sig(100 * share[0]['summary']['C6_violation_share'])}% ({_where(share[0]['point'])}) to "
+            f"{sig(100 * share[-1]['summary']['C6_violation_share'])}% ({_where(share[-1]['point'])}), and the fitted "
+            f"linear rate from a factor {sig(rate[0]['summary']['t_div_ratio_per_layer'], 3)} per layer on t_div "
+            f"({_where(rate[0]['point'])}) to {sig(rate[-1]['summary']['t_div_ratio_per_layer'], 3)} "
+            f"({_where(rate[-1]['point'])}).")
+    if held:
+        dev = [abs(p["summary"]["delta_mean"] / p["summary"]["delta_predicted"] - 1) for p in held]
+        worst = held[dev.index(max(dev))]
+        text += (f" Where the circular law is claimed to hold ({len(held)} points), mean delta is within "
+                 f"{sig(100 * max(dev))}% of it (largest gap at {_where(worst['point'])}: "
+                 f"{sig(worst['summary']['delta_mean'], 3)} measured, {sig(worst['summary']['delta_predicted'], 3)} "
+                 f"predicted).")
+    outside = [p for p in pts if not p["in_regime"] and math.isfinite(p["delta_law"])]
+    if outside:
+        far = max(outside, key=lambda p: p["delta_law"] / p["summary"]["delta_mean"])
+        text += (f" Outside it the law fails as stated: at {_where(far['point'])} it predicts "
+                 f"{sig(far['delta_law'], 3)} against {sig(far['summary']['delta_mean'], 3)} measured.")
+    return text
