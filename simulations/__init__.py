@@ -7,7 +7,7 @@ Three layers, data flowing one way (studies -> engine; output reads results):
 - ``simulations.output``: CSV/PNG/JSON writing, plotting, the findings' phrasing.
 
 ``simulations.registry`` names the figures, ``simulations.cli`` is ``python -m simulations`` and
-``simulations.readme`` renders the README's findings blocks.
+``simulations.readme`` renders the README's findings blocks; ``simulations.explore`` is notebook 08's explorer.
 """
 
 from .engine.config import CONFIGS, Fig1Config, Fig2Config, Fig3Config, Fig4Config, Fig5Config, RunConfig

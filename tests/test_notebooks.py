@@ -1,9 +1,12 @@
-"""The notebooks in ``notebooks/`` stay thin and keep running (STYLE rule 9).
+"""The notebooks in ``notebooks/`` stay thin, keep running, and their committed outputs stay in sync (STYLE rule 9).
 
-Each notebook's source of truth is its jupytext percent-format ``.py`` file. Its first code cell is tagged
-``parameters`` and picks small sizes when ``TSE_NOTEBOOK_SMALL=1``; the execution test sets that switch, runs
-every cell in a fresh ``python3`` kernel (nbclient) and fails on the first cell that raises. Set
-``TSE_NOTEBOOK_FULL=1`` to execute them at their default sizes instead (about a minute each at most).
+Each notebook's source of truth is its jupytext percent-format ``.py`` file, paired with an executed ``.ipynb``
+(outputs included) that ``python notebooks/build.py`` regenerates. Its first code cell is tagged ``parameters``
+and picks small sizes when ``TSE_NOTEBOOK_SMALL=1``; the execution test runs every cell through the build's own
+``execute`` (a fresh ``python3`` kernel, nbclient, widget state stored) at those sizes and fails on the first
+cell that raises. Set ``TSE_NOTEBOOK_FULL=1`` to execute them at their default sizes instead (under a minute
+each). The pair tests read the committed ``.ipynb`` without running anything: same cells and sources as the
+``.py``, outputs with figures, nothing volatile (execution counts, timings, random ids).
 
 Skipped when the notebook packages (jupytext, nbclient, ipykernel) are missing; the ``test`` extra installs them.
 """
@@ -11,9 +14,9 @@ Skipped when the notebook packages (jupytext, nbclient, ipykernel) are missing; 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +28,22 @@ NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 IDS = [p.stem for p in PATHS]
 SMALL_SWITCH = "TSE_NOTEBOOK_SMALL"
-CELL_TIMEOUT_S = 300
 FORBIDDEN = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+MAX_NOTEBOOK_BYTES = 1_500_000  # outputs stay modest: a handful of figures at 80 dpi
+VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled")
+
+
+@pytest.fixture(scope="module")
+def build():
+    """``notebooks/build.py``, loaded from its path (``notebooks/`` is not a package)."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def code_cells(path: Path) -> list:
@@ -80,22 +97,91 @@ def test_notebook_text_is_canonical_jupytext_so_diffs_stay_readable(path):
     assert not re.search(r"jupytext_version:", path.read_text()), "version stamps make noisy diffs"
 
 
+def volatile_parts(nb) -> list[str]:
+    """What would change from one build to the next without the computation changing (build.py's module doc)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if not re.fullmatch(r"cell-\d{2}", cell.get("id", "")):
+            found.append(f"cell {i}: id {cell.get('id')!r} (build.py numbers them)")
+        found += [f"cell {i}: metadata {k!r}" for k in VOLATILE_CELL_METADATA if k in cell.metadata]
+        if cell.cell_type == "code":
+            if cell.execution_count is not None:
+                found.append(f"cell {i}: execution_count {cell.execution_count}")
+            found += [f"cell {i}: output execution_count" for o in cell.outputs if o.get("execution_count") is not None]
+            found += [f"cell {i}: a stream output split in two (its split depends on timing)"
+                      for a, b in zip(cell.outputs, cell.outputs[1:])
+                      if a.output_type == b.output_type == "stream" and a.name == b.name]
+    extra = set(nb.metadata) - {"jupytext", "kernelspec", "language_info", "widgets"}
+    found += [f"notebook metadata {k!r}" for k in sorted(extra)]
+    if set(nb.metadata.get("language_info", {})) - {"name"}:
+        found.append("language_info beyond its name (the Python version of the machine that built it)")
+    return found
+
+
+def images(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_notebook_executes_top_to_bottom_with_small_parameters(path, monkeypatch):
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+def test_notebook_executes_top_to_bottom_with_small_parameters(path, build):
     full = os.environ.get("TSE_NOTEBOOK_FULL") == "1"
-    # The kernel inherits this environment: the small switch, the repository on its path (no install needed),
-    # this interpreter first on PATH (the python3 kernelspec launches `python`), and no GPU surprises.
-    monkeypatch.setenv(SMALL_SWITCH, "0" if full else "1")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
-    nb = jupytext.read(path)
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
-    client.execute()  # raises CellExecutionError, with the failing cell and traceback, on the first error
+    # build.execute gives the kernel the small switch, the repository on its path, this interpreter first on PATH
+    # (the python3 kernelspec launches `python`) and no GPU; it raises CellExecutionError, with the failing cell
+    # and its traceback, on the first error, and returns the notebook normalised as the build writes it.
+    nb = build.execute(path, small=not full)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert images > 0, f"{path.name} drew no figure (is matplotlib's inline backend active?)"
+    assert images(nb) > 0, f"{path.name} drew no figure (is matplotlib's inline backend active?)"
+    assert not volatile_parts(nb), f"{path.name}: the build left volatile parts: {volatile_parts(nb)}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_notebook_pair_is_in_sync_as_jupytext_sees_it(path):
+    ipynb = path.with_suffix(".ipynb")
+    assert ipynb.is_file(), f"{ipynb.name} is missing: run `python notebooks/build.py {path.stem[:2]}`"
+    paired, source = jupytext.read(ipynb), jupytext.read(path)
+    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in paired.cells] == \
+        [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in source.cells], (
+        f"{ipynb.name} and {path.name} differ: run `python notebooks/build.py {path.stem[:2]}`")
+    # what `jupytext --sync` would write from the .ipynb is the committed .py, header included
+    assert jupytext.writes(paired, fmt="py:percent") == path.read_text(), (
+        f"{ipynb.name}'s jupytext metadata or cells do not reproduce {path.name}: rebuild it")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_committed_notebook_shows_its_figures_and_nothing_volatile(path):
+    ipynb = path.with_suffix(".ipynb")
+    if not ipynb.is_file():
+        pytest.fail(f"{ipynb.name} is missing: run `python notebooks/build.py {path.stem[:2]}`")
+    nb = jupytext.read(ipynb)
+    assert images(nb) > 0, f"{ipynb.name} has no figure: it was saved without outputs; rebuild it"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, f"{ipynb.name} stores an error output"
+    assert not volatile_parts(nb), f"{ipynb.name}: {volatile_parts(nb)}"
+    assert ipynb.stat().st_size < MAX_NOTEBOOK_BYTES, f"{ipynb.name} is {ipynb.stat().st_size / 1e6:.1f} MB"
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    for view in views:  # a widget shown in the notebook has its state stored, so a renderer can draw it
+        assert view.data["application/vnd.jupyter.widget-view+json"]["model_id"] in state, ipynb.name
+
+
+def test_the_explorer_notebook_stores_its_widgets_with_the_plot_they_show():
+    nb = jupytext.read(NOTEBOOKS / "08_explorer.ipynb")
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    outputs = [m for m in state.values() if m["model_name"] == "OutputModel"]
+    assert outputs and any("image/png" in o.get("data", {}) for m in outputs for o in m["state"]["outputs"])
+
+
+def test_ipynb_files_are_tracked_not_ignored():
+    patterns = [line.strip() for line in (NOTEBOOKS / ".gitignore").read_text().splitlines()]
+    assert not any(p in ("*.ipynb", "/*.ipynb", "**/*.ipynb") for p in patterns)
+
+
+def test_two_builds_of_a_seeded_notebook_are_byte_identical(build, tmp_path):
+    # notebook 08: seeded, and it stores widget state, whose random model ids the build renumbers
+    for out in ("a", "b"):
+        assert build.main(["08", "--small", "--out", str(tmp_path / out)]) == 0
+    first, second = (tmp_path / out / "08_explorer.ipynb" for out in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()
+    assert not volatile_parts(jupytext.read(first))

@@ -1,0 +1,197 @@
+"""Regenerate the executed notebooks: each ``NN_*.py`` (the source) run top to bottom into its paired ``NN_*.ipynb``.
+
+    python notebooks/build.py              # every notebook, at its default sizes (about 2.5 min on 2 cores)
+    python notebooks/build.py 03 07        # only those (a number or a name)
+    python notebooks/build.py --small --out /tmp/nb   # the test suite's tiny sizes, written elsewhere
+
+Each notebook runs in a fresh ``python3`` kernel (nbclient) in ``notebooks/``, with the repository on its path,
+no GPU (the numbers do not depend on one being present), ``PYTHONHASHSEED=0`` and a fresh IPython profile (not
+the user's; inline figures at 80 dpi). The ``.ipynb`` written is jupytext's pairing of the ``.py`` (same cells,
+same sources, same jupytext header) plus the outputs, normalised so that two builds of a seeded notebook on one
+machine are byte-identical: execution counts set to None, no per-cell timing metadata, consecutive stream outputs
+joined (how a print is split into messages depends on timing), cell ids numbered, notebook metadata reduced to
+jupytext's header, the kernelspec and the language name, and the ids of widget models (notebook 08 stores its
+explorer's state) renumbered in order of creation.
+Prints each notebook's wall time (kernel start included) and size; a cell that raises stops the build (exit 1).
+A notebook that stalls (seen once: kernel and client both idle, no cell timeout firing, as in nbclient issue #312
+with widget cells) is stopped after ``NOTEBOOK_TIMEOUT_S`` and run once more in a fresh kernel; a second stall
+stops the build (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jupytext
+import nbclient
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parent
+ROOT = NOTEBOOKS.parent
+SMALL_SWITCH = "TSE_NOTEBOOK_SMALL"
+CELL_TIMEOUT_S = 300
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+FIGURE_DPI = 80  # of the inline PNGs: readable, and a few hundred kB per notebook
+NOTEBOOK_TIMEOUT_S = 300  # a whole notebook; each runs in under a minute at its defaults
+
+
+class Stalled(Exception):
+    """A notebook ran past NOTEBOOK_TIMEOUT_S."""
+
+
+def _stalled(signum, frame):  # noqa: ARG001 -- a signal handler's signature
+    raise Stalled()
+
+
+def execute_watched(path: Path, *, small: bool = False) -> nbformat.NotebookNode:
+    """:func:`execute`, stopped after NOTEBOOK_TIMEOUT_S and tried once more in a fresh kernel if it stalls."""
+    import signal
+
+    for attempt in (1, 2):
+        previous = signal.signal(signal.SIGALRM, _stalled)
+        signal.alarm(NOTEBOOK_TIMEOUT_S)
+        try:
+            return execute(path, small=small)
+        except Stalled:
+            if attempt == 2:
+                raise
+            print(f"{path.name}: stalled after {NOTEBOOK_TIMEOUT_S} s; running it again", file=sys.stderr)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+    raise AssertionError("unreachable")
+
+
+def sources() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+@contextlib.contextmanager
+def kernel_environment(small: bool):
+    """The environment every kernel inherits: the size switch, the repository on the path, this interpreter first
+    on PATH (the python3 kernelspec launches ``python``), no GPU, a fixed hash seed, and an IPython profile of its
+    own (not the user's) that sets the inline figures' dpi. Restored afterwards."""
+    saved = dict(os.environ)
+    profile = Path(tempfile.mkdtemp(prefix="tse-ipython-"))
+    (profile / "profile_default").mkdir()
+    (profile / "profile_default" / "ipython_kernel_config.py").write_text(
+        f"c.InlineBackend.print_figure_kwargs = {{'bbox_inches': 'tight', 'dpi': {FIGURE_DPI}}}\n")
+    os.environ["IPYTHONDIR"] = str(profile)
+    os.environ[SMALL_SWITCH] = "1" if small else "0"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), saved.get("PYTHONPATH")]))
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved.get("PATH", "")])
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def execute(path: Path, *, small: bool = False) -> nbformat.NotebookNode:
+    """The notebook of ``path`` (a ``.py``) executed and normalised (module doc); raises on the first failing cell."""
+    nb = jupytext.read(path)
+    with kernel_environment(small):
+        client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
+                                         store_widget_state=True, resources={"metadata": {"path": str(NOTEBOOKS)}})
+        client.execute()
+    return normalise(nb)
+
+
+def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Strip what changes from run to run without the computation changing (module doc). In place; returns nb."""
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            cell.outputs = _coalesced(cell.outputs)
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out.execution_count = None
+    meta = nb.metadata
+    kept = {k: meta[k] for k in ("jupytext", "kernelspec") if k in meta}
+    if "language_info" in meta:
+        kept["language_info"] = {"name": meta.language_info.get("name", "python")}
+    if WIDGET_STATE in meta.get("widgets", {}):
+        kept["widgets"] = meta.widgets
+    nb.metadata = nbformat.from_dict(kept)
+    return _renumber_widgets(nb) if "widgets" in kept else nb
+
+
+def _coalesced(outputs: list) -> list:
+    """Consecutive stream outputs of one stream joined into one, as a notebook frontend shows them: how a print's
+    text is split into messages depends on when the kernel flushed, not on what was printed."""
+    merged: list = []
+    for out in outputs:
+        if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == out.name):
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
+def _renumber_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Widget model ids are random UUIDs: replace each by a counter, in the (deterministic) order of creation."""
+    state = nb.metadata.widgets[WIDGET_STATE]["state"]
+    ids = {old: f"{i:032x}" for i, old in enumerate(state)}
+    text = json.dumps(nb)
+    for old, new in ids.items():
+        text = text.replace(old, new)
+    return nbformat.from_dict(json.loads(text))
+
+
+def select(names: list[str]) -> list[Path]:
+    paths = sources()
+    if not names:
+        return paths
+    chosen = []
+    for name in names:
+        hits = [p for p in paths if p.stem == name or p.stem.startswith(name + "_") or p.name == name]
+        if len(hits) != 1:
+            raise SystemExit(f"build.py: {name!r} names {len(hits)} notebooks; give a number (03) or a file name")
+        chosen += hits
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="notebooks to build (03 or 03_figure3_walkthrough); default all")
+    parser.add_argument("--small", action="store_true", help=f"the test suite's tiny sizes ({SMALL_SWITCH}=1)")
+    parser.add_argument("--out", type=Path, default=NOTEBOOKS, help="where the .ipynb files go (default notebooks/)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    total_s, total_bytes = 0.0, 0
+    for path in select(args.names):
+        t0 = time.perf_counter()
+        try:
+            nb = execute_watched(path, small=args.small)
+        except nbclient.exceptions.CellExecutionError as err:
+            print(f"{path.name}: a cell failed\n{err}", file=sys.stderr)
+            return 1
+        except Stalled:
+            print(f"{path.name}: stalled twice ({NOTEBOOK_TIMEOUT_S} s each); nothing written for it", file=sys.stderr)
+            return 1
+        elapsed = time.perf_counter() - t0
+        target = args.out / (path.stem + ".ipynb")
+        jupytext.write(nb, target, fmt="ipynb")
+        size = target.stat().st_size
+        total_s, total_bytes = total_s + elapsed, total_bytes + size
+        print(f"{target.name}: {elapsed:.1f} s, {size / 1e3:.0f} kB", flush=True)
+    print(f"total: {total_s:.1f} s, {total_bytes / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

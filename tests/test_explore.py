@@ -1,0 +1,93 @@
+"""The interactive explorer (``simulations.explore``, notebook 08): its chain, its figure and its widgets, headless.
+
+At tau = 0 the explorer's chain must be fig3's chain draw for draw; tau only rescales the mean part, so the first
+layer's odds growth changes by exactly ``2 ln|1 - tau|``. The widget test builds the ``ipywidgets.interactive``
+without a kernel and moves every control: the callback reruns (a stale figure would mean it raised, since
+``interactive`` swallows callback errors).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from simulations.engine.config import ATTENTIONS, SINKHORN_MAX_BETA, Fig3Config
+from simulations.engine.runner import Block, BlockRandom
+from simulations.explore import ENSEMBLES, explore_chain, explore_figure, explorer
+from simulations.studies import fig3
+
+SMALL = dict(tokens=6, depth=3, trials=4, width=8)
+
+
+def test_the_explorer_offers_every_fig3_ensemble():
+    assert sorted(ENSEMBLES) == sorted(ATTENTIONS)
+
+
+@pytest.mark.parametrize("attention", ENSEMBLES)
+def test_explore_figure_draws_three_labelled_panels_for_every_ensemble(attention):
+    fig = explore_figure(beta=1.0, tau=0.3, attention=attention, seed=1, **SMALL)
+    assert isinstance(fig, Figure)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 3 and len(fig.axes) == 4  # the fourth: t_div's own axis beside t_sim's
+    for ax in panels:
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None, ax.get_title()
+    title = fig._suptitle.get_text()
+    assert f"{attention} attention" in title and "tau = 0.3" in title and "n = 6" in title
+    fig.savefig(io.BytesIO(), format="png")  # renders
+
+
+@pytest.mark.parametrize("attention", ["softmax", "causal", "symmetric", "data"])
+def test_explore_chain_at_tau_zero_is_fig3s_chain_draw_for_draw(attention):
+    cfg = Fig3Config(tokens=6, width=8, depth=3, trials=4, seed=5, device="cpu", attention=attention, beta=1.0,
+                     chunk=4, rng_block=4)
+    block = Block(0, 0, BlockRandom(torch.Generator().manual_seed(5), 4, torch.device("cpu"), torch.float64))
+    reference, _ = fig3._chain(cfg, block)
+    c = explore_chain(1.0, 6, 0.0, 3, attention, trials=4, seed=5, width=8)
+    np.testing.assert_allclose(c["log_t_div"], reference["log_t_div"].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(np.exp(c["log_t_sim"]), reference["t_sim"].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(c["delta"], reference["delta"].numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [-1.0, 0.5, 1.5, 2.0])
+def test_deescalation_scales_the_first_layers_odds_growth_by_one_minus_tau_squared(tau):
+    plain = explore_chain(2.0, 6, 0.0, 3, "softmax", trials=4, seed=2, width=8)
+    de = explore_chain(2.0, 6, tau, 3, "softmax", trials=4, seed=2, width=8)
+    np.testing.assert_allclose(de["log_odds_growth"][:, 0] - plain["log_odds_growth"][:, 0],
+                               2 * math.log(abs(1 - tau)), atol=1e-10)
+    np.testing.assert_array_equal(de["delta"], plain["delta"])  # softmax draws do not depend on X
+
+
+def test_tau_one_removes_the_mean_token_after_every_layer():
+    c = explore_chain(4.0, 6, 1.0, 3, "symmetric", trials=4, seed=0, width=8)
+    assert np.all(c["log_t_sim"][:, 1:] == -np.inf)
+    np.testing.assert_allclose(c["log_t_div"][:, 1:], 0.0, atol=1e-14)
+    fig = explore_figure(4.0, 6, 1.0, 3, "symmetric", trials=4, seed=0, width=8)
+    assert any("removes the mean token" in t.get_text() for t in fig.axes[2].texts)
+
+
+@pytest.mark.parametrize("kwargs", [dict(attention="nope"), dict(attention="sinkhorn", beta=9.0),
+                                    dict(tau=float("nan")), dict(tokens=1), dict(depth=0), dict(beta=-1.0)])
+def test_explore_chain_refuses_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        explore_chain(**{**dict(trials=2, depth=2, tokens=4, width=4), **kwargs})
+
+
+def test_explorer_builds_and_its_callback_reruns_for_every_control_headless():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    w = explorer(trials=2, tokens=5, depth=2, width=4)
+    assert isinstance(w, ipywidgets.interactive)
+    assert isinstance(w.result, Figure)  # the callback ran once at construction
+    controls = {c.description: c for c in w.children if isinstance(c, ipywidgets.ValueWidget)}
+    assert set(controls) == {"beta", "n (tokens)", "tau", "depth L", "attention"}
+    assert controls["beta"].max == SINKHORN_MAX_BETA  # every ensemble runs over the whole slider
+    moves = [("beta", 0.5, "beta = 0.5"), ("tau", 0.25, "tau = 0.25"), ("n (tokens)", 7, "n = 7"),
+             ("depth L", 3, "L = 3"), ("attention", "causal", "causal attention"),
+             ("attention", "data", "data attention")]  # every ensemble's figure: the panel test above
+    for name, value, shown in moves:
+        controls[name].value = value
+        assert shown in w.result._suptitle.get_text(), f"the callback did not rerun for {name} = {value!r}"
