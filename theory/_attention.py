@@ -142,13 +142,21 @@ def _top_eigenvalue(C: Tensor) -> Tensor:
     per matrix), with LAPACK for any matrix it does not converge on; on the CPU LAPACK's geev.
     """
     if C.is_cuda and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
-        re, im, ok = _hqr.spectral_radius_cuda(C)
-        top = torch.complex(re, im)
-        if not bool(ok.all()):
-            top[~ok] = _top_eigenvalue(C[~ok].cpu()).to(C.device)
-        return top
+        return _with_fallback(C, *_hqr.spectral_radius_cuda(C))
     lam = torch.linalg.eigvals(C)
     return lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0]
+
+
+def _with_fallback(C: Tensor, re: Tensor, im: Tensor, ok: Tensor) -> Tensor:
+    """The device kernel's top eigenvalues, with LAPACK's for every matrix it did not converge on (counted:
+    :func:`theory._hqr.fallbacks`, reported in fig3's JSON)."""
+    top = torch.complex(re, im)
+    bad = ~ok
+    if bool(bad.any()):
+        _hqr.count_fallbacks(int(bad.sum()))
+        lam = torch.linalg.eigvals(C[bad].cpu())
+        top[bad] = lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0].to(top.device)
+    return top
 
 
 def _eigenvalue_error(C: Tensor, lam: Tensor) -> Tensor:

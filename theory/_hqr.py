@@ -12,8 +12,25 @@ A matrix that does not converge within ``30 m`` QR iterations is reported, and t
 from __future__ import annotations
 
 import math
+import threading
 
-__all__ = ["MAX_ORDER", "hqr_top", "spectral_radius_cuda", "cuda_available", "cpu_reference"]
+__all__ = ["MAX_ORDER", "hqr_top", "spectral_radius_cuda", "cuda_available", "cpu_reference", "count_fallbacks",
+           "fallbacks"]
+
+_FALLBACKS = 0  # matrices the device kernel did not converge on, recomputed with LAPACK (this process)
+_FALLBACK_LOCK = threading.Lock()  # the engine's workers are threads
+
+
+def count_fallbacks(k: int) -> None:
+    """Record ``k`` more matrices handed back to LAPACK."""
+    global _FALLBACKS
+    with _FALLBACK_LOCK:
+        _FALLBACKS += int(k)
+
+
+def fallbacks() -> int:
+    """Matrices handed back to LAPACK so far in this process (a run reports the difference over itself)."""
+    return _FALLBACKS
 
 MAX_ORDER = 64  # largest m = n - 1 the kernel takes (its local array is MAX_ORDER x MAX_ORDER)
 

@@ -40,6 +40,7 @@ import time
 import torch
 
 import theory as T
+from theory import _hqr
 
 from ..engine.checkpoint import Checkpoint
 from ..engine.config import Fig3Config
@@ -200,6 +201,7 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
     """Run Figure 3's chain for ``cfg``; a pure function of the config (and the device it runs on)."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
+    fallbacks_before = _hqr.fallbacks()
     stats = run_chunks(lambda ch: _chain(cfg, ch), trials=cfg.trials, seed=cfg.seed, steps=cfg.depth + 1,
                        chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
                        keep_trials=keep_trials, progress=progress, desc=f"fig3 ({cfg.attention})",
@@ -224,6 +226,11 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                             "share": _count_of(stats, "delta_uncertain") / max(int(counts.sum()), 1)},
         # values left out of the statistics: undefined (0/0, log 0); the split form resolves every other one
         "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m != "C2_error"},
+        # which solver gave the general (not triangular, not symmetric) deltas, and how many matrices the device
+        # kernel handed back to LAPACK for not converging (0 on the CPU, where LAPACK is the solver)
+        "eigen_solver": {"general": ("one-thread-per-matrix CUDA kernel (theory._hqr), LAPACK fallback"
+                                     if device.type == "cuda" and _hqr.cuda_available() else "LAPACK geev"),
+                         "lapack_fallbacks": _hqr.fallbacks() - fallbacks_before},
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step
         checks["C6_holds_every_step"] = violations == 0
