@@ -1,4 +1,4 @@
-"""``python -m simulations {fig1,fig2,fig3,fig4,fig5,all} [flags]``: run, plot and write figures.
+"""``python -m simulations {fig1,fig2,fig3,fig4,fig5,real,train,all} [flags]``: run, plot and write figures.
 
 Every config field is a flag (``--tokens``, ``--width``, ``--depth``, ``--trials``, ``--seed``, ``--device``,
 ``--dtype``, ``--chunk``, ``--rng-block`` and the figure's own). Bad input gives a one-line error and exit
@@ -6,6 +6,10 @@ status 2, before anything is written.
 
 ``python -m simulations findings --from DIR --readme README.md`` stores the findings of the runs in DIR under
 docs/findings/ and rewrites README's findings blocks from them (:mod:`simulations.readme`).
+
+``python -m simulations sweep {fig2,fig3,fig5} --beta 0.5,1,2 --tokens 16,32 ... --out DIR`` runs a figure over
+the grid of its comma-listed flags and writes DIR/sweep.csv, sweep.json and sweep.png
+(:mod:`simulations.studies.sweep`; ``python -m simulations sweep fig3 -h`` lists the flags).
 """
 
 from __future__ import annotations
