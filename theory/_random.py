@@ -289,7 +289,10 @@ def sinkhorn_scale(A: Tensor, *, tol: float = SINKHORN_TOL, max_iter: int = 10_0
             J[:, n:, :n] = Qn.mT
             x, info = torch.linalg.solve_ex(J + gauge, -torch.cat([r[use] - 1, c[use] - 1], -1))
             step = Qn * torch.exp(x[:, :n])[:, :, None] * torch.exp(x[:, n:])[:, None, :]
+            step = step / step.sum(-1, keepdim=True)
             ok = (info == 0) & torch.isfinite(step).flatten(-2).all(-1) & (step > 0).flatten(-2).all(-1)
+            # a step that does not shrink the column residual (outside Newton's basin) hands the matrix to sweeps
+            ok &= (step.sum(-2) - 1).abs().amax(-1) < (c[use] - 1).abs().amax(-1)
             Qn = torch.where(ok[:, None, None], step, Qn)
             newton[active[use]] = ok
             Q[use] = Qn
