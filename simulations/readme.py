@@ -43,13 +43,16 @@ def render_findings(name: str, findings: dict, flags: str = "") -> str:
     if fig is None or fig.render is None:
         with_findings = [n for n, f in FIGURES.items() if f.render is not None]
         raise ValueError(f"no findings renderer for {name!r}; figures with findings: {', '.join(with_findings)}")
-    text = fig.render(findings)
     source = f"(Run: `python -m simulations {name}{' ' + flags if flags else ''}`, seed {findings.get('seed')}.)"
-    if "\n" in text:  # a table: the notes go below it
-        return "\n\n".join(s for s in (text, partial_note(findings).strip(), source) if s)
-    # wrapped like the README's prose, so a changed number shows as a one-line diff
-    return textwrap.fill(f"{text}{partial_note(findings)} {source}", width=116, break_long_words=False,
-                         break_on_hyphens=False)
+    return _with_source(fig.render(findings), partial_note(findings), source)
+
+
+def _with_source(text: str, note: str, source: str) -> str:
+    """A findings text with its note and the command it came from: a table gets them below it; prose is wrapped
+    like the README's, so a changed number shows as a one-line diff."""
+    if "\n" in text:
+        return "\n\n".join(s for s in (text, note.strip(), source) if s)
+    return textwrap.fill(f"{text}{note} {source}", width=116, break_long_words=False, break_on_hyphens=False)
 
 
 def _config_defaults(name: str) -> dict:
@@ -173,11 +176,8 @@ def render_record(record: dict) -> str:
     if record["figure"] == "sweep":
         from .studies.sweep_findings import render_sweep_findings
 
-        text = render_sweep_findings(record["findings"])
         source = f"(Run: `python -m simulations sweep {record['flags']}`, seed {record['findings'].get('seed')}.)"
-        if "\n" in text:
-            return f"{text}\n\n{source}"
-        return textwrap.fill(f"{text} {source}", width=116, break_long_words=False, break_on_hyphens=False)
+        return _with_source(render_sweep_findings(record["findings"]), "", source)
     return render_findings(record["figure"], record["findings"], record.get("flags", ""))
 
 

@@ -154,8 +154,7 @@ def _with_fallback(C: Tensor, re: Tensor, im: Tensor, ok: Tensor) -> Tensor:
     bad = ~ok
     if bool(bad.any()):
         _hqr.count_fallbacks(int(bad.sum()))
-        lam = torch.linalg.eigvals(C[bad].cpu())
-        top[bad] = lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0].to(top.device)
+        top[bad] = _top_eigenvalue(C[bad].cpu()).to(top.device)
     return top
 
 

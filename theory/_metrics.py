@@ -40,9 +40,10 @@ def _scaled(X: Tensor) -> Tensor:
     return ldexp(X, -pow2_exponent(X, (-2, -1))[..., None, None])
 
 
-def _gram(X: Tensor) -> Tensor:
-    """The smaller Gram matrix of the scaled X in float64: X X^T (n <= d) or X^T X; both hold ||X||_2^2."""
-    Xs = _scaled(X).to(torch.float64)
+def _gram(X: Tensor, scaled: Tensor | None = None) -> Tensor:
+    """The smaller Gram matrix of the scaled X in float64: X X^T (n <= d) or X^T X; both hold ||X||_2^2.
+    ``scaled``: X already scaled by a power of two and in float64, if the caller has it."""
+    Xs = _scaled(X).to(torch.float64) if scaled is None else scaled
     return Xs @ Xs.mT if Xs.shape[-2] <= Xs.shape[-1] else Xs.mT @ Xs
 
 
@@ -103,8 +104,8 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
         raise ValueError(f"X must be a SplitTokens (theory.split_tokens); got {type(X).__name__}")
     full = X.tokens()
     e_full = pow2_exponent(full, (-2, -1))
+    scaled = ldexp(full, -e_full[..., None, None]).to(torch.float64)  # shared by all three metrics
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part
-    den = _composite(ldexp(full, -e_full[..., None, None]).to(torch.float64))
-    dong = ldexp(num / den, (X.centred_exp - e_full).to(torch.float64)).to(full.dtype)
-    G = _gram(full)
+    dong = ldexp(num / _composite(scaled), (X.centred_exp - e_full).to(torch.float64)).to(full.dtype)
+    G = _gram(full, scaled)
     return {"stable_rank": _stable_rank(full, G), "mean_cosine": _mean_cosine(full, G), "dong_residual": dong}

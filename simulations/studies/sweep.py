@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.checkpoint import Checkpoint, code_hash
+from ..engine.checkpoint import Checkpoint
 from ..engine.files import atomic_write
 from ..engine.result import FigureResult
 from ..engine.runner import progress_into
@@ -171,8 +171,8 @@ def _check_memory(figure: str, configs: list) -> None:
 
 
 def _point_key(figure: str, cfg) -> str:
-    text = json.dumps({"figure": figure, "config": cfg.to_dict(), "code": code_hash()}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A grid point's file name: a hash of the key a plain run's checkpoint has (figure, config, code)."""
+    return hashlib.sha256(Checkpoint.for_run(".", figure, cfg.to_dict()).key.encode()).hexdigest()[:16]
 
 
 def _save_point(path: Path, result: FigureResult, summary: dict) -> None:
@@ -182,11 +182,9 @@ def _save_point(path: Path, result: FigureResult, summary: dict) -> None:
 
 
 def _jsonable(x):
-    if isinstance(x, float):
-        return None if not math.isfinite(x) else x
-    if hasattr(x, "item"):
-        return x.item()
-    return str(x)
+    """``json.dumps``' fallback for the checks' numpy and torch scalars (NaN floats are written as NaN and read
+    back as NaN)."""
+    return x.item() if hasattr(x, "item") else str(x)
 
 
 def _load_point(path: Path) -> dict | None:
