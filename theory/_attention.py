@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from . import _hqr
+from . import _hqr, _lockstep
 from ._backend import array_function
 from ._similarity import ldexp, pow2_exponent
 from ._validate import check_row_stochastic, check_square, row_stochastic_tolerance
@@ -139,10 +139,18 @@ def _top_eigenvalue(C: Tensor) -> Tensor:
     """The eigenvalue of largest modulus of each C ``(g, m, m)`` float64, complex ``(g,)``.
 
     On a CUDA device one GPU thread per matrix (:mod:`theory._hqr`; batched eigvals there is one cuSOLVER call
-    per matrix), with LAPACK for any matrix it does not converge on; on the CPU LAPACK's geev.
+    per matrix); on the CPU the lockstep kernel (:mod:`theory._lockstep`, 16 matrices per SIMD group), or LAPACK's
+    geev where it is not available; LAPACK for any matrix a kernel does not converge on (counted).
     """
     if C.is_cuda and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
         return _with_fallback(C, *_hqr.spectral_radius_cuda(C))
+    if C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER and _lockstep.available():
+        re, im, ok = _lockstep.top_eigenvalue(C.detach().numpy())
+        return _with_fallback(C, torch.from_numpy(re), torch.from_numpy(im), torch.from_numpy(ok))
+    return _lapack_top(C)
+
+
+def _lapack_top(C: Tensor) -> Tensor:
     lam = torch.linalg.eigvals(C)
     return lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0]
 
@@ -154,7 +162,7 @@ def _with_fallback(C: Tensor, re: Tensor, im: Tensor, ok: Tensor) -> Tensor:
     bad = ~ok
     if bool(bad.any()):
         _hqr.count_fallbacks(int(bad.sum()))
-        top[bad] = _top_eigenvalue(C[bad].cpu()).to(top.device)
+        top[bad] = _lapack_top(C[bad].cpu()).to(top.device)
     return top
 
 

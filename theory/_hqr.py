@@ -37,27 +37,35 @@ MAX_ORDER = 64  # largest m = n - 1 the kernel takes (its local array is MAX_ORD
 
 def hqr_top(A, v, m):  # pragma: no cover - compiled by numba (CPU and CUDA)
     """Eigenvalue of largest modulus of A[:m, :m] (overwritten): returns (re, im, converged)."""
-    # Householder reduction to upper Hessenberg form
+    # Householder reduction to upper Hessenberg form, reflectors as LAPACK's dlarfg (v[k+1] = 1, the norm taken
+    # on the column scaled by its largest entry: tiny columns of nearly one-hot attention neither underflow nor
+    # make tau overflow)
     for k in range(m - 2):
-        norm2 = 0.0
+        amax = 0.0
         for i in range(k + 1, m):
-            norm2 += A[i, k] * A[i, k]
-        x0 = A[k + 1, k]
-        alpha = -math.copysign(math.sqrt(norm2), x0)
-        vnorm2 = norm2 - x0 * x0 + (x0 - alpha) * (x0 - alpha)
-        if vnorm2 <= 0.0:
+            amax = max(amax, abs(A[i, k]))
+        if amax == 0.0:
             continue
-        tau = 2.0 / vnorm2
+        ssq = 0.0
         for i in range(k + 2, m):
-            v[i] = A[i, k]
-        v[k + 1] = x0 - alpha
-        for j in range(k, m):
+            ssq += (A[i, k] / amax) * (A[i, k] / amax)
+        if ssq == 0.0:
+            continue
+        x0 = A[k + 1, k]
+        beta = -math.copysign(amax * math.sqrt(ssq + (x0 / amax) * (x0 / amax)), x0)
+        tau = (beta - x0) / beta
+        den = x0 - beta
+        v[k + 1] = 1.0
+        for i in range(k + 2, m):
+            v[i] = A[i, k] / den
+        for j in range(k + 1, m):
             s = 0.0
             for i in range(k + 1, m):
                 s += v[i] * A[i, j]
             s *= tau
             for i in range(k + 1, m):
                 A[i, j] -= s * v[i]
+        A[k + 1, k] = beta
         for i in range(m):
             s = 0.0
             for j in range(k + 1, m):
@@ -77,8 +85,7 @@ def hqr_top(A, v, m):  # pragma: no cover - compiled by numba (CPU and CUDA)
     nn = m - 1
     t = 0.0
     its = 0
-    total = 0
-    maxit = 30 * m
+    maxit = 30 * max(m, 10)  # per eigenvalue, as LAPACK's dlahqr
     while nn >= 0:
         q = nn
         while q >= 1:
@@ -119,9 +126,9 @@ def hqr_top(A, v, m):  # pragma: no cover - compiled by numba (CPU and CUDA)
             nn -= 2
             its = 0
             continue
-        if total >= maxit:
+        if its >= maxit:
             return best_re, best_im, False
-        if its == 10 or its == 20:  # exceptional shift
+        if its > 0 and its % 10 == 0:  # exceptional shift
             t += x
             for i in range(nn + 1):
                 A[i, i] -= x
@@ -130,19 +137,23 @@ def hqr_top(A, v, m):  # pragma: no cover - compiled by numba (CPU and CUDA)
             y = x
             w = -0.4375 * ss * ss
         its += 1
-        total += 1
         mm = nn - 2
         p = 0.0
         qv = 0.0
         rv = 0.0
         while mm >= q:
+            # the first column of (H - s1)(H - s2) from row mm, times h21 (Numerical Recipes divides by h21,
+            # which overflows when h21 is tiny beside the shifts; only the direction is used)
             z = A[mm, mm]
             r = x - z
             s2 = y - z
-            p = (r * s2 - w) / A[mm + 1, mm] + A[mm, mm + 1]
-            qv = A[mm + 1, mm + 1] - z - r - s2
-            rv = A[mm + 2, mm + 1]
+            h21 = A[mm + 1, mm]
+            p = r * s2 - w + A[mm, mm + 1] * h21
+            qv = h21 * (A[mm + 1, mm + 1] - z - r - s2)
+            rv = h21 * A[mm + 2, mm + 1]
             ss = abs(p) + abs(qv) + abs(rv)
+            if not ss > 0.0:  # all underflowed: any reflector is a valid similarity
+                p, qv, rv, ss = 0.0, 0.0, 1.0, 1.0
             p /= ss
             qv /= ss
             rv /= ss

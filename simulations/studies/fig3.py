@@ -40,7 +40,7 @@ import time
 import torch
 
 import theory as T
-from theory import _hqr
+from theory import _hqr, _lockstep
 
 from ..engine.checkpoint import Checkpoint
 from ..engine.config import Fig3Config
@@ -196,6 +196,16 @@ def fitted_rate(stats, L: int) -> dict:
             "layers": [fit_start(L), L], "trials": int(stats.count("log_t_div_slope")[L])}
 
 
+def _general_solver(device: torch.device) -> str:
+    """The solver ``theory`` uses for a general attention's delta on ``device`` (its deltas are float64)."""
+    if device.type == "cuda":
+        return ("one-thread-per-matrix CUDA kernel (theory._hqr), LAPACK fallback" if _hqr.cuda_available()
+                else "LAPACK geev")
+    if _lockstep.available():
+        return f"lockstep CPU kernel (theory._lockstep, {_lockstep.LANES} lanes), LAPACK fallback"
+    return f"LAPACK geev: {_lockstep.status()}"
+
+
 def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool | None = None,
                   checkpoint: Checkpoint | None = None) -> FigureResult:
     """Run Figure 3's chain for ``cfg``; a pure function of the config (and the device it runs on)."""
@@ -226,10 +236,9 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                             "share": _count_of(stats, "delta_uncertain") / max(int(counts.sum()), 1)},
         # values left out of the statistics: undefined (0/0, log 0); the split form resolves every other one
         "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m != "C2_error"},
-        # which solver gave the general (not triangular, not symmetric) deltas, and how many matrices the device
-        # kernel handed back to LAPACK for not converging (0 on the CPU, where LAPACK is the solver)
-        "eigen_solver": {"general": ("one-thread-per-matrix CUDA kernel (theory._hqr), LAPACK fallback"
-                                     if device.type == "cuda" and _hqr.cuda_available() else "LAPACK geev"),
+        # which solver gave the general (not triangular, not symmetric) deltas, and how many matrices a kernel
+        # handed back to LAPACK for not converging
+        "eigen_solver": {"general": _general_solver(device),
                          "lapack_fallbacks": _hqr.fallbacks() - fallbacks_before},
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step

@@ -1,0 +1,163 @@
+"""The CPU eigenvalue kernel (theory/_lockstep.c): 16 matrices in lockstep, Hessenberg + Francis double-shift QR.
+
+Checked against LAPACK on attention families and edge cases, against its own error estimate on random inputs
+(Hypothesis), for batch independence (a matrix's result is bit-for-bit the same alone or in any batch), for its
+LAPACK fallback (counted) and for a clean fall back to LAPACK where no compiler is found."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import theory as T
+from theory import _hqr, _lockstep
+from theory._attention import _eigenvalue_error, _restrict, _top_eigenvalue
+
+pytestmark = pytest.mark.skipif(not _lockstep.available(), reason=f"no kernel: {_lockstep.status()}")
+
+
+def _lapack(C):
+    lam = np.linalg.eigvals(C)
+    return lam, np.abs(lam).max(-1)
+
+
+def _c(P):
+    return _restrict(P).numpy().copy()
+
+
+FAMILIES = {
+    "softmax beta 0.5": lambda g: T.softmax_attention((100,), 32, beta=0.5, generator=g),
+    "softmax beta 4": lambda g: T.softmax_attention((100,), 32, beta=4.0, generator=g),
+    "permutation-like": lambda g: 0.9 * torch.eye(32, dtype=torch.float64)[torch.rand(100, 32, generator=g)
+                                                                            .argsort(-1)]
+    + 0.1 * T.random_row_stochastic((100,), 32, generator=g),
+    "sparse, often reducible": lambda g: T.random_row_stochastic((100,), 32, zero_prob=0.8, generator=g),
+    "sinkhorn beta 2": lambda g: T.sinkhorn_attention((50,), 16, beta=2.0, generator=g),
+    "n = 2": lambda g: T.softmax_attention((40,), 2, beta=4.0, generator=g),
+    "n = 3": lambda g: T.softmax_attention((40,), 3, beta=4.0, generator=g),
+    "n = 65": lambda g: T.softmax_attention((20,), 65, beta=2.0, generator=g),
+    "uniform (C = 0)": lambda g: torch.full((4, 5, 5), 0.2, dtype=torch.float64),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_top_eigenvalue_matches_lapack_to_1e_12_on_well_conditioned_attention(family):
+    C = _c(FAMILIES[family](T.make_generator(0)))
+    re, im, ok = _lockstep.top_eigenvalue(C)
+    assert ok.all()
+    lam, ref = _lapack(C)
+    np.testing.assert_allclose(np.hypot(re, im), ref, rtol=1e-12, atol=1e-14)
+    # an eigenvalue, not only its modulus: the nearest LAPACK eigenvalue is the same number
+    near = np.abs(lam - (re + 1j * im)[:, None]).min(-1)
+    assert (near <= 1e-11 * np.maximum(ref, 1e-3)).all()
+
+
+@pytest.mark.parametrize("C, expected", [
+    (np.array([[[-3.0]]]), -3.0),                                   # m = 1
+    (np.array([[[0.0, 1.0], [-1.0, 0.0]]]), 1j),                    # a complex pair (either sign)
+    (np.array([[[2.0, 1.0], [0.0, -5.0]]]), -5.0),                  # triangular
+    (np.zeros((1, 6, 6)), 0.0),                                     # zero matrix
+    (np.roll(np.eye(7), 1, axis=1)[None], 1.0),                     # a 7-cycle: the 7th roots of unity
+    (np.diag(np.ones(5), 1)[None] + 1e-3 * np.eye(6)[None], 1e-3),  # a defective (Jordan) block
+])
+def test_edge_cases(C, expected):
+    re, im, ok = _lockstep.top_eigenvalue(C)
+    assert ok.all()
+    assert abs(np.hypot(re[0], im[0]) - abs(expected)) <= 1e-12 * max(abs(expected), 1)
+    if np.imag(expected) == 0 and expected != 0 and C.shape[1] < 7:
+        assert re[0] == pytest.approx(np.real(expected), rel=1e-12)
+
+
+@given(n=st.integers(2, 40), beta=st.floats(0, 50), seed=st.integers(0, 2**31), scale=st.sampled_from(
+    [1.0, 1e-150, 1e120]), zero_prob=st.sampled_from([0.0, 0.5, 0.9]))
+def test_kernel_agrees_with_lapack_within_the_first_order_error_estimate(n, beta, seed, scale, zero_prob):
+    """Random attention (softmax or sparse), scaled far from 1: both solvers are within the eigenvalue's
+    first-order error estimate eps ||C|| kappa of the truth, so of each other; no overflow, no NaN."""
+    g = T.make_generator(seed)
+    P = (T.softmax_attention((16,), n, beta=beta, generator=g) if zero_prob == 0
+         else T.random_row_stochastic((16,), n, zero_prob=zero_prob, generator=g))
+    C = _c(P) * scale
+    re, im, ok = _lockstep.top_eigenvalue(C)
+    assert ok.all() and np.isfinite(re).all() and np.isfinite(im).all()
+    lam_t = _top_eigenvalue(torch.from_numpy(C))  # the engine's path: this kernel
+    err = _eigenvalue_error(torch.from_numpy(C), lam_t).numpy()
+    _, ref = _lapack(C)
+    got = np.hypot(re, im)
+    tol = 4 * err + 1e-13 * np.abs(C).max((-1, -2)) * n
+    assert (np.abs(got - ref) <= tol).all(), np.max(np.abs(got - ref) / np.maximum(tol, 1e-300))
+
+
+def test_a_matrix_gets_the_same_bits_alone_and_in_any_batch():
+    # stragglers and small windows are finished one lane at a time, and FMA contraction is off, so a lane's
+    # arithmetic never depends on its group-mates (nearly one-hot rows exercise both hand-offs)
+    Cs = np.concatenate([_c(T.softmax_attention((40,), 32, beta=b, generator=T.make_generator(7)))
+                         for b in (0.5, 1000.0)])
+    re, im, _ = _lockstep.top_eigenvalue(Cs)
+    perm = np.random.default_rng(0).permutation(len(Cs))
+    rp, ip, _ = _lockstep.top_eigenvalue(Cs[perm])
+    assert np.array_equal(rp, re[perm]) and np.array_equal(ip, im[perm])
+    for i in range(0, len(Cs), 9):
+        r1, i1, _ = _lockstep.top_eigenvalue(Cs[i:i + 1])
+        assert (r1[0], i1[0]) == (re[i], im[i])
+
+
+def test_threads_run_it_concurrently_with_the_same_results():
+    C = _c(T.softmax_attention((64,), 32, beta=4.0, generator=T.make_generator(2)))
+    want = _lockstep.top_eigenvalue(C)[0]
+    out = [None] * 4
+
+    def work(i):
+        out[i] = _lockstep.top_eigenvalue(C)[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert all(np.array_equal(o, want) for o in out)
+
+
+def test_a_matrix_it_does_not_converge_on_goes_to_lapack_and_is_counted(monkeypatch):
+    C = torch.from_numpy(_c(T.softmax_attention((10,), 12, beta=4.0, generator=T.make_generator(4))))
+    real = _lockstep.top_eigenvalue
+
+    def failing(Cn):  # the kernel's answer with two matrices marked as not converged and garbage values
+        re, im, ok = real(Cn)
+        re[[2, 7]], ok[[2, 7]] = 123.0, False
+        return re, im, ok
+
+    monkeypatch.setattr(_lockstep, "top_eigenvalue", failing)
+    before = _hqr.fallbacks()
+    top = _top_eigenvalue(C)
+    assert _hqr.fallbacks() - before == 2
+    lam = torch.linalg.eigvals(C)
+    torch.testing.assert_close(top.abs(), lam.abs().amax(-1), rtol=1e-12, atol=0)
+
+
+def test_nan_input_is_reported_not_converged():
+    C = np.full((3, 5, 5), np.nan)
+    assert not _lockstep.top_eigenvalue(C)[2].any()
+
+
+def test_orders_beyond_the_kernel_use_lapack():
+    with pytest.raises(ValueError, match="1 <= m <= 128"):
+        _lockstep.top_eigenvalue(np.zeros((1, 129, 129)))
+    P = T.softmax_attention((2,), 131, beta=1.0, generator=T.make_generator(0))
+    torch.testing.assert_close(T.slem(P), torch.linalg.eigvals(_restrict(P)).abs().amax(-1), rtol=1e-12, atol=0)
+
+
+PROBE = "from theory import _lockstep; print(_lockstep.available(), _lockstep.status())"
+
+
+@pytest.mark.parametrize("env, says", [({"TSE_EIGEN": "lapack"}, "TSE_EIGEN=lapack"),
+                                       ({"CC": "/nonexistent/cc"}, "no C compiler")])
+def test_without_the_kernel_theory_falls_back_to_lapack_and_says_why(env, says, tmp_path):
+    env = {**os.environ, "TSE_KERNEL_CACHE": str(tmp_path), **env}
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("False LAPACK") and says in out.stdout

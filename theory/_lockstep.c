@@ -1,0 +1,400 @@
+/* Lockstep eigenvalue of largest modulus of many small non-symmetric matrices (CPU).
+ *
+ * Built and loaded by theory/_lockstep.py (cc -O3 -march=native, cached); see its docstring for why.
+ *
+ * LANES matrices travel together, stored lane-innermost: entry (i, j) of lane l is A[(i*m + j)*LANES + l], so
+ * every row and column update of the Householder reduction to Hessenberg form and of the Francis double-shift
+ * QR sweeps (EISPACK's hqr, Numerical Recipes' form, eigenvalues only) is one loop over lanes of compile-time
+ * length, which the compiler turns into SIMD instructions with the lane's scalars in registers. Each lane keeps
+ * its own active window, shifts, deflations and iteration count; a lane whose step is elsewhere is masked by
+ * an identity reflector. The loops run over the union of the lanes' windows, a valid similarity transform of
+ * every whole matrix (entries outside a lane's window are never read for its eigenvalues). When few lanes are
+ * left, each is finished alone by the same code at one lane, so the group never waits for its stragglers.
+ * A lane that does not converge within 30 m QR iterations is reported; the caller recomputes it with LAPACK.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LANES
+#define LANES 16
+#endif
+#define MAXM 128 /* largest order the kernel takes (the caller uses LAPACK beyond) */
+
+#define AI(i, j) (((i) * m + (j)) * L)
+
+typedef struct {
+    int nn, its, total, lo, start, failed;
+    double t, anorm, best, re, im;
+} lane_state;
+
+static inline __attribute__((always_inline)) void hessenberg(int m, double *restrict A, const int L) {
+    double v[MAXM][LANES], sj[MAXM][LANES];
+    double tau[LANES], alpha[LANES];
+    for (int k = 0; k < m - 2; ++k) {
+        /* LAPACK's dlarfg: H = I - tau v v^T with v[k+1] = 1 maps column k below the diagonal to beta e_1;
+         * the norm is taken on the column scaled by its largest entry, so tiny columns (nearly one-hot
+         * attention) neither underflow nor make tau overflow */
+        double amax[LANES], ssq[LANES], den[LANES];
+        for (int l = 0; l < L; ++l) amax[l] = 0.0;
+        for (int i = k + 1; i < m; ++i)
+            for (int l = 0; l < L; ++l) {
+                double a = fabs(A[AI(i, k) + l]);
+                amax[l] = a > amax[l] ? a : amax[l];
+            }
+        for (int l = 0; l < L; ++l) {
+            ssq[l] = 0.0; /* of the column below x0, scaled */
+            amax[l] = amax[l] > 0.0 ? amax[l] : 1.0;
+        }
+        for (int i = k + 2; i < m; ++i)
+            for (int l = 0; l < L; ++l) {
+                double a = A[AI(i, k) + l] / amax[l];
+                ssq[l] += a * a;
+            }
+        for (int l = 0; l < L; ++l) {
+            double x0 = A[AI(k + 1, k) + l], xs = x0 / amax[l];
+            double be = -copysign(amax[l] * sqrt(ssq[l] + xs * xs), x0);
+            int zero = !(ssq[l] > 0.0); /* nothing below x0: H = I */
+            tau[l] = zero ? 0.0 : (be - x0) / be;
+            den[l] = zero ? 1.0 : x0 - be;
+            alpha[l] = zero ? x0 : be;
+        }
+        for (int l = 0; l < L; ++l) v[k + 1][l] = 1.0;
+        for (int i = k + 2; i < m; ++i)
+            for (int l = 0; l < L; ++l) v[i][l] = A[AI(i, k) + l] / den[l];
+        /* left: H A on rows k+1.., columns k+1.. (column k becomes alpha e_1 exactly) */
+        for (int j = k + 1; j < m; ++j)
+            for (int l = 0; l < L; ++l) sj[j][l] = 0.0;
+        for (int i = k + 1; i < m; ++i)
+            for (int j = k + 1; j < m; ++j)
+                for (int l = 0; l < L; ++l) sj[j][l] += v[i][l] * A[AI(i, j) + l];
+        for (int j = k + 1; j < m; ++j)
+            for (int l = 0; l < L; ++l) sj[j][l] *= tau[l];
+        for (int i = k + 1; i < m; ++i)
+            for (int j = k + 1; j < m; ++j)
+                for (int l = 0; l < L; ++l) A[AI(i, j) + l] -= v[i][l] * sj[j][l];
+        for (int l = 0; l < L; ++l) A[AI(k + 1, k) + l] = alpha[l];
+        for (int i = k + 2; i < m; ++i)
+            for (int l = 0; l < L; ++l) A[AI(i, k) + l] = 0.0;
+        /* right: A H on all rows, columns k+1.. */
+        for (int i = 0; i < m; ++i) {
+            double s[LANES];
+            for (int l = 0; l < L; ++l) s[l] = 0.0;
+            for (int j = k + 1; j < m; ++j)
+                for (int l = 0; l < L; ++l) s[l] += A[AI(i, j) + l] * v[j][l];
+            for (int l = 0; l < L; ++l) s[l] *= tau[l];
+            for (int j = k + 1; j < m; ++j)
+                for (int l = 0; l < L; ++l) A[AI(i, j) + l] -= s[l] * v[j][l];
+        }
+    }
+}
+
+static inline void record(lane_state *st, double re, double im) {
+    double mod = im == 0.0 ? fabs(re) : hypot(re, im);
+    if (mod > st->best) {
+        st->best = mod;
+        st->re = re;
+        st->im = im;
+    }
+}
+
+/* Deflate lane l (1x1 and 2x2 blocks at the bottom of its window) until it needs a QR step (returns 1 and sets
+ * its window's start and the shifts' parameters x, y, w) or is done or failed (returns 0). */
+static void qr_one(int m, double *restrict A, lane_state *st, int maxit, int small);
+
+static inline __attribute__((always_inline)) int settle(int m, double *restrict A, const int L, int l, int small,
+                                                        lane_state *st, int maxit, double *x0, double *y0,
+                                                        double *w0) {
+    while (st->nn >= 0 && !st->failed) {
+        int n1 = st->nn, q = n1;
+        while (q >= 1) {
+            double ss = fabs(A[AI(q - 1, q - 1) + l]) + fabs(A[AI(q, q) + l]);
+            if (ss == 0.0) ss = st->anorm;
+            if (fabs(A[AI(q, q - 1) + l]) + ss == ss) {
+                A[AI(q, q - 1) + l] = 0.0;
+                break;
+            }
+            --q;
+        }
+        double x = A[AI(n1, n1) + l];
+        if (q == n1) {
+            record(st, x + st->t, 0.0);
+            st->nn = n1 - 1;
+            st->its = 0;
+            continue;
+        }
+        if (small && n1 - q + 1 <= small && (q > 0 || n1 < m - 1)) {
+            /* a small window (nearly one-hot attention splits into many): finish it alone, so the lockstep's
+             * loops keep to the large windows; its eigenvalues are those of the block itself */
+            int k = n1 - q + 1;
+            double B[k * k];
+            for (int i = 0; i < k; ++i)
+                for (int j = 0; j < k; ++j) B[i * k + j] = A[AI(q + i, q + j) + l];
+            lane_state s1 = *st;
+            qr_one(k, B, &s1, maxit, small);
+            st->best = s1.best;
+            st->re = s1.re;
+            st->im = s1.im;
+            st->failed = s1.failed;
+            st->nn = q - 1;
+            st->its = 0;
+            continue;
+        }
+        double y = A[AI(n1 - 1, n1 - 1) + l];
+        double w = A[AI(n1, n1 - 1) + l] * A[AI(n1 - 1, n1) + l];
+        if (q == n1 - 1) {
+            double p = 0.5 * (y - x), qq = p * p + w, z = sqrt(fabs(qq));
+            x += st->t;
+            if (qq >= 0.0) {
+                z = p + copysign(z, p);
+                record(st, x + z, 0.0);
+                record(st, z != 0.0 ? x - w / z : x + z, 0.0);
+            } else {
+                record(st, x + p, z);
+            }
+            st->nn = n1 - 2;
+            st->its = 0;
+            continue;
+        }
+        if (st->its >= maxit) {
+            st->failed = 1;
+            return 0;
+        }
+        if (st->its > 0 && st->its % 10 == 0) { /* exceptional shift */
+            st->t += x;
+            for (int i = 0; i <= n1; ++i) A[AI(i, i) + l] -= x;
+            double ss = fabs(A[AI(n1, n1 - 1) + l]) + fabs(A[AI(n1 - 1, n1 - 2) + l]);
+            x = 0.75 * ss;
+            y = x;
+            w = -0.4375 * ss * ss;
+        }
+        st->its++;
+        st->total++;
+        st->lo = q;
+        *x0 = x;
+        *y0 = y;
+        *w0 = w;
+        return 1;
+    }
+    return 0;
+}
+
+/* QR iterations on a group of L lanes (states st[0..L)), finishing stragglers alone when few are left
+ * (`alone` is the same function at one lane; NULL there). */
+typedef void (*qr_fn)(int, double *restrict, lane_state *, int, int);
+
+static inline __attribute__((always_inline)) void qr_phase(int m, double *restrict A, const int L,
+                                                           lane_state *st, int maxit, int straggle, int small,
+                                                           qr_fn alone) {
+    double sp[LANES], sq[LANES], sr[LANES];
+    double rx[LANES], ry[LANES], rz[LANES], rq[LANES], rr[LANES];
+    int lo[LANES], start[LANES], nn[LANES];
+    double spare[LANES];
+    for (;;) {
+        if (alone) {
+            int left = 0;
+            for (int l = 0; l < L; ++l) left += st[l].nn >= 0 && !st[l].failed;
+            if (left <= straggle) {
+                /* finish each remaining lane alone: its leading (nn+1) block holds every eigenvalue not yet
+                 * recorded (rows and columns below are deflated, and t carries its exceptional shifts) */
+                for (int l = 0; l < L; ++l) {
+                    if (st[l].nn < 0 || st[l].failed) continue;
+                    int k = st[l].nn + 1;
+                    double B[k * k];
+                    for (int i = 0; i < k; ++i)
+                        for (int j = 0; j < k; ++j) B[i * k + j] = A[AI(i, j) + l];
+                    alone(k, B, &st[l], maxit, small);
+                }
+                return;
+            }
+        }
+        int active = 0, kmin = m, kmax = -1, ilo = m;
+        for (int l = 0; l < L; ++l) {
+            int go = settle(m, A, L, l, small, &st[l], maxit, &sp[l], &sq[l], &sr[l]);
+            if (go) {
+                ++active;
+                if (st[l].nn - 1 > kmax) kmax = st[l].nn - 1;
+                if (st[l].lo < ilo) ilo = st[l].lo;
+            }
+            lo[l] = go ? st[l].lo : m;
+            nn[l] = go ? st[l].nn : -1;
+        }
+        if (active == 0) return;
+        /* where each lane's bulge starts: the largest mm in [lo, nn - 2] with two consecutive small subdiagonal
+         * elements (EISPACK's test, scale-free, so the first column of (H - s1)(H - s2) is taken times h21:
+         * Numerical Recipes divides by h21, which overflows when h21 is tiny beside the shifts), else lo.
+         * One branch-free pass over the union of the windows serves every lane. */
+        for (int l = 0; l < L; ++l) start[l] = lo[l];
+        for (int mm = ilo + 1; mm <= kmax - 1; ++mm)
+            for (int l = 0; l < L; ++l) {
+                double z = A[AI(mm, mm) + l], r = sp[l] - z, s2 = sq[l] - z, h21 = A[AI(mm + 1, mm) + l];
+                double h22 = A[AI(mm + 1, mm + 1) + l];
+                double p = r * s2 - sr[l] + A[AI(mm, mm + 1) + l] * h21;
+                double qv = h21 * (h22 - z - r - s2), rv = h21 * A[AI(mm + 2, mm + 1) + l];
+                double u = fabs(A[AI(mm, mm - 1) + l]) * (fabs(qv) + fabs(rv));
+                double vv = fabs(p) * (fabs(A[AI(mm - 1, mm - 1) + l]) + fabs(z) + fabs(h22));
+                int here = (mm > lo[l]) & (mm <= nn[l] - 2) & (u + vv == vv);
+                start[l] = here ? mm : start[l];
+            }
+        for (int l = 0; l < L; ++l) {
+            if (nn[l] < 0) continue;
+            int mm = start[l];
+            double z = A[AI(mm, mm) + l], r = sp[l] - z, s2 = sq[l] - z, h21 = A[AI(mm + 1, mm) + l];
+            double p = r * s2 - sr[l] + A[AI(mm, mm + 1) + l] * h21;
+            double qv = h21 * (A[AI(mm + 1, mm + 1) + l] - z - r - s2), rv = h21 * A[AI(mm + 2, mm + 1) + l];
+            double ss = fabs(p) + fabs(qv) + fabs(rv);
+            if (!(ss > 0.0)) { /* all underflowed: any reflector is a valid similarity */
+                p = 0.0;
+                qv = 0.0;
+                rv = 1.0;
+                ss = 1.0;
+            }
+            sp[l] = p / ss;
+            sq[l] = qv / ss;
+            sr[l] = rv / ss;
+            st[l].start = mm;
+            if (mm < kmin) kmin = mm;
+        }
+        /* one Francis sweep for every active lane, k over the union of their bulge paths */
+        for (int k = kmin; k <= kmax; ++k) {
+            int km1 = k > 0 ? k - 1 : 0;
+            /* rows k, k+1, k+2 of column k-1 (the bulge); past the matrix's end a scratch row of zeros */
+            double *restrict c0 = &A[AI(k, km1)], *restrict c1 = &A[AI(k + 1, km1)];
+            double *restrict c2 = k + 2 < m ? &A[AI(k + 2, km1)] : spare;
+            for (int l = 0; l < L; ++l) spare[l] = 0.0;
+            for (int l = 0; l < L; ++l) { /* branch-free, so this loop vectorises too */
+                int act = (k >= start[l]) & (k <= nn[l] - 1);
+                int first = k == start[l], last = k == nn[l] - 1;
+                double pb = c0[l], qb = c1[l], r2 = c2[l];
+                double rb = last ? 0.0 : r2;
+                double xb = fabs(pb) + fabs(qb) + fabs(rb);
+                double xinv = 1.0 / (xb != 0.0 ? xb : 1.0);
+                double p = first ? sp[l] : pb * xinv, qv = first ? sq[l] : qb * xinv, rv = first ? sr[l] : rb * xinv;
+                double x = first ? 1.0 : xb;
+                double nrm = sqrt(p * p + qv * qv + rv * rv);
+                double ss = p < 0.0 ? -nrm : nrm;
+                int ok = act & (ss != 0.0);
+                double sinv = 1.0 / (ok ? ss : 1.0), pp = p + ss, pinv = 1.0 / (pp != 0.0 ? pp : 1.0);
+                rx[l] = ok ? pp * sinv : 0.0;
+                ry[l] = ok ? qv * sinv : 0.0;
+                rz[l] = ok ? rv * sinv : 0.0;
+                rq[l] = ok ? qv * pinv : 0.0;
+                rr[l] = ok ? rv * pinv : 0.0;
+                double flipped = lo[l] != start[l] ? -pb : pb;
+                int inner = ok & !first;
+                c0[l] = ok ? (first ? flipped : -ss * x) : pb;
+                c1[l] = inner ? 0.0 : qb;
+                c2[l] = (inner & !last) ? 0.0 : r2;
+            }
+            int three = k + 2 <= m - 1;
+            int jmax = kmax + 1;
+            if (three) {
+                for (int j = k; j <= jmax; ++j)
+                    for (int l = 0; l < L; ++l) {
+                        double a0 = A[AI(k, j) + l], a1 = A[AI(k + 1, j) + l], a2 = A[AI(k + 2, j) + l];
+                        double pj = a0 + rq[l] * a1 + rr[l] * a2;
+                        A[AI(k + 2, j) + l] = a2 - pj * rz[l];
+                        A[AI(k + 1, j) + l] = a1 - pj * ry[l];
+                        A[AI(k, j) + l] = a0 - pj * rx[l];
+                    }
+            } else {
+                for (int j = k; j <= jmax; ++j)
+                    for (int l = 0; l < L; ++l) {
+                        double a0 = A[AI(k, j) + l], a1 = A[AI(k + 1, j) + l];
+                        double pj = a0 + rq[l] * a1;
+                        A[AI(k + 1, j) + l] = a1 - pj * ry[l];
+                        A[AI(k, j) + l] = a0 - pj * rx[l];
+                    }
+            }
+            int ihi = k + 3 < m - 1 ? k + 3 : m - 1;
+            if (ihi > kmax + 1) ihi = kmax + 1;
+            if (three) {
+                for (int i = ilo; i <= ihi; ++i)
+                    for (int l = 0; l < L; ++l) {
+                        double a0 = A[AI(i, k) + l], a1 = A[AI(i, k + 1) + l], a2 = A[AI(i, k + 2) + l];
+                        double pi = rx[l] * a0 + ry[l] * a1 + rz[l] * a2;
+                        A[AI(i, k + 2) + l] = a2 - pi * rr[l];
+                        A[AI(i, k + 1) + l] = a1 - pi * rq[l];
+                        A[AI(i, k) + l] = a0 - pi;
+                    }
+            } else {
+                for (int i = ilo; i <= ihi; ++i)
+                    for (int l = 0; l < L; ++l) {
+                        double a0 = A[AI(i, k) + l], a1 = A[AI(i, k + 1) + l];
+                        double pi = rx[l] * a0 + ry[l] * a1;
+                        A[AI(i, k + 1) + l] = a1 - pi * rq[l];
+                        A[AI(i, k) + l] = a0 - pi;
+                    }
+            }
+        }
+    }
+}
+
+static void qr_one(int m, double *restrict A, lane_state *st, int maxit, int small) {
+    st->nn = m - 1;
+    qr_phase(m, A, 1, st, maxit, 0, small, NULL);
+}
+
+static void init_states(int m, const double *restrict A, const int L, lane_state *st, int used) {
+    for (int l = 0; l < L; ++l) {
+        double a = 0.0;
+        for (int i = 0; i < m; ++i)
+            for (int j = i > 0 ? i - 1 : 0; j < m; ++j) a += fabs(A[AI(i, j) + l]);
+        memset(&st[l], 0, sizeof st[l]);
+        st[l].anorm = a;
+        st[l].best = -1.0;
+        st[l].nn = l < used ? m - 1 : -1;
+    }
+}
+
+/* The eigenvalue of largest modulus (re, im) of each of the b matrices C (b, m, m) row-major, and ok = 1 where
+ * the QR iteration converged. `straggle`: finish a group's lanes alone once at most this many are active.
+ * Returns 0, or -1 when m is out of range. */
+int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re, double *restrict im,
+                 uint8_t *restrict ok, int straggle, int small) {
+    if (m < 1 || m > MAXM) return -1;
+    enum { L = LANES };
+    double *A = aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8));
+    if (!A) return -2;
+    int maxit = 30 * (m > 10 ? m : 10); /* per deflation, as LAPACK's dlahqr */
+    lane_state st[LANES];
+    for (int64_t g0 = 0; g0 < b; g0 += L) {
+        int used = b - g0 < L ? (int)(b - g0) : L;
+        /* each matrix scaled by a power of two (exact) to largest entry in [1/2, 1), as LAPACK's geev scales
+         * far from 1: products of entries then neither underflow nor overflow where they matter */
+        int e[LANES];
+        for (int l = 0; l < L; ++l) {
+            double amax = 0.0;
+            if (l < used) {
+                const double *src = &C[(size_t)(g0 + l) * m * m];
+                for (int i = 0; i < m * m; ++i) amax = fabs(src[i]) > amax ? fabs(src[i]) : amax;
+            }
+            e[l] = 0;
+            if (amax > 0.0 && isfinite(amax)) frexp(amax, &e[l]);
+        }
+        double s1[LANES], s2[LANES]; /* 2^-e in two factors, each representable */
+        for (int l = 0; l < L; ++l) {
+            s1[l] = ldexp(1.0, -e[l] / 2);
+            s2[l] = ldexp(1.0, -e[l] - (-e[l] / 2));
+        }
+        for (int i = 0; i < m; ++i)
+            for (int j = 0; j < m; ++j) {
+                double *dst = &A[AI(i, j)];
+                for (int l = 0; l < used; ++l) dst[l] = C[((size_t)(g0 + l) * m + i) * m + j] * s1[l] * s2[l];
+                for (int l = used; l < L; ++l) dst[l] = 0.0;
+            }
+        hessenberg(m, A, L);
+        init_states(m, A, L, st, used);
+        qr_phase(m, A, L, st, maxit, straggle, small, qr_one);
+        for (int l = 0; l < used; ++l) {
+            re[g0 + l] = ldexp(st[l].re, e[l]);
+            im[g0 + l] = ldexp(st[l].im, e[l]);
+            ok[g0 + l] = !st[l].failed;
+        }
+    }
+    free(A);
+    return 0;
+}
+
+int lockstep_lanes(void) { return LANES; }

@@ -1,0 +1,161 @@
+r"""The CPU eigenvalue kernel: the eigenvalue of largest modulus of many small non-symmetric matrices at once.
+
+LAPACK's ``geev`` (behind ``torch.linalg.eigvals``, numpy and scipy alike) solves one matrix at a time, and at
+n = 31 its scalar loops leave the SIMD units idle: about 0.11 ms per matrix, most of fig3's compute. The kernel
+(``_lockstep.c``) runs 16 matrices in lockstep across the SIMD lanes, each with its own shifts, deflations and
+iteration count: a Householder reduction to Hessenberg form and the Francis double-shift QR of EISPACK's
+``hqr``, eigenvalues only. Small windows (nearly one-hot attention splits into many) and the last few unfinished
+lanes of a group are finished one at a time by the same code, so a group does not wait for its stragglers.
+
+Why C and not numba: the same lockstep algorithm compiled with numba ran 1.2-1.8x faster than LAPACK here
+(``benchmarks/lockstep_eig.py --numba``), because numba keeps the lanes' per-step scalars in memory; in C the
+lane loops have a compile-time length, the scalars live in registers and every loop vectorises.
+
+It is compiled on first use with the system's C compiler (``$CC``, else ``cc``; ``-O3 -march=native``) into a
+cache directory (``$TSE_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tse-sandbox`` or ``~/.cache/tse-sandbox``), keyed
+by the source, the flags and the CPU, and loaded with ctypes (which releases the GIL, so the engine's worker
+threads run it in parallel). Without a compiler, or with ``TSE_EIGEN=lapack``, :func:`available` is False and
+theory uses LAPACK; :func:`status` says which and why. A matrix the QR iteration does not converge on within
+``30 max(m, 10)`` iterations per eigenvalue is reported (``ok`` False) and the caller recomputes it with LAPACK.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["LANES", "MAX_ORDER", "available", "status", "top_eigenvalue"]
+
+LANES = 16  # matrices per lockstep group: measured fastest of 8, 16 and 32 on the 2-core machine (AVX-512)
+MAX_ORDER = 128  # largest m the kernel takes (its MAXM); larger matrices go to LAPACK
+STRAGGLE = 3  # finish a group's lanes one at a time once at most this many are left
+SMALL = 8  # finish a lane's window alone when it is at most this large
+
+_SOURCE = Path(__file__).with_name("_lockstep.c")
+# no FMA contraction: the vector and scalar paths then round alike, so a matrix's result does not depend on the
+# other matrices in its batch (tested); it costs nothing measurable. The second set where -march=native fails.
+_FLAGS = [["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off"], ["-O3", "-fno-math-errno", "-ffp-contract=off"]]
+_lock = threading.Lock()
+_lib = None
+_status = "not loaded"
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("TSE_KERNEL_CACHE"):
+        return Path(os.environ["TSE_KERNEL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tse-sandbox"
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the CPU's model and flags (a cache shared by different CPUs stays safe)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features"))]
+        return "\n".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+def _compile(cc: str, flags: list[str], target: Path) -> str | None:
+    """Compile the kernel into ``target`` (atomically); None on success, else the compiler's complaint."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    cmd = [cc, *flags, "-shared", "-fPIC", "-std=gnu11", f"-DLANES={LANES}", "-o", tmp, str(_SOURCE), "-lm"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        os.unlink(tmp)
+        return str(exc)
+    if done.returncode != 0:
+        os.unlink(tmp)
+        msg = (done.stderr or done.stdout).strip()
+        return msg.splitlines()[-1] if msg else f"exit status {done.returncode}"
+    os.replace(tmp, target)
+    return None
+
+
+def _load():
+    global _lib, _status
+    if os.environ.get("TSE_EIGEN", "").lower() == "lapack":
+        _status = "LAPACK (TSE_EIGEN=lapack)"
+        return None
+    cc = os.environ.get("CC") or "cc"
+    if shutil.which(cc) is None:
+        _status = f"LAPACK (no C compiler: {cc!r} not found)"
+        return None
+    source = _SOURCE.read_bytes()
+    errors = []
+    for flags in _FLAGS:
+        key = hashlib.sha256(b"\0".join([source, " ".join([cc, *flags]).encode(), str(LANES).encode(),
+                                          platform.machine().encode(), _cpu_id().encode()])).hexdigest()[:20]
+        target = _cache_dir() / f"lockstep-{key}.so"
+        if not target.exists():
+            err = _compile(cc, flags, target)
+            if err is not None:
+                errors.append(f"{' '.join(flags)}: {err}")
+                continue
+        try:
+            lib = ctypes.CDLL(str(target))
+        except OSError as exc:
+            errors.append(str(exc))
+            continue
+        fn = lib.lockstep_top
+        fn.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                       ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        fn.restype = ctypes.c_int
+        _status = f"lockstep kernel ({LANES} lanes, {cc} {' '.join(flags)})"
+        return fn
+    _status = "LAPACK (the kernel did not compile: " + "; ".join(errors)[:300] + ")"
+    return None
+
+
+def _kernel():
+    global _lib
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                _lib = _load() or False
+    return _lib or None
+
+
+def available() -> bool:
+    """Whether the compiled kernel is in use (False: theory uses LAPACK; :func:`status` says why)."""
+    return _kernel() is not None
+
+
+def status() -> str:
+    """Which solver the CPU path of ``theory.slem`` uses for general matrices, and why."""
+    _kernel()
+    return _status
+
+
+def top_eigenvalue(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(re, im, ok) of the eigenvalue of largest modulus of each C ``(b, m, m)`` float64, ``1 <= m <= 128``.
+
+    ``ok`` is False where the QR iteration did not converge (recompute those with LAPACK). Raises RuntimeError
+    when the kernel is not available.
+    """
+    fn = _kernel()
+    if fn is None:
+        raise RuntimeError(f"the lockstep kernel is not available: {_status}")
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    if C.ndim != 3 or C.shape[1] != C.shape[2] or not 1 <= C.shape[1] <= MAX_ORDER:
+        raise ValueError(f"expected (b, m, m) with 1 <= m <= {MAX_ORDER}; got {C.shape}")
+    b, m = C.shape[0], C.shape[1]
+    re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
+    if b:
+        code = fn(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data, STRAGGLE, SMALL)
+        if code != 0:
+            raise MemoryError(f"the lockstep kernel failed (code {code})")
+    return re, im, ok.astype(bool)
