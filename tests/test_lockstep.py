@@ -85,8 +85,7 @@ def test_kernel_agrees_with_lapack_within_the_first_order_error_estimate(n, beta
     C = _c(P) * scale
     re, im, ok = _lockstep.top_eigenvalue(C)
     assert ok.all() and np.isfinite(re).all() and np.isfinite(im).all()
-    lam_t = _top_eigenvalue(torch.from_numpy(C))  # the engine's path: this kernel
-    err = _eigenvalue_error(torch.from_numpy(C), lam_t).numpy()
+    err = _top_eigenvalue(torch.from_numpy(C), errors=True)[1].numpy()  # the engine's path: this kernel's estimate
     _, ref = _lapack(C)
     got = np.hypot(re, im)
     tol = 4 * err + 1e-13 * np.abs(C).max((-1, -2)) * n
@@ -122,20 +121,40 @@ def test_threads_run_it_concurrently_with_the_same_results():
 
 
 def test_a_matrix_it_does_not_converge_on_goes_to_lapack_and_is_counted(monkeypatch):
+    # the fallback code is shared by the CPU and CUDA kernels' paths (theory._attention._top_eigenvalue)
     C = torch.from_numpy(_c(T.softmax_attention((10,), 12, beta=4.0, generator=T.make_generator(4))))
     real = _lockstep.top_eigenvalue
 
-    def failing(Cn):  # the kernel's answer with two matrices marked as not converged and garbage values
-        re, im, ok = real(Cn)
+    def failing(Cn, errors=False):  # the kernel's answer with two matrices marked as not converged, garbage values
+        re, im, ok, *err = real(Cn, errors=errors)
         re[[2, 7]], ok[[2, 7]] = 123.0, False
-        return re, im, ok
+        if errors:
+            err[0][[2, 7]] = np.inf
+        return (re, im, ok, *err)
 
     monkeypatch.setattr(_lockstep, "top_eigenvalue", failing)
     before = _hqr.fallbacks()
-    top = _top_eigenvalue(C)
+    top, err = _top_eigenvalue(C, errors=True)
     assert _hqr.fallbacks() - before == 2
     lam = torch.linalg.eigvals(C)
     torch.testing.assert_close(top.abs(), lam.abs().amax(-1), rtol=1e-12, atol=0)
+    torch.testing.assert_close(err, _eigenvalue_error(C, top), rtol=1e-6, atol=0)  # LAPACK's path's estimate
+
+
+def test_its_error_estimate_is_the_lapack_paths_estimate():
+    # the same first-order estimate, computed on the Hessenberg form in O(m^2) instead of an LU of C
+    for beta in (0.5, 4.0):
+        C = torch.from_numpy(_c(T.softmax_attention((64,), 32, beta=beta, generator=T.make_generator(5))))
+        re, im, ok, err = _lockstep.top_eigenvalue(C.numpy(), errors=True)
+        ref = _eigenvalue_error(C, torch.complex(torch.from_numpy(re), torch.from_numpy(im))).numpy()
+        np.testing.assert_allclose(err, ref, rtol=1e-8)
+    # nearly one-hot rows: the same matrices are flagged as uncertain beyond 1e-6
+    C = torch.from_numpy(_c(T.softmax_attention((256,), 32, beta=1000.0, generator=T.make_generator(5))))
+    re, im, ok, err = _lockstep.top_eigenvalue(C.numpy(), errors=True)
+    ref = _eigenvalue_error(C, torch.complex(torch.from_numpy(re), torch.from_numpy(im))).numpy()
+    mod = np.hypot(re, im)
+    flagged, flagged_ref = err / mod > 1e-6, ref / mod > 1e-6
+    assert flagged.sum() >= 3 and (flagged == flagged_ref).mean() >= 0.98
 
 
 def test_nan_input_is_reported_not_converged():

@@ -127,43 +127,47 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
         general = ~(triangular | symmetric)
     if bool(general.any()):
         Cg = Cf[general]
-        top = _top_eigenvalue(Cg)
+        top, top_err = _top_eigenvalue(Cg, errors=errors)
         delta[general] = top.abs()
         if errors:
-            err[general] = _eigenvalue_error(Cg, top)
+            err[general] = top_err
     delta = delta.reshape(batch)
     return (delta, err.reshape(batch)) if errors else delta
 
 
-def _top_eigenvalue(C: Tensor) -> Tensor:
-    """The eigenvalue of largest modulus of each C ``(g, m, m)`` float64, complex ``(g,)``.
+def _top_eigenvalue(C: Tensor, *, errors: bool = False) -> tuple[Tensor, Tensor | None]:
+    """The eigenvalue of largest modulus of each C ``(g, m, m)`` float64, complex ``(g,)``, and with ``errors``
+    its first-order absolute error estimate (:func:`_eigenvalue_error`), else None.
 
     On a CUDA device one GPU thread per matrix (:mod:`theory._hqr`; batched eigvals there is one cuSOLVER call
-    per matrix); on the CPU the lockstep kernel (:mod:`theory._lockstep`, 16 matrices per SIMD group), or LAPACK's
-    geev where it is not available; LAPACK for any matrix a kernel does not converge on (counted).
+    per matrix); on the CPU the lockstep kernel (:mod:`theory._lockstep`, 16 matrices per SIMD group, which also
+    estimates the error on its Hessenberg form in O(m^2)), or LAPACK's geev where it is not available; LAPACK
+    for any matrix a kernel does not converge on (counted: :func:`theory._hqr.fallbacks`, in fig3's JSON).
     """
     if C.is_cuda and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
-        return _with_fallback(C, *_hqr.spectral_radius_cuda(C))
-    if C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER and _lockstep.available():
-        re, im, ok = _lockstep.top_eigenvalue(C.detach().numpy())
-        return _with_fallback(C, torch.from_numpy(re), torch.from_numpy(im), torch.from_numpy(ok))
-    return _lapack_top(C)
+        re, im, ok = _hqr.spectral_radius_cuda(C)
+        top, err = torch.complex(re, im), None
+    elif (C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER
+          and _lockstep.available()):
+        out = [torch.from_numpy(a) for a in _lockstep.top_eigenvalue(C.detach().numpy(), errors=errors)]
+        top, ok, err = torch.complex(out[0], out[1]), out[2], (out[3] if errors else None)
+    else:
+        top = _lapack_top(C)
+        return top, (_eigenvalue_error(C, top) if errors else None)
+    bad = ~ok
+    if bool(bad.any()):  # not converged: LAPACK's answer, counted
+        _hqr.count_fallbacks(int(bad.sum()))
+        top[bad] = _lapack_top(C[bad].cpu()).to(top.device)
+        if err is not None:
+            err[bad] = _eigenvalue_error(C[bad], top[bad])
+    if errors and err is None:
+        err = _eigenvalue_error(C, top)
+    return top, err
 
 
 def _lapack_top(C: Tensor) -> Tensor:
     lam = torch.linalg.eigvals(C)
     return lam.gather(-1, lam.abs().argmax(-1, keepdim=True))[..., 0]
-
-
-def _with_fallback(C: Tensor, re: Tensor, im: Tensor, ok: Tensor) -> Tensor:
-    """The device kernel's top eigenvalues, with LAPACK's for every matrix it did not converge on (counted:
-    :func:`theory._hqr.fallbacks`, reported in fig3's JSON)."""
-    top = torch.complex(re, im)
-    bad = ~ok
-    if bool(bad.any()):
-        _hqr.count_fallbacks(int(bad.sum()))
-        top[bad] = _lapack_top(C[bad].cpu()).to(top.device)
-    return top
 
 
 def _eigenvalue_error(C: Tensor, lam: Tensor) -> Tensor:

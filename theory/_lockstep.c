@@ -12,6 +12,8 @@
  * left, each is finished alone by the same code at one lane, so the group never waits for its stragglers.
  * A lane that does not converge within 30 m QR iterations is reported; the caller recomputes it with LAPACK.
  */
+#include <complex.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -348,15 +350,91 @@ static void init_states(int m, const double *restrict A, const int L, lane_state
     }
 }
 
+/* One step of inverse iteration from the vector of ones on an upper Hessenberg matrix: solves (G - sigma I) x = 1
+ * by Gaussian elimination with partial pivoting (one subdiagonal, so O(m^2)), where G is lane l's H itself
+ * (left = 0) or J H^T J (left = 1: J reverses the order; it is upper Hessenberg too, and the solution reversed
+ * is a left eigenvector of H). W is (m, m) scratch. */
+static void hessenberg_solve(int m, const double *restrict H, const int L, int l, int left, double complex sigma,
+                             double complex *restrict W, double complex *restrict x, double tiny) {
+    for (int i = 0; i < m; ++i)
+        for (int j = i > 0 ? i - 1 : 0; j < m; ++j) {
+            double g = left ? H[AI(m - 1 - j, m - 1 - i) + l] : H[AI(i, j) + l];
+            W[i * m + j] = g - (i == j ? sigma : 0.0);
+        }
+    for (int i = 0; i < m; ++i) x[i] = 1.0;
+    for (int k = 0; k < m - 1; ++k) {
+        if (cabs(W[(k + 1) * m + k]) > cabs(W[k * m + k])) {
+            for (int j = k; j < m; ++j) {
+                double complex t = W[k * m + j];
+                W[k * m + j] = W[(k + 1) * m + j];
+                W[(k + 1) * m + j] = t;
+            }
+            double complex t = x[k];
+            x[k] = x[k + 1];
+            x[k + 1] = t;
+        }
+        double complex piv = W[k * m + k];
+        if (piv == 0.0) piv = W[k * m + k] = tiny;
+        double complex f = W[(k + 1) * m + k] / piv;
+        for (int j = k + 1; j < m; ++j) W[(k + 1) * m + j] -= f * W[k * m + j];
+        x[k + 1] -= f * x[k];
+    }
+    for (int i = m - 1; i >= 0; --i) {
+        double complex acc = x[i];
+        for (int j = i + 1; j < m; ++j) acc -= W[i * m + j] * x[j];
+        double complex d = W[i * m + i];
+        x[i] = acc / (d != 0.0 ? d : tiny);
+    }
+}
+
+/* First-order absolute error eps ||C||_F kappa(lambda) of lane l's computed eigenvalue lambda of largest modulus,
+ * kappa = ||x|| ||y|| / |y^H x| from one inverse-iteration step for its right and left eigenvectors on the
+ * Hessenberg form H (an orthogonal similarity of C: same kappa), shifted off lambda by a few ulps of ||C||
+ * (the same estimate as theory._attention._eigenvalue_error, which LAPACK's path uses). Infinite when the
+ * eigenvectors are (numerically) orthogonal: a (nearly) defective eigenvalue. */
+static double eigen_error(int m, const double *restrict H, const int L, int l, double re, double im, double fro,
+                          double complex *W, double complex *x, double complex *y) {
+    double eps = DBL_EPSILON, nrm = fro > 1e-300 ? fro : 1e-300;
+    double complex sigma = (re + 8 * eps * nrm) + I * (im + 8 * eps * nrm);
+    double tiny = eps * nrm * DBL_EPSILON;
+    hessenberg_solve(m, H, L, l, 0, sigma, W, x, tiny);
+    hessenberg_solve(m, H, L, l, 1, conj(sigma), W, y, tiny);
+    double nx = 0.0, ny = 0.0;
+    double complex dot = 0.0;
+    for (int i = 0; i < m; ++i) {
+        double ax = cabs(x[i]), ay = cabs(y[m - 1 - i]);
+        nx = ax > nx ? ax : nx;
+        ny = ay > ny ? ay : ny;
+    }
+    double sx = 0.0, sy = 0.0; /* norms and y^H x of the vectors scaled by their largest entries */
+    for (int i = 0; i < m; ++i) {
+        double complex xi = x[i] / nx, yi = y[m - 1 - i] / ny;
+        sx += creal(xi) * creal(xi) + cimag(xi) * cimag(xi);
+        sy += creal(yi) * creal(yi) + cimag(yi) * cimag(yi);
+        dot += conj(yi) * xi;
+    }
+    double kappa = sqrt(sx) * sqrt(sy) / cabs(dot);
+    double err = eps * fro * kappa;
+    return isfinite(err) ? err : INFINITY;
+}
+
 /* The eigenvalue of largest modulus (re, im) of each of the b matrices C (b, m, m) row-major, and ok = 1 where
  * the QR iteration converged. `straggle`: finish a group's lanes alone once at most this many are active.
- * Returns 0, or -1 when m is out of range. */
+ * With err (else NULL), each eigenvalue's first-order absolute error estimate (eigen_error). Returns 0, -1 when m
+ * is out of range, -2 when out of memory. */
 int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re, double *restrict im,
-                 uint8_t *restrict ok, int straggle, int small) {
+                 uint8_t *restrict ok, double *restrict err, int straggle, int small) {
     if (m < 1 || m > MAXM) return -1;
     enum { L = LANES };
     double *A = aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8));
-    if (!A) return -2;
+    double *H = err ? aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8)) : NULL;
+    double complex *W = err ? malloc(sizeof(double complex) * ((size_t)m * m + 2 * m)) : NULL;
+    if (!A || (err && (!H || !W))) {
+        free(A);
+        free(H);
+        free(W);
+        return -2;
+    }
     int maxit = 30 * (m > 10 ? m : 10); /* per deflation, as LAPACK's dlahqr */
     lane_state st[LANES];
     for (int64_t g0 = 0; g0 < b; g0 += L) {
@@ -384,16 +462,27 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
                 for (int l = 0; l < used; ++l) dst[l] = C[((size_t)(g0 + l) * m + i) * m + j] * s1[l] * s2[l];
                 for (int l = used; l < L; ++l) dst[l] = 0.0;
             }
+        double fro[LANES]; /* ||C||_F of each scaled matrix */
+        for (int l = 0; l < L; ++l) fro[l] = 0.0;
+        for (int i = 0; i < m * m; ++i)
+            for (int l = 0; l < L; ++l) fro[l] += A[(size_t)i * L + l] * A[(size_t)i * L + l];
         hessenberg(m, A, L);
+        if (H) memcpy(H, A, sizeof(double) * (size_t)m * m * L);
         init_states(m, A, L, st, used);
         qr_phase(m, A, L, st, maxit, straggle, small, qr_one);
         for (int l = 0; l < used; ++l) {
             re[g0 + l] = ldexp(st[l].re, e[l]);
             im[g0 + l] = ldexp(st[l].im, e[l]);
             ok[g0 + l] = !st[l].failed;
+            if (err)
+                err[g0 + l] = st[l].failed ? INFINITY
+                                           : ldexp(eigen_error(m, H, L, l, st[l].re, st[l].im, sqrt(fro[l]), W,
+                                                               W + (size_t)m * m, W + (size_t)m * m + m), e[l]);
         }
     }
     free(A);
+    free(H);
+    free(W);
     return 0;
 }
 

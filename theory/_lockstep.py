@@ -43,7 +43,8 @@ SMALL = 8  # finish a lane's window alone when it is at most this large
 _SOURCE = Path(__file__).with_name("_lockstep.c")
 # no FMA contraction: the vector and scalar paths then round alike, so a matrix's result does not depend on the
 # other matrices in its batch (tested); it costs nothing measurable. The second set where -march=native fails.
-_FLAGS = [["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off"], ["-O3", "-fno-math-errno", "-ffp-contract=off"]]
+_COMMON = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fcx-fortran-rules"]
+_FLAGS = [["-march=native", *_COMMON], _COMMON]
 _lock = threading.Lock()
 _lib = None
 _status = "not loaded"
@@ -112,7 +113,7 @@ def _load():
             continue
         fn = lib.lockstep_top
         fn.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                       ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         fn.restype = ctypes.c_int
         _status = f"lockstep kernel ({LANES} lanes, {cc} {' '.join(flags)})"
         return fn
@@ -140,8 +141,10 @@ def status() -> str:
     return _status
 
 
-def top_eigenvalue(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(re, im, ok) of the eigenvalue of largest modulus of each C ``(b, m, m)`` float64, ``1 <= m <= 128``.
+def top_eigenvalue(C: np.ndarray, *, errors: bool = False):
+    """(re, im, ok) of the eigenvalue of largest modulus of each C ``(b, m, m)`` float64, ``1 <= m <= 128``, and
+    with ``errors`` a fourth array: its first-order absolute error estimate eps ||C||_F kappa(lambda) (inf where
+    the eigenvalue is numerically defective or the iteration failed).
 
     ``ok`` is False where the QR iteration did not converge (recompute those with LAPACK). Raises RuntimeError
     when the kernel is not available.
@@ -154,8 +157,10 @@ def top_eigenvalue(C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError(f"expected (b, m, m) with 1 <= m <= {MAX_ORDER}; got {C.shape}")
     b, m = C.shape[0], C.shape[1]
     re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
+    err = np.empty(b) if errors else None
     if b:
-        code = fn(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data, STRAGGLE, SMALL)
+        code = fn(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data,
+                  err.ctypes.data if errors else None, STRAGGLE, SMALL)
         if code != 0:
             raise MemoryError(f"the lockstep kernel failed (code {code})")
-    return re, im, ok.astype(bool)
+    return (re, im, ok.astype(bool), err) if errors else (re, im, ok.astype(bool))
