@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import theory as T
 from theory import _hqr, _lockstep
-from theory._attention import _eigenvalue_error, _restrict, _top_eigenvalue
+from theory._attention import _eigenvalue_error, _restrict, _sigma, _top_eigenvalue
 
 pytestmark = pytest.mark.skipif(not _lockstep.available(), reason=f"no kernel: {_lockstep.status()}")
 
@@ -180,3 +180,25 @@ def test_without_the_kernel_theory_falls_back_to_lapack_and_says_why(env, says, 
                          cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("False LAPACK") and says in out.stdout
+
+
+@given(m=st.integers(1, 40), seed=st.integers(0, 2**31), scale=st.sampled_from([1.0, 1e-200, 1e150]),
+       kind=st.sampled_from(["gram", "indefinite", "rank one", "diagonal"]))
+def test_symmetric_largest_eigenvalue_matches_eigvalsh_to_eps_norm(m, seed, scale, kind):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(8, m, m, generator=g, dtype=torch.float64)
+    G = {"gram": X @ X.mT, "indefinite": X + X.mT, "rank one": X[..., :1] @ X[..., :1].mT,
+         "diagonal": torch.diag_embed(X[..., 0])}[kind] * scale
+    got = _lockstep.symmetric_max_eigenvalue(G.numpy())
+    ref = torch.linalg.eigvalsh(G)[..., -1].numpy()
+    norm = torch.linalg.matrix_norm(G, 2).numpy()
+    assert (np.abs(got - ref) <= 8 * m * np.finfo(float).eps * np.maximum(norm, 1e-300)).all()
+
+
+def test_sigma_and_stable_rank_use_it_and_agree_with_the_svd():
+    P = T.softmax_attention((64,), 32, beta=4.0, generator=T.make_generator(3))
+    C = _restrict(P)
+    np.testing.assert_allclose(_sigma(P), torch.linalg.matrix_norm(C, 2), rtol=1e-13)
+    X = torch.randn(16, 32, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    s = torch.linalg.svdvals(X)
+    np.testing.assert_allclose(T.stable_rank(X), (s ** 2).sum(-1) / s[..., 0] ** 2, rtol=1e-12)

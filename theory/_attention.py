@@ -190,7 +190,19 @@ def _eigenvalue_error(C: Tensor, lam: Tensor) -> Tensor:
 def _sigma_of(C: Tensor) -> Tensor:
     # ||C||_2^2 = largest eigenvalue of C^T C: a symmetric eigenproblem, cheaper than an SVD, and as accurate
     # in sigma (relative error ~eps for sigma of order 1, the only regime where sigma matters here).
-    return torch.linalg.eigvalsh(C.mT @ C)[..., -1].clamp_min(0).sqrt()
+    return symmetric_max_eigenvalue(C.mT @ C).clamp_min(0).sqrt()
+
+
+def symmetric_max_eigenvalue(G: Tensor) -> Tensor:
+    """The largest eigenvalue of each symmetric G ``(..., m, m)``: on the CPU in float64 the lockstep kernel
+    (:func:`theory._lockstep.symmetric_max_eigenvalue`, 4x faster than a batched ``eigvalsh`` at m = 31, the same
+    ~eps ||G|| accuracy), elsewhere ``torch.linalg.eigvalsh``."""
+    m = G.shape[-1]
+    if (G.device.type == "cpu" and G.dtype == torch.float64 and 1 <= m <= _lockstep.MAX_ORDER and G.numel()
+            and _lockstep.available()):
+        out = _lockstep.symmetric_max_eigenvalue(G.detach().reshape(-1, m, m).numpy())
+        return torch.from_numpy(out).reshape(G.shape[:-2])
+    return torch.linalg.eigvalsh(G)[..., -1]
 
 
 def _slem(P: Tensor) -> Tensor:

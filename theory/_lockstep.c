@@ -487,3 +487,87 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
 }
 
 int lockstep_lanes(void) { return LANES; }
+
+/* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (only for symmetric input:
+ * the lower triangle and the diagonal are what is read after the reduction). The Householder reduction above
+ * takes each G to tridiagonal form T (an orthogonal similarity: its subdiagonal holds T's off-diagonal), and
+ * bisection on Sturm counts (LDL^T of T - x I; Kahan's method, as LAPACK's dstebz) finds T's largest eigenvalue
+ * to a few ulps of its magnitude, all lanes in lockstep. Backward stable: the error is ~eps ||G||, the same as a
+ * symmetric eigensolver's. Returns 0, -1 when m is out of range, -2 when out of memory. */
+int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restrict out) {
+    if (m < 1 || m > MAXM) return -1;
+    enum { L = LANES };
+    double *A = aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8));
+    if (!A) return -2;
+    for (int64_t g0 = 0; g0 < b; g0 += L) {
+        int used = b - g0 < L ? (int)(b - g0) : L;
+        int e[LANES];
+        double s1[LANES], s2[LANES];
+        for (int l = 0; l < L; ++l) {
+            double amax = 0.0;
+            if (l < used) {
+                const double *src = &G[(size_t)(g0 + l) * m * m];
+                for (int i = 0; i < m * m; ++i) amax = fabs(src[i]) > amax ? fabs(src[i]) : amax;
+            }
+            e[l] = 0;
+            if (amax > 0.0 && isfinite(amax)) frexp(amax, &e[l]);
+            s1[l] = ldexp(1.0, -e[l] / 2);
+            s2[l] = ldexp(1.0, -e[l] - (-e[l] / 2));
+        }
+        for (int i = 0; i < m; ++i)
+            for (int j = 0; j < m; ++j) {
+                double *dst = &A[AI(i, j)];
+                for (int l = 0; l < used; ++l) dst[l] = G[((size_t)(g0 + l) * m + i) * m + j] * s1[l] * s2[l];
+                for (int l = used; l < L; ++l) dst[l] = 0.0;
+            }
+        hessenberg(m, A, L);
+        /* Gershgorin bounds of T, then bisection: lo stays below the largest eigenvalue, hi at or above it */
+        double lo[LANES], hi[LANES];
+        for (int l = 0; l < L; ++l) {
+            lo[l] = INFINITY;
+            hi[l] = -INFINITY;
+        }
+        for (int i = 0; i < m; ++i)
+            for (int l = 0; l < L; ++l) {
+                double d = A[AI(i, i) + l];
+                double r = (i > 0 ? fabs(A[AI(i, i - 1) + l]) : 0.0) + (i + 1 < m ? fabs(A[AI(i + 1, i) + l]) : 0.0);
+                lo[l] = d - r < lo[l] ? d - r : lo[l];
+                hi[l] = d + r > hi[l] ? d + r : hi[l];
+            }
+        const double pivmin = DBL_MIN;
+        for (int it = 0; it < 128; ++it) {
+            int open = 0;
+            double mid[LANES], below[LANES];
+            for (int l = 0; l < L; ++l) {
+                double scale = fabs(lo[l]) > fabs(hi[l]) ? fabs(lo[l]) : fabs(hi[l]);
+                open |= hi[l] - lo[l] > 2 * DBL_EPSILON * scale;
+                mid[l] = 0.5 * (lo[l] + hi[l]);
+                below[l] = 0.0;
+            }
+            if (!open) break;
+            double q[LANES];
+            for (int l = 0; l < L; ++l) {
+                double t = A[AI(0, 0) + l] - mid[l];
+                t = fabs(t) < pivmin ? -pivmin : t;
+                below[l] += t < 0.0;
+                q[l] = t;
+            }
+            for (int i = 1; i < m; ++i)
+                for (int l = 0; l < L; ++l) {
+                    double off = A[AI(i, i - 1) + l];
+                    double t = A[AI(i, i) + l] - mid[l] - off * off / q[l];
+                    t = fabs(t) < pivmin ? -pivmin : t;
+                    below[l] += t < 0.0;
+                    q[l] = t;
+                }
+            for (int l = 0; l < L; ++l) { /* all m eigenvalues below mid: the largest is below it */
+                int all = below[l] >= m;
+                hi[l] = all ? mid[l] : hi[l];
+                lo[l] = all ? lo[l] : mid[l];
+            }
+        }
+        for (int l = 0; l < used; ++l) out[g0 + l] = ldexp(0.5 * (lo[l] + hi[l]), e[l]);
+    }
+    free(A);
+    return 0;
+}

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LANES", "MAX_ORDER", "available", "status", "top_eigenvalue"]
+__all__ = ["LANES", "MAX_ORDER", "available", "status", "top_eigenvalue", "symmetric_max_eigenvalue"]
 
 LANES = 16  # matrices per lockstep group: measured fastest of 8, 16 and 32 on the 2-core machine (AVX-512)
 MAX_ORDER = 128  # largest m the kernel takes (its MAXM); larger matrices go to LAPACK
@@ -115,6 +115,10 @@ def _load():
         fn.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         fn.restype = ctypes.c_int
+        sym = lib.lockstep_sym_max
+        sym.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        sym.restype = ctypes.c_int
+        fn.sym_max = sym
         _status = f"lockstep kernel ({LANES} lanes, {cc} {' '.join(flags)})"
         return fn
     _status = "LAPACK (the kernel did not compile: " + "; ".join(errors)[:300] + ")"
@@ -164,3 +168,21 @@ def top_eigenvalue(C: np.ndarray, *, errors: bool = False):
         if code != 0:
             raise MemoryError(f"the lockstep kernel failed (code {code})")
     return (re, im, ok.astype(bool), err) if errors else (re, im, ok.astype(bool))
+
+
+def symmetric_max_eigenvalue(G: np.ndarray) -> np.ndarray:
+    """The largest eigenvalue of each symmetric G ``(b, m, m)`` float64, ``1 <= m <= 128`` (only the lower
+    triangle is read): tridiagonal reduction in lockstep, then bisection on Sturm counts, to ~eps ||G||.
+    Raises RuntimeError when the kernel is not available."""
+    fn = _kernel()
+    if fn is None:
+        raise RuntimeError(f"the lockstep kernel is not available: {_status}")
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    if G.ndim != 3 or G.shape[1] != G.shape[2] or not 1 <= G.shape[1] <= MAX_ORDER:
+        raise ValueError(f"expected (b, m, m) with 1 <= m <= {MAX_ORDER}; got {G.shape}")
+    out = np.empty(G.shape[0])
+    if G.shape[0]:
+        code = fn.sym_max(G.shape[0], G.shape[1], G.ctypes.data, out.ctypes.data)
+        if code != 0:
+            raise MemoryError(f"the lockstep kernel failed (code {code})")
+    return out

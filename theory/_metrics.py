@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._attention import symmetric_max_eigenvalue
 from ._backend import array_function
 from ._similarity import ldexp, pow2_exponent
 from ._split import SplitTokens
@@ -52,7 +53,7 @@ def _stable_rank(X: Tensor, G: Tensor | None = None) -> Tensor:
     # well-conditioned (relative error ~eps) however ill-conditioned G is
     G = _gram(X) if G is None else G
     trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return (trace / torch.linalg.eigvalsh(G)[..., -1]).to(X.dtype)
+    return (trace / symmetric_max_eigenvalue(G)).to(X.dtype)
 
 
 def _mean_cosine(X: Tensor, G: Tensor | None = None) -> Tensor:
