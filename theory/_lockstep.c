@@ -338,13 +338,16 @@ static void qr_one(int m, double *restrict A, lane_state *st, int maxit, int sma
     qr_phase(m, A, 1, st, maxit, 0, small, NULL);
 }
 
-static void init_states(int m, const double *restrict A, const int L, lane_state *st, int used) {
+static inline __attribute__((always_inline)) void init_states(int m, const double *restrict A, const int L,
+                                                              lane_state *st, int used) {
+    double a[LANES];
+    for (int l = 0; l < L; ++l) a[l] = 0.0;
+    for (int i = 0; i < m; ++i)
+        for (int j = i > 0 ? i - 1 : 0; j < m; ++j)
+            for (int l = 0; l < L; ++l) a[l] += fabs(A[AI(i, j) + l]);
     for (int l = 0; l < L; ++l) {
-        double a = 0.0;
-        for (int i = 0; i < m; ++i)
-            for (int j = i > 0 ? i - 1 : 0; j < m; ++j) a += fabs(A[AI(i, j) + l]);
         memset(&st[l], 0, sizeof st[l]);
-        st[l].anorm = a;
+        st[l].anorm = a[l];
         st[l].best = -1.0;
         st[l].nn = l < used ? m - 1 : -1;
     }
@@ -456,16 +459,19 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
             s1[l] = ldexp(1.0, -e[l] / 2);
             s2[l] = ldexp(1.0, -e[l] - (-e[l] / 2));
         }
-        for (int i = 0; i < m; ++i)
-            for (int j = 0; j < m; ++j) {
-                double *dst = &A[AI(i, j)];
-                for (int l = 0; l < used; ++l) dst[l] = C[((size_t)(g0 + l) * m + i) * m + j] * s1[l] * s2[l];
-                for (int l = used; l < L; ++l) dst[l] = 0.0;
-            }
-        double fro[LANES]; /* ||C||_F of each scaled matrix */
+        for (int l = 0; l < L; ++l) { /* contiguous reads, one lane at a time; unused lanes hold zeros */
+            const double *src = &C[(size_t)(g0 + l) * m * m];
+            double f1 = s1[l], f2 = s2[l];
+            if (l < used)
+                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = src[i] * f1 * f2;
+            else
+                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = 0.0;
+        }
+        double fro[LANES]; /* ||C||_F of each scaled matrix, for the error estimate */
         for (int l = 0; l < L; ++l) fro[l] = 0.0;
-        for (int i = 0; i < m * m; ++i)
-            for (int l = 0; l < L; ++l) fro[l] += A[(size_t)i * L + l] * A[(size_t)i * L + l];
+        if (err)
+            for (int i = 0; i < m * m; ++i)
+                for (int l = 0; l < L; ++l) fro[l] += A[(size_t)i * L + l] * A[(size_t)i * L + l];
         hessenberg(m, A, L);
         if (H) memcpy(H, A, sizeof(double) * (size_t)m * m * L);
         init_states(m, A, L, st, used);
@@ -514,12 +520,14 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
             s1[l] = ldexp(1.0, -e[l] / 2);
             s2[l] = ldexp(1.0, -e[l] - (-e[l] / 2));
         }
-        for (int i = 0; i < m; ++i)
-            for (int j = 0; j < m; ++j) {
-                double *dst = &A[AI(i, j)];
-                for (int l = 0; l < used; ++l) dst[l] = G[((size_t)(g0 + l) * m + i) * m + j] * s1[l] * s2[l];
-                for (int l = used; l < L; ++l) dst[l] = 0.0;
-            }
+        for (int l = 0; l < L; ++l) { /* contiguous reads, one lane at a time; unused lanes hold zeros */
+            const double *src = &G[(size_t)(g0 + l) * m * m];
+            double f1 = s1[l], f2 = s2[l];
+            if (l < used)
+                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = src[i] * f1 * f2;
+            else
+                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = 0.0;
+        }
         hessenberg(m, A, L);
         /* Gershgorin bounds of T, then bisection: lo stays below the largest eigenvalue, hi at or above it */
         double lo[LANES], hi[LANES];
