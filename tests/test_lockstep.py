@@ -202,3 +202,12 @@ def test_sigma_and_stable_rank_use_it_and_agree_with_the_svd():
     X = torch.randn(16, 32, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     s = torch.linalg.svdvals(X)
     np.testing.assert_allclose(T.stable_rank(X), (s ** 2).sum(-1) / s[..., 0] ** 2, rtol=1e-12)
+
+
+def test_an_unwritable_cache_falls_back_to_a_temporary_directory(tmp_path):
+    env = {**os.environ, "TSE_KERNEL_CACHE": "/proc/no-such-dir/cache", "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("True lockstep kernel")
+    assert list(tmp_path.glob("tse-sandbox-*/lockstep-*.so"))

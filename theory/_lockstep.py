@@ -12,7 +12,8 @@ Why C and not numba: the same lockstep algorithm compiled with numba ran 1.2-1.8
 lane loops have a compile-time length, the scalars live in registers and every loop vectorises.
 
 It is compiled on first use with the system's C compiler (``$CC``, else ``cc``; ``-O3 -march=native``) into a
-cache directory (``$TSE_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tse-sandbox`` or ``~/.cache/tse-sandbox``), keyed
+cache directory (``$TSE_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tse-sandbox`` or ``~/.cache/tse-sandbox``; a
+per-user temporary directory where that is not writable), keyed
 by the source, the flags and the CPU, and loaded with ctypes (which releases the GIL, so the engine's worker
 threads run it in parallel). Without a compiler, or with ``TSE_EIGEN=lapack``, :func:`available` is False and
 theory uses LAPACK; :func:`status` says which and why. A matrix the QR iteration does not converge on within
@@ -50,11 +51,15 @@ _lib = None
 _status = "not loaded"
 
 
-def _cache_dir() -> Path:
+def _cache_dirs() -> list[Path]:
+    """Where the compiled kernel may live, in order: the configured cache, then a per-user temporary directory
+    (for a read-only home)."""
     if os.environ.get("TSE_KERNEL_CACHE"):
-        return Path(os.environ["TSE_KERNEL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tse-sandbox"
+        first = Path(os.environ["TSE_KERNEL_CACHE"])
+    else:
+        first = Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "tse-sandbox"
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return [first, Path(tempfile.gettempdir()) / f"tse-sandbox-{uid}"]
 
 
 def _cpu_id() -> str:
@@ -69,8 +74,11 @@ def _cpu_id() -> str:
 
 def _compile(cc: str, flags: list[str], target: Path) -> str | None:
     """Compile the kernel into ``target`` (atomically); None on success, else the compiler's complaint."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    except OSError as exc:
+        return f"cannot write {target.parent}: {exc}"
     os.close(fd)
     cmd = [cc, *flags, "-shared", "-fPIC", "-std=gnu11", f"-DLANES={LANES}", "-o", tmp, str(_SOURCE), "-lm"]
     try:
@@ -100,11 +108,17 @@ def _load():
     for flags in _FLAGS:
         key = hashlib.sha256(b"\0".join([source, " ".join([cc, *flags]).encode(), str(LANES).encode(),
                                           platform.machine().encode(), _cpu_id().encode()])).hexdigest()[:20]
-        target = _cache_dir() / f"lockstep-{key}.so"
-        if not target.exists():
-            err = _compile(cc, flags, target)
-            if err is not None:
+        target = next((d / f"lockstep-{key}.so" for d in _cache_dirs() if (d / f"lockstep-{key}.so").exists()), None)
+        if target is None:
+            for d in _cache_dirs():
+                err = _compile(cc, flags, d / f"lockstep-{key}.so")
+                if err is None:
+                    target = d / f"lockstep-{key}.so"
+                    break
                 errors.append(f"{' '.join(flags)}: {err}")
+                if not err.startswith("cannot write"):
+                    break  # a compiler error: another directory will not help
+            if target is None:
                 continue
         try:
             lib = ctypes.CDLL(str(target))
