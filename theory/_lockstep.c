@@ -494,8 +494,9 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
 
 int lockstep_lanes(void) { return LANES; }
 
-/* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (only for symmetric input:
- * the lower triangle and the diagonal are what is read after the reduction). The Householder reduction above
+/* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (symmetric to rounding: after
+ * the reduction only the diagonal and the subdiagonal are read, so an asymmetry enters at its own size). The
+ * Householder reduction above
  * takes each G to tridiagonal form T (an orthogonal similarity: its subdiagonal holds T's off-diagonal), and
  * bisection on Sturm counts (LDL^T of T - x I; Kahan's method, as LAPACK's dstebz) finds T's largest eigenvalue
  * to a few ulps of its magnitude, all lanes in lockstep. Backward stable: the error is ~eps ||G||, the same as a

@@ -185,8 +185,9 @@ def top_eigenvalue(C: np.ndarray, *, errors: bool = False):
 
 
 def symmetric_max_eigenvalue(G: np.ndarray) -> np.ndarray:
-    """The largest eigenvalue of each symmetric G ``(b, m, m)`` float64, ``1 <= m <= 128`` (only the lower
-    triangle is read): tridiagonal reduction in lockstep, then bisection on Sturm counts, to ~eps ||G||.
+    """The largest eigenvalue of each symmetric G ``(b, m, m)`` float64, ``1 <= m <= 128``: tridiagonal reduction
+    in lockstep, then bisection on Sturm counts, to ~eps ||G|| (G must be symmetric to rounding, as a computed
+    ``C^T C`` is: an asymmetry enters the result at its own size).
     Raises RuntimeError when the kernel is not available."""
     fn = _kernel()
     if fn is None:
