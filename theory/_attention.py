@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from . import _hqr, _lockstep
-from ._backend import array_function
+from ._backend import array_function, matmul
 from ._similarity import ldexp, pow2_exponent
 from ._validate import check_row_stochastic, check_square, row_stochastic_tolerance
 
@@ -68,7 +68,7 @@ def leading_basis(n: int, *, dtype: torch.dtype = torch.float64, device: str | t
 def _restrict(P: Tensor) -> Tensor:
     """C = Q^T P Q, batched."""
     Q = _helmert(P.shape[-1], P.dtype, P.device)
-    return Q.mT @ P @ Q
+    return matmul(matmul(Q.mT, P), Q)
 
 
 def _double_centre(P: Tensor) -> Tensor:
@@ -190,7 +190,7 @@ def _eigenvalue_error(C: Tensor, lam: Tensor) -> Tensor:
 def _sigma_of(C: Tensor) -> Tensor:
     # ||C||_2^2 = largest eigenvalue of C^T C: a symmetric eigenproblem, cheaper than an SVD, and as accurate
     # in sigma (relative error ~eps for sigma of order 1, the only regime where sigma matters here).
-    return symmetric_max_eigenvalue(C.mT @ C).clamp_min(0).sqrt()
+    return symmetric_max_eigenvalue(matmul(C.mT, C)).clamp_min(0).sqrt()
 
 
 def symmetric_max_eigenvalue(G: Tensor) -> Tensor:

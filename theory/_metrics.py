@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ._attention import symmetric_max_eigenvalue
-from ._backend import array_function
+from ._backend import array_function, matmul
 from ._similarity import ldexp, pow2_exponent
 from ._split import SplitTokens
 from ._validate import check_tokens
@@ -45,7 +45,7 @@ def _gram(X: Tensor, scaled: Tensor | None = None) -> Tensor:
     """The smaller Gram matrix of the scaled X in float64: X X^T (n <= d) or X^T X; both hold ||X||_2^2.
     ``scaled``: X already scaled by a power of two and in float64, if the caller has it."""
     Xs = _scaled(X).to(torch.float64) if scaled is None else scaled
-    return Xs @ Xs.mT if Xs.shape[-2] <= Xs.shape[-1] else Xs.mT @ Xs
+    return matmul(Xs, Xs.mT) if Xs.shape[-2] <= Xs.shape[-1] else matmul(Xs.mT, Xs)
 
 
 def _stable_rank(X: Tensor, G: Tensor | None = None) -> Tensor:

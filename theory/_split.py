@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ._backend import matmul
 from ._similarity import (ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, ldexp, log_share,
                           pow2_exponent, shares)
 from ._validate import check_finite, check_tokens
@@ -117,15 +118,15 @@ def attend(X: SplitTokens, D: Tensor, W: Tensor, D_exp: Tensor | None = None, ro
     centred twice: $E' = (DE - \mathbf{1}u^T)W$ and $m' = (m + \rho^T E + u)W$, $u$ the mean row of $DE$.
     """
     _check_step(X, D, W)
-    DE = D @ X.centred  # (..., n, d), at exponent centred_exp + D_exp
+    DE = matmul(D, X.centred)  # (..., n, d), at exponent centred_exp + D_exp
     u = DE.mean(dim=-2, keepdim=True)  # (..., 1, d): mean_rows(P E) - rho^T E, since Pi E = 0
     e_u = X.centred_exp if D_exp is None else X.centred_exp + D_exp
     e0 = torch.maximum(X.mean_exp, torch.maximum(e_u, X.centred_exp))
     m = ldexp(X.mean, (X.mean_exp - e0)[..., None, None]) + ldexp(u, (e_u - e0)[..., None, None])
     if row is not None:
-        m = m + ldexp(row @ X.centred, (X.centred_exp - e0)[..., None, None])
-    mean, mean_exp = _normalised(m @ W, e0)
-    centred, centred_exp = _normalised((DE - u) @ W, e_u)
+        m = m + ldexp(matmul(row, X.centred), (X.centred_exp - e0)[..., None, None])
+    mean, mean_exp = _normalised(matmul(m, W), e0)
+    centred, centred_exp = _normalised(matmul(DE - u, W), e_u)
     return SplitTokens(mean, centred, mean_exp, centred_exp)
 
 
