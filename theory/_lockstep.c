@@ -353,20 +353,26 @@ static inline __attribute__((always_inline)) void init_states(int m, const doubl
     }
 }
 
-/* One step of inverse iteration from the vector of ones on an upper Hessenberg matrix: solves (G - sigma I) x = 1
- * by Gaussian elimination with partial pivoting (one subdiagonal, so O(m^2)), where G is lane l's H itself
- * (left = 0) or J H^T J (left = 1: J reverses the order; it is upper Hessenberg too, and the solution reversed
- * is a left eigenvector of H). W is (m, m) scratch. */
-static void hessenberg_solve(int m, const double *restrict H, const int L, int l, int left, double complex sigma,
-                             double complex *restrict W, double complex *restrict x, double tiny) {
+/* First-order absolute error eps ||C||_F kappa(lambda) of lane l's computed eigenvalue lambda of largest modulus,
+ * kappa = ||x|| ||y|| / |y^H x| from one step of inverse iteration, from the vector of ones, for its right and
+ * left eigenvectors on the Hessenberg form H (an orthogonal similarity of C: the same kappa), shifted off lambda
+ * by a few ulps of ||C|| (the same estimate as theory._attention._eigenvalue_error, which LAPACK's path uses).
+ * One LU factorisation of H - sigma I with partial pivoting (one subdiagonal, so O(m^2)) serves both solves:
+ * (H - sigma I) x = 1 and (H - sigma I)^H y = 1. Infinite when the eigenvectors are (numerically) orthogonal:
+ * a (nearly) defective eigenvalue. W: (m, m) scratch; x, y, f: m each. */
+static double eigen_error(int m, const double *restrict H, const int L, int l, double re, double im, double fro,
+                          double complex *restrict W, double complex *restrict x, double complex *restrict y,
+                          double complex *restrict f) {
+    double eps = DBL_EPSILON, nrm = fro > 1e-300 ? fro : 1e-300;
+    double complex sigma = (re + 8 * eps * nrm) + I * (im + 8 * eps * nrm);
+    double tiny = eps * nrm * DBL_EPSILON;
+    unsigned char swapped[m];
     for (int i = 0; i < m; ++i)
-        for (int j = i > 0 ? i - 1 : 0; j < m; ++j) {
-            double g = left ? H[AI(m - 1 - j, m - 1 - i) + l] : H[AI(i, j) + l];
-            W[i * m + j] = g - (i == j ? sigma : 0.0);
-        }
+        for (int j = i > 0 ? i - 1 : 0; j < m; ++j) W[i * m + j] = H[AI(i, j) + l] - (i == j ? sigma : 0.0);
     for (int i = 0; i < m; ++i) x[i] = 1.0;
-    for (int k = 0; k < m - 1; ++k) {
-        if (cabs(W[(k + 1) * m + k]) > cabs(W[k * m + k])) {
+    for (int k = 0; k < m - 1; ++k) { /* P_k then L_k: rows k, k+1 swapped if need be, row k+1 -= f_k row k */
+        swapped[k] = cabs(W[(k + 1) * m + k]) > cabs(W[k * m + k]);
+        if (swapped[k]) {
             for (int j = k; j < m; ++j) {
                 double complex t = W[k * m + j];
                 W[k * m + j] = W[(k + 1) * m + j];
@@ -376,42 +382,41 @@ static void hessenberg_solve(int m, const double *restrict H, const int L, int l
             x[k] = x[k + 1];
             x[k + 1] = t;
         }
-        double complex piv = W[k * m + k];
-        if (piv == 0.0) piv = W[k * m + k] = tiny;
-        double complex f = W[(k + 1) * m + k] / piv;
-        for (int j = k + 1; j < m; ++j) W[(k + 1) * m + j] -= f * W[k * m + j];
-        x[k + 1] -= f * x[k];
+        if (W[k * m + k] == 0.0) W[k * m + k] = tiny;
+        f[k] = W[(k + 1) * m + k] / W[k * m + k];
+        for (int j = k + 1; j < m; ++j) W[(k + 1) * m + j] -= f[k] * W[k * m + j];
+        x[k + 1] -= f[k] * x[k];
     }
-    for (int i = m - 1; i >= 0; --i) {
+    if (W[(m - 1) * m + m - 1] == 0.0) W[(m - 1) * m + m - 1] = tiny;
+    for (int i = m - 1; i >= 0; --i) { /* U x = (the eliminated ones) */
         double complex acc = x[i];
         for (int j = i + 1; j < m; ++j) acc -= W[i * m + j] * x[j];
-        double complex d = W[i * m + i];
-        x[i] = acc / (d != 0.0 ? d : tiny);
+        x[i] = acc / W[i * m + i];
     }
-}
-
-/* First-order absolute error eps ||C||_F kappa(lambda) of lane l's computed eigenvalue lambda of largest modulus,
- * kappa = ||x|| ||y|| / |y^H x| from one inverse-iteration step for its right and left eigenvectors on the
- * Hessenberg form H (an orthogonal similarity of C: same kappa), shifted off lambda by a few ulps of ||C||
- * (the same estimate as theory._attention._eigenvalue_error, which LAPACK's path uses). Infinite when the
- * eigenvectors are (numerically) orthogonal: a (nearly) defective eigenvalue. */
-static double eigen_error(int m, const double *restrict H, const int L, int l, double re, double im, double fro,
-                          double complex *W, double complex *x, double complex *y) {
-    double eps = DBL_EPSILON, nrm = fro > 1e-300 ? fro : 1e-300;
-    double complex sigma = (re + 8 * eps * nrm) + I * (im + 8 * eps * nrm);
-    double tiny = eps * nrm * DBL_EPSILON;
-    hessenberg_solve(m, H, L, l, 0, sigma, W, x, tiny);
-    hessenberg_solve(m, H, L, l, 1, conj(sigma), W, y, tiny);
+    /* (H - sigma I)^H = U^H M^-H with M = L_{m-2} P_{m-2} ... L_0 P_0: solve U^H z = 1, then y = M^H z */
+    for (int i = 0; i < m; ++i) {
+        double complex acc = 1.0;
+        for (int j = 0; j < i; ++j) acc -= conj(W[j * m + i]) * y[j];
+        y[i] = acc / conj(W[i * m + i]);
+    }
+    for (int k = m - 2; k >= 0; --k) {
+        y[k] -= conj(f[k]) * y[k + 1];
+        if (swapped[k]) {
+            double complex t = y[k];
+            y[k] = y[k + 1];
+            y[k + 1] = t;
+        }
+    }
     double nx = 0.0, ny = 0.0;
     double complex dot = 0.0;
     for (int i = 0; i < m; ++i) {
-        double ax = cabs(x[i]), ay = cabs(y[m - 1 - i]);
+        double ax = cabs(x[i]), ay = cabs(y[i]);
         nx = ax > nx ? ax : nx;
         ny = ay > ny ? ay : ny;
     }
     double sx = 0.0, sy = 0.0; /* norms and y^H x of the vectors scaled by their largest entries */
     for (int i = 0; i < m; ++i) {
-        double complex xi = x[i] / nx, yi = y[m - 1 - i] / ny;
+        double complex xi = x[i] / nx, yi = y[i] / ny;
         sx += creal(xi) * creal(xi) + cimag(xi) * cimag(xi);
         sy += creal(yi) * creal(yi) + cimag(yi) * cimag(yi);
         dot += conj(yi) * xi;
@@ -431,7 +436,7 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
     enum { L = LANES };
     double *A = aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8));
     double *H = err ? aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8)) : NULL;
-    double complex *W = err ? malloc(sizeof(double complex) * ((size_t)m * m + 2 * m)) : NULL;
+    double complex *W = err ? malloc(sizeof(double complex) * ((size_t)m * m + 3 * m)) : NULL;
     if (!A || (err && (!H || !W))) {
         free(A);
         free(H);
@@ -483,7 +488,8 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
             if (err)
                 err[g0 + l] = st[l].failed ? INFINITY
                                            : ldexp(eigen_error(m, H, L, l, st[l].re, st[l].im, sqrt(fro[l]), W,
-                                                               W + (size_t)m * m, W + (size_t)m * m + m), e[l]);
+                                                               W + (size_t)m * m, W + (size_t)m * m + m,
+                                                               W + (size_t)m * m + 2 * m), e[l]);
         }
     }
     free(A);
