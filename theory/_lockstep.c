@@ -92,6 +92,63 @@ static inline __attribute__((always_inline)) void hessenberg(int m, double *rest
     }
 }
 
+/* Householder reduction of symmetric matrices to tridiagonal form (LAPACK's dsytd2, full trailing block), all
+ * lanes alike: per step p = tau T v, w = p - (tau/2)(p^T v) v, T -= v w^T + w v^T on the trailing block T; the
+ * subdiagonal then holds the off-diagonal (beta of each reflector, as in hessenberg). */
+static inline __attribute__((always_inline)) void tridiagonal(int m, double *restrict A, const int L) {
+    double v[MAXM][LANES], w[MAXM][LANES];
+    double tau[LANES], beta[LANES];
+    for (int k = 0; k < m - 2; ++k) {
+        double amax[LANES], ssq[LANES], den[LANES];
+        for (int l = 0; l < L; ++l) amax[l] = 0.0;
+        for (int i = k + 1; i < m; ++i)
+            for (int l = 0; l < L; ++l) {
+                double a = fabs(A[AI(i, k) + l]);
+                amax[l] = a > amax[l] ? a : amax[l];
+            }
+        for (int l = 0; l < L; ++l) {
+            ssq[l] = 0.0;
+            amax[l] = amax[l] > 0.0 ? amax[l] : 1.0;
+        }
+        for (int i = k + 2; i < m; ++i)
+            for (int l = 0; l < L; ++l) {
+                double a = A[AI(i, k) + l] / amax[l];
+                ssq[l] += a * a;
+            }
+        for (int l = 0; l < L; ++l) {
+            double x0 = A[AI(k + 1, k) + l], xs = x0 / amax[l];
+            double be = -copysign(amax[l] * sqrt(ssq[l] + xs * xs), x0);
+            int zero = !(ssq[l] > 0.0);
+            tau[l] = zero ? 0.0 : (be - x0) / be;
+            den[l] = zero ? 1.0 : x0 - be;
+            beta[l] = zero ? x0 : be;
+        }
+        for (int l = 0; l < L; ++l) v[k + 1][l] = 1.0;
+        for (int i = k + 2; i < m; ++i)
+            for (int l = 0; l < L; ++l) v[i][l] = A[AI(i, k) + l] / den[l];
+        /* p = tau T v (rows of T, contiguous), then w = p - (tau/2)(p^T v) v */
+        double pv[LANES];
+        for (int l = 0; l < L; ++l) pv[l] = 0.0;
+        for (int i = k + 1; i < m; ++i) {
+            double acc[LANES];
+            for (int l = 0; l < L; ++l) acc[l] = 0.0;
+            for (int j = k + 1; j < m; ++j)
+                for (int l = 0; l < L; ++l) acc[l] += A[AI(i, j) + l] * v[j][l];
+            for (int l = 0; l < L; ++l) {
+                w[i][l] = tau[l] * acc[l];
+                pv[l] += w[i][l] * v[i][l];
+            }
+        }
+        for (int l = 0; l < L; ++l) pv[l] *= 0.5 * tau[l];
+        for (int i = k + 1; i < m; ++i)
+            for (int l = 0; l < L; ++l) w[i][l] -= pv[l] * v[i][l];
+        for (int i = k + 1; i < m; ++i)
+            for (int j = k + 1; j < m; ++j)
+                for (int l = 0; l < L; ++l) A[AI(i, j) + l] -= v[i][l] * w[j][l] + w[i][l] * v[j][l];
+        for (int l = 0; l < L; ++l) A[AI(k + 1, k) + l] = beta[l];
+    }
+}
+
 static inline void record(lane_state *st, double re, double im) {
     double mod = im == 0.0 ? fabs(re) : hypot(re, im);
     if (mod > st->best) {
@@ -502,8 +559,8 @@ int lockstep_lanes(void) { return LANES; }
 
 /* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (symmetric to rounding: after
  * the reduction only the diagonal and the subdiagonal are read, so an asymmetry enters at its own size). The
- * Householder reduction above
- * takes each G to tridiagonal form T (an orthogonal similarity: its subdiagonal holds T's off-diagonal), and
+ * symmetric Householder reduction above (tridiagonal) takes each G to tridiagonal form T, an orthogonal
+ * similarity, and
  * bisection on Sturm counts (LDL^T of T - x I; Kahan's method, as LAPACK's dstebz) finds T's largest eigenvalue
  * to a few ulps of its magnitude, all lanes in lockstep. Backward stable: the error is ~eps ||G||, the same as a
  * symmetric eigensolver's. Returns 0, -1 when m is out of range, -2 when out of memory. */
@@ -535,7 +592,7 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
             else
                 for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = 0.0;
         }
-        hessenberg(m, A, L);
+        tridiagonal(m, A, L);
         /* Gershgorin bounds of T, then bisection: lo stays below the largest eigenvalue, hi at or above it */
         double lo[LANES], hi[LANES];
         for (int l = 0; l < L; ++l) {
