@@ -54,6 +54,7 @@ __all__ = ["simulate_fig3", "fig3_panels", "fig3_title", "fig3_findings", "rende
 
 FIG3_METRICS = (*T.STEP_METRICS, *T.COLLAPSE_METRICS)
 C2_SAMPLE = 8  # trials per block whose step is also recomputed in full form, for the independent C2 check
+C2_BATCH = 64  # layers whose C2 checks run as one batch (bounds the memory they hold: 64 x C2_SAMPLE steps)
 C2_MIN_T_DIV = 1e-8  # the full form resolves t_div(X) to ~eps/sqrt(t_div): compare only where that is < 1e-11
 DELTA_TOL = 1e-6  # a delta whose estimated relative error exceeds this is counted as uncertain (JSON)
 
@@ -134,12 +135,17 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
     for m, v in T.split_collapse_metrics(X).items():
         values[m].append(v)
     sample = slice(0, min(C2_SAMPLE, ch.trials))
-    for _ in range(L):
+    pending: list[tuple[torch.Tensor, tuple]] = []  # C2 checks of the last layers, done together (_c2_errors)
+    for layer in range(L):
         attention, W = draw_step(cfg, ch, X)
         Y = T.attend(X, W=W, **attention)
         metrics = T.split_step_metrics(X, Y, **attention)
         metrics["bound_violated"] = (metrics["odds_slack"] < -_tolerance(cfg)).to(metrics["odds_slack"].dtype)
-        metrics["C2_error"] = _c2_error(metrics, X, attention, W, sample)
+        metrics["C2_error"] = torch.full_like(metrics["xi_ratio_minus_1"], float("nan"))  # filled in below
+        pending.append((metrics["C2_error"], _c2_inputs(metrics, X, attention, W, sample)))
+        if len(pending) == C2_BATCH or layer == L - 1:
+            _c2_errors(pending, sample)
+            pending = []
         metrics["delta_uncertain"] = (metrics["delta_rel_err"] > DELTA_TOL).to(metrics["delta"].dtype)
         metrics.update(T.split_collapse_metrics(Y))
         if extra:
@@ -157,21 +163,35 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
 _FROM_STEP_0 = ("t_sim", "t_div", "log_t_div", *T.COLLAPSE_METRICS)
 
 
-def _c2_error(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dict, W: torch.Tensor,
-              sample: slice) -> torch.Tensor:
+def _c2_inputs(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dict, W: torch.Tensor,
+               sample: slice) -> tuple:
+    """What the C2 check of one layer needs, on the block's first trials (see :func:`_c2_errors`)."""
+    return (X.mean[sample], X.centred[sample], X.mean_exp[sample], X.centred_exp[sample],
+            metrics["xi_ratio_minus_1"][sample], {k: None if v is None else v[sample] for k, v in attention.items()},
+            W[sample])
+
+
+def _c2_errors(pending: list[tuple[torch.Tensor, tuple]], sample: slice) -> None:
     r"""C2 with its two sides computed independently, on the first trials of the block: the identity
     $r - 1 = t(q^2 - 1)/(q^2 s + t)$ from the split propagation's $q = \xi_1/\xi_2$ against $r - 1$ of the full-form
-    step; relative to $\max(|r - 1|, t)$. NaN (not compared) elsewhere and where the full form cannot resolve."""
-    Xs = T.SplitTokens(X.mean[sample], X.centred[sample], X.mean_exp[sample], X.centred_exp[sample])
+    step; relative to $\max(|r - 1|, t)$, written into each layer's ``C2_error`` (NaN elsewhere and where the full
+    form cannot resolve). The layers of ``pending`` are stacked into one batch: the check's many small
+    operations then run once per ``C2_BATCH`` layers instead of once per layer (they held the two worker threads'
+    shared interpreter lock for 15% of a run)."""
+    def cat(i: int) -> torch.Tensor:
+        return torch.cat([inputs[i] for _, inputs in pending])
+
+    Xs = T.SplitTokens(cat(0), cat(1), cat(2), cat(3))
     s, t = Xs.shares()
-    q2 = (metrics["xi_ratio_minus_1"][sample] + 1).square()
+    q2 = (cat(4) + 1).square()
     identity = t * (q2 - 1) / (q2 * s + t)
-    excess, t_full = _full_form_excess(Xs, {k: None if v is None else v[sample] for k, v in attention.items()},
-                                       W[sample])
+    attention = {k: (None if pending[0][1][5][k] is None else torch.cat([inp[5][k] for _, inp in pending]))
+                 for k in pending[0][1][5]}
+    excess, t_full = _full_form_excess(Xs, attention, cat(6))
     rel = (identity - excess).abs() / torch.maximum(excess.abs(), t_full)
-    err = torch.full_like(metrics["xi_ratio_minus_1"], float("nan"))
-    err[sample] = torch.where(t_full >= C2_MIN_T_DIV, rel, float("nan"))
-    return err
+    rel = torch.where(t_full >= C2_MIN_T_DIV, rel, float("nan")).reshape(len(pending), -1)
+    for (err, _), row in zip(pending, rel):
+        err[sample] = row
 
 
 def _slope_weights(L: int, like: torch.Tensor) -> torch.Tensor:
