@@ -165,10 +165,11 @@ _FROM_STEP_0 = ("t_sim", "t_div", "log_t_div", *T.COLLAPSE_METRICS)
 
 def _c2_inputs(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dict, W: torch.Tensor,
                sample: slice) -> tuple:
-    """What the C2 check of one layer needs, on the block's first trials (see :func:`_c2_errors`)."""
-    return (X.mean[sample], X.centred[sample], X.mean_exp[sample], X.centred_exp[sample],
-            metrics["xi_ratio_minus_1"][sample], {k: None if v is None else v[sample] for k, v in attention.items()},
-            W[sample])
+    """What the C2 check of one layer needs, on the block's first trials (see :func:`_c2_errors`): copies, so
+    that the pending layers do not keep the whole block's tensors alive."""
+    return (X.mean[sample].clone(), X.centred[sample].clone(), X.mean_exp[sample].clone(),
+            X.centred_exp[sample].clone(), metrics["xi_ratio_minus_1"][sample].clone(),
+            {k: None if v is None else v[sample].clone() for k, v in attention.items()}, W[sample].clone())
 
 
 def _c2_errors(pending: list[tuple[torch.Tensor, tuple]], sample: slice) -> None:
