@@ -27,44 +27,50 @@
 #define AI(i, j) (((i) * m + (j)) * L)
 
 typedef struct {
-    int nn, its, total, lo, start, failed;
+    int nn, its, lo, failed;
     double t, anorm, best, re, im;
 } lane_state;
+
+/* LAPACK's dlarfg on column k of every lane: H = I - tau v v^T with v[k+1] = 1 maps the column below the diagonal
+ * to beta e_1; the norm is taken on the column scaled by its largest entry, so tiny columns (nearly one-hot
+ * attention) neither underflow nor make tau overflow. Nothing below x0: H = I (tau = 0, beta = x0). */
+static inline __attribute__((always_inline)) void column_reflector(int m, const double *restrict A, const int L,
+                                                                    int k, double v[][LANES], double *tau,
+                                                                    double *beta) {
+    double amax[LANES], ssq[LANES], den[LANES];
+    for (int l = 0; l < L; ++l) amax[l] = 0.0;
+    for (int i = k + 1; i < m; ++i)
+        for (int l = 0; l < L; ++l) {
+            double a = fabs(A[AI(i, k) + l]);
+            amax[l] = a > amax[l] ? a : amax[l];
+        }
+    for (int l = 0; l < L; ++l) {
+        ssq[l] = 0.0; /* of the column below x0, scaled */
+        amax[l] = amax[l] > 0.0 ? amax[l] : 1.0;
+    }
+    for (int i = k + 2; i < m; ++i)
+        for (int l = 0; l < L; ++l) {
+            double a = A[AI(i, k) + l] / amax[l];
+            ssq[l] += a * a;
+        }
+    for (int l = 0; l < L; ++l) {
+        double x0 = A[AI(k + 1, k) + l], xs = x0 / amax[l];
+        double be = -copysign(amax[l] * sqrt(ssq[l] + xs * xs), x0);
+        int zero = !(ssq[l] > 0.0);
+        tau[l] = zero ? 0.0 : (be - x0) / be;
+        den[l] = zero ? 1.0 : x0 - be;
+        beta[l] = zero ? x0 : be;
+    }
+    for (int l = 0; l < L; ++l) v[k + 1][l] = 1.0;
+    for (int i = k + 2; i < m; ++i)
+        for (int l = 0; l < L; ++l) v[i][l] = A[AI(i, k) + l] / den[l];
+}
 
 static inline __attribute__((always_inline)) void hessenberg(int m, double *restrict A, const int L) {
     double v[MAXM][LANES], sj[MAXM][LANES];
     double tau[LANES], alpha[LANES];
     for (int k = 0; k < m - 2; ++k) {
-        /* LAPACK's dlarfg: H = I - tau v v^T with v[k+1] = 1 maps column k below the diagonal to beta e_1;
-         * the norm is taken on the column scaled by its largest entry, so tiny columns (nearly one-hot
-         * attention) neither underflow nor make tau overflow */
-        double amax[LANES], ssq[LANES], den[LANES];
-        for (int l = 0; l < L; ++l) amax[l] = 0.0;
-        for (int i = k + 1; i < m; ++i)
-            for (int l = 0; l < L; ++l) {
-                double a = fabs(A[AI(i, k) + l]);
-                amax[l] = a > amax[l] ? a : amax[l];
-            }
-        for (int l = 0; l < L; ++l) {
-            ssq[l] = 0.0; /* of the column below x0, scaled */
-            amax[l] = amax[l] > 0.0 ? amax[l] : 1.0;
-        }
-        for (int i = k + 2; i < m; ++i)
-            for (int l = 0; l < L; ++l) {
-                double a = A[AI(i, k) + l] / amax[l];
-                ssq[l] += a * a;
-            }
-        for (int l = 0; l < L; ++l) {
-            double x0 = A[AI(k + 1, k) + l], xs = x0 / amax[l];
-            double be = -copysign(amax[l] * sqrt(ssq[l] + xs * xs), x0);
-            int zero = !(ssq[l] > 0.0); /* nothing below x0: H = I */
-            tau[l] = zero ? 0.0 : (be - x0) / be;
-            den[l] = zero ? 1.0 : x0 - be;
-            alpha[l] = zero ? x0 : be;
-        }
-        for (int l = 0; l < L; ++l) v[k + 1][l] = 1.0;
-        for (int i = k + 2; i < m; ++i)
-            for (int l = 0; l < L; ++l) v[i][l] = A[AI(i, k) + l] / den[l];
+        column_reflector(m, A, L, k, v, tau, alpha);
         /* left: H A on rows k+1.., columns k+1.. (column k becomes alpha e_1 exactly) */
         for (int j = k + 1; j < m; ++j)
             for (int l = 0; l < L; ++l) sj[j][l] = 0.0;
@@ -99,33 +105,7 @@ static inline __attribute__((always_inline)) void tridiagonal(int m, double *res
     double v[MAXM][LANES], w[MAXM][LANES];
     double tau[LANES], beta[LANES];
     for (int k = 0; k < m - 2; ++k) {
-        double amax[LANES], ssq[LANES], den[LANES];
-        for (int l = 0; l < L; ++l) amax[l] = 0.0;
-        for (int i = k + 1; i < m; ++i)
-            for (int l = 0; l < L; ++l) {
-                double a = fabs(A[AI(i, k) + l]);
-                amax[l] = a > amax[l] ? a : amax[l];
-            }
-        for (int l = 0; l < L; ++l) {
-            ssq[l] = 0.0;
-            amax[l] = amax[l] > 0.0 ? amax[l] : 1.0;
-        }
-        for (int i = k + 2; i < m; ++i)
-            for (int l = 0; l < L; ++l) {
-                double a = A[AI(i, k) + l] / amax[l];
-                ssq[l] += a * a;
-            }
-        for (int l = 0; l < L; ++l) {
-            double x0 = A[AI(k + 1, k) + l], xs = x0 / amax[l];
-            double be = -copysign(amax[l] * sqrt(ssq[l] + xs * xs), x0);
-            int zero = !(ssq[l] > 0.0);
-            tau[l] = zero ? 0.0 : (be - x0) / be;
-            den[l] = zero ? 1.0 : x0 - be;
-            beta[l] = zero ? x0 : be;
-        }
-        for (int l = 0; l < L; ++l) v[k + 1][l] = 1.0;
-        for (int i = k + 2; i < m; ++i)
-            for (int l = 0; l < L; ++l) v[i][l] = A[AI(i, k) + l] / den[l];
+        column_reflector(m, A, L, k, v, tau, beta);
         /* p = tau T v (rows of T, contiguous), then w = p - (tau/2)(p^T v) v */
         double pv[LANES];
         for (int l = 0; l < L; ++l) pv[l] = 0.0;
@@ -229,7 +209,6 @@ static inline __attribute__((always_inline)) int settle(int m, double *restrict 
             w = -0.4375 * ss * ss;
         }
         st->its++;
-        st->total++;
         st->lo = q;
         *x0 = x;
         *y0 = y;
@@ -312,7 +291,6 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
             sp[l] = p / ss;
             sq[l] = qv / ss;
             sr[l] = rv / ss;
-            st[l].start = mm;
             if (mm < kmin) kmin = mm;
         }
         /* one Francis sweep for every active lane, k over the union of their bulge paths */
@@ -483,6 +461,28 @@ static double eigen_error(int m, const double *restrict H, const int L, int l, d
     return isfinite(err) ? err : INFINITY;
 }
 
+/* Lanes 0..used-1 of A get matrices g0.. of src (b, m, m) row-major, each scaled by a power of two 2^-e (exact) to
+ * largest entry in [1/2, 1), as LAPACK's geev scales far from 1: products of entries then neither underflow nor
+ * overflow where they matter. Unused lanes hold zeros. Reads are contiguous, one lane at a time. */
+static inline __attribute__((always_inline)) void load_scaled(int m, const double *restrict src, int64_t g0,
+                                                               int used, double *restrict A, const int L, int *e) {
+    size_t mm2 = (size_t)m * m;
+    for (int l = 0; l < L; ++l) {
+        if (l >= used) {
+            for (size_t i = 0; i < mm2; ++i) A[i * L + l] = 0.0;
+            e[l] = 0;
+            continue;
+        }
+        const double *x = &src[(size_t)(g0 + l) * mm2];
+        double amax = 0.0;
+        for (size_t i = 0; i < mm2; ++i) amax = fabs(x[i]) > amax ? fabs(x[i]) : amax;
+        e[l] = 0;
+        if (amax > 0.0 && isfinite(amax)) frexp(amax, &e[l]);
+        double f1 = ldexp(1.0, -e[l] / 2), f2 = ldexp(1.0, -e[l] - (-e[l] / 2)); /* 2^-e, each representable */
+        for (size_t i = 0; i < mm2; ++i) A[i * L + l] = x[i] * f1 * f2;
+    }
+}
+
 /* The eigenvalue of largest modulus (re, im) of each of the b matrices C (b, m, m) row-major, and ok = 1 where
  * the QR iteration converged. `straggle`: finish a group's lanes alone once at most this many are active.
  * With err (else NULL), each eigenvalue's first-order absolute error estimate (eigen_error). Returns 0, -1 when m
@@ -504,31 +504,8 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
     lane_state st[LANES];
     for (int64_t g0 = 0; g0 < b; g0 += L) {
         int used = b - g0 < L ? (int)(b - g0) : L;
-        /* each matrix scaled by a power of two (exact) to largest entry in [1/2, 1), as LAPACK's geev scales
-         * far from 1: products of entries then neither underflow nor overflow where they matter */
         int e[LANES];
-        for (int l = 0; l < L; ++l) {
-            double amax = 0.0;
-            if (l < used) {
-                const double *src = &C[(size_t)(g0 + l) * m * m];
-                for (int i = 0; i < m * m; ++i) amax = fabs(src[i]) > amax ? fabs(src[i]) : amax;
-            }
-            e[l] = 0;
-            if (amax > 0.0 && isfinite(amax)) frexp(amax, &e[l]);
-        }
-        double s1[LANES], s2[LANES]; /* 2^-e in two factors, each representable */
-        for (int l = 0; l < L; ++l) {
-            s1[l] = ldexp(1.0, -e[l] / 2);
-            s2[l] = ldexp(1.0, -e[l] - (-e[l] / 2));
-        }
-        for (int l = 0; l < L; ++l) { /* contiguous reads, one lane at a time; unused lanes hold zeros */
-            const double *src = &C[(size_t)(g0 + l) * m * m];
-            double f1 = s1[l], f2 = s2[l];
-            if (l < used)
-                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = src[i] * f1 * f2;
-            else
-                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = 0.0;
-        }
+        load_scaled(m, C, g0, used, A, L, e);
         double fro[LANES]; /* ||C||_F of each scaled matrix, for the error estimate */
         for (int l = 0; l < L; ++l) fro[l] = 0.0;
         if (err)
@@ -572,26 +549,7 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
     for (int64_t g0 = 0; g0 < b; g0 += L) {
         int used = b - g0 < L ? (int)(b - g0) : L;
         int e[LANES];
-        double s1[LANES], s2[LANES];
-        for (int l = 0; l < L; ++l) {
-            double amax = 0.0;
-            if (l < used) {
-                const double *src = &G[(size_t)(g0 + l) * m * m];
-                for (int i = 0; i < m * m; ++i) amax = fabs(src[i]) > amax ? fabs(src[i]) : amax;
-            }
-            e[l] = 0;
-            if (amax > 0.0 && isfinite(amax)) frexp(amax, &e[l]);
-            s1[l] = ldexp(1.0, -e[l] / 2);
-            s2[l] = ldexp(1.0, -e[l] - (-e[l] / 2));
-        }
-        for (int l = 0; l < L; ++l) { /* contiguous reads, one lane at a time; unused lanes hold zeros */
-            const double *src = &G[(size_t)(g0 + l) * m * m];
-            double f1 = s1[l], f2 = s2[l];
-            if (l < used)
-                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = src[i] * f1 * f2;
-            else
-                for (int i = 0; i < m * m; ++i) A[(size_t)i * L + l] = 0.0;
-        }
+        load_scaled(m, G, g0, used, A, L, e);
         tridiagonal(m, A, L);
         /* Gershgorin bounds of T, then bisection: lo stays below the largest eigenvalue, hi at or above it */
         double lo[LANES], hi[LANES];

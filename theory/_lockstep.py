@@ -125,16 +125,12 @@ def _load():
         except OSError as exc:
             errors.append(str(exc))
             continue
-        fn = lib.lockstep_top
-        fn.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-        fn.restype = ctypes.c_int
-        sym = lib.lockstep_sym_max
-        sym.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-        sym.restype = ctypes.c_int
-        fn.sym_max = sym
+        lib.lockstep_top.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        lib.lockstep_sym_max.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        lib.lockstep_top.restype = lib.lockstep_sym_max.restype = ctypes.c_int
         _status = f"lockstep kernel ({LANES} lanes, {cc} {' '.join(flags)})"
-        return fn
+        return lib
     _status = "LAPACK (the kernel did not compile: " + "; ".join(errors)[:300] + ")"
     return None
 
@@ -159,6 +155,22 @@ def status() -> str:
     return _status
 
 
+def _batch(X: np.ndarray):
+    """(the loaded library, X as a contiguous float64 ``(b, m, m)`` array): what both entry points check first."""
+    lib = _kernel()
+    if lib is None:
+        raise RuntimeError(f"the lockstep kernel is not available: {_status}")
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim != 3 or X.shape[1] != X.shape[2] or not 1 <= X.shape[1] <= MAX_ORDER:
+        raise ValueError(f"expected (b, m, m) with 1 <= m <= {MAX_ORDER}; got {X.shape}")
+    return lib, X
+
+
+def _done(code: int) -> None:
+    if code != 0:
+        raise MemoryError(f"the lockstep kernel failed (code {code})")
+
+
 def top_eigenvalue(C: np.ndarray, *, errors: bool = False):
     """(re, im, ok) of the eigenvalue of largest modulus of each C ``(b, m, m)`` float64, ``1 <= m <= 128``, and
     with ``errors`` a fourth array: its first-order absolute error estimate eps ||C||_F kappa(lambda) (inf where
@@ -167,20 +179,13 @@ def top_eigenvalue(C: np.ndarray, *, errors: bool = False):
     ``ok`` is False where the QR iteration did not converge (recompute those with LAPACK). Raises RuntimeError
     when the kernel is not available.
     """
-    fn = _kernel()
-    if fn is None:
-        raise RuntimeError(f"the lockstep kernel is not available: {_status}")
-    C = np.ascontiguousarray(C, dtype=np.float64)
-    if C.ndim != 3 or C.shape[1] != C.shape[2] or not 1 <= C.shape[1] <= MAX_ORDER:
-        raise ValueError(f"expected (b, m, m) with 1 <= m <= {MAX_ORDER}; got {C.shape}")
+    lib, C = _batch(C)
     b, m = C.shape[0], C.shape[1]
     re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
     err = np.empty(b) if errors else None
     if b:
-        code = fn(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data,
-                  err.ctypes.data if errors else None, STRAGGLE, SMALL)
-        if code != 0:
-            raise MemoryError(f"the lockstep kernel failed (code {code})")
+        _done(lib.lockstep_top(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data,
+                               err.ctypes.data if errors else None, STRAGGLE, SMALL))
     return (re, im, ok.astype(bool), err) if errors else (re, im, ok.astype(bool))
 
 
@@ -189,15 +194,8 @@ def symmetric_max_eigenvalue(G: np.ndarray) -> np.ndarray:
     in lockstep, then bisection on Sturm counts, to ~eps ||G|| (G must be symmetric to rounding, as a computed
     ``C^T C`` is: an asymmetry enters the result at its own size).
     Raises RuntimeError when the kernel is not available."""
-    fn = _kernel()
-    if fn is None:
-        raise RuntimeError(f"the lockstep kernel is not available: {_status}")
-    G = np.ascontiguousarray(G, dtype=np.float64)
-    if G.ndim != 3 or G.shape[1] != G.shape[2] or not 1 <= G.shape[1] <= MAX_ORDER:
-        raise ValueError(f"expected (b, m, m) with 1 <= m <= {MAX_ORDER}; got {G.shape}")
+    lib, G = _batch(G)
     out = np.empty(G.shape[0])
     if G.shape[0]:
-        code = fn.sym_max(G.shape[0], G.shape[1], G.ctypes.data, out.ctypes.data)
-        if code != 0:
-            raise MemoryError(f"the lockstep kernel failed (code {code})")
+        _done(lib.lockstep_sym_max(G.shape[0], G.shape[1], G.ctypes.data, out.ctypes.data))
     return out

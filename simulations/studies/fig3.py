@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import torch
 
@@ -135,7 +136,7 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
     for m, v in T.split_collapse_metrics(X).items():
         values[m].append(v)
     sample = slice(0, min(C2_SAMPLE, ch.trials))
-    pending: list[tuple[torch.Tensor, tuple]] = []  # C2 checks of the last layers, done together (_c2_errors)
+    pending: list[tuple[torch.Tensor, _C2Inputs]] = []  # C2 checks of the last layers, done together (_c2_errors)
     for layer in range(L):
         attention, W = draw_step(cfg, ch, X)
         Y = T.attend(X, W=W, **attention)
@@ -163,32 +164,47 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
 _FROM_STEP_0 = ("t_sim", "t_div", "log_t_div", *T.COLLAPSE_METRICS)
 
 
+class _C2Inputs(NamedTuple):
+    """What the C2 check of one layer needs, on the block's first trials (see :func:`_c2_errors`)."""
+
+    mean: torch.Tensor
+    centred: torch.Tensor
+    mean_exp: torch.Tensor
+    centred_exp: torch.Tensor
+    xi_ratio_minus_1: torch.Tensor
+    attention: dict
+    W: torch.Tensor
+
+
 def _c2_inputs(metrics: dict[str, torch.Tensor], X: T.SplitTokens, attention: dict, W: torch.Tensor,
-               sample: slice) -> tuple:
-    """What the C2 check of one layer needs, on the block's first trials (see :func:`_c2_errors`): copies, so
-    that the pending layers do not keep the whole block's tensors alive."""
-    return (X.mean[sample].clone(), X.centred[sample].clone(), X.mean_exp[sample].clone(),
-            X.centred_exp[sample].clone(), metrics["xi_ratio_minus_1"][sample].clone(),
-            {k: None if v is None else v[sample].clone() for k, v in attention.items()}, W[sample].clone())
+               sample: slice) -> _C2Inputs:
+    """The C2 inputs of one layer: copies, so that the pending layers do not keep the whole block's tensors
+    alive."""
+    return _C2Inputs(X.mean[sample].clone(), X.centred[sample].clone(), X.mean_exp[sample].clone(),
+                     X.centred_exp[sample].clone(), metrics["xi_ratio_minus_1"][sample].clone(),
+                     {k: None if v is None else v[sample].clone() for k, v in attention.items()},
+                     W[sample].clone())
 
 
-def _c2_errors(pending: list[tuple[torch.Tensor, tuple]], sample: slice) -> None:
+def _c2_errors(pending: list[tuple[torch.Tensor, _C2Inputs]], sample: slice) -> None:
     r"""C2 with its two sides computed independently, on the first trials of the block: the identity
     $r - 1 = t(q^2 - 1)/(q^2 s + t)$ from the split propagation's $q = \xi_1/\xi_2$ against $r - 1$ of the full-form
     step; relative to $\max(|r - 1|, t)$, written into each layer's ``C2_error`` (NaN elsewhere and where the full
     form cannot resolve). The layers of ``pending`` are stacked into one batch: the check's many small
     operations then run once per ``C2_BATCH`` layers instead of once per layer (they held the two worker threads'
     shared interpreter lock for 15% of a run)."""
-    def cat(i: int) -> torch.Tensor:
-        return torch.cat([inputs[i] for _, inputs in pending])
+    inputs = [inp for _, inp in pending]
 
-    Xs = T.SplitTokens(cat(0), cat(1), cat(2), cat(3))
+    def cat(field: str) -> torch.Tensor:
+        return torch.cat([getattr(inp, field) for inp in inputs])
+
+    Xs = T.SplitTokens(cat("mean"), cat("centred"), cat("mean_exp"), cat("centred_exp"))
     s, t = Xs.shares()
-    q2 = (cat(4) + 1).square()
+    q2 = (cat("xi_ratio_minus_1") + 1).square()
     identity = t * (q2 - 1) / (q2 * s + t)
-    attention = {k: (None if pending[0][1][5][k] is None else torch.cat([inp[5][k] for _, inp in pending]))
-                 for k in pending[0][1][5]}
-    excess, t_full = _full_form_excess(Xs, attention, cat(6))
+    attention = {k: None if v is None else torch.cat([inp.attention[k] for inp in inputs])
+                 for k, v in inputs[0].attention.items()}
+    excess, t_full = _full_form_excess(Xs, attention, cat("W"))
     rel = (identity - excess).abs() / torch.maximum(excess.abs(), t_full)
     rel = torch.where(t_full >= C2_MIN_T_DIV, rel, float("nan")).reshape(len(pending), -1)
     for (err, _), row in zip(pending, rel):
