@@ -105,26 +105,33 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
     - symmetric P: C is symmetric: the symmetric solver (4x faster, backward stable: error ~ eps ||C||);
     - lower-triangular P (causal attention): the eigenvalues are the diagonal entries, so
       $\delta = \max_{i \ge 2} P_{ii}$ exactly (through C it would lose digits, the more the larger beta);
-    - otherwise LAPACK's geev, and with ``errors`` the first-order error $\epsilon\|C\|_F\,\kappa(\lambda)$ of the
-      eigenvalue of largest modulus, $\kappa = \|x\|\|y\|/|y^H x|$ from one step of inverse iteration for its
-      right and left eigenvectors: a near-defective C (nearly one-hot rows) gets a huge or infinite estimate.
+    - otherwise the eigenvalue of largest modulus (:func:`_top_eigenvalue`: the lockstep kernel on the CPU, else
+      LAPACK's geev), and with ``errors`` its first-order error $\epsilon\|C\|_F\,\kappa(\lambda)$,
+      $\kappa = \|x\|\|y\|/|y^H x|$ from one step of inverse iteration for its right and left eigenvectors: a
+      near-defective C (nearly one-hot rows) gets a huge or infinite estimate.
     """
     batch = C.shape[:-2]
     Cf = C.reshape(-1, *C.shape[-2:])
-    delta, err = Cf.new_zeros(Cf.shape[0]), Cf.new_zeros(Cf.shape[0])
-    general = torch.ones(Cf.shape[0], dtype=torch.bool, device=C.device)
     if P is not None:
         Pf = P.reshape(-1, *P.shape[-2:])
-        triangular = ((Pf + offset).triu(1) == 0).flatten(-2).all(-1)
-        symmetric = (Pf == Pf.mT).flatten(-2).all(-1) & ~triangular
-        if bool(triangular.any()):
-            diag = Pf[triangular].diagonal(dim1=-2, dim2=-1) + offset
-            delta[triangular] = diag[:, 1:].abs().amax(-1).to(torch.float64)  # exact: err stays 0
-        if bool(symmetric.any()):
-            Cs = Cf[symmetric]
-            delta[symmetric] = torch.linalg.eigvalsh((Cs + Cs.mT) / 2).abs().amax(-1)
-            err[symmetric] = 4 * torch.finfo(torch.float64).eps * torch.linalg.matrix_norm(Cs)
-        general = ~(triangular | symmetric)
+        corner = Pf.shape[-1] > 1  # a first test on one entry, so that the full tests run only where it passes
+        triangular = _all_where(Pf[:, 0, -1] + offset == 0 if corner else None, Pf,
+                                lambda S: ((S + offset).triu(1) == 0).flatten(-2))
+        symmetric = _all_where(Pf[:, 0, 1] == Pf[:, 1, 0] if corner else None, Pf,
+                               lambda S: (S == S.mT).flatten(-2)) & ~triangular
+    if P is None or not bool((triangular | symmetric).any()):  # all general (the common case): no masks, no copies
+        top, top_err = _top_eigenvalue(Cf, errors=errors)
+        delta = top.abs().reshape(batch)
+        return (delta, top_err.reshape(batch)) if errors else delta
+    delta, err = Cf.new_zeros(Cf.shape[0]), Cf.new_zeros(Cf.shape[0])
+    if bool(triangular.any()):
+        diag = Pf[triangular].diagonal(dim1=-2, dim2=-1) + offset
+        delta[triangular] = diag[:, 1:].abs().amax(-1).to(torch.float64)  # exact: err stays 0
+    if bool(symmetric.any()):
+        Cs = Cf[symmetric]
+        delta[symmetric] = torch.linalg.eigvalsh((Cs + Cs.mT) / 2).abs().amax(-1)
+        err[symmetric] = 4 * torch.finfo(torch.float64).eps * torch.linalg.matrix_norm(Cs)
+    general = ~(triangular | symmetric)
     if bool(general.any()):
         Cg = Cf[general]
         top, top_err = _top_eigenvalue(Cg, errors=errors)
@@ -133,6 +140,17 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
             err[general] = top_err
     delta = delta.reshape(batch)
     return (delta, err.reshape(batch)) if errors else delta
+
+
+def _all_where(candidate: Tensor | None, P: Tensor, entries) -> Tensor:
+    """Per matrix of P ``(g, n, n)``: whether ``entries(P)`` ``(g, k)`` is all true, evaluated only where the
+    necessary condition ``candidate`` ``(g,)`` holds (None: everywhere)."""
+    if candidate is None:
+        return entries(P).all(-1)
+    out = candidate.clone()
+    if bool(candidate.any()):
+        out[candidate] = entries(P[candidate]).all(-1)
+    return out
 
 
 def _top_eigenvalue(C: Tensor, *, errors: bool = False) -> tuple[Tensor, Tensor | None]:

@@ -139,23 +139,17 @@ static inline void record(lane_state *st, double re, double im) {
 }
 
 /* Deflate lane l (1x1 and 2x2 blocks at the bottom of its window) until it needs a QR step (returns 1 and sets
- * its window's start and the shifts' parameters x, y, w) or is done or failed (returns 0). */
+ * its window's start and the shifts' parameters x, y, w) or is done or failed (returns 0). neg[q][l]: whether
+ * lane l's subdiagonal entry (q, q-1) is negligible (computed for all lanes at once by qr_phase). */
 static void qr_one(int m, double *restrict A, lane_state *st, int maxit, int small);
 
 static inline __attribute__((always_inline)) int settle(int m, double *restrict A, const int L, int l, int small,
                                                         lane_state *st, int maxit, double *x0, double *y0,
-                                                        double *w0) {
+                                                        double *w0, unsigned char neg[][LANES]) {
     while (st->nn >= 0 && !st->failed) {
         int n1 = st->nn, q = n1;
-        while (q >= 1) {
-            double ss = fabs(A[AI(q - 1, q - 1) + l]) + fabs(A[AI(q, q) + l]);
-            if (ss == 0.0) ss = st->anorm;
-            if (fabs(A[AI(q, q - 1) + l]) + ss == ss) {
-                A[AI(q, q - 1) + l] = 0.0;
-                break;
-            }
-            --q;
-        }
+        while (q >= 1 && !neg[q][l]) --q;
+        if (q >= 1) A[AI(q, q - 1) + l] = 0.0;
         double x = A[AI(n1, n1) + l];
         if (q == n1) {
             record(st, x + st->t, 0.0);
@@ -163,9 +157,10 @@ static inline __attribute__((always_inline)) int settle(int m, double *restrict 
             st->its = 0;
             continue;
         }
-        if (small && n1 - q + 1 <= small && (q > 0 || n1 < m - 1)) {
+        if (small && q < n1 - 1 && n1 - q + 1 <= small && (q > 0 || n1 < m - 1)) {
             /* a small window (nearly one-hot attention splits into many): finish it alone, so the lockstep's
-             * loops keep to the large windows; its eigenvalues are those of the block itself */
+             * loops keep to the large windows; its eigenvalues are those of the block itself (a 2 x 2 window is
+             * solved directly below, with the same arithmetic as alone) */
             int k = n1 - q + 1;
             double B[k * k];
             for (int i = 0; i < k; ++i)
@@ -229,6 +224,7 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
     double rx[LANES], ry[LANES], rz[LANES], rq[LANES], rr[LANES];
     int lo[LANES], start[LANES], nn[LANES];
     double spare[LANES];
+    unsigned char neg[MAXM][LANES];
     for (;;) {
         if (alone) {
             int left = 0;
@@ -247,9 +243,19 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
                 return;
             }
         }
+        /* which subdiagonal entries are negligible (EISPACK's test), for every lane at once: settle's scans read
+         * this instead of the matrix (the entries it reads do not change until the next sweep) */
+        int top = 0;
+        for (int l = 0; l < L; ++l) top = st[l].nn > top ? st[l].nn : top;
+        for (int q = 1; q <= top; ++q)
+            for (int l = 0; l < L; ++l) {
+                double ss = fabs(A[AI(q - 1, q - 1) + l]) + fabs(A[AI(q, q) + l]);
+                ss = ss == 0.0 ? st[l].anorm : ss;
+                neg[q][l] = fabs(A[AI(q, q - 1) + l]) + ss == ss;
+            }
         int active = 0, kmin = m, kmax = -1, ilo = m;
         for (int l = 0; l < L; ++l) {
-            int go = settle(m, A, L, l, small, &st[l], maxit, &sp[l], &sq[l], &sr[l]);
+            int go = settle(m, A, L, l, small, &st[l], maxit, &sp[l], &sq[l], &sr[l], neg);
             if (go) {
                 ++active;
                 if (st[l].nn - 1 > kmax) kmax = st[l].nn - 1;
@@ -395,6 +401,10 @@ static inline __attribute__((always_inline)) void init_states(int m, const doubl
  * One LU factorisation of H - sigma I with partial pivoting (one subdiagonal, so O(m^2)) serves both solves:
  * (H - sigma I) x = 1 and (H - sigma I)^H y = 1. Infinite when the eigenvectors are (numerically) orthogonal:
  * a (nearly) defective eigenvalue. W: (m, m) scratch; x, y, f: m each. */
+/* Not vectorised: GCC 12's vectoriser turns these complex products into fused multiply-adds (vfmaddsub) despite
+ * -ffp-contract=off, and only where its pattern matcher fires, so the estimate's last digits would depend on the
+ * code around it (measured: up to 2e-15 relative between two builds). */
+__attribute__((optimize("no-tree-vectorize")))
 static double eigen_error(int m, const double *restrict H, const int L, int l, double re, double im, double fro,
                           double complex *restrict W, double complex *restrict x, double complex *restrict y,
                           double complex *restrict f) {

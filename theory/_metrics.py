@@ -103,10 +103,14 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     """The three metrics of a chain state in split form ``X = 1 m^T + E`` (see the module doc)."""
     if not isinstance(X, SplitTokens):
         raise ValueError(f"X must be a SplitTokens (theory.split_tokens); got {type(X).__name__}")
-    full = X.tokens()
-    e_full = pow2_exponent(full, (-2, -1))
-    scaled = ldexp(full, -e_full[..., None, None]).to(torch.float64)  # shared by all three metrics
+    # X 2^-e, e the larger part's exponent: its entries are of order 1 (each part's largest entry is in [1/2, 1)),
+    # and every metric is scale-free (an exact power of two changes none of their digits)
+    e = torch.maximum(X.mean_exp, X.centred_exp)
+    scaled = (ldexp(X.mean, (X.mean_exp - e)[..., None, None])
+              + ldexp(X.centred, (X.centred_exp - e)[..., None, None])).to(torch.float64)  # shared by all three
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part
-    dong = ldexp(num / _composite(scaled), (X.centred_exp - e_full).to(torch.float64)).to(full.dtype)
-    G = _gram(full, scaled)
-    return {"stable_rank": _stable_rank(full, G), "mean_cosine": _mean_cosine(full, G), "dong_residual": dong}
+    dtype = X.centred.dtype
+    dong = ldexp(num / _composite(scaled), (X.centred_exp - e).to(torch.float64)).to(dtype)
+    G = _gram(scaled, scaled)
+    return {"stable_rank": _stable_rank(scaled, G).to(dtype), "mean_cosine": _mean_cosine(scaled, G).to(dtype),
+            "dong_residual": dong}

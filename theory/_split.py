@@ -53,6 +53,28 @@ def _normalised(A: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
     return ldexp(A, -f[..., None, None]), e + f
 
 
+def _part_norm(A: Tensor) -> ScaledNorm:
+    """||A|| over the last two dims of a part of :class:`SplitTokens`. A normalised part (largest entry in [1/2, 1))
+    has a norm of order 1, whose squares can neither overflow nor lose anything that matters to underflow: then
+    directly, exactly what scaling by the part's own power of two (which is 1) would give; else by that scaling."""
+    v = torch.linalg.matrix_norm(A)
+    lo, hi = _SAFE_NORM[A.dtype] if A.dtype in _SAFE_NORM else _safe_norm(A.dtype)
+    if bool(((v >= lo) & (v <= hi)).all()):
+        return ScaledNorm(v, torch.zeros_like(v))
+    return _scaled_frobenius(A)
+
+
+def _safe_norm(dtype: torch.dtype) -> tuple[float, float]:
+    """Norms in [tiny^(1/4), max^(1/4)] come out right from the plain sum of squares: no square overflows, and the
+    squares that underflow are each below tiny, at most tiny^(1/2) relative to the norm's square."""
+    fi = torch.finfo(dtype)
+    _SAFE_NORM[dtype] = (fi.tiny ** 0.25, fi.max ** 0.25)
+    return _SAFE_NORM[dtype]
+
+
+_SAFE_NORM: dict[torch.dtype, tuple[float, float]] = {}
+
+
 @dataclass(frozen=True)
 class SplitTokens:
     r"""$X = \mathbf{1}\,(2^{e_m} m)^T + 2^{e_E} E$ ``(..., n, d)``: mean token and centred part, each normalised.
@@ -72,7 +94,7 @@ class SplitTokens:
 
     @functools.cached_property
     def _norms(self) -> tuple[ScaledNorm, ScaledNorm]:  # a chain step asks for them several times
-        a, b = _scaled_frobenius(self.mean), _scaled_frobenius(self.centred)
+        a, b = _part_norm(self.mean), _part_norm(self.centred)
         n = self.centred.shape[-2]
         return (ScaledNorm(a.value * math.sqrt(n), a.exp + self.mean_exp), ScaledNorm(b.value, b.exp + self.centred_exp))
 
