@@ -54,10 +54,19 @@ class ScaledNorm(NamedTuple):
     exp: Tensor
 
 
+def max_abs(A: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """max|A| over ``dims`` as max(max A, -min A): the same value (NaN where A has one), without forming |A|."""
+    return torch.maximum(A.amax(dim=dims), -A.amin(dim=dims))
+
+
 def pow2_exponent(A: Tensor, dims: tuple[int, ...]) -> Tensor:
     """The e with max|A| in [2^(e-1), 2^e) over ``dims`` (0 where A = 0), as a float tensor of A's dtype."""
-    _, e = torch.frexp(A.abs().amax(dim=dims))
-    return e.to(A.dtype)
+    return exponent_of(max_abs(A, dims))
+
+
+def exponent_of(x: Tensor) -> Tensor:
+    """The e with |x| in [2^(e-1), 2^e) (0 where x = 0), as a float tensor of x's dtype."""
+    return torch.frexp(x)[1].to(x.dtype)
 
 
 def _exp_range(dtype: torch.dtype) -> tuple[int, int]:

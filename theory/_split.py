@@ -27,8 +27,8 @@ import torch
 from torch import Tensor
 
 from ._backend import matmul
-from ._similarity import (ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, ldexp, log_share,
-                          pow2_exponent, shares)
+from ._similarity import (ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, exponent_of, ldexp,
+                          log_share, max_abs, pow2_exponent, shares)
 from ._validate import check_finite, check_tokens
 
 __all__ = ["SplitTokens", "split_tokens", "attend", "split_scores", "split_softmax"]
@@ -51,6 +51,13 @@ def _normalised(A: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
     """(A 2^-f, e + f), f the exponent of max|A| over the last two dims: the value's largest entry in [1/2, 1)."""
     f = pow2_exponent(A, (-2, -1))
     return ldexp(A, -f[..., None, None]), e + f
+
+
+def _normalised_product(A: Tensor, c: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_normalised` of ``A * c`` (``c`` ``(...)``, > 0) in one pass over A: rounding is monotonic, so
+    max|fl(A c)| = fl(max|A| c) gives f first, and fl(A (c 2^-f)) = fl(A c) 2^-f (c 2^-f is exact)."""
+    f = exponent_of(max_abs(A, (-2, -1)) * c)
+    return A * ldexp(c, -f)[..., None, None], e + f
 
 
 def _part_norm(A: Tensor) -> ScaledNorm:
@@ -116,8 +123,8 @@ class SplitTokens:
         a, b = self.norms()
         a_, b_, e = common_scale(a, b)
         c = norm / torch.sqrt(a_.square() + b_.square())  # of order 1: the larger part is of order 1
-        mean, mean_exp = _normalised(self.mean * c[..., None, None], self.mean_exp - e)
-        centred, centred_exp = _normalised(self.centred * c[..., None, None], self.centred_exp - e)
+        mean, mean_exp = _normalised_product(self.mean, c, self.mean_exp - e)
+        centred, centred_exp = _normalised_product(self.centred, c, self.centred_exp - e)
         return SplitTokens(mean, centred, mean_exp, centred_exp)
 
 
