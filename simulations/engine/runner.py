@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextvars
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -169,9 +170,9 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
     ``values[metric]``: ``(block trials, steps - first_step[metric])``. ``simulate`` is called once per block,
     each block one batch of its own: batched kernels round differently for different batch sizes (a batched
     ``(m, n, n) @ (n, k)`` becomes one ``(m n, n) @ (n, k)`` GEMM, and MKL blocks that by its size), so a
-    block's numbers must never be computed in a batch shared with its neighbours. The blocks of a chunk run in
-    parallel threads (torch releases the GIL inside its ops) and are merged in block order, so neither the chunk
-    size nor the number of workers changes any result. A progress bar
+    block's numbers must never be computed in a batch shared with its neighbours. The blocks run in parallel
+    threads (torch releases the GIL inside its ops), the next chunk's already queued while one is merged, and are
+    merged in block order, so neither the chunk size nor the number of workers changes any result. A progress bar
     counts trials (shown on a terminal; ``progress`` forces it on or off).
 
     With a ``checkpoint``, the statistics are saved after every chunk, and a run of the same command that
@@ -186,17 +187,37 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
     show = sys.stderr.isatty() if progress is None else progress
     chunks = iter_chunks(trials, seed, chunk=chunk, rng_block=rng_block, device=device, dtype=dtype)
     outer = _OUTER_BAR.get()
+
+    def finish(ch: Chunk, results) -> None:
+        for values, first_step in results:  # merged in block order, whichever worker ran the block
+            stats.update(values, first_step)
+        if checkpoint is not None:
+            checkpoint.save(stats, ch.index + 1)
+        bar.update(ch.trials)
+
     with (nullcontext(outer) if outer is not None else
           tqdm(total=trials, desc=desc, unit="trial", disable=not show, leave=False)) as bar, \
             _one_thread_per_worker(workers, device), ThreadPoolExecutor(max_workers=workers) as pool:
-        for ch in chunks:
-            if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics
-                bar.update(ch.trials)
-                continue
-            results = pool.map(simulate, ch.blocks) if workers > 1 else map(simulate, ch.blocks)
-            for values, first_step in results:  # merged in block order, whichever worker ran the block
-                stats.update(values, first_step)
-            if checkpoint is not None:
-                checkpoint.save(stats, ch.index + 1)
-            bar.update(ch.trials)
+        in_flight: deque[tuple[Chunk, list[Future]]] = deque()
+        try:
+            for ch in chunks:
+                if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics
+                    bar.update(ch.trials)
+                    continue
+                if workers <= 1:
+                    finish(ch, map(simulate, ch.blocks))
+                    continue
+                # the next chunk's blocks are queued before this one is merged, so no worker waits at a chunk's
+                # end for the others (measured: 3-4% of a fig3 run on two workers); results stay in block order
+                in_flight.append((ch, [pool.submit(simulate, b) for b in ch.blocks]))
+                if len(in_flight) > 1:
+                    ch0, futures = in_flight.popleft()
+                    finish(ch0, (f.result() for f in futures))
+            while in_flight:
+                ch0, futures = in_flight.popleft()
+                finish(ch0, (f.result() for f in futures))
+        finally:  # on an error or an interrupt, blocks not yet started are dropped, not run
+            for _, futures in in_flight:
+                for f in futures:
+                    f.cancel()
     return stats
