@@ -12,7 +12,6 @@
  * left, each is finished alone by the same code at one lane, so the group never waits for its stragglers.
  * A lane that does not converge within 30 m QR iterations is reported; the caller recomputes it with LAPACK.
  */
-#include <complex.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -394,86 +393,151 @@ static inline __attribute__((always_inline)) void init_states(int m, const doubl
     }
 }
 
-/* First-order absolute error eps ||C||_F kappa(lambda) of lane l's computed eigenvalue lambda of largest modulus,
+/* First-order absolute error eps ||C||_F kappa(lambda) of each lane's computed eigenvalue lambda of largest modulus,
  * kappa = ||x|| ||y|| / |y^H x| from one step of inverse iteration, from the vector of ones, for its right and
  * left eigenvectors on the Hessenberg form H (an orthogonal similarity of C: the same kappa), shifted off lambda
  * by a few ulps of ||C|| (the same estimate as theory._attention._eigenvalue_error, which LAPACK's path uses).
  * One LU factorisation of H - sigma I with partial pivoting (one subdiagonal, so O(m^2)) serves both solves:
- * (H - sigma I) x = 1 and (H - sigma I)^H y = 1. Infinite when the eigenvectors are (numerically) orthogonal:
- * a (nearly) defective eigenvalue. W: (m, m) scratch; x, y, f: m each. */
-/* |re| + |im|: pivots and scale factors as LAPACK's zgetrf and izamax choose them (hypot, 124 calls a matrix, cost
- * more than the rest of the estimate) */
-static inline double cabs1(double complex z) { return fabs(creal(z)) + fabs(cimag(z)); }
-
-/* Not vectorised: GCC 12's vectoriser turns these complex products into fused multiply-adds (vfmaddsub) despite
- * -ffp-contract=off, and only where its pattern matcher fires, so the estimate's last digits would depend on the
- * code around it (measured: up to 2e-15 relative between two builds). */
-__attribute__((optimize("no-tree-vectorize")))
-static double eigen_error(int m, const double *restrict H, const int L, int l, double re, double im, double fro,
-                          double complex *restrict W, double complex *restrict x, double complex *restrict y,
-                          double complex *restrict f) {
-    double eps = DBL_EPSILON, nrm = fro > 1e-300 ? fro : 1e-300;
-    double complex sigma = (re + 8 * eps * nrm) + I * (im + 8 * eps * nrm);
-    double tiny = eps * nrm * DBL_EPSILON;
-    unsigned char swapped[m];
-    for (int i = 0; i < m; ++i)
-        for (int j = i > 0 ? i - 1 : 0; j < m; ++j) W[i * m + j] = H[AI(i, j) + l] - (i == j ? sigma : 0.0);
-    for (int i = 0; i < m; ++i) x[i] = 1.0;
-    for (int k = 0; k < m - 1; ++k) { /* P_k then L_k: rows k, k+1 swapped if need be, row k+1 -= f_k row k */
-        swapped[k] = cabs1(W[(k + 1) * m + k]) > cabs1(W[k * m + k]);
-        if (swapped[k]) {
-            for (int j = k; j < m; ++j) {
-                double complex t = W[k * m + j];
-                W[k * m + j] = W[(k + 1) * m + j];
-                W[(k + 1) * m + j] = t;
+ * (H - sigma I) x = 1 and (H - sigma I)^H y = 1; pivots by |re| + |im| as LAPACK's zgetrf. Infinite when the
+ * eigenvectors are (numerically) orthogonal: a (nearly) defective eigenvalue.
+ * All lanes at once, each lane's arithmetic on its own data (a lane's estimate does not depend on the others), in
+ * loops over the lanes that the compiler vectorises (about 1.5 us a matrix; one lane at a time took 3.4).
+ * H: the group's Hessenberg forms; (lre, lim): each lane's eigenvalue; fro: each lane's ||C||_F; out: the estimates
+ * (of the scaled matrices); S: scratch of 2 m^2 LANES + 7 m LANES doubles. The LU keeps row k of U in S and carries
+ * the row below it: a Hessenberg matrix needs only rows k and k+1 at step k. Complex products and quotients are
+ * written out in real arithmetic (lanes are separate arrays of real and imaginary parts). */
+static void eigen_errors(int m, const double *restrict H, const double *restrict lre, const double *restrict lim,
+                         const double *restrict fro, double *restrict out, double *restrict S) {
+    enum { L = LANES };
+    double *restrict Ur = S, *restrict Ui = S + (size_t)m * m * L;
+    double *restrict xr = Ui + (size_t)m * m * L, *restrict xi = xr + m * L, *restrict yr = xi + m * L;
+    double *restrict yi = yr + m * L, *restrict fr = yi + m * L, *restrict fi = fr + m * L, *restrict sw = fi + m * L;
+    double sr[L], si[L], tiny[L], cr[MAXM][L], ci[MAXM][L];
+#define V(i) ((i) * L)
+    for (int l = 0; l < L; ++l) {
+        double nrm = fro[l] > 1e-300 ? fro[l] : 1e-300;
+        sr[l] = lre[l] + 8 * DBL_EPSILON * nrm;
+        si[l] = lim[l] + 8 * DBL_EPSILON * nrm;
+        tiny[l] = DBL_EPSILON * nrm * DBL_EPSILON;
+    }
+    for (int j = 0; j < m; ++j)
+        for (int l = 0; l < L; ++l) {
+            cr[j][l] = H[AI(0, j) + l] - (j == 0 ? sr[l] : 0.0);
+            ci[j][l] = j == 0 ? -si[l] : 0.0;
+            xr[V(j) + l] = 1.0;
+            xi[V(j) + l] = 0.0;
+        }
+    for (int k = 0; k < m - 1; ++k) { /* rows k (carried) and k+1 (of H - sigma I): pivot, keep U's row k */
+        for (int l = 0; l < L; ++l) {
+            double nk = H[AI(k + 1, k) + l];
+            sw[V(k) + l] = fabs(nk) > fabs(cr[k][l]) + fabs(ci[k][l]);
+        }
+        for (int j = k; j < m; ++j)
+            for (int l = 0; l < L; ++l) {
+                int s = sw[V(k) + l] != 0.0;
+                double nr = H[AI(k + 1, j) + l] - (j == k + 1 ? sr[l] : 0.0), ni = j == k + 1 ? -si[l] : 0.0;
+                double ur = s ? nr : cr[j][l], ui = s ? ni : ci[j][l];
+                cr[j][l] = s ? cr[j][l] : nr;
+                ci[j][l] = s ? ci[j][l] : ni;
+                Ur[AI(k, j) + l] = ur;
+                Ui[AI(k, j) + l] = ui;
             }
-            double complex t = x[k];
-            x[k] = x[k + 1];
-            x[k + 1] = t;
+        for (int l = 0; l < L; ++l) {
+            int s = sw[V(k) + l] != 0.0;
+            double ur = Ur[AI(k, k) + l], ui = Ui[AI(k, k) + l];
+            int zero = ur == 0.0 && ui == 0.0;
+            ur = zero ? tiny[l] : ur;
+            Ur[AI(k, k) + l] = ur;
+            double den = ur * ur + ui * ui, orr = cr[k][l], oi = ci[k][l];
+            fr[V(k) + l] = (orr * ur + oi * ui) / den;
+            fi[V(k) + l] = (oi * ur - orr * ui) / den;
+            double a = xr[V(k) + l], b = xi[V(k) + l], c = xr[V(k + 1) + l], d = xi[V(k + 1) + l];
+            double pr = s ? c : a, pi = s ? d : b, qr = s ? a : c, qi = s ? b : d;
+            xr[V(k) + l] = pr;
+            xi[V(k) + l] = pi;
+            xr[V(k + 1) + l] = qr - (fr[V(k) + l] * pr - fi[V(k) + l] * pi);
+            xi[V(k + 1) + l] = qi - (fr[V(k) + l] * pi + fi[V(k) + l] * pr);
         }
-        if (W[k * m + k] == 0.0) W[k * m + k] = tiny;
-        f[k] = W[(k + 1) * m + k] / W[k * m + k];
-        for (int j = k + 1; j < m; ++j) W[(k + 1) * m + j] -= f[k] * W[k * m + j];
-        x[k + 1] -= f[k] * x[k];
+        for (int j = k + 1; j < m; ++j)
+            for (int l = 0; l < L; ++l) {
+                double ur = Ur[AI(k, j) + l], ui = Ui[AI(k, j) + l], f_r = fr[V(k) + l], f_i = fi[V(k) + l];
+                cr[j][l] -= f_r * ur - f_i * ui;
+                ci[j][l] -= f_r * ui + f_i * ur;
+            }
     }
-    if (W[(m - 1) * m + m - 1] == 0.0) W[(m - 1) * m + m - 1] = tiny;
+    for (int l = 0; l < L; ++l) {
+        int zero = cr[m - 1][l] == 0.0 && ci[m - 1][l] == 0.0;
+        Ur[AI(m - 1, m - 1) + l] = zero ? tiny[l] : cr[m - 1][l];
+        Ui[AI(m - 1, m - 1) + l] = ci[m - 1][l];
+    }
     for (int i = m - 1; i >= 0; --i) { /* U x = (the eliminated ones) */
-        double complex acc = x[i];
-        for (int j = i + 1; j < m; ++j) acc -= W[i * m + j] * x[j];
-        x[i] = acc / W[i * m + i];
-    }
-    /* (H - sigma I)^H = U^H M^-H with M = L_{m-2} P_{m-2} ... L_0 P_0: solve U^H z = 1, then y = M^H z */
-    for (int i = 0; i < m; ++i) {
-        double complex acc = 1.0;
-        for (int j = 0; j < i; ++j) acc -= conj(W[j * m + i]) * y[j];
-        y[i] = acc / conj(W[i * m + i]);
-    }
-    for (int k = m - 2; k >= 0; --k) {
-        y[k] -= conj(f[k]) * y[k + 1];
-        if (swapped[k]) {
-            double complex t = y[k];
-            y[k] = y[k + 1];
-            y[k + 1] = t;
+        double ar[L], ai[L];
+        for (int l = 0; l < L; ++l) {
+            ar[l] = xr[V(i) + l];
+            ai[l] = xi[V(i) + l];
+        }
+        for (int j = i + 1; j < m; ++j)
+            for (int l = 0; l < L; ++l) {
+                double ur = Ur[AI(i, j) + l], ui = Ui[AI(i, j) + l], vr = xr[V(j) + l], vi = xi[V(j) + l];
+                ar[l] -= ur * vr - ui * vi;
+                ai[l] -= ur * vi + ui * vr;
+            }
+        for (int l = 0; l < L; ++l) {
+            double ur = Ur[AI(i, i) + l], ui = Ui[AI(i, i) + l], den = ur * ur + ui * ui;
+            xr[V(i) + l] = (ar[l] * ur + ai[l] * ui) / den;
+            xi[V(i) + l] = (ai[l] * ur - ar[l] * ui) / den;
         }
     }
-    double nx = 0.0, ny = 0.0;
-    double complex dot = 0.0;
-    for (int i = 0; i < m; ++i) {
-        double ax = cabs1(x[i]), ay = cabs1(y[i]);
-        nx = ax > nx ? ax : nx;
-        ny = ay > ny ? ay : ny;
+    for (int i = 0; i < m; ++i) { /* U^H z = 1 */
+        double ar[L], ai[L];
+        for (int l = 0; l < L; ++l) {
+            ar[l] = 1.0;
+            ai[l] = 0.0;
+        }
+        for (int j = 0; j < i; ++j)
+            for (int l = 0; l < L; ++l) { /* conj(U_ji) y_j */
+                double ur = Ur[AI(j, i) + l], ui = -Ui[AI(j, i) + l], vr = yr[V(j) + l], vi = yi[V(j) + l];
+                ar[l] -= ur * vr - ui * vi;
+                ai[l] -= ur * vi + ui * vr;
+            }
+        for (int l = 0; l < L; ++l) { /* divided by conj(U_ii) */
+            double ur = Ur[AI(i, i) + l], ui = -Ui[AI(i, i) + l], den = ur * ur + ui * ui;
+            yr[V(i) + l] = (ar[l] * ur + ai[l] * ui) / den;
+            yi[V(i) + l] = (ai[l] * ur - ar[l] * ui) / den;
+        }
     }
-    double sx = 0.0, sy = 0.0; /* norms and y^H x of the vectors scaled by their largest entries (kappa is
-                                * scale-free; the scaling only keeps the sums in range) */
-    for (int i = 0; i < m; ++i) {
-        double complex xi = x[i] / nx, yi = y[i] / ny;
-        sx += creal(xi) * creal(xi) + cimag(xi) * cimag(xi);
-        sy += creal(yi) * creal(yi) + cimag(yi) * cimag(yi);
-        dot += conj(yi) * xi;
+    for (int k = m - 2; k >= 0; --k) /* y = M^H z */
+        for (int l = 0; l < L; ++l) {
+            double f_r = fr[V(k) + l], f_i = -fi[V(k) + l], vr = yr[V(k + 1) + l], vi = yi[V(k + 1) + l];
+            double ar = yr[V(k) + l] - (f_r * vr - f_i * vi), ai = yi[V(k) + l] - (f_r * vi + f_i * vr);
+            int s = sw[V(k) + l] != 0.0;
+            yr[V(k) + l] = s ? vr : ar;
+            yi[V(k) + l] = s ? vi : ai;
+            yr[V(k + 1) + l] = s ? ar : vr;
+            yi[V(k + 1) + l] = s ? ai : vi;
+        }
+    double nx[L], ny[L], sx[L], sy[L], dr[L], di[L];
+    for (int l = 0; l < L; ++l) nx[l] = ny[l] = sx[l] = sy[l] = dr[l] = di[l] = 0.0;
+    for (int i = 0; i < m; ++i)
+        for (int l = 0; l < L; ++l) {
+            double ax = fabs(xr[V(i) + l]) + fabs(xi[V(i) + l]), ay = fabs(yr[V(i) + l]) + fabs(yi[V(i) + l]);
+            nx[l] = ax > nx[l] ? ax : nx[l];
+            ny[l] = ay > ny[l] ? ay : ny[l];
+        }
+    for (int i = 0; i < m; ++i) /* norms and y^H x of the vectors scaled by their largest entries */
+        for (int l = 0; l < L; ++l) {
+            double ar = xr[V(i) + l] / nx[l], ai = xi[V(i) + l] / nx[l];
+            double br = yr[V(i) + l] / ny[l], bi = yi[V(i) + l] / ny[l];
+            sx[l] += ar * ar + ai * ai;
+            sy[l] += br * br + bi * bi;
+            dr[l] += br * ar + bi * ai;
+            di[l] += br * ai - bi * ar;
+        }
+    for (int l = 0; l < L; ++l) {
+        double e = DBL_EPSILON * fro[l] * (sqrt(sx[l]) * sqrt(sy[l]) / hypot(dr[l], di[l]));
+        out[l] = isfinite(e) ? e : INFINITY;
     }
-    double kappa = sqrt(sx) * sqrt(sy) / cabs(dot);
-    double err = eps * fro * kappa;
-    return isfinite(err) ? err : INFINITY;
+#undef V
 }
 
 /* Lanes 0..used-1 of A get matrices g0.. of src (b, m, m) row-major, each scaled by a power of two 2^-e (exact) to
@@ -508,7 +572,7 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
     enum { L = LANES };
     double *A = aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8));
     double *H = err ? aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8)) : NULL;
-    double complex *W = err ? malloc(sizeof(double complex) * ((size_t)m * m + 3 * m)) : NULL;
+    double *W = err ? malloc(sizeof(double) * (2 * (size_t)m * m * LANES + 7 * (size_t)m * LANES)) : NULL;
     if (!A || (err && (!H || !W))) {
         free(A);
         free(H);
@@ -530,15 +594,20 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
         if (H) memcpy(H, A, sizeof(double) * (size_t)m * m * L);
         init_states(m, A, L, st, used);
         qr_phase(m, A, L, st, maxit, straggle, small, qr_one);
+        double lre[LANES], lim[LANES], lerr[LANES];
+        if (err) {
+            for (int l = 0; l < L; ++l) {
+                lre[l] = l < used ? st[l].re : 0.0;
+                lim[l] = l < used ? st[l].im : 0.0;
+                fro[l] = sqrt(fro[l]);
+            }
+            eigen_errors(m, H, lre, lim, fro, lerr, W);
+        }
         for (int l = 0; l < used; ++l) {
             re[g0 + l] = ldexp(st[l].re, e[l]);
             im[g0 + l] = ldexp(st[l].im, e[l]);
             ok[g0 + l] = !st[l].failed;
-            if (err)
-                err[g0 + l] = st[l].failed ? INFINITY
-                                           : ldexp(eigen_error(m, H, L, l, st[l].re, st[l].im, sqrt(fro[l]), W,
-                                                               W + (size_t)m * m, W + (size_t)m * m + m,
-                                                               W + (size_t)m * m + 2 * m), e[l]);
+            if (err) err[g0 + l] = st[l].failed ? INFINITY : ldexp(lerr[l], e[l]);
         }
     }
     free(A);
