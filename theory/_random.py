@@ -94,7 +94,8 @@ def random_gaussian(batch: Sequence[int] | int, rows: int, cols: int, *, std: fl
     _sizes(rows=(rows, 1), cols=(cols, 1))
     if not (isinstance(std, (int, float)) and math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be a finite number >= 0; got {std!r}")
-    return std * _randn((*_batch(batch), rows, cols), generator, dtype, _device(generator, device))
+    Z = _randn((*_batch(batch), rows, cols), generator, dtype, _device(generator, device))
+    return Z if std == 1 else std * Z  # 1 * Z is Z: no pass over it
 
 
 def attention_from_scores(scores: Tensor) -> Tensor:
