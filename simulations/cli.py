@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+import threading
 import time
 
 from .engine.checkpoint import Checkpoint
@@ -116,17 +117,30 @@ def _raise_interrupted(signum, frame):  # noqa: ARG001 -- a signal handler's sig
     raise Interrupted(signum)
 
 
+def _import_for_the_end() -> None:
+    """Imports only the end of a run needs, done in a thread while it computes: mostly GIL-free kernels then, so
+    the 0.6 s of these imports overlap with them (measured: 0.92-0.98x the whole command at T = 5000, paired)."""
+    import matplotlib.pyplot  # noqa: F401
+    import scipy.special  # noqa: F401
+
+    from .output import plotting  # noqa: F401
+
+
 def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
     """Simulate (resuming from a checkpoint of this very command if there is one), plot, write atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI writes figures, never shows them (the library leaves the backend alone)
+    # what only the end of a run needs (the plot, the confidence intervals) is imported while it computes
+    warm = threading.Thread(target=_import_for_the_end, daemon=True)
+    warm.start()
+    checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
+    result = fig.simulate(cfg, progress=progress, checkpoint=checkpoint)
+    warm.join()
     import matplotlib.pyplot as plt
 
     from .output.plotting import plot_panels
 
-    checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
-    result = fig.simulate(cfg, progress=progress, checkpoint=checkpoint)
     if fig.findings is not None:
         result.findings = fig.findings(result)
     figure = plot_panels(result, fig.panels(result), fig.title(cfg))
