@@ -42,6 +42,7 @@ import torch
 
 import theory as T
 from theory import _hqr, _lockstep
+from theory._similarity import shares, split_scaled_norms
 
 from ..engine.checkpoint import Checkpoint
 from ..engine.config import Fig3Config
@@ -124,7 +125,9 @@ def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tup
     P = D if D_exp is None else D * torch.exp2(D_exp)[..., None, None]  # 0 where far below: not compared then
     P = P + 1 / P.shape[-1] + (0 if row is None else row)
     Yf = P @ Xf @ W
-    return T.escalation_excess(Xf, Yf), T.token_diversity(Xf)
+    # T.escalation_excess(Xf, Yf) and T.token_diversity(Xf), X's split norms computed once for both
+    s, t = shares(*split_scaled_norms(Xf))
+    return (t - shares(*split_scaled_norms(Yf))[1]) / s, t
 
 
 def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
