@@ -86,8 +86,9 @@ def draw_step(cfg: Fig3Config, ch: Block, X: T.SplitTokens) -> tuple[dict[str, t
     are far below eps.
     """
     n, d = cfg.tokens, cfg.width
-    if cfg.attention == "softmax":
-        attention = {"D": T.attention_from_scores(cfg.beta * _gaussian(ch, n, n)) - 1 / n, "D_exp": None, "row": None}
+    if cfg.attention == "softmax":  # in place where a fresh tensor is at hand: the same values, fewer allocations
+        P = T.attention_from_scores(_gaussian(ch, n, n).mul_(cfg.beta))
+        attention = {"D": P.sub_(1 / n), "D_exp": None, "row": None}
     elif cfg.attention == "symmetric":
         attention = {"D": ch.random.draw(T.random_symmetric_doubly_stochastic, n) - 1 / n, "D_exp": None, "row": None}
     elif cfg.attention in _SAMPLERS:
