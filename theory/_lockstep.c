@@ -564,7 +564,7 @@ static inline __attribute__((always_inline)) void load_scaled(int m, const doubl
 
 /* The eigenvalue of largest modulus (re, im) of each of the b matrices C (b, m, m) row-major, and ok = 1 where
  * the QR iteration converged. `straggle`: finish a group's lanes alone once at most this many are active.
- * With err (else NULL), each eigenvalue's first-order absolute error estimate (eigen_error). Returns 0, -1 when m
+ * With err (else NULL), each eigenvalue's first-order absolute error estimate (eigen_errors). Returns 0, -1 when m
  * is out of range, -2 when out of memory. */
 int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re, double *restrict im,
                  uint8_t *restrict ok, double *restrict err, int straggle, int small) {
