@@ -112,6 +112,9 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
     """
     batch = C.shape[:-2]
     Cf = C.reshape(-1, *C.shape[-2:])
+    if not Cf.shape[0]:
+        delta = C.new_zeros(batch)
+        return (delta, C.new_zeros(batch)) if errors else delta
     if P is not None:
         Pf = P.reshape(-1, *P.shape[-2:])
         corner = Pf.shape[-1] > 1  # a first test on one entry, so that the full tests run only where it passes

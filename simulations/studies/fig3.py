@@ -66,9 +66,9 @@ def _gaussian(ch: Block, rows: int, cols: int, std: float = 1.0) -> torch.Tensor
     used in the run's dtype: the inputs are random anyway; every computation on them is in the run's dtype.
     std Z is formed in float32 and stored in the run's dtype in the same pass (the same values as forming it,
     then converting)."""
-    Z = ch.random.draw(T.random_gaussian, rows, cols, dtype=torch.float32)
     if ch.random.dtype == torch.float32:
-        return Z if std == 1 else std * Z
+        return ch.random.draw(T.random_gaussian, rows, cols, std=std, dtype=torch.float32)
+    Z = ch.random.draw(T.random_gaussian, rows, cols, dtype=torch.float32)
     return torch.mul(Z, std, out=torch.empty(Z.shape, dtype=ch.random.dtype, device=Z.device))
 
 
