@@ -42,6 +42,7 @@ import torch
 
 import theory as T
 from theory import _hqr, _lockstep
+from theory._escalation import excess_of
 from theory._similarity import shares, split_scaled_norms
 
 from ..engine.checkpoint import Checkpoint
@@ -127,8 +128,8 @@ def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tup
     P = P + 1 / P.shape[-1] + (0 if row is None else row)
     Yf = P @ Xf @ W
     # T.escalation_excess(Xf, Yf) and T.token_diversity(Xf), X's split norms computed once for both
-    s, t = shares(*split_scaled_norms(Xf))
-    return (t - shares(*split_scaled_norms(Yf))[1]) / s, t
+    x_norms = split_scaled_norms(Xf)
+    return excess_of(x_norms, split_scaled_norms(Yf)), shares(*x_norms)[1]
 
 
 def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
