@@ -25,6 +25,7 @@ So t_div is accurate to a few ulps relative for every finite float64 input whose
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -69,14 +70,13 @@ def exponent_of(x: Tensor) -> Tensor:
     return torch.frexp(x)[1].to(x.dtype)
 
 
+@functools.cache
 def _exp_range(dtype: torch.dtype) -> tuple[int, int]:
     """(lo, hi): 2^lo is the dtype's smallest subnormal, 2^hi its largest power of two."""
     fi = torch.finfo(dtype)
-    _EXP_RANGE[dtype] = (round(math.log2(fi.tiny * fi.eps)), math.floor(math.log2(fi.max)))
-    return _EXP_RANGE[dtype]
+    return round(math.log2(fi.tiny * fi.eps)), math.floor(math.log2(fi.max))
 
 
-_EXP_RANGE: dict[torch.dtype, tuple[int, int]] = {}
 _MIN_NORMAL_EXP = {torch.float64: -1022, torch.float32: -126, torch.float16: -14, torch.bfloat16: -126}
 
 
@@ -86,7 +86,7 @@ def ldexp(x: Tensor, e: Tensor) -> Tensor:
     Two factors, each a power of two the dtype can hold (``exp2`` is exact on integers), so exponents down to
     about twice the dtype's range work; beyond that the result is 0 (or inf), as the true value would round to.
     """
-    lo, hi = _EXP_RANGE[x.dtype] if x.dtype in _EXP_RANGE else _exp_range(x.dtype)
+    lo, hi = _exp_range(x.dtype)
     e = e.to(x.dtype)
     least = _MIN_NORMAL_EXP.get(x.dtype)
     if e.numel() and least is not None and e.device.type == "cpu":

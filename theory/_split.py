@@ -65,21 +65,18 @@ def _part_norm(A: Tensor) -> ScaledNorm:
     has a norm of order 1, whose squares can neither overflow nor lose anything that matters to underflow: then
     directly, exactly what scaling by the part's own power of two (which is 1) would give; else by that scaling."""
     v = torch.linalg.matrix_norm(A)
-    lo, hi = _SAFE_NORM[A.dtype] if A.dtype in _SAFE_NORM else _safe_norm(A.dtype)
+    lo, hi = _safe_norm(A.dtype)
     if bool(((v >= lo) & (v <= hi)).all()):
         return ScaledNorm(v, torch.zeros_like(v))
     return _scaled_frobenius(A)
 
 
+@functools.cache
 def _safe_norm(dtype: torch.dtype) -> tuple[float, float]:
     """Norms in [tiny^(1/4), max^(1/4)] come out right from the plain sum of squares: no square overflows, and the
     squares that underflow are each below tiny, at most tiny^(1/2) relative to the norm's square."""
     fi = torch.finfo(dtype)
-    _SAFE_NORM[dtype] = (fi.tiny ** 0.25, fi.max ** 0.25)
-    return _SAFE_NORM[dtype]
-
-
-_SAFE_NORM: dict[torch.dtype, tuple[float, float]] = {}
+    return fi.tiny ** 0.25, fi.max ** 0.25
 
 
 @dataclass(frozen=True)
