@@ -1,14 +1,15 @@
 """GPU benchmark for #13 (one ready command for a session that is lent a GPU):
 
-    python benchmarks/bench_gpu.py [--trials 100000,1000000] [--rng-block 10000] [--budget 600]
+    python benchmarks/bench_gpu.py [--trials 100000,1000000,10000000] [--budget 300] [--json FILE]
 
-On a CUDA device it prints, for Figure 3 at its defaults:
+On a CUDA device it prints (and with ``--json`` writes), for Figure 3 at its defaults:
 - the per-matrix rate of ``torch.linalg.eigvals`` on 31 x 31 matrices, on the GPU and on one CPU thread (torch
-  >= 2.10 loops over cuSOLVER's geev per matrix: the reason #13 asks for a batched kernel), and of theory's
-  one-thread-per-matrix kernel (``theory/_hqr.py``, which the engine uses on CUDA);
-- trials per second of ``simulate_fig3(device="cuda")`` at each ``--trials`` (skipping a size whose time,
-  extrapolated from the last one measured, would exceed ``--budget`` seconds) and the peak GPU memory, which must
-  not grow with the trials (it is bounded by ``--rng-block``);
+  >= 2.10 loops over cuSOLVER's geev per matrix: the reason #13 asks for a batched kernel), of theory's
+  warp-per-matrix kernel (``theory/_hqr.cu``, which the engine uses on CUDA), and of ``torch.linalg.eigvalsh``
+  against the kernel's symmetric solver (sigma);
+- trials per second of ``simulate_fig3(device="cuda")`` at each ``--trials``, with the batches the CLI uses on
+  CUDA (skipping a size whose time, extrapolated from the last one measured, would exceed ``--budget``
+  seconds), and the peak GPU memory, which must not grow with the trials (it is bounded by the block size);
 - the agreement of the GPU run's means with a CPU run of 10 000 trials: worst |z| over (step, metric).
 
 ``--device cpu`` runs the same measurements on the CPU at small sizes, to check the command itself.
@@ -17,6 +18,7 @@ On a CUDA device it prints, for Figure 3 at its defaults:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -32,19 +34,23 @@ from simulations import Fig3Config, simulate_fig3  # noqa: E402
 COMPARED = ("t_sim", "log_t_div", "r_minus_1", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega")
 
 
-def eig_rate(device: str, count: int = 2048, solver=torch.linalg.eigvals) -> float:
-    """Matrices per second of ``solver`` on (count, 31, 31) float64 on ``device``."""
+def eig_rate(device: str, count: int = 2048, solver=torch.linalg.eigvals, symmetric: bool = False) -> float:
+    """Matrices per second of ``solver`` on (count, 31, 31) float64 on ``device`` (C = Q^T P Q at beta 4, or
+    C^T C with ``symmetric``); the best of three runs after a warm-up."""
     P = T.softmax_attention((count,), 32, beta=4.0, generator=T.make_generator(0))
     _, _, C = T.attention_blocks(P)
-    C = C.to(device)
-    solver(C[:8])
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    solver(C)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return count / (time.perf_counter() - t0)
+    C = (C.mT @ C if symmetric else C).to(device)
+    solver(C[:64])
+    best = math.inf
+    for _ in range(3):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        solver(C)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return count / best
 
 
 def worst_z(a, b) -> float:
@@ -65,46 +71,69 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--trials", default="100000,1000000", help="comma list of trial counts")
-    p.add_argument("--rng-block", type=int, default=10000)
+    p.add_argument("--rng-block", type=int, default=Fig3Config.cuda_batches["rng_block"])
+    p.add_argument("--chunk", type=int, default=Fig3Config.cuda_batches["chunk"])
     p.add_argument("--budget", type=float, default=600.0, help="skip a size extrapolated to take longer (s)")
     p.add_argument("--reference-trials", type=int, default=10000)
+    p.add_argument("--json", default=None, help="also write the numbers to this file")
     a = p.parse_args()
     if a.device == "cuda" and not torch.cuda.is_available():
         sys.exit("bench_gpu: no CUDA device here; run it where a GPU is lent (or pass --device cpu to check it)")
+    out: dict = {"device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu", "torch": torch.__version__}
     sizes = [int(s) for s in a.trials.split(",")]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    cpu_rate = eig_rate("cpu")
+    out["eigvals_cpu_thread"] = cpu_rate = eig_rate("cpu")
     torch.set_num_threads(threads)
-    dev_rate = eig_rate(a.device)
+    out["eigvals_device"] = dev_rate = eig_rate(a.device)
     print(f"torch.linalg.eigvals, 31 x 31 float64: {dev_rate:,.0f} matrices/s on {a.device}, "
           f"{cpu_rate:,.0f} on one CPU thread")
     if a.device == "cuda":
         from theory import _hqr
 
+        print(f"GPU kernels: {_hqr.cuda_status()}")
         for count in (2 ** 14, 2 ** 18):
-            rate = eig_rate("cuda", count, _hqr.spectral_radius_cuda)
-            print(f"theory's one-thread-per-matrix kernel (theory/_hqr.py), {count:,} matrices: {rate:,.0f} "
-                  f"matrices/s ({rate / dev_rate:,.0f}x torch's eigvals on the device)")
+            rate = eig_rate("cuda", count, _hqr.top_eigenvalue_cuda)
+            out[f"kernel_top_{count}"] = rate
+            print(f"theory's warp-per-matrix kernel (theory/_hqr.cu), {count:,} matrices: {rate:,.0f} "
+                  f"matrices/s ({rate / dev_rate:,.0f}x torch's eigvals on the device, {rate / cpu_rate:,.0f}x one "
+                  f"CPU thread)")
+        # (torch 2.11's batched eigvalsh failed here with CUSOLVER_STATUS_INTERNAL_ERROR at 65,536 matrices)
+        sym_torch = eig_rate("cuda", 2 ** 14, lambda G: torch.linalg.eigvalsh(G)[..., -1], symmetric=True)
+        sym_kernel = eig_rate("cuda", 2 ** 14, _hqr.symmetric_max_cuda, symmetric=True)
+        out.update(eigvalsh_device=sym_torch, kernel_symmetric=sym_kernel)
+        print(f"largest eigenvalue of C^T C (sigma), 16,384 matrices: torch.linalg.eigvalsh {sym_torch:,.0f} "
+              f"matrices/s, the kernel {sym_kernel:,.0f} ({sym_kernel / sym_torch:,.1f}x)")
+        top, sym = _hqr._load_gpu()
+        out["kernel_resources"] = {name: dict(registers=k.num_regs, local_bytes=k.local_size_bytes)
+                                   for name, k in (("top", top), ("symmetric", sym))}
+        print(f"kernel resources (registers per thread, local bytes): {out['kernel_resources']}")
     ref = simulate_fig3(Fig3Config(trials=a.reference_trials, device="cpu"), progress=False)
     last_rate = None
+    out["fig3"] = []
     for trials in sizes:
         if last_rate is not None and trials / last_rate > a.budget:
             print(f"fig3 at {trials:,} trials: skipped (about {trials / last_rate:,.0f} s at the last rate, over the "
                   f"{a.budget:g} s budget)")
             continue
         block = min(a.rng_block, trials)
-        chunk = block * max(1, min(trials // block, 10))
+        chunk = block * max(1, min(trials, a.chunk) // block)
         if a.device == "cuda":
+            torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         res = simulate_fig3(Fig3Config(trials=trials, device=a.device, rng_block=block, chunk=chunk), progress=None)
         wall = time.perf_counter() - t0
         last_rate = trials / wall
         peak = torch.cuda.max_memory_allocated() / 2 ** 20 if a.device == "cuda" else float("nan")
-        print(f"fig3 at {trials:,} trials on {res.device}: {wall:.1f} s, {last_rate:,.0f} trials/s, peak device "
-              f"memory {peak:,.0f} MB; agreement with {a.reference_trials:,} CPU trials: worst |z| = "
-              f"{worst_z(res, ref):.2f} (bound 4.5)")
+        z = worst_z(res, ref)
+        out["fig3"].append(dict(trials=trials, rng_block=block, chunk=chunk, seconds=wall, trials_per_s=last_rate,
+                                peak_mb=peak, worst_z=z, solver=res.checks["eigen_solver"]))
+        print(f"fig3 at {trials:,} trials on {res.device} (rng_block {block:,}): {wall:.1f} s, {last_rate:,.0f} "
+              f"trials/s, peak device memory {peak:,.0f} MB; agreement with {a.reference_trials:,} CPU trials: "
+              f"worst |z| = {z:.2f} (bound 4.5); LAPACK fallbacks {res.checks['eigen_solver']['lapack_fallbacks']}")
+        if a.json:  # after every size: a long run cut short keeps what it measured
+            Path(a.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

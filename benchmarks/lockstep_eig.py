@@ -2,7 +2,7 @@ r"""Benchmark for #13: the CPU eigenvalue kernel (``theory/_lockstep.c``, what `
 LAPACK's geev per matrix (torch and numpy) on five families of fig3-like matrices C = Q^T P Q, one thread.
 
     python benchmarks/lockstep_eig.py [--count 2048] [--tokens 32] [--rounds 5]
-    python benchmarks/lockstep_eig.py --numba      # also the same lockstep algorithm compiled with numba
+    python benchmarks/lockstep_eig.py --numba      # also the same lockstep algorithm compiled with numba (pip install -e ".[bench]")
 
 Prints, per family, microseconds per matrix (best of ``--rounds``, the solvers alternated within each round),
 the speed-up against torch's geev (#13's target: >= 2.5x at n = 31), the agreement with LAPACK (median and

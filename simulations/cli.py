@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import signal
 import sys
 import threading
@@ -57,6 +58,9 @@ def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, d
         if kind is tuple:
             p.add_argument(flag, type=float, nargs="+", default=default if defaults else None,
                            help=f"default {' '.join(map(str, default))}")
+        elif f.name in (cuda := getattr(cfg_cls, "cuda_batches", {})):  # filled in by _config, by device
+            p.add_argument(flag, type=kind, default=None,
+                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {default}; {cuda[f.name]} on CUDA)")
         else:
             p.add_argument(flag, type=kind, default=default if defaults else None, choices=CHOICES.get(f.name),
                            help=f"{SHARED_HELP.get(f.name, f.name)} (default {default})")
@@ -102,6 +106,13 @@ def _config(fig, args: argparse.Namespace):
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if "taus" in given:
         given["taus"] = tuple(given["taus"])
+    batches = getattr(fig.config, "cuda_batches", {})
+    if batches and resolve_device(given.get("device", fig.config.device)).type == "cuda":
+        if "rng_block" not in given:  # a smaller --chunk alone is one block; a larger one must be a multiple
+            small = given.get("chunk", math.inf) < batches["rng_block"]
+            given["rng_block"] = given["chunk"] if small else batches["rng_block"]
+        block = given["rng_block"]
+        given.setdefault("chunk", block * max(1, -(-batches["chunk"] // block)))  # a multiple of the block
     return fig.config(**given)
 
 

@@ -106,6 +106,36 @@ def test_cuda_without_a_gpu_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("flags,expected", [
+    ([], (20000, 100000)),  # the GPU's own batches
+    (["--rng-block", "5000"], (5000, 100000)),
+    (["--rng-block", "30000"], (30000, 120000)),  # the chunk rounded up to a multiple of the block
+    (["--chunk", "250"], (250, 250)),  # a small chunk alone is one block
+    (["--chunk", "60000", "--rng-block", "20000"], (20000, 60000)),
+    (["--device", "cpu"], (250, 1000)),  # the CPU's defaults, untouched
+])
+def test_fig3_takes_large_batches_on_cuda_unless_told(monkeypatch, flags, expected):
+    import torch
+
+    from simulations import cli
+
+    monkeypatch.setattr(cli, "resolve_device", lambda name: torch.device("cpu" if name == "cpu" else "cuda"))
+    args = cli.build_parser().parse_args(["fig3", "--device", "cuda", *flags])
+    cfg = cli._config(cli.FIGURES["fig3"], args)
+    assert (cfg.rng_block, cfg.chunk) == expected
+
+
+def test_a_large_chunk_that_is_no_multiple_of_the_gpu_block_is_refused(monkeypatch):
+    import torch
+
+    from simulations import cli
+
+    monkeypatch.setattr(cli, "resolve_device", lambda name: torch.device("cuda"))
+    args = cli.build_parser().parse_args(["fig3", "--device", "cuda", "--chunk", "30000"])
+    with pytest.raises(ValueError, match="multiple of rng_block = 20000"):
+        cli._config(cli.FIGURES["fig3"], args)
+
+
 def test_all_writes_every_figure_with_shared_overrides(tmp_path, capsys):
     tiny = ["--tokens", "4", "--width", "8", "--depth", "2", "--trials", "2", "--device", "cpu", "--no-progress"]
     assert main(["all", *tiny, "--out", str(tmp_path)]) == 0

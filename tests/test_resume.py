@@ -14,8 +14,8 @@ ARGS = ["fig3", "--tokens", "12", "--width", "12", "--depth", "6", "--trials", "
         "--device", "cpu", "--no-progress"]
 
 
-def _run(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulations", *ARGS, *extra, "--out", str(out)], cwd=ROOT,
+def _run(out: Path, *extra: str, args: list[str] = ARGS) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simulations", *args, *extra, "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -34,13 +34,10 @@ def _chunks_done(checkpoint: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path, uninterrupted, signum):
-    out = tmp_path / "out"
-    # a previous complete result (another seed) that the interrupted run must not destroy
-    assert _run(out, "--seed", "7", "--trials", "250").returncode == 0
-    before = {name: (out / name).read_bytes() for name in ("fig3.csv", "fig3.json", "fig3.png")}
-    proc = subprocess.Popen([sys.executable, "-m", "simulations", *ARGS, "--out", str(out)], cwd=ROOT,
+def _interrupt_after_two_chunks(args: list[str], out: Path, signum: int) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m simulations *args --out out``, send ``signum`` once its checkpoint holds two chunks;
+    (the process, its stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "simulations", *args, "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = out / ".fig3.checkpoint.npz"
     deadline = time.monotonic() + 120
@@ -49,6 +46,31 @@ def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path,
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
+    return proc, err
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_killed_run_on_the_gpu_continues_and_ends_identical(tmp_path):
+    # on CUDA too: blocks are deterministic there (the eigenvalue kernels bitwise so), so an interrupted run that
+    # resumes writes the same CSV as one that never stopped
+    cuda = [{"cpu": "cuda", "3000": "30000"}.get(a, a) for a in ARGS]  # more chunks: the GPU is quick
+    full = _run(tmp_path / "full", args=cuda)
+    assert full.returncode == 0, full.stderr
+    out = tmp_path / "out"
+    _interrupt_after_two_chunks(cuda, out, signal.SIGINT)
+    again = _run(out, args=cuda)
+    assert again.returncode == 0 and "resuming after" in again.stderr, again.stderr
+    assert (out / "fig3.csv").read_bytes() == (tmp_path / "full" / "fig3.csv").read_bytes()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path, uninterrupted, signum):
+    out = tmp_path / "out"
+    # a previous complete result (another seed) that the interrupted run must not destroy
+    assert _run(out, "--seed", "7", "--trials", "250").returncode == 0
+    before = {name: (out / name).read_bytes() for name in ("fig3.csv", "fig3.json", "fig3.png")}
+    proc, err = _interrupt_after_two_chunks(ARGS, out, signum)
+    checkpoint = out / ".fig3.checkpoint.npz"
     assert proc.returncode in (128 + signum, -signum)
     if signum != signal.SIGKILL:
         assert "run the same command to continue" in err and "Traceback" not in err

@@ -31,6 +31,22 @@ def test_streaming_stats_merge_blocks_like_one_pass_and_skip_undefined_values():
     np.testing.assert_allclose(st.ci_halfwidth("m"), half, rtol=1e-12)
 
 
+def test_block_summary_on_the_device_equals_the_cpu_path():
+    # on CUDA a block is summarised where it was computed (only (steps,) arrays cross to the host); the summary
+    # must be the CPU path's: counts, means, m2, extremes, with undefined values and empty early steps
+    from simulations.engine.stats import _summary_on_device
+
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(50, 4)) * 1e3
+    v[3, 0], v[7, 2], v[:, 3] = np.nan, np.inf, np.nan  # a step with no defined value at all
+    st = StreamingStats(5)
+    st.update({"m": torch.from_numpy(v)}, {"m": 1})
+    got = _summary_on_device(torch.from_numpy(v), 1)
+    for name, g in zip(("_count", "_mean", "_m2", "_min", "_max"), got):
+        np.testing.assert_allclose(g, getattr(st, name)["m"], rtol=1e-14, err_msg=name)
+    assert int(v.size - got[0].sum()) == st.excluded["m"] == 52
+
+
 def test_streaming_stats_first_step_leaves_earlier_steps_empty():
     st = StreamingStats(3)
     st.update({"a": torch.ones(4, 3), "r": torch.full((4, 2), 2.0)}, {"r": 1})

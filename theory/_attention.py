@@ -160,13 +160,13 @@ def _top_eigenvalue(C: Tensor, *, errors: bool = False) -> tuple[Tensor, Tensor 
     """The eigenvalue of largest modulus of each C ``(g, m, m)`` float64, complex ``(g,)``, and with ``errors``
     its first-order absolute error estimate (:func:`_eigenvalue_error`), else None.
 
-    On a CUDA device one GPU thread per matrix (:mod:`theory._hqr`; batched eigvals there is one cuSOLVER call
+    On a CUDA device one GPU warp per matrix (:mod:`theory._hqr`; batched eigvals there is one cuSOLVER call
     per matrix); on the CPU the lockstep kernel (:mod:`theory._lockstep`, 16 matrices per SIMD group, which also
     estimates the error on its Hessenberg form in O(m^2)), or LAPACK's geev where it is not available; LAPACK
     for any matrix a kernel does not converge on (counted: :func:`theory._hqr.fallbacks`, in fig3's JSON).
     """
-    if C.is_cuda and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
-        re, im, ok = _hqr.spectral_radius_cuda(C)
+    if C.is_cuda and C.dtype == torch.float64 and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
+        re, im, ok = _hqr.top_eigenvalue_cuda(C)
         top, err = torch.complex(re, im), None
     elif (C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER
           and _lockstep.available()):
@@ -217,12 +217,15 @@ def _sigma_of(C: Tensor) -> Tensor:
 def symmetric_max_eigenvalue(G: Tensor) -> Tensor:
     """The largest eigenvalue of each symmetric G ``(..., m, m)``: on the CPU in float64 the lockstep kernel
     (:func:`theory._lockstep.symmetric_max_eigenvalue`, 4x faster than a batched ``eigvalsh`` at m = 31, the same
-    ~eps ||G|| accuracy), elsewhere ``torch.linalg.eigvalsh``."""
+    ~eps ||G|| accuracy), on CUDA in float64 the warp kernel (:func:`theory._hqr.symmetric_max_cuda`), elsewhere
+    ``torch.linalg.eigvalsh``."""
     m = G.shape[-1]
-    if (G.device.type == "cpu" and G.dtype == torch.float64 and 1 <= m <= _lockstep.MAX_ORDER and G.numel()
-            and _lockstep.available()):
-        out = _lockstep.symmetric_max_eigenvalue(G.detach().reshape(-1, m, m).numpy())
-        return torch.from_numpy(out).reshape(G.shape[:-2])
+    if G.dtype == torch.float64 and G.numel():
+        if G.device.type == "cpu" and 1 <= m <= _lockstep.MAX_ORDER and _lockstep.available():
+            out = _lockstep.symmetric_max_eigenvalue(G.detach().reshape(-1, m, m).numpy())
+            return torch.from_numpy(out).reshape(G.shape[:-2])
+        if G.is_cuda and 1 <= m <= _hqr.MAX_ORDER and _hqr.cuda_available():
+            return _hqr.symmetric_max_cuda(G.detach().reshape(-1, m, m)).reshape(G.shape[:-2])
     return torch.linalg.eigvalsh(G)[..., -1]
 
 

@@ -1,23 +1,47 @@
-r"""The eigenvalue of largest modulus of one small non-symmetric matrix, as scalar code for a GPU thread.
+r"""The GPU eigenvalue kernels: one warp per matrix, the matrix in the block's shared memory (``_hqr.cu``).
 
-One thread per matrix (``spectral_radius_cuda``): a Householder reduction to Hessenberg form, then the Francis
-double-shift QR of EISPACK's ``hqr`` (Numerical Recipes' form) with deflation and exceptional shifts, on a copy
-of the matrix in the thread's local memory. Nothing but scalar arithmetic and loops, so the same source compiles
-with ``numba.njit`` for the CPU (where the tests check it against LAPACK) and with ``numba.cuda.jit`` for the GPU
-(checked in numba's CUDA simulator where no GPU is present). torch >= 2.10 computes batched ``eigvals`` on CUDA
-by one cuSOLVER geev call per matrix (about 1e3 matrices per second); this kernel is the batched replacement.
-A matrix that does not converge within ``30 m`` QR iterations is reported, and the caller falls back to LAPACK.
+torch >= 2.10 computes batched ``eigvals`` on CUDA by one cuSOLVER geev call per matrix (measured on an H100:
+about 600 matrices per second at n = 31, ten times slower than one CPU core), and its batched ``eigvalsh`` of
+small matrices goes through a divide-and-conquer solver whose launches and workspace dominated a fig3 step there.
+The two kernels replace them for matrices up to :data:`MAX_ORDER`:
+
+- :func:`top_eigenvalue_cuda`: the eigenvalue of largest modulus of non-symmetric matrices (Householder to
+  Hessenberg, then EISPACK's Francis double-shift QR with deflation and exceptional shifts);
+- :func:`symmetric_max_cuda`: the largest eigenvalue of symmetric matrices (the same reduction, tridiagonal for
+  them, then multisection on Sturm counts).
+
+Each step's scalars are computed by all 32 lanes alike and its O(m) row and column updates are spread over them.
+The CUDA source is compiled at run time by NVRTC through CuPy (``pip install -e ".[gpu]"``; compiled once per
+process, cached on disk by CuPy); without CuPy a GPU run uses torch's solvers and says so
+(:func:`cuda_status`). The same source compiles as C for the CPU (``-DHQR_CPU``), which is how the tests check
+its algorithm against LAPACK on machines with no GPU (:func:`cpu_top`, :func:`cpu_symmetric_max`). A matrix the
+QR iteration does not converge on within ``30 max(m, 10)`` iterations per eigenvalue is reported, and the caller
+recomputes it with LAPACK (:func:`count_fallbacks`).
+
+Why not numba's CUDA target (the first version of this kernel, one thread per matrix): numba-cuda is in
+maintenance mode and fails on numpy >= 2.5 (``np.row_stack``), and one thread per matrix kept the matrix in
+local memory: 0.8 million matrices per second on an H100, against which a warp per matrix in shared memory was
+built (README, Performance).
 """
 
 from __future__ import annotations
 
-import math
+import ctypes
 import threading
+from pathlib import Path
 
-__all__ = ["MAX_ORDER", "hqr_top", "spectral_radius_cuda", "cuda_available", "cpu_reference", "count_fallbacks",
-           "fallbacks"]
+import numpy as np
 
-_FALLBACKS = 0  # matrices the device kernel did not converge on, recomputed with LAPACK (this process)
+from . import _lockstep
+
+__all__ = ["MAX_ORDER", "cuda_available", "cuda_status", "top_eigenvalue_cuda", "symmetric_max_cuda", "cpu_top",
+           "cpu_symmetric_max", "count_fallbacks", "fallbacks"]
+
+MAX_ORDER = 64  # largest m the GPU kernels take: one matrix's shared memory stays under a block's 48 KB
+SHARED_BUDGET = 48 * 1024  # bytes of shared memory per block (the default limit without an opt-in)
+_SOURCE = Path(__file__).with_name("_hqr.cu")
+
+_FALLBACKS = 0  # matrices a kernel did not converge on, recomputed with LAPACK (this process)
 _FALLBACK_LOCK = threading.Lock()  # the engine's workers are threads
 
 
@@ -32,279 +56,151 @@ def fallbacks() -> int:
     """Matrices handed back to LAPACK so far in this process (a run reports the difference over itself)."""
     return _FALLBACKS
 
-MAX_ORDER = 64  # largest m = n - 1 the kernel takes (its local array is MAX_ORDER x MAX_ORDER)
+
+def warp_doubles(m: int) -> int:
+    """Doubles of shared memory one matrix takes (``warp_doubles`` in the source)."""
+    return m * (m | 1) + 2 * m + 32
 
 
-def hqr_top(A, v, m):  # pragma: no cover - compiled by numba (CPU and CUDA)
-    """Eigenvalue of largest modulus of A[:m, :m] (overwritten): returns (re, im, converged)."""
-    # Householder reduction to upper Hessenberg form, reflectors as LAPACK's dlarfg (v[k+1] = 1, the norm taken
-    # on the column scaled by its largest entry: tiny columns of nearly one-hot attention neither underflow nor
-    # make tau overflow)
-    for k in range(m - 2):
-        amax = 0.0
-        for i in range(k + 1, m):
-            amax = max(amax, abs(A[i, k]))
-        if amax == 0.0:
-            continue
-        ssq = 0.0
-        for i in range(k + 2, m):
-            ssq += (A[i, k] / amax) * (A[i, k] / amax)
-        if ssq == 0.0:
-            continue
-        x0 = A[k + 1, k]
-        beta = -math.copysign(amax * math.sqrt(ssq + (x0 / amax) * (x0 / amax)), x0)
-        tau = (beta - x0) / beta
-        den = x0 - beta
-        v[k + 1] = 1.0
-        for i in range(k + 2, m):
-            v[i] = A[i, k] / den
-        for j in range(k + 1, m):
-            s = 0.0
-            for i in range(k + 1, m):
-                s += v[i] * A[i, j]
-            s *= tau
-            for i in range(k + 1, m):
-                A[i, j] -= s * v[i]
-        A[k + 1, k] = beta
-        for i in range(m):
-            s = 0.0
-            for j in range(k + 1, m):
-                s += A[i, j] * v[j]
-            s *= tau
-            for j in range(k + 1, m):
-                A[i, j] -= s * v[j]
-        for i in range(k + 2, m):
-            A[i, k] = 0.0
-    anorm = 0.0
-    for i in range(m):
-        for j in range(max(i - 1, 0), m):
-            anorm += abs(A[i, j])
-    best_re = 0.0
-    best_im = 0.0
-    best = -1.0
-    nn = m - 1
-    t = 0.0
-    its = 0
-    maxit = 30 * max(m, 10)  # per eigenvalue, as LAPACK's dlahqr
-    while nn >= 0:
-        q = nn
-        while q >= 1:
-            ss = abs(A[q - 1, q - 1]) + abs(A[q, q])
-            if ss == 0.0:
-                ss = anorm
-            if abs(A[q, q - 1]) + ss == ss:
-                A[q, q - 1] = 0.0
-                break
-            q -= 1
-        x = A[nn, nn]
-        if q == nn:
-            re = x + t
-            if abs(re) > best:
-                best, best_re, best_im = abs(re), re, 0.0
-            nn -= 1
-            its = 0
-            continue
-        y = A[nn - 1, nn - 1]
-        w = A[nn, nn - 1] * A[nn - 1, nn]
-        if q == nn - 1:
-            p = 0.5 * (y - x)
-            qq = p * p + w
-            z = math.sqrt(abs(qq))
-            x += t
-            if qq >= 0.0:
-                z = p + math.copysign(z, p)
-                r1 = x + z
-                r2 = x - w / z if z != 0.0 else r1
-                if abs(r1) > best:
-                    best, best_re, best_im = abs(r1), r1, 0.0
-                if abs(r2) > best:
-                    best, best_re, best_im = abs(r2), r2, 0.0
-            else:
-                mod = math.hypot(x + p, z)
-                if mod > best:
-                    best, best_re, best_im = mod, x + p, z
-            nn -= 2
-            its = 0
-            continue
-        if its >= maxit:
-            return best_re, best_im, False
-        if its > 0 and its % 10 == 0:  # exceptional shift
-            t += x
-            for i in range(nn + 1):
-                A[i, i] -= x
-            ss = abs(A[nn, nn - 1]) + abs(A[nn - 1, nn - 2])
-            x = 0.75 * ss
-            y = x
-            w = -0.4375 * ss * ss
-        its += 1
-        mm = nn - 2
-        p = 0.0
-        qv = 0.0
-        rv = 0.0
-        while mm >= q:
-            # the first column of (H - s1)(H - s2) from row mm, times h21 (Numerical Recipes divides by h21,
-            # which overflows when h21 is tiny beside the shifts; only the direction is used)
-            z = A[mm, mm]
-            r = x - z
-            s2 = y - z
-            h21 = A[mm + 1, mm]
-            p = r * s2 - w + A[mm, mm + 1] * h21
-            qv = h21 * (A[mm + 1, mm + 1] - z - r - s2)
-            rv = h21 * A[mm + 2, mm + 1]
-            ss = abs(p) + abs(qv) + abs(rv)
-            if not ss > 0.0:  # all underflowed: any reflector is a valid similarity
-                p, qv, rv, ss = 0.0, 0.0, 1.0, 1.0
-            p /= ss
-            qv /= ss
-            rv /= ss
-            if mm == q:
-                break
-            u = abs(A[mm, mm - 1]) * (abs(qv) + abs(rv))
-            vv = abs(p) * (abs(A[mm - 1, mm - 1]) + abs(z) + abs(A[mm + 1, mm + 1]))
-            if u + vv == vv:
-                break
-            mm -= 1
-        for i in range(mm + 2, nn + 1):
-            A[i, i - 2] = 0.0
-            if i != mm + 2:
-                A[i, i - 3] = 0.0
-        for k in range(mm, nn):
-            x = 1.0
-            if k != mm:
-                p = A[k, k - 1]
-                qv = A[k + 1, k - 1]
-                rv = A[k + 2, k - 1] if k != nn - 1 else 0.0
-                x = abs(p) + abs(qv) + abs(rv)
-                if x == 0.0:
-                    continue
-                p /= x
-                qv /= x
-                rv /= x
-            ss = math.copysign(math.sqrt(p * p + qv * qv + rv * rv), p)
-            if ss == 0.0:
-                continue
-            if k == mm:
-                if q != mm:
-                    A[k, k - 1] = -A[k, k - 1]
-            else:
-                A[k, k - 1] = -ss * x
-            p += ss
-            xr = p / ss
-            yr = qv / ss
-            zr = rv / ss
-            qr = qv / p
-            rr = rv / p
-            for j in range(k, nn + 1):
-                pj = A[k, j] + qr * A[k + 1, j]
-                if k != nn - 1:
-                    pj += rr * A[k + 2, j]
-                    A[k + 2, j] -= pj * zr
-                A[k + 1, j] -= pj * yr
-                A[k, j] -= pj * xr
-            top = nn if nn < k + 3 else k + 3
-            for i in range(q, top + 1):
-                pi = xr * A[i, k] + yr * A[i, k + 1]
-                if k != nn - 1:
-                    pi += zr * A[i, k + 2]
-                    A[i, k + 2] -= pi * rr
-                A[i, k + 1] -= pi * qr
-                A[i, k] -= pi
-    return best_re, best_im, True
+# --- the CPU build of the source: the algorithm, checked against LAPACK where there is no GPU ---------------
+
+_cpu_lib = None
+_cpu_lock = threading.Lock()
 
 
-_cpu = None
+def _cpu():
+    global _cpu_lib
+    with _cpu_lock:
+        if _cpu_lib is None:
+            lib, how = _lockstep.build(_SOURCE, "hqr-cpu", [["-x", "c", "-O2", "-DHQR_CPU", "-ffp-contract=off"]])
+            if lib is None:
+                raise RuntimeError(f"the CPU build of {_SOURCE.name} is not available: {how}")
+            lib.hqr_top_cpu.argtypes = [ctypes.c_int64, ctypes.c_int] + [ctypes.c_void_p] * 4
+            lib.sym_max_cpu.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+            lib.hqr_top_cpu.restype = lib.sym_max_cpu.restype = ctypes.c_int
+            _cpu_lib = lib
+    return _cpu_lib
 
 
-def cpu_reference(C):
-    """The same scalar code compiled for the CPU (numba.njit), one matrix at a time: for tests.
-
-    ``C``: numpy ``(b, m, m)`` float64. Returns numpy ``(re, im, converged)`` arrays ``(b,)``.
-    """
-    import numba
-    import numpy as np
-
-    global _cpu
-    if _cpu is None:
-        top = numba.njit(cache=True)(hqr_top)
-
-        def batch(C, re, im, ok):
-            b, m = C.shape[0], C.shape[1]
-            A = np.empty((m, m))
-            v = np.empty(m)
-            for i in range(b):
-                for r in range(m):
-                    for c in range(m):
-                        A[r, c] = C[i, r, c]
-                re[i], im[i], ok[i] = top(A, v, m)
-
-        _cpu = numba.njit(cache=True)(batch)
-    b = C.shape[0]
-    re, im, ok = np.zeros(b), np.zeros(b), np.zeros(b, dtype=np.bool_)
-    _cpu(np.ascontiguousarray(C, dtype=np.float64), re, im, ok)
-    return re, im, ok
+def _square(X) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim != 3 or X.shape[1] != X.shape[2] or X.shape[1] < 1:
+        raise ValueError(f"expected (b, m, m) with m >= 1; got {X.shape}")
+    return X
 
 
-_kernel = None
+def cpu_top(C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(re, im, converged) of the eigenvalue of largest modulus of each C ``(b, m, m)``: the GPU kernel's code
+    compiled for the CPU, one matrix at a time (for tests)."""
+    C = _square(C)
+    b, m = C.shape[:2]
+    re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
+    if b and _cpu().hqr_top_cpu(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data):
+        raise MemoryError("hqr_top_cpu failed")
+    return re, im, ok.astype(bool)
+
+
+def cpu_symmetric_max(G) -> np.ndarray:
+    """The largest eigenvalue of each symmetric G ``(b, m, m)`` by the GPU kernel's code compiled for the CPU."""
+    G = _square(G)
+    out = np.empty(G.shape[0])
+    if G.shape[0] and _cpu().sym_max_cpu(G.shape[0], G.shape[1], G.ctypes.data, out.ctypes.data):
+        raise MemoryError("sym_max_cpu failed")
+    return out
+
+
+# --- the CUDA build, through CuPy ---------------------------------------------------------------------------
+
+_gpu = None
+_gpu_status = "not loaded"
+_gpu_lock = threading.Lock()
+
+
+def _load_gpu():
+    global _gpu, _gpu_status
+    with _gpu_lock:
+        if _gpu is not None:
+            return _gpu or None
+        try:
+            import torch
+
+            if not torch.cuda.is_available():
+                _gpu_status, _gpu = "no CUDA device", False
+                return None
+            import cupy
+        except ImportError as exc:
+            _gpu_status, _gpu = f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")", False
+            return None
+        try:
+            module = cupy.RawModule(code=_SOURCE.read_text(), options=("--std=c++17",))
+            _gpu = (module.get_function("top_kernel"), module.get_function("sym_max_kernel"))
+            _gpu_status = f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
+        except Exception as exc:  # a CUDA/NVRTC error: say why, use torch's solvers
+            _gpu_status, _gpu = f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})", False
+    return _gpu or None
 
 
 def cuda_available() -> bool:
-    try:
-        from numba import cuda
-    except ImportError:
-        return False
-    return bool(cuda.is_available())
+    """Whether the GPU kernels are in use on CUDA tensors (False: torch's solvers; :func:`cuda_status` says why)."""
+    return _load_gpu() is not None
 
 
-cuda = None  # numba.cuda, bound on first use; the kernel below names it as a global (numba's simulator swaps it)
-float64 = None
+def cuda_status() -> str:
+    """Which solver a CUDA tensor's eigenvalues go through, and why."""
+    _load_gpu()
+    return _gpu_status
 
 
-def _cuda_kernel():
-    global _kernel, cuda, float64
-    if _kernel is None:
-        import numba
-        from numba import cuda as numba_cuda
+def _launch(kernel, X, outputs) -> None:
+    """One warp per matrix of the contiguous CUDA float64 X ``(b, m, m)``, on torch's current stream."""
+    import cupy
+    import torch
 
-        cuda, float64 = numba_cuda, numba.float64
-        top = numba_cuda.jit(device=True)(hqr_top)
-
-        def kernel(C, re, im, ok):
-            i = cuda.grid(1)
-            if i >= C.shape[0]:
-                return
-            m = C.shape[1]
-            A = cuda.local.array((MAX_ORDER, MAX_ORDER), float64)
-            v = cuda.local.array(MAX_ORDER, float64)
-            for r in range(m):
-                for c in range(m):
-                    A[r, c] = C[i, r, c]
-            re[i], im[i], ok[i] = top(A, v, m)
-
-        _kernel = numba_cuda.jit(kernel)
-    return _kernel
+    b, m = X.shape[0], X.shape[-1]
+    if not b:
+        return
+    per_block = max(1, min(8, SHARED_BUDGET // (8 * warp_doubles(m))))
+    blocks = (b + per_block - 1) // per_block
+    stream = torch.cuda.current_stream(X.device)
+    try:  # CuPy >= 14 takes torch's stream through the CUDA stream protocol
+        stream = cupy.cuda.Stream.from_external(stream)
+    except (AttributeError, TypeError, ValueError):
+        stream = cupy.cuda.ExternalStream(stream.cuda_stream)
+    with cupy.cuda.Device(X.device.index), stream:
+        args = [np.int64(b), np.int32(m), *(cupy.from_dlpack(t) for t in (X, *outputs))]
+        kernel((blocks,), (32 * per_block,), tuple(args), shared_mem=8 * warp_doubles(m) * per_block)
 
 
-def spectral_radius_cuda(C, threads: int = 128):
-    """(re, im, converged) of the eigenvalue of largest modulus of every C ``(b, m, m)``, one GPU thread each.
+def _cuda_batch(X):
+    if not X.is_cuda or X.dtype.itemsize != 8 or X.is_complex() or X.ndim != 3 or X.shape[1] != X.shape[2]:
+        raise ValueError(f"expected a CUDA float64 (b, m, m) tensor; got {X.dtype} {tuple(X.shape)} on {X.device}")
+    if not 1 <= X.shape[-1] <= MAX_ORDER:
+        raise ValueError(f"the GPU kernels take 1 <= m <= {MAX_ORDER}; got {tuple(X.shape)}")
+    kernels = _load_gpu()
+    if kernels is None:
+        raise RuntimeError(f"the GPU kernels are not available: {_gpu_status}")
+    return kernels, X.contiguous()
 
-    ``C``: a float64 CUDA tensor (or, under ``NUMBA_ENABLE_CUDASIM=1``, a numpy array); results alike.
-    """
-    if C.shape[-1] > MAX_ORDER:
-        raise ValueError(f"the GPU kernel takes matrices up to {MAX_ORDER} x {MAX_ORDER}; got {tuple(C.shape)}")
-    kernel = _cuda_kernel()
+
+def top_eigenvalue_cuda(C):
+    """(re, im, converged) of the eigenvalue of largest modulus of each C, a CUDA float64 ``(b, m, m)`` tensor,
+    ``m <= 64``: CUDA tensors ``(b,)``, no host round trip."""
+    import torch
+
+    kernels, C = _cuda_batch(C)
     b = C.shape[0]
-    if hasattr(C, "is_cuda"):  # a torch tensor: hand numba its device memory, no host round trip
-        import torch
+    re, im = torch.empty(b, dtype=C.dtype, device=C.device), torch.empty(b, dtype=C.dtype, device=C.device)
+    ok = torch.empty(b, dtype=torch.uint8, device=C.device)  # bytes: the one boolean layout both sides share
+    _launch(kernels[0], C, (re, im, ok))
+    return re, im, ok != 0
 
-        C = C.contiguous()
-        re, im = torch.empty(b, dtype=C.dtype, device=C.device), torch.empty(b, dtype=C.dtype, device=C.device)
-        ok = torch.empty(b, dtype=torch.uint8, device=C.device)  # bytes: the one boolean layout both sides share
-        args = [cuda.as_cuda_array(t) for t in (C, re, im, ok)]  # noqa: F821 -- bound by _cuda_kernel
-    else:
-        import numpy as np
 
-        re, im, ok = np.zeros(b), np.zeros(b), np.zeros(b, dtype=np.uint8)
-        args = [C, re, im, ok]
-    if b:
-        kernel[(b + threads - 1) // threads, threads](*args)
-    return re, im, (ok != 0)
+def symmetric_max_cuda(G):
+    """The largest eigenvalue of each symmetric G, a CUDA float64 ``(b, m, m)`` tensor, ``m <= 64``, to about
+    eps ||G||."""
+    import torch
+
+    kernels, G = _cuda_batch(G)
+    out = torch.empty(G.shape[0], dtype=G.dtype, device=G.device)
+    _launch(kernels[1], G, (out,))
+    return out

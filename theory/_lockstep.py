@@ -72,15 +72,16 @@ def _cpu_id() -> str:
         return platform.processor() or platform.machine()
 
 
-def _compile(cc: str, flags: list[str], target: Path) -> str | None:
-    """Compile the kernel into ``target`` (atomically); None on success, else the compiler's complaint."""
+def _compile(cc: str, flags: list[str], target: Path, source: Path) -> str | None:
+    """Compile ``source`` into the shared library ``target`` (atomically); None on success, else the compiler's
+    complaint."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     except OSError as exc:
         return f"cannot write {target.parent}: {exc}"
     os.close(fd)
-    cmd = [cc, *flags, "-shared", "-fPIC", "-std=gnu11", f"-DLANES={LANES}", "-o", tmp, str(_SOURCE), "-lm"]
+    cmd = [cc, *flags, "-shared", "-fPIC", "-std=gnu11", "-o", tmp, str(source), "-lm"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -94,26 +95,24 @@ def _compile(cc: str, flags: list[str], target: Path) -> str | None:
     return None
 
 
-def _load():
-    global _lib, _status
-    if os.environ.get("TSE_EIGEN", "").lower() == "lapack":
-        _status = "LAPACK (TSE_EIGEN=lapack)"
-        return None
+def build(source: Path, stem: str, flag_sets: list[list[str]]) -> tuple[ctypes.CDLL | None, str]:
+    """(the library compiled from the C ``source`` with the first of ``flag_sets`` that works, how), or
+    (None, why not): compiled once into the cache directory, keyed by the source, the flags and the CPU."""
     cc = os.environ.get("CC") or "cc"
     if shutil.which(cc) is None:
-        _status = f"LAPACK (no C compiler: {cc!r} not found)"
-        return None
-    source = _SOURCE.read_bytes()
+        return None, f"no C compiler: {cc!r} not found"
+    text = source.read_bytes()
     errors = []
-    for flags in _FLAGS:
-        key = hashlib.sha256(b"\0".join([source, " ".join([cc, *flags]).encode(), str(LANES).encode(),
-                                          platform.machine().encode(), _cpu_id().encode()])).hexdigest()[:20]
-        target = next((d / f"lockstep-{key}.so" for d in _cache_dirs() if (d / f"lockstep-{key}.so").exists()), None)
+    for flags in flag_sets:
+        key = hashlib.sha256(b"\0".join([text, " ".join([cc, *flags]).encode(), platform.machine().encode(),
+                                          _cpu_id().encode()])).hexdigest()[:20]
+        name = f"{stem}-{key}.so"
+        target = next((d / name for d in _cache_dirs() if (d / name).exists()), None)
         if target is None:
             for d in _cache_dirs():
-                err = _compile(cc, flags, d / f"lockstep-{key}.so")
+                err = _compile(cc, flags, d / name, source)
                 if err is None:
-                    target = d / f"lockstep-{key}.so"
+                    target = d / name
                     break
                 errors.append(f"{' '.join(flags)}: {err}")
                 if not err.startswith("cannot write"):
@@ -121,18 +120,27 @@ def _load():
             if target is None:
                 continue
         try:
-            lib = ctypes.CDLL(str(target))
+            return ctypes.CDLL(str(target)), f"{cc} {' '.join(flags)}"
         except OSError as exc:
             errors.append(str(exc))
-            continue
-        lib.lockstep_top.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-                                     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-        lib.lockstep_sym_max.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-        lib.lockstep_top.restype = lib.lockstep_sym_max.restype = ctypes.c_int
-        _status = f"lockstep kernel ({LANES} lanes, {cc} {' '.join(flags)})"
-        return lib
-    _status = "LAPACK (the kernel did not compile: " + "; ".join(errors)[:300] + ")"
-    return None
+    return None, "did not compile: " + "; ".join(errors)[:300]
+
+
+def _load():
+    global _status
+    if os.environ.get("TSE_EIGEN", "").lower() == "lapack":
+        _status = "LAPACK (TSE_EIGEN=lapack)"
+        return None
+    lib, how = build(_SOURCE, "lockstep", [[*flags, f"-DLANES={LANES}"] for flags in _FLAGS])
+    if lib is None:
+        _status = f"LAPACK (the kernel {how})" if how.startswith("did not") else f"LAPACK ({how})"
+        return None
+    lib.lockstep_top.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    lib.lockstep_sym_max.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.lockstep_top.restype = lib.lockstep_sym_max.restype = ctypes.c_int
+    _status = f"lockstep kernel ({LANES} lanes, {how.replace(f' -DLANES={LANES}', '')})"
+    return lib
 
 
 def _kernel():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 __all__ = ["RunConfig", "Fig3Config", "TransformerConfig", "Fig1Config", "Fig2Config", "Fig4Config", "Fig5Config",
            "CONFIGS"]
@@ -30,6 +31,9 @@ class RunConfig:
     dtype: str = "float64"
     chunk: int = 1000  # trials spread over the workers and checkpointed at once; a multiple of rng_block
     rng_block: int = 250  # trials per random-number block, computed as one batch (results depend on it)
+    # the CLI's chunk and rng_block where a run goes to CUDA and the flags are not given: a GPU needs large batches
+    # to fill (a GPU run's random numbers differ from a CPU run's anyway); empty: the defaults above everywhere
+    cuda_batches: ClassVar[dict[str, int]] = {}
 
     def __post_init__(self) -> None:
         _positive_int("tokens", self.tokens, 2)
@@ -58,6 +62,7 @@ SINKHORN_MAX_BETA = 8.0
 class Fig3Config(RunConfig):
     """[YZ] Fig 3: the random attention chain X_{k+1} = P_k X_k W_k, rescaled to ||X|| = sqrt(n d)."""
 
+    cuda_batches: ClassVar[dict[str, int]] = {"rng_block": 20000, "chunk": 100000}
     beta: float = 4.0  # softmax, causal, sinkhorn (<= 8) and banded scores: softmax(beta Z)
     attention: str = "softmax"  # one of ATTENTIONS
     alpha: float = 1.0  # dirichlet: rows Dirichlet(alpha)

@@ -143,7 +143,8 @@ def _one_thread_per_worker(workers: int, device: torch.device) -> Iterator[None]
 
 
 def default_workers(device: torch.device) -> int:
-    """CPU: one worker per core torch may use (2 here); CUDA: one (the GPU parallelises inside each op)."""
+    """CPU: one worker per core torch may use (2 here); CUDA: one (the GPU parallelises inside each op), run in
+    a thread, so that the main thread merges one chunk while the GPU computes the next."""
     return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
@@ -204,7 +205,7 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
                 if ch.index < done:  # finished before an interruption: its blocks are in the restored statistics
                     bar.update(ch.trials)
                     continue
-                if workers <= 1:
+                if workers <= 1 and device.type == "cpu":
                     finish(ch, map(simulate, ch.blocks))
                     continue
                 # the next chunk's blocks are queued before this one is merged, so no worker waits at a chunk's

@@ -8,6 +8,7 @@ counted separately. Per-trial values are kept only when asked (``keep_trials``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,20 +49,25 @@ class StreamingStats:
         """
         first_step = first_step or {}
         for metric, v in values.items():
-            v = v.detach().to("cpu", torch.float64).numpy()
             k0 = first_step.get(metric, 0)
             if v.ndim != 2 or v.shape[1] != self.steps - k0:
-                raise ValueError(f"{metric}: expected (trials, {self.steps - k0}) values; got shape {v.shape}")
-            self.excluded[metric] = self.excluded.get(metric, 0) + int((~np.isfinite(v)).sum())
-            v = np.concatenate([np.full((v.shape[0], k0), np.nan), v], axis=1)
-            finite = np.isfinite(v)
-            n_b = finite.sum(0).astype(np.float64)
-            safe = np.where(finite, v, 0.0)
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a huge spread gives inf, honestly
-                mean_b = np.where(n_b > 0, safe.sum(0) / np.maximum(n_b, 1), 0.0)
-                m2_b = np.where(finite, (v - mean_b) ** 2, 0.0).sum(0)
-            lo_b = np.where(finite, v, np.inf).min(0)
-            hi_b = np.where(finite, v, -np.inf).max(0)
+                raise ValueError(f"{metric}: expected (trials, {self.steps - k0}) values; got shape "
+                                 f"{tuple(v.shape)}")
+            if v.is_cuda and not self.keep_trials:  # summarised on the device: (steps,) arrays cross, not values
+                n_b, mean_b, m2_b, lo_b, hi_b = _summary_on_device(v.detach().to(torch.float64), k0)
+                self.excluded[metric] = self.excluded.get(metric, 0) + int(v.shape[0] * v.shape[1] - n_b.sum())
+            else:
+                v = v.detach().to("cpu", torch.float64).numpy()
+                self.excluded[metric] = self.excluded.get(metric, 0) + int((~np.isfinite(v)).sum())
+                v = np.concatenate([np.full((v.shape[0], k0), np.nan), v], axis=1)
+                finite = np.isfinite(v)
+                n_b = finite.sum(0).astype(np.float64)
+                safe = np.where(finite, v, 0.0)
+                with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a huge spread: inf, honestly
+                    mean_b = np.where(n_b > 0, safe.sum(0) / np.maximum(n_b, 1), 0.0)
+                    m2_b = np.where(finite, (v - mean_b) ** 2, 0.0).sum(0)
+                lo_b = np.where(finite, v, np.inf).min(0)
+                hi_b = np.where(finite, v, -np.inf).max(0)
             if metric not in self._count:
                 self._count[metric], self._mean[metric], self._m2[metric] = n_b, mean_b, m2_b
                 self._min[metric], self._max[metric] = lo_b, hi_b
@@ -152,3 +158,18 @@ class StreamingStats:
                 mean, hw = float(self._mean[m][step]), float(self.ci_halfwidth(m)[step])
                 out.append(SummaryRow(step, m, mean, mean - hw, mean + hw, n))
         return out
+
+
+def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
+    """(count, mean, m2, min, max) per step of one block's values ``v`` ``(trials, steps - k0)`` on its device, as
+    :meth:`StreamingStats.update` computes them on the CPU (the ``k0`` steps before the first have no values), in
+    one transfer."""
+    finite = torch.isfinite(v)
+    n = finite.sum(0).to(v.dtype)
+    mean = torch.where(n > 0, torch.where(finite, v, 0.0).sum(0) / n.clamp_min(1), 0.0)
+    m2 = torch.where(finite, (v - mean) ** 2, 0.0).sum(0)
+    lo = torch.where(finite, v, math.inf).amin(0)
+    hi = torch.where(finite, v, -math.inf).amax(0)
+    out = torch.stack([n, mean, m2, lo, hi]).cpu().numpy()
+    empty = np.array([[0.0], [0.0], [0.0], [np.inf], [-np.inf]]).repeat(k0, axis=1)
+    return tuple(np.concatenate([empty, out], axis=1))

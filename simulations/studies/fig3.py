@@ -246,8 +246,8 @@ def fitted_rate(stats, L: int) -> dict:
 def _general_solver(device: torch.device) -> str:
     """The solver ``theory`` uses for a general attention's delta on ``device`` (its deltas are float64)."""
     if device.type == "cuda":
-        return ("one-thread-per-matrix CUDA kernel (theory._hqr), LAPACK fallback" if _hqr.cuda_available()
-                else "LAPACK geev")
+        return (f"{_hqr.cuda_status()}, LAPACK fallback" if _hqr.cuda_available()
+                else f"cuSOLVER geev (torch): {_hqr.cuda_status()}")
     if _lockstep.available():
         return f"lockstep CPU kernel (theory._lockstep, {_lockstep.LANES} lanes), LAPACK fallback"
     return f"LAPACK geev: {_lockstep.status()}"
