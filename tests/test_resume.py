@@ -1,5 +1,6 @@
 """Interrupted runs lose nothing: kill a real ``python -m simulations`` mid-run, run it again, compare."""
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -49,7 +50,8 @@ def _interrupt_after_two_chunks(args: list[str], out: Path, signum: int) -> tupl
     return proc, err
 
 
-@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.skipif(not __import__("torch").cuda.is_available() or importlib.util.find_spec("cupy") is None,
+                    reason="needs a CUDA GPU and CuPy (without the GPU kernels 30,000 trials take minutes)")
 def test_a_killed_run_on_the_gpu_continues_and_ends_identical(tmp_path):
     # on CUDA too: blocks are deterministic there (the eigenvalue kernels bitwise so), so an interrupted run that
     # resumes writes the same CSV as one that never stopped
