@@ -167,3 +167,17 @@ def test_cuda_kernels_refuse_what_they_cannot_take():
         _hqr.top_eigenvalue_cuda(torch.zeros(2, 65, 65, dtype=torch.float64, device="cuda"))
     with pytest.raises(ValueError, match="float64"):
         _hqr.symmetric_max_cuda(torch.zeros(2, 5, 5, dtype=torch.float32, device="cuda"))
+
+
+@needs_gpu
+@pytest.mark.parametrize("family", ["symmetric", "causal", "dirichlet", "banded"])
+def test_slem_on_cuda_agrees_with_the_cpu_for_structured_attention(family):
+    # symmetric attention goes through the symmetric kernel (max of the top eigenvalues of C and -C) on CUDA,
+    # causal through its diagonal, the others through the general kernel
+    g = T.make_generator(6)
+    P = {"symmetric": lambda: T.random_symmetric_doubly_stochastic((300,), 32, generator=g),
+         "causal": lambda: T.causal_attention((300,), 32, beta=4.0, generator=g),
+         "dirichlet": lambda: T.dirichlet_attention((300,), 32, alpha=1.0, generator=g),
+         "banded": lambda: T.banded_attention((300,), 32, beta=4.0, window=2, generator=g)}[family]()
+    gpu, cpu = T.slem(P.cuda()).cpu(), T.slem(P)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-12, atol=64 * np.finfo(float).eps)
