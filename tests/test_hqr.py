@@ -167,6 +167,8 @@ def test_cuda_kernels_refuse_what_they_cannot_take():
         _hqr.top_eigenvalue_cuda(torch.zeros(2, 65, 65, dtype=torch.float64, device="cuda"))
     with pytest.raises(ValueError, match="float64"):
         _hqr.symmetric_max_cuda(torch.zeros(2, 5, 5, dtype=torch.float32, device="cuda"))
+    with pytest.raises(ValueError, match="float64"):  # eight bytes per entry is not enough
+        _hqr.top_eigenvalue_cuda(torch.zeros(2, 5, 5, dtype=torch.int64, device="cuda"))
 
 
 @needs_gpu

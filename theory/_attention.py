@@ -149,7 +149,7 @@ def _symmetric_radius(S: Tensor) -> Tensor:
     """max |lambda| of each symmetric S ``(g, m, m)``: on CUDA with the GPU kernels the larger of the top
     eigenvalues of S and -S (torch's batched ``eigvalsh`` there is 11x slower and failed on large batches),
     elsewhere ``eigvalsh``."""
-    if S.is_cuda and S.dtype == torch.float64 and S.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
+    if _hqr.takes(S):
         return torch.maximum(_hqr.symmetric_max_cuda(S), _hqr.symmetric_max_cuda(-S))
     return torch.linalg.eigvalsh(S).abs().amax(-1)
 
@@ -174,7 +174,7 @@ def _top_eigenvalue(C: Tensor, *, errors: bool = False) -> tuple[Tensor, Tensor 
     estimates the error on its Hessenberg form in O(m^2)), or LAPACK's geev where it is not available; LAPACK
     for any matrix a kernel does not converge on (counted: :func:`theory._hqr.fallbacks`, in fig3's JSON).
     """
-    if C.is_cuda and C.dtype == torch.float64 and C.shape[-1] <= _hqr.MAX_ORDER and _hqr.cuda_available():
+    if _hqr.takes(C):
         re, im, ok = _hqr.top_eigenvalue_cuda(C)
         top, err = torch.complex(re, im), None
     elif (C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER
@@ -233,7 +233,7 @@ def symmetric_max_eigenvalue(G: Tensor) -> Tensor:
         if G.device.type == "cpu" and 1 <= m <= _lockstep.MAX_ORDER and _lockstep.available():
             out = _lockstep.symmetric_max_eigenvalue(G.detach().reshape(-1, m, m).numpy())
             return torch.from_numpy(out).reshape(G.shape[:-2])
-        if G.is_cuda and 1 <= m <= _hqr.MAX_ORDER and _hqr.cuda_available():
+        if _hqr.takes(G):
             return _hqr.symmetric_max_cuda(G.detach().reshape(-1, m, m)).reshape(G.shape[:-2])
     return torch.linalg.eigvalsh(G)[..., -1]
 

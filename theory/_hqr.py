@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _lockstep
 
-__all__ = ["MAX_ORDER", "cuda_available", "cuda_status", "top_eigenvalue_cuda", "symmetric_max_cuda", "cpu_top",
+__all__ = ["MAX_ORDER", "cuda_available", "cuda_status", "takes", "top_eigenvalue_cuda", "symmetric_max_cuda", "cpu_top",
            "cpu_symmetric_max", "count_fallbacks", "fallbacks"]
 
 MAX_ORDER = 64  # largest m the GPU kernels take: one matrix's shared memory stays under a block's 48 KB
@@ -145,6 +145,14 @@ def cuda_available() -> bool:
     return _load_gpu() is not None
 
 
+def takes(X) -> bool:
+    """Whether theory sends ``X`` ``(..., m, m)`` to the GPU kernels: a CUDA float64 tensor, 1 <= m <= 64, with the
+    kernels built."""
+    import torch
+
+    return X.is_cuda and X.dtype == torch.float64 and 1 <= X.shape[-1] <= MAX_ORDER and cuda_available()
+
+
 def cuda_status() -> str:
     """Which solver a CUDA tensor's eigenvalues go through, and why."""
     _load_gpu()
@@ -172,7 +180,9 @@ def _launch(kernel, X, outputs) -> None:
 
 
 def _cuda_batch(X):
-    if not X.is_cuda or X.dtype.itemsize != 8 or X.is_complex() or X.ndim != 3 or X.shape[1] != X.shape[2]:
+    import torch
+
+    if not X.is_cuda or X.dtype != torch.float64 or X.ndim != 3 or X.shape[1] != X.shape[2]:
         raise ValueError(f"expected a CUDA float64 (b, m, m) tensor; got {X.dtype} {tuple(X.shape)} on {X.device}")
     if not 1 <= X.shape[-1] <= MAX_ORDER:
         raise ValueError(f"the GPU kernels take 1 <= m <= {MAX_ORDER}; got {tuple(X.shape)}")
