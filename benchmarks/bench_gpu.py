@@ -10,7 +10,9 @@ On a CUDA device it prints (and with ``--json`` writes), for Figure 3 at its def
 - trials per second of ``simulate_fig3(device="cuda")`` at each ``--trials``, with the batches the CLI uses on
   CUDA (skipping a size whose time, extrapolated from the last one measured, would exceed ``--budget``
   seconds), and the peak GPU memory, which must not grow with the trials (it is bounded by the block size);
-- the agreement of the GPU run's means with a CPU run of 10 000 trials: worst |z| over (step, metric).
+- the agreement of the GPU run's means with a CPU run of 10 000 trials: worst |z| over (step, metric);
+- the rate of the two routes to Haar weights (Householder QR, as torch and the CPU do it, and Cholesky QR,
+  which theory uses on CUDA), and fig3's time for every attention ensemble at ``--ensembles`` trials.
 
 ``--device cpu`` runs the same measurements on the CPU at small sizes, to check the command itself.
 """
@@ -34,23 +36,51 @@ from simulations import Fig3Config, simulate_fig3  # noqa: E402
 COMPARED = ("t_sim", "log_t_div", "r_minus_1", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega")
 
 
-def eig_rate(device: str, count: int = 2048, solver=torch.linalg.eigvals, symmetric: bool = False) -> float:
-    """Matrices per second of ``solver`` on (count, 31, 31) float64 on ``device`` (C = Q^T P Q at beta 4, or
-    C^T C with ``symmetric``); the best of three runs after a warm-up."""
-    P = T.softmax_attention((count,), 32, beta=4.0, generator=T.make_generator(0))
-    _, _, C = T.attention_blocks(P)
-    C = (C.mT @ C if symmetric else C).to(device)
-    solver(C[:64])
+def best_rate(fn, batch: torch.Tensor, device: str) -> float:
+    """Matrices per second of ``fn(batch)``: the best of three runs after a warm-up on a slice."""
+    fn(batch[:64])
     best = math.inf
     for _ in range(3):
         if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        solver(C)
+        fn(batch)
         if device == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
-    return count / best
+    return len(batch) / best
+
+
+def eig_rate(device: str, count: int = 2048, solver=torch.linalg.eigvals, symmetric: bool = False) -> float:
+    """Matrices per second of ``solver`` on (count, 31, 31) float64 on ``device`` (C = Q^T P Q at beta 4, or
+    C^T C with ``symmetric``)."""
+    P = T.softmax_attention((count,), 32, beta=4.0, generator=T.make_generator(0))
+    _, _, C = T.attention_blocks(P)
+    return best_rate(solver, (C.mT @ C if symmetric else C).to(device), device)
+
+
+def haar_rates(device: str, count: int) -> dict[str, float]:
+    """Matrices per second of the two routes to Haar weights (fig3's orthogonal W, 64 x 64 float64): Householder
+    QR (``torch.linalg.qr``, the CPU's route) and Cholesky QR twice with its check (the CUDA route)."""
+    from theory._random import _cholesky_qr_q, _householder_q
+
+    A = torch.randn(count, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(device)
+    return {"householder": best_rate(_householder_q, A, device), "cholesky": best_rate(_cholesky_qr_q, A, device)}
+
+
+def ensemble_times(device: str, trials: int, rng_block: int, chunk: int) -> dict[str, float]:
+    """Seconds of ``simulate_fig3`` at ``trials`` for every attention ensemble (in-process, after the runs above
+    have compiled the kernels)."""
+    from simulations.engine.config import ATTENTIONS
+
+    times = {}
+    for attention in ATTENTIONS:
+        t0 = time.perf_counter()
+        simulate_fig3(Fig3Config(trials=trials, device=device, attention=attention, rng_block=min(rng_block, trials),
+                                 chunk=min(chunk, trials)), progress=False)
+        times[attention] = time.perf_counter() - t0
+        print(f"fig3 --attention {attention}, {trials:,} trials: {times[attention]:.1f} s", flush=True)
+    return times
 
 
 def worst_z(a, b) -> float:
@@ -75,6 +105,8 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=Fig3Config.cuda_batches["chunk"])
     p.add_argument("--budget", type=float, default=600.0, help="skip a size extrapolated to take longer (s)")
     p.add_argument("--reference-trials", type=int, default=10000)
+    p.add_argument("--ensembles", type=int, default=40000,
+                   help="trials of fig3 per attention ensemble, timed one by one (0: skip)")
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     a = p.parse_args()
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -134,6 +166,14 @@ def main() -> None:
               f"worst |z| = {z:.2f} (bound 4.5); LAPACK fallbacks {res.checks['eigen_solver']['lapack_fallbacks']}")
         if a.json:  # after every size: a long run cut short keeps what it measured
             Path(a.json).write_text(json.dumps(out, indent=1))
+    out["haar_weights"] = haar = haar_rates(a.device, 4096 if a.device == "cuda" else 256)
+    print(f"Haar weights, 64 x 64 float64: Householder QR (torch.linalg.qr) {haar['householder']:,.0f} matrices/s, "
+          f"Cholesky QR twice {haar['cholesky']:,.0f} ({haar['cholesky'] / haar['householder']:,.1f}x)")
+    if a.ensembles:
+        out["ensembles"] = dict(trials=a.ensembles, seconds=ensemble_times(a.device, a.ensembles, a.rng_block,
+                                                                          a.chunk))
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

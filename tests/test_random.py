@@ -58,6 +58,73 @@ def test_orthogonal_matrices_are_orthogonal_and_haar_signed():
     assert 0.35 < float((dets > 0).double().mean()) < 0.65
 
 
+def _qr_defects(Q: torch.Tensor, A: torch.Tensor) -> tuple[float, float, float]:
+    """What makes Q the Q of A = QR with diag(R) >= 0, whatever computed it: max|Q^T Q - I|, and of R = Q^T A
+    the largest entry below the diagonal and the most negative diagonal entry, both relative to ||A||_2."""
+    d = A.shape[-1]
+    R = Q.mT @ A
+    scale = torch.linalg.matrix_norm(A, 2)[..., None, None].clamp_min(torch.finfo(A.dtype).tiny)
+    orth = float((Q.mT @ Q - torch.eye(d, dtype=A.dtype)).abs().max())
+    lower = float((torch.tril(R, -1) / scale).abs().max()) if d > 1 else 0.0
+    negative = float((-torch.diagonal(R / scale, dim1=-2, dim2=-1)).clamp_min(0).max())
+    return orth, lower, negative
+
+
+@pytest.mark.parametrize("d", [1, 3, 64])
+def test_cholesky_qr_gives_householders_q(d):
+    # CUDA's weights come from Cholesky QR: the same Q as the CPU's Householder QR, to rounding
+    from theory._random import _cholesky_qr_q, _householder_q
+
+    A = torch.randn(200, d, d, generator=torch.Generator().manual_seed(d), dtype=torch.float64)
+    Q = _cholesky_qr_q(A.clone())
+    eps = torch.finfo(A.dtype).eps
+    orth, lower, negative = _qr_defects(Q, A)
+    assert orth <= 8 * d * eps and lower <= 8 * d * eps and negative == 0
+    torch.testing.assert_close(Q, _householder_q(A), atol=1e-12, rtol=0)
+
+
+def test_cholesky_qr_checks_each_q_and_falls_back_to_householder():
+    # the zero matrix fails Cholesky at the first pivot; rank-deficient and cond 1e12 matrices fail or are caught
+    # by the orthogonality check; every Q must still be a QR factor of its A
+    from theory._random import _cholesky_qr_q, _householder_q
+
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(6, 8, 8, generator=g, dtype=torch.float64)
+    A[1] = 0
+    A[2, :, 3] = A[2, :, 0]  # two equal columns
+    U, V = (torch.linalg.qr(torch.randn(2, 8, 8, generator=g, dtype=torch.float64)).Q).unbind()
+    A[3] = U @ torch.diag(torch.logspace(0, -12, 8, dtype=torch.float64)) @ V.mT  # cond 1e12
+    A[4] = 1e-200 * A[5]  # scale alone must not matter
+    Q = _cholesky_qr_q(A.clone())
+    assert torch.equal(Q[1], _householder_q(A[1]))
+    orth, lower, negative = _qr_defects(Q, A)
+    eps = torch.finfo(A.dtype).eps
+    assert orth <= 64 * eps and lower <= 64 * eps and negative <= 64 * eps
+    torch.testing.assert_close(Q[[0, 4, 5]], _householder_q(A[[0, 4, 5]]), atol=1e-12, rtol=0)
+
+
+def test_random_orthogonal_on_the_cpu_is_householders_q_of_the_draws():
+    # the CPU keeps LAPACK's Householder QR: its stored results do not move
+    from theory._random import _householder_q
+
+    U = T.random_orthogonal((5,), 6, generator=T.make_generator(11))
+    A = torch.randn(5, 6, 6, generator=T.make_generator(11), dtype=torch.float64)
+    assert torch.equal(U, _householder_q(A))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_random_orthogonal_on_cuda_is_the_cpus_q_of_the_same_draws():
+    from theory._random import _householder_q
+
+    U = T.random_orthogonal((4000,), 64, generator=T.make_generator(12, "cuda"))
+    A = torch.randn(4000, 64, 64, generator=T.make_generator(12, "cuda"), dtype=torch.float64)
+    assert U.device.type == "cuda"
+    orth, lower, negative = _qr_defects(U.cpu(), A.cpu())
+    eps = torch.finfo(A.dtype).eps
+    assert orth <= 8 * 64 * eps and lower <= 8 * 64 * eps and negative == 0
+    torch.testing.assert_close(U.cpu(), _householder_q(A.cpu()), atol=1e-12, rtol=0)
+
+
 def test_gaussian_weights_have_the_requested_variance():
     W = T.random_gaussian((200,), 16, 16, std=0.25, generator=T.make_generator(9))
     assert float(W.var()) == pytest.approx(0.0625, rel=0.05)
