@@ -9,11 +9,11 @@ fig3 gained the literature's), so that ratios stay comparable with earlier sessi
 Prints, per command, the median wall time and peak memory, the speed-up ratios, the engine's fixed cost (the
 same command at one trial and one layer: the ceiling on any speed-up), the share of time spent in
 eigenvalue work (measured in-process), the streaming check (``scale`` x the trials: time and peak-memory
-ratios), LAPACK's eigenvalues alone of as many matrices as the run has steps, on one thread and on every core (the
-floor of any engine that calls LAPACK per matrix), the cost of the split-form chain against the same chain on whole matrices
-(``benchmarks/bench_split_chain.py``) and the accuracy check (engine means against the reference means, in
-standard errors). Absolute
-seconds vary on a shared machine; the ratios, taken in one invocation, are what to read.
+ratios), LAPACK's eigenvalues alone of as many matrices as the run has steps, on one thread and on every core
+(the floor of any engine that calls LAPACK per matrix), the cost of the split-form chain against the same chain
+on whole matrices (``benchmarks/bench_split_chain.py``) and the accuracy check (engine means against the
+reference means, in standard errors, on every metric both compute). Absolute seconds vary on a shared machine;
+the ratios, taken in one invocation, are what to read.
 """
 
 from __future__ import annotations
@@ -119,7 +119,6 @@ def lapack_alone(trials: int, depth: int = 24, n: int = 32, beta: float = 4.0) -
 
     import theory as T
     from theory._attention import _restrict
-    from simulations.engine.runner import default_workers
 
     g = T.make_generator(0)
     block = 1000
@@ -133,8 +132,7 @@ def lapack_alone(trials: int, depth: int = 24, n: int = 32, beta: float = 4.0) -
         for C in batches:
             torch.linalg.eigvals(C)
         one = time.perf_counter() - t
-        workers = default_workers(torch.device("cpu")) if threads > 1 else 1
-        with ThreadPoolExecutor(max_workers=max(workers, threads)) as pool:
+        with ThreadPoolExecutor(max_workers=threads) as pool:  # one per thread torch may use, as the engine's
             t = time.perf_counter()
             list(pool.map(torch.linalg.eigvals, batches))
             every = time.perf_counter() - t

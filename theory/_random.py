@@ -196,8 +196,9 @@ def _cholesky_qr_q(A: Tensor) -> Tensor:
     reports 0.21 s for 8,192 small matrices on an RTX 3090), and on an H100 ``fig3 --attention symmetric``, the one
     ensemble drawing Haar weights, did not finish 40,000 trials in 60 s where the others took 9-13 s. Cholesky QR
     computes the same Q (diag(R) > 0 makes it unique); one pass loses orthogonality as cond(A)^2 eps, the second
-    pass restores it to rounding while cond(A) is below about eps^-1/2. Each Q is checked, $\max|Q^T Q - I| \le 8 d \epsilon$; a matrix that fails
-    (or whose Cholesky fails: rank-deficient or too ill-conditioned) is recomputed by Householder QR."""
+    pass restores it to rounding while cond(A) is below about eps^-1/2. Each Q is checked,
+    $\max|Q^T Q - I| \le 8 d \epsilon$; a matrix that fails (or whose Cholesky fails: rank-deficient or too
+    ill-conditioned) is recomputed by Householder QR."""
     d = A.shape[-1]
     Q, ok = A, torch.ones(A.shape[:-2], dtype=torch.bool, device=A.device)
     for _ in range(2):
