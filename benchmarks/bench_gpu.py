@@ -68,16 +68,23 @@ def haar_rates(device: str, count: int) -> dict[str, float]:
     return {"householder": best_rate(_householder_q, A, device), "cholesky": best_rate(_cholesky_qr_q, A, device)}
 
 
+def batches(trials: int, rng_block: int, chunk: int) -> tuple[int, int]:
+    """(rng_block, chunk) for a run of ``trials``: no block larger than the run, a chunk of whole blocks."""
+    block = min(rng_block, trials)
+    return block, block * max(1, min(trials, chunk) // block)
+
+
 def ensemble_times(device: str, trials: int, rng_block: int, chunk: int) -> dict[str, float]:
     """Seconds of ``simulate_fig3`` at ``trials`` for every attention ensemble (in-process, after the runs above
     have compiled the kernels)."""
     from simulations.engine.config import ATTENTIONS
 
+    block, chunk = batches(trials, rng_block, chunk)
     times = {}
     for attention in ATTENTIONS:
         t0 = time.perf_counter()
-        simulate_fig3(Fig3Config(trials=trials, device=device, attention=attention, rng_block=min(rng_block, trials),
-                                 chunk=min(chunk, trials)), progress=False)
+        simulate_fig3(Fig3Config(trials=trials, device=device, attention=attention, rng_block=block, chunk=chunk),
+                      progress=False)
         times[attention] = time.perf_counter() - t0
         print(f"fig3 --attention {attention}, {trials:,} trials: {times[attention]:.1f} s", flush=True)
     return times
@@ -148,8 +155,7 @@ def main() -> None:
             print(f"fig3 at {trials:,} trials: skipped (about {trials / last_rate:,.0f} s at the last rate, over the "
                   f"{a.budget:g} s budget)")
             continue
-        block = min(a.rng_block, trials)
-        chunk = block * max(1, min(trials, a.chunk) // block)
+        block, chunk = batches(trials, a.rng_block, a.chunk)
         if a.device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
