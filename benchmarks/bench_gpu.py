@@ -1,6 +1,7 @@
 """GPU benchmark for #13 (one ready command for a session that is lent a GPU):
 
-    python benchmarks/bench_gpu.py [--trials 100000,1000000,10000000] [--budget 300] [--json FILE]
+    python benchmarks/bench_gpu.py [--trials 100000,1000000,10000000] [--budget 300] [--ensembles 40000]
+        [--json FILE]
 
 On a CUDA device it prints (and with ``--json`` writes), for Figure 3 at its defaults:
 - the per-matrix rate of ``torch.linalg.eigvals`` on 31 x 31 matrices, on the GPU and on one CPU thread (torch
