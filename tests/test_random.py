@@ -117,7 +117,7 @@ def test_random_orthogonal_on_cuda_is_the_cpus_q_of_the_same_draws():
     from theory._random import _householder_q
 
     U = T.random_orthogonal((4000,), 64, generator=T.make_generator(12, "cuda"))
-    A = torch.randn(4000, 64, 64, generator=T.make_generator(12, "cuda"), dtype=torch.float64)
+    A = torch.randn(4000, 64, 64, generator=T.make_generator(12, "cuda"), dtype=torch.float64, device="cuda")
     assert U.device.type == "cuda"
     orth, lower, negative = _qr_defects(U.cpu(), A.cpu())
     eps = torch.finfo(A.dtype).eps
