@@ -1,6 +1,8 @@
 """Plots show no more than the rows hold: no band below zero on a log axis, and means over fewer than all
 trials marked as such."""
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -71,3 +73,41 @@ def test_a_full_result_gets_no_notes():
 
 def test_step_ranges_compress_runs():
     assert step_ranges([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10" and step_ranges([]) == ""
+
+
+def test_a_log_axis_over_hundreds_of_decades_shows_every_mean_and_draws_without_overflow():
+    # collapsed data attention: xi ratios up to 1e306 with an infinite upper bound, diversities down to 1e-120.
+    # matplotlib's own padding overflowed past 1e308 and left the axis at [1, 10], the curves off it
+    means = [10.0 ** e for e in (-120, -60, 0, 100, 200, 306)]
+    rows = [SummaryRow(k, "x", m, 0.5 * m, np.inf if k == 5 else 2 * m, T) for k, m in enumerate(means)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings included
+        fig = plot_panels(FigureResult("f", {"trials": T}, rows), [Panel("x", ("x",), "x", log=True)], "f")
+        fig.canvas.draw()
+    lo, hi = fig.axes[0].get_ylim()
+    assert lo <= 1e-120 and 1e306 <= hi < np.inf
+    ticks = fig.axes[0].get_yticks()
+    assert ticks.size >= 2 and np.isfinite(ticks).all()
+    plt.close(fig)
+
+
+def test_long_notes_stay_in_their_column_above_the_panel_below():
+    # a 2 x 3 grid whose top middle and top right panels are fig3's escalation-rate panel of collapsed data
+    # attention: three curves, each with a mean <= 0 and a lower bound <= 0 to note (six notes of 53-87
+    # characters). matplotlib used to wrap them at draw time, after the layout had made room for six lines: in the
+    # right column they ran into the title of the panel below
+    labels = ("measured", "C6 estimate 1/(s+mu^2(1-s)) - 1", "C6 bound 1/(s+delta^2(1-s)) - 1")
+    rows = [SummaryRow(k, f"m{i}", 10.0 ** -(5 * k) if k < 10 else 0.0, -1.0 if 5 <= k < 10 else 0.5 * 10.0 ** -k,
+                       2 * 10.0 ** -k, T) for k in range(1, 25) for i in range(3)]
+    rows += [SummaryRow(k, "y", 0.5, 0.4, 0.6, T) for k in range(1, 25)]
+    flat, r = Panel("y", ("y",), "y"), Panel("r - 1", ("m0", "m1", "m2"), "r - 1", log=True, labels=labels)
+    fig = plot_panels(FigureResult("f", {"trials": T}, rows), [flat, r, r, flat, flat, flat], "f")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for top in (1, 2):
+        notes = fig.axes[top].texts[0]
+        assert "C6 bound 1/(s+delta^2(1-s)) - 1: mean <= 0 (not on a log axis) at steps" in notes.get_text()
+        box = notes.get_window_extent(renderer)
+        below = fig.axes[top + 3].get_tightbbox(renderer)  # the panel under it, its title included
+        assert box.y0 > below.y1 and box.x1 <= fig.bbox.x1
+    plt.close(fig)

@@ -9,11 +9,14 @@ down), with a note; a mean <= 0 is left out likewise and noted."""
 
 from __future__ import annotations
 
+import math
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator
 
 from ..engine.result import FigureResult
 
@@ -55,6 +58,31 @@ def _counts_text(counts: np.ndarray, trials: int) -> str:
     return f"{lo} of {trials}" if lo == hi else f"{lo}-{hi} of {trials}"
 
 
+_NOTE_CHARS = 76  # a note's line at fontsize 7 within a 5-inch column, the rightmost one too
+
+
+class _WideLogLocator(LogLocator):
+    """matplotlib's log ticks without the infinite ones: over a span of hundreds of decades near 1e308 its
+    candidate ticks a stride past the top overflow to inf, and the tick formatter fails on them."""
+
+    def tick_values(self, vmin, vmax):
+        with np.errstate(over="ignore"):
+            ticks = np.asarray(super().tick_values(vmin, vmax))
+        return ticks[np.isfinite(ticks)]
+
+
+def _log_limits(ax, values: np.ndarray) -> None:
+    """Y limits of a log axis from the finite positive values drawn, padded by 5% of their span in decades and
+    kept inside float64: matplotlib's own padding overflows past 1e308 (xi ratios of collapsed data attention
+    reach 1e306) and then leaves the axis at a default [1, 10] with the curves off it."""
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return
+    lo, hi = math.log10(values.min()), math.log10(values.max())
+    pad = 0.05 * max(hi - lo, 1.0)
+    ax.set_ylim(10 ** max(lo - pad, -323.0), 10 ** min(hi + pad, 308.0))
+
+
 def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
     """Draw one panel; returns which of the marks that need explaining it used."""
     labels = panel.labels or panel.metrics
@@ -62,6 +90,7 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
     # one step grid for the panel, so a step where a metric has no value at all breaks its line
     grid = np.array(sorted({s for m in panel.metrics for s in result.series(m)[0]}), dtype=float)
     notes, used = [], {"partial": False, "upper_only": False}
+    drawn = []  # every finite value drawn, for the limits of a log axis
     many = grid.size > 30
     for i, (metric, label) in enumerate(zip(panel.metrics, labels)):
         color = f"C{i % 10}"  # fixed per metric: the extra marks below must not advance the colour cycle
@@ -77,6 +106,7 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
             notes.append(f"{label}: mean <= 0 (not on a log axis) at steps {step_ranges(grid[mean <= 0])}")
             mean = np.where(mean > 0, mean, np.nan)
         shown = np.isfinite(mean)
+        drawn.append(mean[shown])
         full = shown & (count >= trials)
         partial = shown & (count < trials)
 
@@ -106,10 +136,14 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
                 notes.append(f"{label}: lower 95% bound <= 0 at steps {step_ranges(grid[upper_only])}, "
                              "upper bound only")
                 ax.plot(grid[upper_only], hi[upper_only], "v", ms=3.5, color=color, alpha=0.7, linestyle="none")
+                drawn.append(hi[upper_only])
+        drawn += [lo[band], hi[band]]
         ax.fill_between(grid, np.where(band, lo, np.nan), np.where(band, hi, np.nan), where=band, color=color,
                         alpha=0.2, linewidth=0)
     if panel.log:
+        _log_limits(ax, np.concatenate(drawn) if drawn else np.array([]))  # first: set_yscale autoscales
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(_WideLogLocator())
     ax.set_title(panel.title, fontsize=10)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
@@ -123,8 +157,10 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
                               label="upper 95% bound only (lower <= 0)"))
     ax.legend(handles=handles, fontsize=8)
     if notes:  # under the axis label, inside the panel's own column
-        ax.annotate("\n".join(notes), xy=(0, 0), xycoords="axes fraction", xytext=(0, -32),
-                    textcoords="offset points", va="top", ha="left", fontsize=7, color="0.25", wrap=True)
+        # wrapped here, not by matplotlib at draw time, so that tight_layout makes room for every line
+        text = "\n".join(textwrap.fill(note, _NOTE_CHARS, subsequent_indent="  ") for note in notes)
+        ax.annotate(text, xy=(0, 0), xycoords="axes fraction", xytext=(0, -32), textcoords="offset points",
+                    va="top", ha="left", fontsize=7, color="0.25")
     return used
 
 
