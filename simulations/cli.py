@@ -107,7 +107,9 @@ def _config(fig, args: argparse.Namespace):
     if "taus" in given:
         given["taus"] = tuple(given["taus"])
     batches = getattr(fig.config, "cuda_batches", {})
-    if batches and resolve_device(given.get("device", fig.config.device)).type == "cuda":
+    # the GPU's batches only from valid sizes: an invalid one goes to the config, which names what is wrong
+    valid = all(type(given.get(k, 1)) is int and given.get(k, 1) >= 1 for k in ("rng_block", "chunk"))
+    if batches and valid and resolve_device(given.get("device", fig.config.device)).type == "cuda":
         if "rng_block" not in given:  # a smaller --chunk alone is one block; a larger one must be a multiple
             small = given.get("chunk", math.inf) < batches["rng_block"]
             given["rng_block"] = given["chunk"] if small else batches["rng_block"]

@@ -39,7 +39,7 @@ BAD = [
     (["fig3", "--trials", "0"], "trials must be an integer >= 1"),
     (["fig3", "--trials", "-5"], "trials must be an integer >= 1"),
     (["fig3", "--tokens", "1"], "tokens must be an integer >= 2"),
-    (["fig3", "--chunk", "300"], "chunk must be a multiple of rng_block"),
+    (["fig3", "--chunk", "300", "--device", "cpu"], "chunk must be a multiple of rng_block"),  # one block on CUDA
     (["fig3", "--beta", "nan"], "beta must be a finite number"),
     (["fig3", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["fig3", "--attention", "banana"], "invalid choice: 'banana'"),
@@ -133,6 +133,24 @@ def test_a_large_chunk_that_is_no_multiple_of_the_gpu_block_is_refused(monkeypat
     monkeypatch.setattr(cli, "resolve_device", lambda name: torch.device("cuda"))
     args = cli.build_parser().parse_args(["fig3", "--device", "cuda", "--chunk", "30000"])
     with pytest.raises(ValueError, match="multiple of rng_block = 20000"):
+        cli._config(cli.FIGURES["fig3"], args)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--rng-block", "0"], "rng_block must be an integer >= 1"),
+    (["--chunk", "0"], "chunk must be an integer >= 1"),
+    (["--chunk", "-3"], "chunk must be an integer >= 1"),
+    (["--rng-block", "-1", "--chunk", "5"], "rng_block must be an integer >= 1"),
+])
+def test_bad_batches_on_cuda_are_refused_by_name_not_by_a_crash(monkeypatch, flags, message):
+    # found on an H100, where --device auto is CUDA: --rng-block 0 reached the GPU's batch rule and divided by 0
+    import torch
+
+    from simulations import cli
+
+    monkeypatch.setattr(cli, "resolve_device", lambda name: torch.device("cuda"))
+    args = cli.build_parser().parse_args(["fig3", "--device", "cuda", *flags])
+    with pytest.raises(ValueError, match=message):
         cli._config(cli.FIGURES["fig3"], args)
 
 

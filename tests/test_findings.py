@@ -18,15 +18,29 @@ ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "docs" / "findings"
 
 
-def _same(a, b) -> bool:
-    """Equal, with floats to 1e-9 relative (CPU runs repeat exactly; this only forgives JSON round trips)."""
+# Findings that measure rounding error itself: a run reproduces their magnitude, not their digits, which move with
+# the BLAS and the processor. Seen on an H100 machine's CPU (MKL, torch 2.11): C2_max_rel_error 8.868e-14 against
+# the stored 8.885e-14 (OpenBLAS, torch 2.13), every other finding the same to 1e-9.
+ROUNDING = ("C2_max_rel_error",)
+
+
+def _same(a, b, key: str | None = None) -> bool:
+    """Equal, with floats to 1e-9 relative (CPU runs repeat exactly on one machine; this forgives JSON round trips
+    and the last bits of other machines), and the ROUNDING findings within a factor of 2."""
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k], k) for k in a)
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y, key) for x, y in zip(a, b))
+    if key in ROUNDING:
+        return 0.5 <= a / b <= 2 if b else a == 0
     if isinstance(a, float) or isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-9) or (math.isnan(a) and math.isnan(b))
     return a == b
+
+
+def _rounding_as_stored(found: dict, stored: dict) -> dict:
+    """``found`` with the ROUNDING findings taken from ``stored`` (their digits are not the run's to repeat)."""
+    return {k: stored[k] if k in ROUNDING else v for k, v in found.items()}
 
 
 def test_every_readme_findings_block_is_the_text_rendered_from_docs_findings():
@@ -69,7 +83,8 @@ def test_fig3_at_its_defaults_reproduces_the_stored_findings():
     assert stored["flags"] == ""
     found = json.loads(json.dumps(fig3_findings(simulate_fig3(Fig3Config(device="cpu"), progress=False))))
     assert _same(found, stored["findings"])
-    assert render_findings("fig3", found) == render_findings("fig3", stored["findings"])
+    assert render_findings("fig3", _rounding_as_stored(found, stored["findings"])) == render_findings(
+        "fig3", stored["findings"])
 
 
 def test_a_number_typed_into_a_block_is_put_back(tmp_path):
