@@ -4,13 +4,14 @@ included), run alternately; beside them the loop as first written (``--original`
 fig3 gained the literature's), so that ratios stay comparable with earlier sessions'.
 
     python benchmarks/bench_fig3.py [--rounds 3] [--trials 1000] [--scale 10]
-    python benchmarks/bench_fig3.py --trials 5000 --rounds 2 --scale 2     # #13's workload (about 11 minutes)
+    python benchmarks/bench_fig3.py --trials 5000 --rounds 3 --scale 10    # #13's workload (about 14 minutes)
 
 Prints, per command, the median wall time and peak memory, the speed-up ratios, the engine's fixed cost (the
 same command at one trial and one layer: the ceiling on any speed-up), the share of time spent in
 eigenvalue work (measured in-process), the streaming check (``scale`` x the trials: time and peak-memory
 ratios), LAPACK's eigenvalues alone of as many matrices as the run has steps, on one thread and on every core
-(the floor of any engine that calls LAPACK per matrix), the cost of the split-form chain against the same chain
+(the floor of any engine that calls LAPACK per matrix), timed in every round right after the engine and compared
+with it round by round, the cost of the split-form chain against the same chain
 on whole matrices (``benchmarks/bench_split_chain.py``) and the accuracy check (engine means against the
 reference means, in standard errors, on every metric both compute). Absolute seconds vary on a shared machine;
 the ratios, taken in one invocation, are what to read.
@@ -107,23 +108,28 @@ def eigen_share(trials: int) -> tuple[float, float]:
     return spent["engine"] / (workers * engine_wall), spent["reference"] / ref_wall
 
 
-def lapack_alone(trials: int, depth: int = 24, n: int = 32, beta: float = 4.0) -> tuple[float, float]:
-    """Seconds LAPACK (``torch.linalg.eigvals``) takes for the eigenvalues alone of ``trials x depth`` matrices
-    like fig3's (C = Q^T P Q of softmax(beta Z), (n-1) x (n-1)), drawn beforehand and not timed: the floor for any
-    engine that calls LAPACK once per matrix. Twice: on one thread (torch's batched eigvals solves one matrix at a
-    time, whatever its thread count), and on every core, the batches shared by one worker thread per core as the
-    engine shares its blocks (eigvals releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
+def lapack_batches(trials: int, depth: int = 24, n: int = 32, beta: float = 4.0) -> list:
+    """``trials x depth`` matrices like fig3's (C = Q^T P Q of softmax(beta Z), (n-1) x (n-1)), in batches of
+    1000, drawn once: the input of :func:`lapack_alone`."""
     import theory as T
     from theory._attention import _restrict
 
     g = T.make_generator(0)
     block = 1000
-    batches = [_restrict(T.softmax_attention((min(block, trials * depth - start),), n, beta=beta, generator=g))
-               .contiguous() for start in range(0, trials * depth, block)]
+    return [_restrict(T.softmax_attention((min(block, trials * depth - start),), n, beta=beta, generator=g))
+            .contiguous() for start in range(0, trials * depth, block)]
+
+
+def lapack_alone(batches: list) -> tuple[float, float]:
+    """Seconds LAPACK (``torch.linalg.eigvals``) takes for the eigenvalues alone of ``batches``
+    (:func:`lapack_batches`; drawn beforehand, not timed): the floor for any engine that calls LAPACK once per
+    matrix. Twice: on one thread (torch's batched eigvals, like numpy's, solves one matrix at a time whatever its
+    thread count), and on every core, the batches shared by one worker thread per core as the engine shares its
+    blocks (eigvals releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -144,8 +150,7 @@ def lapack_alone(trials: int, depth: int = 24, n: int = 32, beta: float = 4.0) -
 def accuracy(csv_path: Path, ref_path: Path) -> tuple[float, int]:
     """Largest |engine mean - reference mean| in combined standard errors, over steps and every metric both
     computed."""
-    from scipy.special import stdtrit
-
+    from simulations.engine.stats import standard_error
     from simulations.output.writing import read_csv
 
     ref = json.loads(ref_path.read_text())["stats"]
@@ -153,7 +158,7 @@ def accuracy(csv_path: Path, ref_path: Path) -> tuple[float, int]:
     for r in read_csv(csv_path):
         if r["metric"] not in ref:
             continue
-        se_e = (r["ci_high"] - r["ci_low"]) / (2 * stdtrit(r["count"] - 1, 0.975))
+        se_e = standard_error(r["ci_low"], r["ci_high"], r["count"])
         m, se = ref[r["metric"]]["mean"][r["step"]], ref[r["metric"]]["se"][r["step"]]
         if se_e > 0 and se > 0:
             worst = max(worst, abs(r["mean"] - m) / (se_e ** 2 + se ** 2) ** 0.5)
@@ -177,6 +182,8 @@ def main() -> None:
     original = reference[:-2] + ["--original", "--out", str(tmp / "ref_original.json")]
     times = {"engine": [], "reference": [], "original": [], "fixed": []}
     peaks = {"engine": [], "reference": [], "original": [], "fixed": []}
+    batches = lapack_batches(a.trials)
+    lapack = []  # (one thread, every core) per round, timed right after the round's engine run
     for i in range(a.rounds):  # alternate, so drifts in machine load hit all alike
         for name, argv, module in (("engine", engine, True), ("reference", reference, False),
                                    ("original", original, False), ("fixed", fixed, True)):
@@ -184,6 +191,11 @@ def main() -> None:
             times[name].append(wall)
             peaks[name].append(peak)
             print(f"round {i + 1}: {name:9s} {wall:6.2f} s  peak {peak:7.1f} MB", flush=True)
+            if name == "engine":
+                lapack.append(lapack_alone(batches))
+                print(f"round {i + 1}: LAPACK alone {lapack[-1][0]:6.2f} s on one thread, {lapack[-1][1]:6.2f} s "
+                      f"on every core", flush=True)
+    del batches
     te, tr = statistics.median(times["engine"]), statistics.median(times["reference"])
     to = statistics.median(times["original"])
     print(f"\nfig3 at T = {a.trials} (whole commands, median of {a.rounds}): engine {te:.2f} s, "
@@ -196,10 +208,14 @@ def main() -> None:
     print(f"peak memory: engine {statistics.median(peaks['engine']):.0f} MB, "
           f"reference {statistics.median(peaks['reference']):.0f} MB, "
           f"original reference {statistics.median(peaks['original']):.0f} MB")
-    one, every = lapack_alone(a.trials)
-    print(f"LAPACK's eigenvalues alone of the same {a.trials * 24} matrices (in-process, drawn beforehand): "
-          f"{one:.2f} s on one thread, {every:.2f} s on every core; the whole engine command takes {te / one:.2f}x "
-          f"and {te / every:.2f}x that (target < 1)")
+    one, every = (statistics.median(x) for x in zip(*lapack))
+    r_one = [e / l[0] for e, l in zip(times["engine"], lapack)]
+    r_every = [e / l[1] for e, l in zip(times["engine"], lapack)]
+    print(f"LAPACK's eigenvalues alone of the same {a.trials * 24} matrices (in-process, drawn beforehand, "
+          f"median of {a.rounds}): {one:.2f} s on one thread, {every:.2f} s on every core; the whole engine command "
+          f"takes {statistics.median(r_one):.2f}x ({min(r_one):.2f}-{max(r_one):.2f}x) and "
+          f"{statistics.median(r_every):.2f}x ({min(r_every):.2f}-{max(r_every):.2f}x) that, paired by round "
+          f"(target < 1)")
     share_e, share_r = eigen_share(a.trials)
     print(f"eigenvalue work (the kernels for delta with its error estimate, sigma and the stable rank, and any "
           f"LAPACK call): "

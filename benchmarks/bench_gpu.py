@@ -112,7 +112,7 @@ EXACT_ZEROS = {"symmetric": ("omega",)}
 def worst_z(a, b, exact_zeros: tuple[str, ...] = ()) -> dict:
     """The largest |mean difference| in combined standard errors between two results over (metric, step), with
     where it is, and how many cells of ``exact_zeros`` (metrics zero by construction) were left out."""
-    from scipy.special import stdtrit
+    from simulations.engine.stats import standard_error
 
     worst = dict(z=0.0, metric=None, step=None, exact_zero_cells=0)
     for metric in COMPARED:
@@ -121,7 +121,7 @@ def worst_z(a, b, exact_zeros: tuple[str, ...] = ()) -> dict:
             if metric in exact_zeros:
                 worst["exact_zero_cells"] += 1
                 continue
-            se = [(r.ci_high - r.ci_low) / (2 * stdtrit(r.count - 1, 0.975)) for r in (ra, rb)]
+            se = [standard_error(r.ci_low, r.ci_high, r.count) for r in (ra, rb)]
             if all(s > 0 for s in se) and abs(ra.mean - rb.mean) / math.hypot(*se) > worst["z"]:
                 worst.update(z=abs(ra.mean - rb.mean) / math.hypot(*se), metric=metric, step=ra.step)
     return worst

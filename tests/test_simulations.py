@@ -12,7 +12,7 @@ import theory as T
 from simulations.engine.config import Fig3Config
 from simulations.engine.runner import iter_chunks, run_chunks
 from simulations.studies.fig3 import draw_step, initial_tokens, simulate_fig3
-from simulations.engine.stats import StreamingStats
+from simulations.engine.stats import StreamingStats, standard_error
 
 SMALL = dict(tokens=6, width=5, depth=4, trials=60, rng_block=20, chunk=60, device="cpu")
 
@@ -30,6 +30,18 @@ def test_streaming_stats_merge_blocks_like_one_pass_and_skip_undefined_values():
     half = [sps.t.ppf(0.975, len(c) - 1) * c.std(ddof=1) / math.sqrt(len(c)) for c in col]
     np.testing.assert_allclose(st.ci_halfwidth("m"), half, rtol=1e-12)
 
+
+
+def test_standard_error_read_back_from_a_row_is_the_sample_standard_error():
+    # the benchmarks compare runs through their CSV rows, which keep the 95% interval, not the standard error
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(9, 2)) * [1.0, 1e-3]
+    st = StreamingStats(2)
+    st.update({"m": torch.from_numpy(v)})
+    for row in st.rows():
+        se = v[:, row.step].std(ddof=1) / 3.0
+        assert math.isclose(standard_error(row.ci_low, row.ci_high, row.count), se, rel_tol=1e-12)
+    assert math.isnan(standard_error(1.0, 1.0, 1))
 
 def test_block_summary_on_the_device_equals_the_cpu_path():
     # on CUDA a block is summarised where it was computed (only (steps,) arrays cross to the host); the summary

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["StreamingStats", "SummaryRow"]
+__all__ = ["StreamingStats", "SummaryRow", "standard_error"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,14 @@ class StreamingStats:
                 mean, hw = float(self._mean[m][step]), float(self.ci_halfwidth(m)[step])
                 out.append(SummaryRow(step, m, mean, mean - hw, mean + hw, n))
         return out
+
+
+def standard_error(ci_low: float, ci_high: float, count: int) -> float:
+    """The standard error of a mean back from its 95% interval as :meth:`StreamingStats.ci_halfwidth` gives it
+    (what a CSV row keeps): the half-width over the Student-t quantile; NaN for fewer than two values."""
+    from scipy.special import stdtrit
+
+    return (ci_high - ci_low) / (2 * float(stdtrit(count - 1, 0.975))) if count > 1 else math.nan
 
 
 def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
