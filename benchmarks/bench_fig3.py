@@ -147,6 +147,33 @@ def lapack_alone(batches: list) -> tuple[float, float]:
     return one, every
 
 
+def eigvals_threads(count: int = 10000, n: int = 32, beta: float = 4.0) -> dict[str, tuple[float, float]]:
+    """Microseconds per matrix of torch's and numpy's batched ``eigvals`` on ``count`` softmax matrices, on one
+    thread and on every thread torch may use: whether a library's batched call itself uses both cores (it does
+    not: each solves one matrix at a time, so LAPACK "alone", as either library calls it, runs on one core)."""
+    import numpy as np
+    import torch
+
+    import theory as T
+
+    P = T.softmax_attention((count,), n, beta=beta, generator=T.make_generator(0))
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        for name, solve in (("torch", torch.linalg.eigvals), ("numpy", lambda x: np.linalg.eigvals(x.numpy()))):
+            per = []
+            for k in (1, threads):
+                torch.set_num_threads(k)
+                solve(P[:100])  # warm-up
+                t = time.perf_counter()
+                solve(P)
+                per.append((time.perf_counter() - t) / count * 1e6)
+            out[name] = tuple(per)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 def accuracy(csv_path: Path, ref_path: Path) -> tuple[float, int]:
     """Largest |engine mean - reference mean| in combined standard errors, over steps and every metric both
     computed."""
@@ -171,7 +198,16 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--scale", type=int, default=10, help="streaming check: this many times the trials")
+    p.add_argument("--lapack-threads", action="store_true",
+                   help="only measure whether torch's and numpy's batched eigvals use more than one thread")
     a = p.parse_args()
+    if a.lapack_threads:
+        import torch
+
+        for name, (one, every) in eigvals_threads().items():
+            print(f"{name} batched eigvals, 10000 softmax matrices 32 x 32: {one:.1f} us per matrix on one thread, "
+                  f"{every:.1f} on {torch.get_num_threads()} threads ({one / every:.2f}x)")
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench_fig3_"))
     engine = ["simulations", "fig3", "--trials", str(a.trials), "--out", str(tmp / "engine"), "--no-progress"]
     reference = [str(ROOT / "benchmarks" / "fig3_reference.py"), "--trials", str(a.trials),
@@ -216,6 +252,9 @@ def main() -> None:
           f"takes {statistics.median(r_one):.2f}x ({min(r_one):.2f}-{max(r_one):.2f}x) and "
           f"{statistics.median(r_every):.2f}x ({min(r_every):.2f}-{max(r_every):.2f}x) that, paired by round "
           f"(target < 1)")
+    for name, (one_t, every_t) in eigvals_threads().items():
+        print(f"  {name}'s batched eigvals: {one_t:.1f} us per matrix on one thread, {every_t:.1f} on every thread "
+              f"({one_t / every_t:.2f}x): one matrix at a time either way")
     share_e, share_r = eigen_share(a.trials)
     print(f"eigenvalue work (the kernels for delta with its error estimate, sigma and the stable rank, and any "
           f"LAPACK call): "
