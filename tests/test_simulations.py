@@ -31,7 +31,6 @@ def test_streaming_stats_merge_blocks_like_one_pass_and_skip_undefined_values():
     np.testing.assert_allclose(st.ci_halfwidth("m"), half, rtol=1e-12)
 
 
-
 def test_standard_error_read_back_from_a_row_is_the_sample_standard_error():
     # the benchmarks compare runs through their CSV rows, which keep the 95% interval, not the standard error
     rng = np.random.default_rng(2)
@@ -42,6 +41,7 @@ def test_standard_error_read_back_from_a_row_is_the_sample_standard_error():
         se = v[:, row.step].std(ddof=1) / 3.0
         assert math.isclose(standard_error(row.ci_low, row.ci_high, row.count), se, rel_tol=1e-12)
     assert math.isnan(standard_error(1.0, 1.0, 1))
+
 
 def test_block_summary_on_the_device_equals_the_cpu_path():
     # on CUDA a block is summarised where it was computed (only (steps,) arrays cross to the host); the summary
