@@ -174,6 +174,15 @@ def eigvals_threads(count: int = 10000, n: int = 32, beta: float = 4.0) -> dict[
     return out
 
 
+def print_eigvals_threads() -> None:
+    """Prints :func:`eigvals_threads`, a line per library."""
+    import torch
+
+    for name, (one, every) in eigvals_threads().items():
+        print(f"{name} batched eigvals, 10000 softmax matrices 32 x 32: {one:.1f} us per matrix on one thread, "
+              f"{every:.1f} on {torch.get_num_threads()} threads ({one / every:.2f}x)")
+
+
 def accuracy(csv_path: Path, ref_path: Path) -> tuple[float, int]:
     """Largest |engine mean - reference mean| in combined standard errors, over steps and every metric both
     computed."""
@@ -202,11 +211,7 @@ def main() -> None:
                    help="only measure whether torch's and numpy's batched eigvals use more than one thread")
     a = p.parse_args()
     if a.lapack_threads:
-        import torch
-
-        for name, (one, every) in eigvals_threads().items():
-            print(f"{name} batched eigvals, 10000 softmax matrices 32 x 32: {one:.1f} us per matrix on one thread, "
-                  f"{every:.1f} on {torch.get_num_threads()} threads ({one / every:.2f}x)")
+        print_eigvals_threads()
         return
     tmp = Path(tempfile.mkdtemp(prefix="bench_fig3_"))
     engine = ["simulations", "fig3", "--trials", str(a.trials), "--out", str(tmp / "engine"), "--no-progress"]
@@ -252,9 +257,7 @@ def main() -> None:
           f"takes {statistics.median(r_one):.2f}x ({min(r_one):.2f}-{max(r_one):.2f}x) and "
           f"{statistics.median(r_every):.2f}x ({min(r_every):.2f}-{max(r_every):.2f}x) that, paired by round "
           f"(target < 1)")
-    for name, (one_t, every_t) in eigvals_threads().items():
-        print(f"  {name}'s batched eigvals: {one_t:.1f} us per matrix on one thread, {every_t:.1f} on every thread "
-              f"({one_t / every_t:.2f}x): one matrix at a time either way")
+    print_eigvals_threads()
     share_e, share_r = eigen_share(a.trials)
     print(f"eigenvalue work (the kernels for delta with its error estimate, sigma and the stable rank, and any "
           f"LAPACK call): "

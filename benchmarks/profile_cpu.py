@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from simulations.engine.config import Fig3Config  # noqa: E402
-from simulations.engine.runner import run_chunks  # noqa: E402
+from simulations.engine.runner import default_workers, run_chunks  # noqa: E402
 from simulations.studies import fig3  # noqa: E402
 
 # (label, (file suffix, function name, caller function or None)): cumulative time of the function, counted only
@@ -54,8 +54,10 @@ def _seconds(stats: pstats.Stats, where: tuple[str, str, str | None]) -> float:
 
 def main() -> None:
     trials = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    cfg = Fig3Config(trials=trials, chunk=trials, rng_block=250)
+    block = min(250, trials)  # fig3's CPU block, or one block for a smaller run
+    cfg = Fig3Config(trials=trials, chunk=block * -(-trials // block), rng_block=block)
     threads = torch.get_num_threads()
+    workers = default_workers(torch.device("cpu"))  # the engine's: one per thread torch may use
     torch.set_num_threads(1)
 
     def chain(cfg_, workers=1):
@@ -87,7 +89,6 @@ def main() -> None:
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
     print(out.getvalue())
     big = Fig3Config(trials=2000, chunk=1000, rng_block=250)
-    workers = max(2, threads)
     for _ in range(2):  # one worker on one thread against the engine's workers, one thread each, alternated
         torch.set_num_threads(1)
         t0 = time.perf_counter()

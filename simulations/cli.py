@@ -23,7 +23,7 @@ import threading
 import time
 
 from .engine.checkpoint import Checkpoint
-from .engine.config import ATTENTIONS, RunConfig
+from .engine.config import ATTENTIONS, RunConfig, _positive_int
 from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
 from .output.writing import check_out_dir, write_result
@@ -100,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _valid_sizes(given: dict) -> bool:
+    """Whether the given rng_block and chunk pass the config's own check: the GPU's batches are derived only from
+    valid sizes, and an invalid one goes on to the config, which names what is wrong."""
+    try:
+        for k in ("rng_block", "chunk"):
+            _positive_int(k, given.get(k, 1))
+    except ValueError:
+        return False
+    return True
+
+
 def _config(fig, args: argparse.Namespace):
     """The figure's config from the flags that were given (``all`` leaves unset flags at each figure's default)."""
     names = [f.name for f in dataclasses.fields(fig.config)]
@@ -107,9 +118,7 @@ def _config(fig, args: argparse.Namespace):
     if "taus" in given:
         given["taus"] = tuple(given["taus"])
     batches = getattr(fig.config, "cuda_batches", {})
-    # the GPU's batches only from valid sizes: an invalid one goes to the config, which names what is wrong
-    valid = all(type(given.get(k, 1)) is int and given.get(k, 1) >= 1 for k in ("rng_block", "chunk"))
-    if batches and valid and resolve_device(given.get("device", fig.config.device)).type == "cuda":
+    if batches and _valid_sizes(given) and resolve_device(given.get("device", fig.config.device)).type == "cuda":
         if "rng_block" not in given:  # a smaller --chunk alone is one block; a larger one must be a multiple
             small = given.get("chunk", math.inf) < batches["rng_block"]
             given["rng_block"] = given["chunk"] if small else batches["rng_block"]

@@ -204,7 +204,8 @@ static inline __attribute__((always_inline)) int settle(int m, double *restrict 
             w = -0.4375 * ss * ss;
         } else {
             /* the trailing 2 x 2 block's eigenvalues are the shifts; where they are real, LAPACK's dlahqr shifts
-             * twice by the one nearer H(n1, n1) (measured: about 4% less time at beta 1000, the other families within the spread) */
+             * twice by the one nearer H(n1, n1) (measured: about 4% less time at beta 1000, the other families
+             * within the spread) */
             double p = 0.5 * (y - x), qq = p * p + w;
             if (qq >= 0.0) {
                 double s = x + p - copysign(sqrt(qq), p);
