@@ -13,9 +13,14 @@ joined (how a print is split into messages depends on timing), cell ids numbered
 jupytext's header, the kernelspec and the language name, and the ids of widget models (notebook 08 stores its
 explorer's state) renumbered in order of creation.
 Prints each notebook's wall time (kernel start included) and size; a cell that raises stops the build (exit 1).
-A notebook that stalls (seen once: kernel and client both idle, no cell timeout firing, as in nbclient issue #312
-with widget cells) is stopped after ``NOTEBOOK_TIMEOUT_S`` and run once more in a fresh kernel; a second stall
-stops the build (exit 1).
+Each notebook runs in a process of its own (this file, run as a child), so that a notebook that stalls can be
+stopped whole. Stalls happen with widget cells (kernel and client both idle, no cell timeout firing: nbclient
+issue #312, nbconvert #1921 and #2029, all open); rare, but seen in two of this project's test runs. A notebook
+still running after ``NOTEBOOK_TIMEOUT_S`` (``SMALL_TIMEOUT_S`` at the small sizes) has its process killed (its
+kernel, whose parent that process is, then exits on its own) and runs again from scratch, up to ``ATTEMPTS``
+times in all; the last stall stops the build (exit 1). The retry needs the fresh process: when the stall was
+interrupted in the process that ran it and the retry ran there too, the retry stalled as well (seen in CI, the
+interrupted run's asyncio task left failing).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,33 +47,53 @@ CELL_TIMEOUT_S = 300
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FIGURE_DPI = 80  # of the inline PNGs: readable, and a few hundred kB per notebook
 NOTEBOOK_TIMEOUT_S = 300  # a whole notebook; each runs in under a minute at its defaults
+SMALL_TIMEOUT_S = 120  # at the small sizes each runs in under 10 s
+ATTEMPTS = 3  # runs of a notebook that keeps stalling, each in a fresh process, before the build gives up
+CHILD = "--child"  # how execute() runs this file: --child OUT.json NOTEBOOK.py [--small]
 
 
 class Stalled(Exception):
-    """A notebook ran past NOTEBOOK_TIMEOUT_S."""
+    """A notebook ran past its time limit in every attempt."""
 
 
-def _stalled(signum, frame):  # noqa: ARG001 -- a signal handler's signature
-    raise Stalled()
+def execute(path: Path, *, small: bool = False, timeout_s: float | None = None,
+            attempts: int = ATTEMPTS) -> nbformat.NotebookNode:
+    """The notebook of ``path`` (a ``.py``) executed and normalised (module doc), in a process of its own.
+
+    Raises nbclient's ``CellExecutionError`` (the failing cell's traceback) on the first cell that raises, and
+    :class:`Stalled` when every one of ``attempts`` runs went past ``timeout_s`` (default ``NOTEBOOK_TIMEOUT_S``,
+    ``SMALL_TIMEOUT_S`` when ``small``); each run that stalls is killed, its kernel with it, and started afresh.
+    """
+    timeout_s = (SMALL_TIMEOUT_S if small else NOTEBOOK_TIMEOUT_S) if timeout_s is None else timeout_s
+    for attempt in range(1, attempts + 1):
+        with tempfile.TemporaryDirectory(prefix="tse-notebook-") as tmp:
+            out = Path(tmp) / "result.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), CHILD, str(out), str(Path(path).resolve())]
+            try:
+                done = subprocess.run(cmd + (["--small"] if small else []), timeout=timeout_s, check=False)
+            except subprocess.TimeoutExpired:  # the child is killed; its kernel sees its parent gone and exits
+                print(f"{Path(path).name}: stalled after {timeout_s:g} s (attempt {attempt} of {attempts})",
+                      file=sys.stderr, flush=True)
+                continue
+            if done.returncode != 0 or not out.is_file():
+                raise RuntimeError(f"{Path(path).name}: the process running it exited with {done.returncode}")
+            result = json.loads(out.read_text())
+        if "error" in result:
+            raise nbclient.exceptions.CellExecutionError(**result["error"])
+        return nbformat.from_dict(result["notebook"])
+    raise Stalled(f"{Path(path).name}: stalled {attempts} times ({timeout_s:g} s each)")
 
 
-def execute_watched(path: Path, *, small: bool = False) -> nbformat.NotebookNode:
-    """:func:`execute`, stopped after NOTEBOOK_TIMEOUT_S and tried once more in a fresh kernel if it stalls."""
-    import signal
-
-    for attempt in (1, 2):
-        previous = signal.signal(signal.SIGALRM, _stalled)
-        signal.alarm(NOTEBOOK_TIMEOUT_S)
-        try:
-            return execute(path, small=small)
-        except Stalled:
-            if attempt == 2:
-                raise
-            print(f"{path.name}: stalled after {NOTEBOOK_TIMEOUT_S} s; running it again", file=sys.stderr)
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, previous)
-    raise AssertionError("unreachable")
+def _child(argv: list[str]) -> int:
+    """``--child OUT NOTEBOOK [--small]``: execute one notebook in this process and write the normalised notebook,
+    or the failing cell's error, to OUT as JSON (see :func:`execute`)."""
+    out, path, *flags = argv
+    try:
+        result = {"notebook": execute_here(Path(path), small="--small" in flags)}
+    except nbclient.exceptions.CellExecutionError as err:
+        result = {"error": {"traceback": err.traceback, "ename": err.ename, "evalue": err.evalue}}
+    Path(out).write_text(json.dumps(result))
+    return 0
 
 
 def sources() -> list[Path]:
@@ -98,8 +124,10 @@ def kernel_environment(small: bool):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def execute(path: Path, *, small: bool = False) -> nbformat.NotebookNode:
-    """The notebook of ``path`` (a ``.py``) executed and normalised (module doc); raises on the first failing cell."""
+def execute_here(path: Path, *, small: bool = False) -> nbformat.NotebookNode:
+    """The notebook of ``path`` executed in a kernel started from this process, with no time limit of its own
+    beyond nbclient's per cell, and normalised; raises on the first failing cell. :func:`execute` runs this in a
+    child process it can stop."""
     nb = jupytext.read(path)
     with kernel_environment(small):
         client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
@@ -176,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in select(args.names):
         t0 = time.perf_counter()
         try:
-            nb = execute_watched(path, small=args.small)
+            nb = execute(path, small=args.small)
         except nbclient.exceptions.CellExecutionError as err:
             print(f"{path.name}: a cell failed\n{err}", file=sys.stderr)
             return 1
-        except Stalled:
-            print(f"{path.name}: stalled twice ({NOTEBOOK_TIMEOUT_S} s each); nothing written for it", file=sys.stderr)
+        except Stalled as err:
+            print(f"{err}; nothing written for it", file=sys.stderr)
             return 1
         elapsed = time.perf_counter() - t0
         target = args.out / (path.stem + ".ipynb")
@@ -194,4 +222,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_child(sys.argv[2:]) if sys.argv[1:2] == [CHILD] else main())

@@ -17,6 +17,7 @@ import ast
 import importlib.util
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,8 @@ def test_notebook_executes_top_to_bottom_with_small_parameters(path, build):
     full = os.environ.get("TSE_NOTEBOOK_FULL") == "1"
     # build.execute gives the kernel the small switch, the repository on its path, this interpreter first on PATH
     # (the python3 kernelspec launches `python`) and no GPU; it raises CellExecutionError, with the failing cell
-    # and its traceback, on the first error, and returns the notebook normalised as the build writes it.
+    # and its traceback, on the first error, and returns the notebook normalised as the build writes it. It runs
+    # the notebook in a process of its own, killed and run again if it stalls.
     nb = build.execute(path, small=not full)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
@@ -185,3 +187,56 @@ def test_two_builds_of_a_seeded_notebook_are_byte_identical(build, tmp_path):
     first, second = (tmp_path / out / "08_explorer.ipynb" for out in ("a", "b"))
     assert first.read_bytes() == second.read_bytes()
     assert not volatile_parts(jupytext.read(first))
+
+
+def _kernel_gone(pid: int, within_s: float = 15.0) -> bool:
+    """The process ``pid`` has exited (or is a zombie nobody reaped) within ``within_s``; Linux's /proc."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _notebook(tmp_path: Path, source: str) -> Path:
+    path = tmp_path / "stall.py"
+    path.write_text("# %%\n" + source)
+    return path
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+def test_a_notebook_that_stalls_is_killed_with_its_kernel_and_reported(build, tmp_path):
+    # a cell that never returns stands for nbclient's stall: the build must stop it at its time limit, every time
+    pids = tmp_path / "pids"
+    path = _notebook(tmp_path, f"import os, time\nwith open({str(pids)!r}, 'a') as f:\n"
+                               f"    print(os.getpid(), file=f)\ntime.sleep(600)\n")
+    t0 = time.monotonic()
+    with pytest.raises(build.Stalled, match="stalled 2 times"):
+        build.execute(path, small=True, timeout_s=8, attempts=2)
+    assert time.monotonic() - t0 < 60
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2, "each attempt runs in a kernel of its own"
+    assert all(_kernel_gone(pid) for pid in started), "a stalled notebook's kernel outlived its build"
+
+
+def test_a_stall_is_retried_from_scratch_and_the_retry_counts(build, tmp_path, capsys):
+    marker = tmp_path / "stalled-once"
+    path = _notebook(tmp_path, f"import os, time\nif not os.path.exists({str(marker)!r}):\n"
+                               f"    open({str(marker)!r}, 'w').close()\n    time.sleep(600)\nprint('finished')\n")
+    nb = build.execute(path, small=True, timeout_s=8, attempts=2)
+    assert nb.cells[0].outputs[0].text == "finished\n"
+    assert "stall.py: stalled after 8 s (attempt 1 of 2)" in capsys.readouterr().err
+
+
+def test_a_failing_cell_reaches_the_caller_as_nbclients_error(build, tmp_path):
+    path = _notebook(tmp_path, "raise ValueError('no such ensemble')\n")
+    nbclient = pytest.importorskip("nbclient")
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as err:
+        build.execute(path, small=True)
+    assert (err.value.ename, err.value.evalue) == ("ValueError", "no such ensemble")
+    assert "no such ensemble" in str(err.value)
