@@ -81,7 +81,7 @@ def execute(path: Path, *, small: bool = False, timeout_s: float | None = None,
         if "error" in result:
             raise nbclient.exceptions.CellExecutionError(**result["error"])
         return nbformat.from_dict(result["notebook"])
-    raise Stalled(f"{Path(path).name}: stalled {attempts} times ({timeout_s:g} s each)")
+    raise Stalled(f"{Path(path).name}: stalled in every attempt ({attempts}, {timeout_s:g} s each)")
 
 
 def _child(argv: list[str]) -> int:

@@ -216,19 +216,18 @@ def test_a_notebook_that_stalls_is_killed_with_its_kernel_and_reported(build, tm
     path = _notebook(tmp_path, f"import os, time\nwith open({str(pids)!r}, 'a') as f:\n"
                                f"    print(os.getpid(), file=f)\ntime.sleep(600)\n")
     t0 = time.monotonic()
-    with pytest.raises(build.Stalled, match="stalled 2 times"):
-        build.execute(path, small=True, timeout_s=8, attempts=2)
-    assert time.monotonic() - t0 < 60
-    started = [int(p) for p in pids.read_text().split()]
-    assert len(started) == 2, "each attempt runs in a kernel of its own"
-    assert all(_kernel_gone(pid) for pid in started), "a stalled notebook's kernel outlived its build"
+    with pytest.raises(build.Stalled, match=r"stall\.py: stalled in every attempt \(1, 8 s each\)"):
+        build.execute(path, small=True, timeout_s=8, attempts=1)
+    assert time.monotonic() - t0 < 30
+    (pid,) = (int(p) for p in pids.read_text().split())
+    assert _kernel_gone(pid), "a stalled notebook's kernel outlived its build"
 
 
 def test_a_stall_is_retried_from_scratch_and_the_retry_counts(build, tmp_path, capsys):
     marker = tmp_path / "stalled-once"
     path = _notebook(tmp_path, f"import os, time\nif not os.path.exists({str(marker)!r}):\n"
                                f"    open({str(marker)!r}, 'w').close()\n    time.sleep(600)\nprint('finished')\n")
-    nb = build.execute(path, small=True, timeout_s=8, attempts=2)
+    nb = build.execute(path, small=True, timeout_s=8, attempts=2)  # the second run starts from scratch
     assert nb.cells[0].outputs[0].text == "finished\n"
     assert "stall.py: stalled after 8 s (attempt 1 of 2)" in capsys.readouterr().err
 
