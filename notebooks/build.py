@@ -16,11 +16,10 @@ Prints each notebook's wall time (kernel start included) and size; a cell that r
 Each notebook runs in a process of its own (this file, run as a child), so that a notebook that stalls can be
 stopped whole. Stalls happen with widget cells (kernel and client both idle, no cell timeout firing: nbclient
 issue #312, nbconvert #1921 and #2029, all open); rare, but seen in two of this project's test runs. A notebook
-still running after ``NOTEBOOK_TIMEOUT_S`` (``SMALL_TIMEOUT_S`` at the small sizes) has its process killed (its
-kernel, whose parent that process is, then exits on its own) and runs again from scratch, up to ``ATTEMPTS``
-times in all; the last stall stops the build (exit 1). The retry needs the fresh process: when the stall was
-interrupted in the process that ran it and the retry ran there too, the retry stalled as well (seen in CI, the
-interrupted run's asyncio task left failing).
+still running after ``NOTEBOOK_TIMEOUT_S`` (``SMALL_TIMEOUT_S`` at the small sizes) has its process and its
+kernel killed and runs again from scratch, up to ``ATTEMPTS`` times in all; the last stall stops the build
+(exit 1). The retry needs the fresh process: when the stall was interrupted in the process that ran it and the
+retry ran there too, the retry stalled as well (seen in CI, the interrupted run's asyncio task left failing).
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ FIGURE_DPI = 80  # of the inline PNGs: readable, and a few hundred kB per notebo
 NOTEBOOK_TIMEOUT_S = 300  # a whole notebook; each runs in under a minute at its defaults
 SMALL_TIMEOUT_S = 120  # at the small sizes each runs in under 10 s
 ATTEMPTS = 3  # runs of a notebook that keeps stalling, each in a fresh process, before the build gives up
-CHILD = "--child"  # how execute() runs this file: --child OUT.json NOTEBOOK.py [--small]
+CHILD = "--child"  # how execute() runs this file: --child OUT.json KERNEL.pid NOTEBOOK.py [--small]
 
 
 class Stalled(Exception):
@@ -67,11 +66,13 @@ def execute(path: Path, *, small: bool = False, timeout_s: float | None = None,
     timeout_s = (SMALL_TIMEOUT_S if small else NOTEBOOK_TIMEOUT_S) if timeout_s is None else timeout_s
     for attempt in range(1, attempts + 1):
         with tempfile.TemporaryDirectory(prefix="tse-notebook-") as tmp:
-            out = Path(tmp) / "result.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), CHILD, str(out), str(Path(path).resolve())]
+            out, kernel = Path(tmp) / "result.json", Path(tmp) / "kernel.pid"
+            cmd = [sys.executable, str(Path(__file__).resolve()), CHILD, str(out), str(kernel),
+                   str(Path(path).resolve())]
             try:
                 done = subprocess.run(cmd + (["--small"] if small else []), timeout=timeout_s, check=False)
-            except subprocess.TimeoutExpired:  # the child is killed; its kernel sees its parent gone and exits
+            except subprocess.TimeoutExpired:  # the child is killed by now; its kernel leads a process group
+                _kill_group(kernel)
                 print(f"{Path(path).name}: stalled after {timeout_s:g} s (attempt {attempt} of {attempts})",
                       file=sys.stderr, flush=True)
                 continue
@@ -84,12 +85,24 @@ def execute(path: Path, *, small: bool = False, timeout_s: float | None = None,
     raise Stalled(f"{Path(path).name}: stalled in every attempt ({attempts}, {timeout_s:g} s each)")
 
 
-def _child(argv: list[str]) -> int:
-    """``--child OUT NOTEBOOK [--small]``: execute one notebook in this process and write the normalised notebook,
-    or the failing cell's error, to OUT as JSON (see :func:`execute`)."""
-    out, path, *flags = argv
+def _kill_group(pid_file: Path) -> None:
+    """Kill the process group led by the kernel whose id ``pid_file`` holds, if it was written. (Without this the
+    kernel would still exit, polling for its parent, unless it started after its parent was killed.)"""
+    import signal
+
     try:
-        result = {"notebook": execute_here(Path(path), small="--small" in flags)}
+        os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass
+
+
+def _child(argv: list[str]) -> int:
+    """``--child OUT KERNEL_PID NOTEBOOK [--small]``: execute one notebook in this process, write its kernel's
+    process id to KERNEL_PID once it is up and the normalised notebook, or the failing cell's error, to OUT as
+    JSON (see :func:`execute`)."""
+    out, kernel, path, *flags = argv
+    try:
+        result = {"notebook": execute_here(Path(path), small="--small" in flags, kernel_pid=Path(kernel))}
     except nbclient.exceptions.CellExecutionError as err:
         result = {"error": {"traceback": err.traceback, "ename": err.ename, "evalue": err.evalue}}
     Path(out).write_text(json.dumps(result))
@@ -124,14 +137,16 @@ def kernel_environment(small: bool):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def execute_here(path: Path, *, small: bool = False) -> nbformat.NotebookNode:
+def execute_here(path: Path, *, small: bool = False, kernel_pid: Path | None = None) -> nbformat.NotebookNode:
     """The notebook of ``path`` executed in a kernel started from this process, with no time limit of its own
     beyond nbclient's per cell, and normalised; raises on the first failing cell. :func:`execute` runs this in a
-    child process it can stop."""
+    child process it can stop, and kills the kernel whose process id this writes to ``kernel_pid``."""
     nb = jupytext.read(path)
     with kernel_environment(small):
         client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
                                          store_widget_state=True, resources={"metadata": {"path": str(NOTEBOOKS)}})
+        if kernel_pid is not None:  # once the kernel is up, before the first cell
+            client.on_notebook_start = lambda notebook: kernel_pid.write_text(str(client.km.provisioner.pid))
         client.execute()
     return normalise(nb)
 

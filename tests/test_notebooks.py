@@ -17,6 +17,8 @@ import ast
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -210,26 +212,40 @@ def _notebook(tmp_path: Path, source: str) -> Path:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
-def test_a_notebook_that_stalls_is_killed_with_its_kernel_and_reported(build, tmp_path):
-    # a cell that never returns stands for nbclient's stall: the build must stop it at its time limit, every time
-    pids = tmp_path / "pids"
-    path = _notebook(tmp_path, f"import os, time\nwith open({str(pids)!r}, 'a') as f:\n"
-                               f"    print(os.getpid(), file=f)\ntime.sleep(600)\n")
-    t0 = time.monotonic()
-    with pytest.raises(build.Stalled, match=r"stall\.py: stalled in every attempt \(1, 8 s each\)"):
-        build.execute(path, small=True, timeout_s=8, attempts=1)
-    assert time.monotonic() - t0 < 30
-    (pid,) = (int(p) for p in pids.read_text().split())
-    assert _kernel_gone(pid), "a stalled notebook's kernel outlived its build"
-
-
-def test_a_stall_is_retried_from_scratch_and_the_retry_counts(build, tmp_path, capsys):
-    marker = tmp_path / "stalled-once"
-    path = _notebook(tmp_path, f"import os, time\nif not os.path.exists({str(marker)!r}):\n"
-                               f"    open({str(marker)!r}, 'w').close()\n    time.sleep(600)\nprint('finished')\n")
-    nb = build.execute(path, small=True, timeout_s=8, attempts=2)  # the second run starts from scratch
+def test_a_stalled_notebook_is_killed_with_its_kernel_and_run_again_from_scratch(build, tmp_path, capsys):
+    # a cell that never returns in the first run stands for nbclient's stall: the build must stop that run, its
+    # kernel included, and start a fresh one, which finishes
+    pids, marker = tmp_path / "pids", tmp_path / "stalled-once"
+    path = _notebook(tmp_path, f"import os, time\nwith open({str(pids)!r}, 'a') as f:\n    print(os.getpid(), file=f)\n"
+                               f"if not os.path.exists({str(marker)!r}):\n    open({str(marker)!r}, 'w').close()\n"
+                               f"    time.sleep(600)\nprint('finished')\n")
+    nb = build.execute(path, small=True, timeout_s=8, attempts=2)
     assert nb.cells[0].outputs[0].text == "finished\n"
     assert "stall.py: stalled after 8 s (attempt 1 of 2)" in capsys.readouterr().err
+    stalled, finished = (int(p) for p in pids.read_text().split())
+    assert stalled != finished, "the second run must have a kernel of its own"
+    assert _kernel_gone(stalled), "the stalled run's kernel outlived it"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+def test_a_stalled_runs_kernel_is_killed_by_the_build_not_left_to_notice_its_parent_gone(build, tmp_path):
+    # a process leading its own group, as jupyter_client starts kernels, and with no parent poller of its own
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    try:
+        (tmp_path / "kernel.pid").write_text(str(proc.pid))
+        build._kill_group(tmp_path / "kernel.pid")
+        assert proc.wait(timeout=10) == -9
+    finally:
+        proc.kill()
+    build._kill_group(tmp_path / "never-written.pid")  # a run killed before its kernel was up: nothing to kill
+
+
+def test_a_notebook_that_stalls_in_every_attempt_stops_the_build_with_stalled(build, tmp_path):
+    path = _notebook(tmp_path, "import time\ntime.sleep(600)\n")
+    t0 = time.monotonic()
+    with pytest.raises(build.Stalled, match=r"stall\.py: stalled in every attempt \(2, 1 s each\)"):
+        build.execute(path, small=True, timeout_s=1, attempts=2)
+    assert time.monotonic() - t0 < 10
 
 
 def test_a_failing_cell_reaches_the_caller_as_nbclients_error(build, tmp_path):
