@@ -76,6 +76,9 @@ def execute(path: Path, *, small: bool = False, timeout_s: float | None = None,
                 print(f"{Path(path).name}: stalled after {timeout_s:g} s (attempt {attempt} of {attempts})",
                       file=sys.stderr, flush=True)
                 continue
+            except BaseException:  # Ctrl-C: run() gives the child 0.25 s, then kills it, maybe before its cleanup
+                _kill_group(kernel)
+                raise
             if done.returncode != 0 or not out.is_file():
                 raise RuntimeError(f"{Path(path).name}: the process running it exited with {done.returncode}")
             result = json.loads(out.read_text())
