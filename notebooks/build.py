@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,35 +65,33 @@ def execute(path: Path, *, small: bool = False, timeout_s: float | None = None,
     ``SMALL_TIMEOUT_S`` when ``small``); each run that stalls is killed, its kernel with it, and started afresh.
     """
     timeout_s = (SMALL_TIMEOUT_S if small else NOTEBOOK_TIMEOUT_S) if timeout_s is None else timeout_s
+    path = Path(path).resolve()
     for attempt in range(1, attempts + 1):
         with tempfile.TemporaryDirectory(prefix="tse-notebook-") as tmp:
             out, kernel = Path(tmp) / "result.json", Path(tmp) / "kernel.pid"
-            cmd = [sys.executable, str(Path(__file__).resolve()), CHILD, str(out), str(kernel),
-                   str(Path(path).resolve())]
+            cmd = [sys.executable, str(Path(__file__).resolve()), CHILD, str(out), str(kernel), str(path)]
             try:
                 done = subprocess.run(cmd + (["--small"] if small else []), timeout=timeout_s, check=False)
             except subprocess.TimeoutExpired:  # the child is killed by now; its kernel leads a process group
                 _kill_group(kernel)
-                print(f"{Path(path).name}: stalled after {timeout_s:g} s (attempt {attempt} of {attempts})",
+                print(f"{path.name}: stalled after {timeout_s:g} s (attempt {attempt} of {attempts})",
                       file=sys.stderr, flush=True)
                 continue
             except BaseException:  # Ctrl-C: run() gives the child 0.25 s, then kills it, maybe before its cleanup
                 _kill_group(kernel)
                 raise
             if done.returncode != 0 or not out.is_file():
-                raise RuntimeError(f"{Path(path).name}: the process running it exited with {done.returncode}")
+                raise RuntimeError(f"{path.name}: the process running it exited with {done.returncode}")
             result = json.loads(out.read_text())
         if "error" in result:
             raise nbclient.exceptions.CellExecutionError(**result["error"])
         return nbformat.from_dict(result["notebook"])
-    raise Stalled(f"{Path(path).name}: stalled in every attempt ({attempts}, {timeout_s:g} s each)")
+    raise Stalled(f"{path.name}: stalled in every attempt ({attempts}, {timeout_s:g} s each)")
 
 
 def _kill_group(pid_file: Path) -> None:
     """Kill the process group led by the kernel whose id ``pid_file`` holds, if it was written. (Without this the
     kernel would still exit, polling for its parent, unless it started after its parent was killed.)"""
-    import signal
-
     try:
         os.killpg(int(pid_file.read_text()), signal.SIGKILL)
     except (FileNotFoundError, ValueError, ProcessLookupError):

@@ -191,6 +191,9 @@ def test_two_builds_of_a_seeded_notebook_are_byte_identical(build, tmp_path):
     assert not volatile_parts(jupytext.read(first))
 
 
+LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+
+
 def _kernel_gone(pid: int, within_s: float = 15.0) -> bool:
     """The process ``pid`` has exited (or is a zombie nobody reaped) within ``within_s``; Linux's /proc."""
     stat = Path(f"/proc/{pid}/stat")
@@ -211,7 +214,7 @@ def _notebook(tmp_path: Path, source: str) -> Path:
     return path
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+@LINUX_PROC
 def test_a_stalled_notebook_is_killed_with_its_kernel_and_run_again_from_scratch(build, tmp_path, capsys):
     # a cell that never returns in the first run stands for nbclient's stall: the build must stop that run, its
     # kernel included, and start a fresh one, which finishes
@@ -227,7 +230,7 @@ def test_a_stalled_notebook_is_killed_with_its_kernel_and_run_again_from_scratch
     assert _kernel_gone(stalled), "the stalled run's kernel outlived it"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+@LINUX_PROC
 def test_a_stalled_runs_kernel_is_killed_by_the_build_not_left_to_notice_its_parent_gone(build, tmp_path):
     # a process leading its own group, as jupyter_client starts kernels, and with no parent poller of its own
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
@@ -240,7 +243,7 @@ def test_a_stalled_runs_kernel_is_killed_by_the_build_not_left_to_notice_its_par
     build._kill_group(tmp_path / "never-written.pid")  # a run killed before its kernel was up: nothing to kill
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+@LINUX_PROC
 def test_a_notebook_that_stalls_in_every_attempt_stops_the_build_with_stalled(build, tmp_path):
     # 5 s: time for the kernel to come up, so the build kills it (one killed while starting is left to its own
     # parent poller, which misses a parent killed that early where orphans go to a subreaper, not to init)
