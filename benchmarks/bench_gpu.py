@@ -7,7 +7,8 @@ On a CUDA device it prints (and with ``--json`` writes), for Figure 3 at its def
 - the per-matrix rate of ``torch.linalg.eigvals`` on 31 x 31 matrices, on the GPU and on one CPU thread (torch
   >= 2.10 loops over cuSOLVER's geev per matrix: the reason #13 asks for a batched kernel), of theory's
   warp-per-matrix kernel (``theory/_hqr.cu``, which the engine uses on CUDA), and of ``torch.linalg.eigvalsh``
-  against the kernel's symmetric solver (sigma);
+  against the kernel's symmetric solver (sigma); the top eigenvalue with delta's error estimate through the error
+  kernel against torch's complex LU of C - sigma I;
 - trials per second of ``simulate_fig3(device="cuda")`` at each ``--trials``, with the batches the CLI uses on
   CUDA (skipping a size whose time, extrapolated from the last one measured, would exceed ``--budget``
   seconds), and the peak GPU memory, which must not grow with the trials (it is bounded by the block size);
@@ -173,9 +174,22 @@ def main() -> None:
         out.update(eigvalsh_device=sym_torch, kernel_symmetric=sym_kernel)
         print(f"largest eigenvalue of C^T C (sigma), 16,384 matrices: torch.linalg.eigvalsh {sym_torch:,.0f} "
               f"matrices/s, the kernel {sym_kernel:,.0f} ({sym_kernel / sym_torch:,.1f}x)")
-        top, sym = _hqr._load_gpu()
+        # delta's error estimate: the error kernel on the saved Hessenberg forms, against torch's batched complex
+        # LU of C - sigma I (theory._attention._eigenvalue_error, the GPU's route before the kernel)
+        from theory._attention import _eigenvalue_error
+
+        def torch_route(C):
+            re, im, _ = _hqr.top_eigenvalue_cuda(C)
+            return _eigenvalue_error(C, torch.complex(re, im))
+
+        routes = {"torch_lu": eig_rate("cuda", 2 ** 14, torch_route),
+                  "error_kernel": eig_rate("cuda", 2 ** 14, lambda C: _hqr.top_eigenvalue_cuda(C, errors=True))}
+        out["top_with_error"] = routes
+        print(f"top eigenvalue with its error estimate, 16,384 matrices: with torch's complex LU "
+              f"{routes['torch_lu']:,.0f} matrices/s, with the error kernel {routes['error_kernel']:,.0f} "
+              f"({routes['error_kernel'] / routes['torch_lu']:,.2f}x)")
         out["kernel_resources"] = {name: dict(registers=k.num_regs, local_bytes=k.local_size_bytes)
-                                   for name, k in (("top", top), ("symmetric", sym))}
+                                   for name, k in zip(("top", "symmetric", "error"), _hqr._load_gpu())}
         print(f"kernel resources (registers per thread, local bytes): {out['kernel_resources']}")
     ref = simulate_fig3(Fig3Config(trials=a.reference_trials, device="cpu"), progress=False)
     last_rate = None

@@ -1,4 +1,4 @@
-"""The GPU eigenvalue kernels (theory/_hqr.cu, launched by theory/_hqr.py): one warp per matrix.
+"""The GPU eigenvalue kernels (theory/_hqr.cu, launched by theory/_hqr.py): 32, 16 or 8 lanes per matrix.
 
 Their source compiles as C for the CPU (one lane runs every index of a warp-parallel loop): that build is checked
 against LAPACK here, on every machine; on a machine with a GPU the CUDA build is checked against the CPU build
@@ -79,6 +79,51 @@ def test_kernel_agrees_with_lapack_where_the_digits_are_trusted_at_beta_1000():
     np.testing.assert_allclose(np.hypot(re, im)[trusted], delta.numpy()[trusted], rtol=2e-6)
 
 
+def _softmax_c(count, beta, seed=5):
+    return _restrict(T.softmax_attention((count,), 32, beta=beta, generator=T.make_generator(seed))).numpy().copy()
+
+
+def test_kernel_error_estimate_is_the_lapack_paths_estimate():
+    # the same first-order estimate as theory._attention._eigenvalue_error (an LU of C - sigma I), computed on the
+    # Hessenberg form the kernel saves, in O(m^2) (what the CUDA build does on the GPU)
+    from theory._attention import _eigenvalue_error
+
+    for beta in (0.5, 4.0):
+        C = _softmax_c(64, beta)
+        re, im, ok, err = cpu_top(C, errors=True)
+        ref = _eigenvalue_error(torch.from_numpy(C), torch.complex(torch.from_numpy(re), torch.from_numpy(im)))
+        assert ok.all()
+        np.testing.assert_allclose(err, ref.numpy(), rtol=1e-8)
+    # nearly one-hot rows: the same matrices are flagged as uncertain beyond 1e-6
+    C = _softmax_c(256, 1000.0)
+    re, im, ok, err = cpu_top(C, errors=True)
+    ref = _eigenvalue_error(torch.from_numpy(C), torch.complex(torch.from_numpy(re), torch.from_numpy(im))).numpy()
+    mod = np.hypot(re, im)
+    flagged, flagged_ref = err / mod > 1e-6, ref / mod > 1e-6
+    assert flagged.sum() >= 3 and (flagged == flagged_ref).mean() >= 0.98
+    # without errors the eigenvalues are the same bits; a zero C (uniform attention) has no trusted digits
+    assert all(np.array_equal(u, v) for u, v in zip(cpu_top(C), (re, im, ok)))
+    assert np.isinf(cpu_top(np.zeros((2, 5, 5)), errors=True)[3]).all()
+
+
+def test_blocks_hold_whole_warps_of_matrices_within_their_shared_memory():
+    from theory._hqr import LANE_CHOICES, SHARED_BUDGET, per_block, warp_doubles
+
+    for lanes in LANE_CHOICES:
+        for m in (1, 2, 31, 40, 64):
+            for budget in (SHARED_BUDGET, 200 * 1024):
+                count = per_block(m, lanes, budget)
+                assert 1 <= count <= 16 * 32 // lanes
+                assert count * 8 * warp_doubles(m) <= max(budget, 8 * warp_doubles(m))
+                whole = 32 // lanes
+                assert count % whole == 0 or count < whole, (lanes, m, budget, count)
+    assert per_block(31, 32) == 5 and per_block(31, 16) == 4 and per_block(64, 16) == 1
+    with pytest.raises(ValueError, match="lanes"):
+        from theory._hqr import _load_gpu
+
+        _load_gpu(12)
+
+
 def _cupy_missing() -> bool:
     import importlib.util
 
@@ -157,6 +202,46 @@ def test_cuda_kernels_are_deterministic_and_batch_independent():
     G = C.mT @ C
     sym = _hqr.symmetric_max_cuda(G)
     assert torch.equal(_hqr.symmetric_max_cuda(G), sym) and torch.equal(_hqr.symmetric_max_cuda(G[7:9]), sym[7:9])
+
+
+@needs_gpu
+@pytest.mark.parametrize("lanes,shared_budget", [(16, 48 * 1024), (8, 48 * 1024), (32, 200 * 1024), (16, 200 * 1024)])
+def test_cuda_kernels_give_bitwise_the_same_results_for_every_lane_count_and_block(lanes, shared_budget):
+    # lanes per matrix and matrices per block change which lane computes an entry, never its arithmetic; a group
+    # of 16 or 8 lanes synchronises only its own lanes while its warp's other matrices iterate on (a mask that
+    # covered them, or none, would hang or race: results that move between runs or with the batch)
+    from theory import _hqr
+
+    for n, beta, count in ((32, 4.0, 3001), (32, 1000.0, 3001), (65, 4.0, 37), (3, 4.0, 9)):
+        C = _restrict(T.softmax_attention((count,), n, beta=beta, generator=T.make_generator(n + int(beta)))).cuda()
+        want = _hqr.top_eigenvalue_cuda(C, errors=True)
+        got = _hqr.top_eigenvalue_cuda(C, errors=True, lanes=lanes, shared_budget=shared_budget)
+        for a, b in zip(got, want):
+            assert torch.equal(a, b), (n, beta)
+        G = C.mT @ C
+        assert torch.equal(_hqr.symmetric_max_cuda(G, lanes=lanes, shared_budget=shared_budget),
+                           _hqr.symmetric_max_cuda(G)), (n, beta)
+
+
+@needs_gpu
+@pytest.mark.parametrize("n", [32, 65])
+def test_cuda_error_estimate_matches_the_cpu_build(n):
+    from theory import _hqr
+    from theory._attention import _top_eigenvalue
+
+    for beta in (0.5, 4.0, 1000.0):
+        C = _restrict(T.softmax_attention((500,), n, beta=beta, generator=T.make_generator(7)))
+        re, im, ok, err = (t.cpu().numpy() for t in _hqr.top_eigenvalue_cuda(C.cuda(), errors=True))
+        plain = [t.cpu().numpy() for t in _hqr.top_eigenvalue_cuda(C.cuda())]
+        assert all(np.array_equal(u, v) for u, v in zip(plain, (re, im, ok)))  # errors change no eigenvalue
+        cre, cim, cok, cerr = cpu_top(C.numpy(), errors=True)
+        mod = np.hypot(re, im)
+        if beta < 100:  # well-conditioned: the same estimate (FMA contraction may differ in the last bits)
+            np.testing.assert_allclose(err, cerr, rtol=1e-8)
+        else:  # nearly one-hot rows: the same matrices flagged as uncertain beyond 1e-6
+            assert ((err / mod > 1e-6) == (cerr / np.hypot(cre, cim) > 1e-6)).mean() >= 0.98
+        top, terr = _top_eigenvalue(C.cuda(), errors=True)  # the engine's path goes through the kernel
+        assert torch.equal(terr.cpu(), torch.from_numpy(err))
 
 
 @needs_gpu

@@ -170,13 +170,13 @@ def _top_eigenvalue(C: Tensor, *, errors: bool = False) -> tuple[Tensor, Tensor 
     its first-order absolute error estimate (:func:`_eigenvalue_error`), else None.
 
     On a CUDA device one GPU warp per matrix (:mod:`theory._hqr`; batched eigvals there is one cuSOLVER call
-    per matrix); on the CPU the lockstep kernel (:mod:`theory._lockstep`, 16 matrices per SIMD group, which also
-    estimates the error on its Hessenberg form in O(m^2)), or LAPACK's geev where it is not available; LAPACK
+    per matrix); on the CPU the lockstep kernel (:mod:`theory._lockstep`, 16 matrices per SIMD group); both
+    estimate the error on the Hessenberg form in O(m^2). LAPACK's geev where neither is available; LAPACK
     for any matrix a kernel does not converge on (counted: :func:`theory._hqr.fallbacks`, in fig3's JSON).
     """
     if _hqr.takes(C):
-        re, im, ok = _hqr.top_eigenvalue_cuda(C)
-        top, err = torch.complex(re, im), None
+        out = _hqr.top_eigenvalue_cuda(C, errors=errors)
+        top, ok, err = torch.complex(out[0], out[1]), out[2], (out[3] if errors else None)
     elif (C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER
           and _lockstep.available()):
         out = [torch.from_numpy(a) for a in _lockstep.top_eigenvalue(C.detach().numpy(), errors=errors)]

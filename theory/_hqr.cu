@@ -5,6 +5,8 @@
  *   double-shift QR of EISPACK's hqr with deflation and exceptional shifts, eigenvalues only.
  * sym_max_kernel: the largest eigenvalue of a symmetric matrix: the same reduction (tridiagonal for a symmetric
  *   matrix), then multisection on Sturm counts, 32 points per round, one per lane.
+ * error_kernel: the first-order error estimate of top_kernel's eigenvalue, from the Hessenberg form top_kernel
+ *   saved (an LU of H - sigma I in O(m^2), as the CPU kernel's eigen_errors).
  *
  * Work sharing: the per-step scalars (norms, shifts, reflectors, deflation tests) are computed by every lane of
  * the warp alike from shared memory, so the lanes agree without communicating; the O(m) row and column updates
@@ -24,10 +26,27 @@
 #define SYNC() ((void)0)
 #define LANE0 if (1)
 #else
+/* LANES: the lanes that share one matrix (32, 16 or 8; theory/_hqr.py passes -DLANES): a warp holds 32 / LANES
+ * matrices, each group of LANES lanes its own, synchronised with a mask of its own lanes only (its matrix's
+ * iterations run on while the other groups' matrices converge at their own pace). Which lane computes an entry
+ * never changes its arithmetic: the results are bitwise the same for every LANES */
+#ifndef LANES
+#define LANES 32
+#endif
+#if LANES != 32 && LANES != 16 && LANES != 8
+#error "LANES must be 32, 16 or 8"
+#endif
+#ifndef INFINITY  /* NVRTC has no math.h */
+#define INFINITY __longlong_as_double(0x7ff0000000000000LL)
+#endif
 #define DEV __device__ __forceinline__
-#define PAR(j, lo, hi) for (int j = (lo) + lane; j < (hi); j += 32)
-#define SYNC() __syncwarp()
+#define PAR(j, lo, hi) for (int j = (lo) + lane; j < (hi); j += LANES)
+#define SYNC() __syncwarp(group_mask())
 #define LANE0 if (lane == 0)
+/* the bits of this thread's group of LANES lanes in its warp */
+DEV unsigned group_mask(void) {
+    return LANES == 32 ? 0xffffffffu : ((1u << (LANES & 31)) - 1u) << ((threadIdx.x & 31) & ~(LANES - 1));
+}
 #endif
 
 #define AT(i, j) A[(i) * ld + (j)]
@@ -291,19 +310,171 @@ DEV double sym_max(double *A, double *scratch, int m, int ld, int lane) {
     return 0.5 * (lo + hi);
 }
 
+/* doubles of shared memory one matrix's error estimate takes: U (real and imaginary parts), 9 vectors of m */
+DEV int error_doubles(int m) { return 2 * m * (m | 1) + 9 * m; }
+
+#define HT(i, j) H[(i) * m + (j)]
+#define UR(i, j) Ur[(i) * ld + (j)]
+#define UI(i, j) Ui[(i) * ld + (j)]
+
+/* First-order absolute error eps ||H||_F kappa(lambda) of the computed eigenvalue lambda = (lre, lim) of the
+ * Hessenberg H (m x m, row stride m, read-only; an orthogonal similarity of C, so the same kappa and ||C||_F to
+ * rounding): the CPU kernel's eigen_errors (theory/_lockstep.c) for one matrix, spread over the lanes. One step
+ * of inverse iteration from the vector of ones for the right and left eigenvectors, x and y, through one LU
+ * factorisation of H - sigma I with partial pivoting, sigma = lambda + 8 eps ||H||_F (1 + i) (off lambda by a
+ * few ulps, so it is not exactly singular); kappa = ||x|| ||y|| / |y^H x|, infinite for a (numerically)
+ * defective eigenvalue. A Hessenberg matrix's elimination step k needs only rows k (carried: c) and k + 1, so
+ * the factorisation is O(m^2); the triangular solves go by columns, each step's updates over the lanes.
+ * S: error_doubles(m) of scratch. The result is valid in lane 0. */
+DEV double eigen_error(const double *H, int m, double lre, double lim, double *S, int lane) {
+    const int ld = m | 1;
+    const double eps = 2.220446049250313e-16;
+    double *Ur = S, *Ui = S + m * ld, *cr = Ui + m * ld, *ci = cr + m, *xr = ci + m, *xi = xr + m;
+    double *yr = xi + m, *yi = yr + m, *fr = yi + m, *fi = fr + m, *sw = fi + m;
+    PAR(j, 0, m) {  /* ||H||_F: each lane its columns' sums of squares, added up below by every lane */
+        double q = 0.0;
+        for (int i = 0; i < m; i++) q += HT(i, j) * HT(i, j);
+        fr[j] = q;
+    }
+    SYNC();
+    double fro = 0.0;
+    for (int j = 0; j < m; j++) fro += fr[j];
+    fro = sqrt(fro);
+    const double nrm = fro > 1e-300 ? fro : 1e-300;
+    const double sr = lre + 8 * eps * nrm, si = lim + 8 * eps * nrm, tiny = eps * nrm * eps;
+    SYNC();  /* every lane has read fr */
+    PAR(j, 0, m) {
+        cr[j] = HT(0, j) - (j == 0 ? sr : 0.0);
+        ci[j] = j == 0 ? -si : 0.0;
+        xr[j] = 1.0;
+        xi[j] = 0.0;
+    }
+    SYNC();
+    for (int k = 0; k < m - 1; k++) {  /* rows k (carried) and k + 1 of H - sigma I: pivot, keep U's row k */
+        const double ckr = cr[k], cki = ci[k], hk = HT(k + 1, k);
+        const int s = fabs(hk) > fabs(ckr) + fabs(cki);
+        double ur = s ? hk : ckr, ui = s ? 0.0 : cki;  /* the pivot, and the entry its multiple eliminates */
+        const double orr = s ? ckr : hk, oi = s ? cki : 0.0;
+        if (ur == 0.0 && ui == 0.0) ur = tiny;
+        const double den = ur * ur + ui * ui, f_r = (orr * ur + oi * ui) / den, f_i = (oi * ur - orr * ui) / den;
+        const double a = xr[k], b = xi[k], c = xr[k + 1], d = xi[k + 1];
+        const double pr = s ? c : a, pi = s ? d : b, qr = s ? a : c, qi = s ? b : d;
+        SYNC();  /* every lane has read c[k], x[k] and x[k + 1] */
+        LANE0 {
+            UR(k, k) = ur;
+            UI(k, k) = ui;
+            fr[k] = f_r;
+            fi[k] = f_i;
+            sw[k] = s;
+            xr[k] = pr;
+            xi[k] = pi;
+            xr[k + 1] = qr - (f_r * pr - f_i * pi);
+            xi[k + 1] = qi - (f_r * pi + f_i * pr);
+        }
+        PAR(j, k + 1, m) {
+            const double nr = HT(k + 1, j) - (j == k + 1 ? sr : 0.0), ni = j == k + 1 ? -si : 0.0;
+            const double u_r = s ? nr : cr[j], u_i = s ? ni : ci[j], o_r = s ? cr[j] : nr, o_i = s ? ci[j] : ni;
+            UR(k, j) = u_r;
+            UI(k, j) = u_i;
+            cr[j] = o_r - (f_r * u_r - f_i * u_i);
+            ci[j] = o_i - (f_r * u_i + f_i * u_r);
+        }
+        SYNC();
+    }
+    LANE0 {
+        const int zero = cr[m - 1] == 0.0 && ci[m - 1] == 0.0;
+        UR(m - 1, m - 1) = zero ? tiny : cr[m - 1];
+        UI(m - 1, m - 1) = ci[m - 1];
+    }
+    SYNC();
+    for (int i = m - 1; i >= 0; i--) {  /* U x = (the eliminated ones), by columns */
+        const double ur = UR(i, i), ui = UI(i, i), den = ur * ur + ui * ui, ar = xr[i], ai = xi[i];
+        const double vr = (ar * ur + ai * ui) / den, vi = (ai * ur - ar * ui) / den;
+        SYNC();  /* every lane has read x[i] */
+        LANE0 {
+            xr[i] = vr;
+            xi[i] = vi;
+        }
+        PAR(j, 0, i) {
+            const double u_r = UR(j, i), u_i = UI(j, i);
+            xr[j] -= u_r * vr - u_i * vi;
+            xi[j] -= u_r * vi + u_i * vr;
+        }
+        SYNC();
+    }
+    PAR(j, 0, m) {
+        yr[j] = 1.0;
+        yi[j] = 0.0;
+    }
+    SYNC();
+    for (int i = 0; i < m; i++) {  /* U^H z = 1, by columns: divided by conj(U_ii), then conj(U_ij) z_i off row j */
+        const double ur = UR(i, i), ui = -UI(i, i), den = ur * ur + ui * ui, ar = yr[i], ai = yi[i];
+        const double vr = (ar * ur + ai * ui) / den, vi = (ai * ur - ar * ui) / den;
+        SYNC();  /* every lane has read y[i] */
+        LANE0 {
+            yr[i] = vr;
+            yi[i] = vi;
+        }
+        PAR(j, i + 1, m) {
+            const double u_r = UR(i, j), u_i = -UI(i, j);
+            yr[j] -= u_r * vr - u_i * vi;
+            yi[j] -= u_r * vi + u_i * vr;
+        }
+        SYNC();
+    }
+    double e = 0.0;
+    LANE0 {
+        for (int k = m - 2; k >= 0; k--) {  /* y = M^H z: the eliminations and swaps, last first */
+            const double f_r = fr[k], f_i = -fi[k], vr = yr[k + 1], vi = yi[k + 1];
+            const double ar = yr[k] - (f_r * vr - f_i * vi), ai = yi[k] - (f_r * vi + f_i * vr);
+            const int s = sw[k] != 0.0;
+            yr[k] = s ? vr : ar;
+            yi[k] = s ? vi : ai;
+            yr[k + 1] = s ? ar : vr;
+            yi[k + 1] = s ? ai : vi;
+        }
+        double nx = 0.0, ny = 0.0, sx = 0.0, sy = 0.0, dr = 0.0, di = 0.0;
+        for (int i = 0; i < m; i++) {
+            const double ax = fabs(xr[i]) + fabs(xi[i]), ay = fabs(yr[i]) + fabs(yi[i]);
+            nx = ax > nx ? ax : nx;
+            ny = ay > ny ? ay : ny;
+        }
+        for (int i = 0; i < m; i++) {  /* norms and y^H x of the vectors scaled by their largest entries */
+            const double ar = xr[i] / nx, ai = xi[i] / nx, br = yr[i] / ny, bi = yi[i] / ny;
+            sx += ar * ar + ai * ai;
+            sy += br * br + bi * bi;
+            dr += br * ar + bi * ai;
+            di += br * ai - bi * ar;
+        }
+        e = eps * fro * (sqrt(sx) * sqrt(sy) / hypot(dr, di));
+        e = fabs(e) <= 1.7976931348623157e308 ? e : INFINITY;
+    }
+    SYNC();  /* the scratch may be reused once lane 0 is done with it */
+    return e;
+}
+
 #ifdef HQR_CPU
 
 /* CPU builds of the same code, one matrix at a time: what CI checks against LAPACK */
-int hqr_top_cpu(int64_t b, int m, const double *C, double *re, double *im, uint8_t *ok) {
+int hqr_top_cpu(int64_t b, int m, const double *C, double *re, double *im, uint8_t *ok, double *err) {
     int ld = m | 1;
     double *A = malloc(sizeof(double) * warp_doubles(m));
-    if (!A) return 1;
+    double *H = err ? malloc(sizeof(double) * (m * m + error_doubles(m))) : NULL;
+    if (!A || (err && !H)) {
+        free(A);
+        free(H);
+        return 1;
+    }
     for (int64_t w = 0; w < b; w++) {
         for (int idx = 0; idx < m * m; idx++) AT(idx / m, idx % m) = C[w * m * m + idx];
         hessenberg(A, A + m * ld, m, ld, 0);
+        if (H)
+            for (int idx = 0; idx < m * m; idx++) H[idx] = AT(idx / m, idx % m);
         ok[w] = (uint8_t)hqr_top(A, m, ld, 0, re + w, im + w);
+        if (H) err[w] = eigen_error(H, m, re[w], im[w], H + m * m, 0);
     }
     free(A);
+    free(H);
     return 0;
 }
 
@@ -321,11 +492,11 @@ int sym_max_cpu(int64_t b, int m, const double *G, double *out) {
 
 #else
 
-/* this warp's matrix of the batch X (b, m, m), copied into its slot of the block's shared memory; sets *w to
- * its index and returns NULL past the batch. blockDim.x = 32 * (matrices per block) */
+/* this group's matrix of the batch X (b, m, m), copied into its slot of the block's shared memory; sets *w to
+ * its index and returns NULL past the batch. blockDim.x = LANES * (matrices per block) */
 DEV double *warp_matrix(double *smem, long long b, int m, const double *__restrict__ X, int lane, long long *w) {
-    const int ld = m | 1, slot = threadIdx.x >> 5;
-    *w = (long long)blockIdx.x * (blockDim.x >> 5) + slot;
+    const int ld = m | 1, slot = threadIdx.x / LANES;
+    *w = (long long)blockIdx.x * (blockDim.x / LANES) + slot;
     if (*w >= b) return 0;
     double *A = smem + slot * warp_doubles(m);
     const double *src = X + *w * m * m;
@@ -334,14 +505,19 @@ DEV double *warp_matrix(double *smem, long long b, int m, const double *__restri
     return A;
 }
 
+/* with save_h, each matrix's Hessenberg form goes to Hout (b, m, m) for error_kernel */
 extern "C" __global__ void top_kernel(long long b, int m, const double *__restrict__ C, double *re, double *im,
-                                      unsigned char *ok) {
+                                      unsigned char *ok, int save_h, double *Hout) {
     extern __shared__ double smem[];
-    const int lane = threadIdx.x & 31, ld = m | 1;
+    const int lane = threadIdx.x % LANES, ld = m | 1;
     long long w;
     double *A = warp_matrix(smem, b, m, C, lane, &w);
     if (!A) return;
     hessenberg(A, A + m * ld, m, ld, lane);
+    if (save_h) {
+        PAR(idx, 0, m * m) Hout[w * m * m + idx] = AT(idx / m, idx % m);
+        SYNC();
+    }
     double r, i;
     int conv = hqr_top(A, m, ld, lane, &r, &i);
     if (lane == 0) {
@@ -351,9 +527,20 @@ extern "C" __global__ void top_kernel(long long b, int m, const double *__restri
     }
 }
 
+/* the error estimate of each top eigenvalue (re, im) of H (b, m, m), the Hessenberg forms top_kernel saved */
+extern "C" __global__ void error_kernel(long long b, int m, const double *__restrict__ H,
+                                        const double *__restrict__ re, const double *__restrict__ im, double *err) {
+    extern __shared__ double smem[];
+    const int lane = threadIdx.x % LANES, slot = threadIdx.x / LANES;
+    const long long w = (long long)blockIdx.x * (blockDim.x / LANES) + slot;
+    if (w >= b) return;
+    double e = eigen_error(H + w * m * m, m, re[w], im[w], smem + slot * error_doubles(m), lane);
+    if (lane == 0) err[w] = e;
+}
+
 extern "C" __global__ void sym_max_kernel(long long b, int m, const double *__restrict__ G, double *out) {
     extern __shared__ double smem[];
-    const int lane = threadIdx.x & 31, ld = m | 1;
+    const int lane = threadIdx.x % LANES, ld = m | 1;
     long long w;
     double *A = warp_matrix(smem, b, m, G, lane, &w);
     if (!A) return;

@@ -39,6 +39,8 @@ __all__ = ["MAX_ORDER", "cuda_available", "cuda_status", "takes", "top_eigenvalu
 
 MAX_ORDER = 64  # largest m the GPU kernels take: one matrix's shared memory stays under a block's 48 KB
 SHARED_BUDGET = 48 * 1024  # bytes of shared memory per block (the default limit without an opt-in)
+LANE_CHOICES = (32, 16, 8)  # lanes that may share one matrix (the source's LANES)
+LANES = 32  # lanes per matrix of the kernels theory uses
 _SOURCE = Path(__file__).with_name("_hqr.cu")
 
 _FALLBACKS = 0  # matrices a kernel did not converge on, recomputed with LAPACK (this process)
@@ -75,7 +77,7 @@ def _cpu():
             lib, how = _lockstep.build(_SOURCE, "hqr-cpu", [["-x", "c", "-O2", "-DHQR_CPU", "-ffp-contract=off"]])
             if lib is None:
                 raise RuntimeError(f"the CPU build of {_SOURCE.name} is not available: {how}")
-            lib.hqr_top_cpu.argtypes = [ctypes.c_int64, ctypes.c_int] + [ctypes.c_void_p] * 4
+            lib.hqr_top_cpu.argtypes = [ctypes.c_int64, ctypes.c_int] + [ctypes.c_void_p] * 5
             lib.sym_max_cpu.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
             lib.hqr_top_cpu.restype = lib.sym_max_cpu.restype = ctypes.c_int
             _cpu_lib = lib
@@ -89,15 +91,17 @@ def _square(X) -> np.ndarray:
     return X
 
 
-def cpu_top(C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(re, im, converged) of the eigenvalue of largest modulus of each C ``(b, m, m)``: the GPU kernel's code
-    compiled for the CPU, one matrix at a time (for tests)."""
+def cpu_top(C, *, errors: bool = False) -> tuple[np.ndarray, ...]:
+    """(re, im, converged) of the eigenvalue of largest modulus of each C ``(b, m, m)``, and with ``errors`` its
+    first-order error estimate: the GPU kernels' code compiled for the CPU, one matrix at a time (for tests)."""
     C = _square(C)
     b, m = C.shape[:2]
     re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
-    if b and _cpu().hqr_top_cpu(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data):
+    err = np.empty(b) if errors else None
+    if b and _cpu().hqr_top_cpu(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data,
+                                err.ctypes.data if errors else None):
         raise MemoryError("hqr_top_cpu failed")
-    return re, im, ok.astype(bool)
+    return (re, im, ok.astype(bool)) + ((err,) if errors else ())
 
 
 def cpu_symmetric_max(G) -> np.ndarray:
@@ -111,33 +115,40 @@ def cpu_symmetric_max(G) -> np.ndarray:
 
 # --- the CUDA build, through CuPy ---------------------------------------------------------------------------
 
-_gpu = None
+_KERNELS = ("top_kernel", "sym_max_kernel", "error_kernel")
+_gpu: dict[int, tuple | bool] = {}  # lanes per matrix -> the _KERNELS, compiled, or False: not built
 _gpu_status = "not loaded"
 _gpu_lock = threading.Lock()
 
 
-def _load_gpu():
-    global _gpu, _gpu_status
+def _load_gpu(lanes: int = LANES):
+    global _gpu_status
+    if lanes not in LANE_CHOICES:
+        raise ValueError(f"lanes per matrix must be one of {LANE_CHOICES}; got {lanes!r}")
     with _gpu_lock:
-        if _gpu is not None:
-            return _gpu or None
+        if lanes in _gpu:
+            return _gpu[lanes] or None
         try:
             import torch
 
             if not torch.cuda.is_available():
-                _gpu_status, _gpu = "no CUDA device", False
+                _gpu_status, _gpu[lanes] = "no CUDA device", False
                 return None
             import cupy
         except ImportError as exc:
-            _gpu_status, _gpu = f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")", False
+            _gpu_status = f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")"
+            _gpu[lanes] = False
             return None
         try:
-            module = cupy.RawModule(code=_SOURCE.read_text(), options=("--std=c++17",))
-            _gpu = (module.get_function("top_kernel"), module.get_function("sym_max_kernel"))
-            _gpu_status = f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
+            code, options = _SOURCE.read_text(), ("--std=c++17", f"-DLANES={lanes}")
+            _gpu[lanes] = tuple(cupy.RawKernel(code, name, options=options) for name in _KERNELS)
+            for kernel in _gpu[lanes]:
+                kernel.compile()
+            if lanes == LANES:
+                _gpu_status = f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
         except Exception as exc:  # a CUDA/NVRTC error: say why, use torch's solvers
-            _gpu_status, _gpu = f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})", False
-    return _gpu or None
+            _gpu_status, _gpu[lanes] = f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})", False
+    return _gpu[lanes] or None
 
 
 def cuda_available() -> bool:
@@ -159,58 +170,85 @@ def cuda_status() -> str:
     return _gpu_status
 
 
-def _launch(kernel, X, outputs) -> None:
-    """One warp per matrix of the contiguous CUDA float64 X ``(b, m, m)``, on torch's current stream."""
+def error_doubles(m: int) -> int:
+    """Doubles of shared memory one matrix's error estimate takes (``error_doubles`` in the source)."""
+    return 2 * m * (m | 1) + 9 * m
+
+
+def per_block(m: int, lanes: int = LANES, shared_budget: int = SHARED_BUDGET, doubles: int | None = None) -> int:
+    """Matrices per block, each taking ``doubles`` of shared memory (default :func:`warp_doubles`): as many as
+    ``shared_budget`` bytes hold, at most 16 warps' worth (the registers of 512 threads at up to 128 each fit a
+    multiprocessor), and a whole number of warps where at least one warp's fit."""
+    group = 32 // lanes
+    fit = max(1, min(16 * group, shared_budget // (8 * (warp_doubles(m) if doubles is None else doubles))))
+    return fit - fit % group if fit >= group else fit
+
+
+def _launch(kernel, X, args, lanes: int, shared_budget: int, doubles: int | None = None) -> None:
+    """``lanes`` lanes per matrix of the contiguous CUDA float64 X ``(b, m, m)``, on torch's current stream: the
+    kernel's arguments are (b, m, X, *args) (tensors, numpy scalars); ``doubles``: as :func:`per_block`."""
     import cupy
     import torch
 
     b, m = X.shape[0], X.shape[-1]
     if not b:
         return
-    per_block = max(1, min(8, SHARED_BUDGET // (8 * warp_doubles(m))))
-    blocks = (b + per_block - 1) // per_block
+    count = per_block(m, lanes, shared_budget, doubles)
+    blocks = (b + count - 1) // count
+    shared = 8 * (warp_doubles(m) if doubles is None else doubles) * count
     stream = torch.cuda.current_stream(X.device)
     try:  # CuPy >= 14 takes torch's stream through the CUDA stream protocol
         stream = cupy.cuda.Stream.from_external(stream)
     except (AttributeError, TypeError, ValueError):
         stream = cupy.cuda.ExternalStream(stream.cuda_stream)
     with cupy.cuda.Device(X.device.index), stream:
-        args = [np.int64(b), np.int32(m), *(cupy.from_dlpack(t) for t in (X, *outputs))]
-        kernel((blocks,), (32 * per_block,), tuple(args), shared_mem=8 * warp_doubles(m) * per_block)
+        if shared > SHARED_BUDGET and kernel.max_dynamic_shared_size_bytes < shared:  # an opt-in past 48 KB
+            kernel.max_dynamic_shared_size_bytes = shared
+        args = [np.int64(b), np.int32(m), *(cupy.from_dlpack(t) if isinstance(t, torch.Tensor) else t
+                                            for t in (X, *args))]
+        kernel((blocks,), (lanes * count,), tuple(args), shared_mem=shared)
 
 
-def _cuda_batch(X):
+def _cuda_batch(X, lanes: int):
     import torch
 
     if not X.is_cuda or X.dtype != torch.float64 or X.ndim != 3 or X.shape[1] != X.shape[2]:
         raise ValueError(f"expected a CUDA float64 (b, m, m) tensor; got {X.dtype} {tuple(X.shape)} on {X.device}")
     if not 1 <= X.shape[-1] <= MAX_ORDER:
         raise ValueError(f"the GPU kernels take 1 <= m <= {MAX_ORDER}; got {tuple(X.shape)}")
-    kernels = _load_gpu()
+    kernels = _load_gpu(lanes)
     if kernels is None:
         raise RuntimeError(f"the GPU kernels are not available: {_gpu_status}")
     return kernels, X.contiguous()
 
 
-def top_eigenvalue_cuda(C):
+def top_eigenvalue_cuda(C, *, errors: bool = False, lanes: int = LANES, shared_budget: int = SHARED_BUDGET):
     """(re, im, converged) of the eigenvalue of largest modulus of each C, a CUDA float64 ``(b, m, m)`` tensor,
-    ``m <= 64``: CUDA tensors ``(b,)``, no host round trip."""
+    ``m <= 64``: CUDA tensors ``(b,)``, no host round trip; with ``errors`` also each eigenvalue's first-order
+    absolute error estimate (as the CPU kernel's, from the Hessenberg form the kernel saves: a second kernel, O(m^2)
+    a matrix). ``lanes`` (32, 16, 8) lanes share a matrix, and a block takes up to ``shared_budget`` bytes of
+    shared memory: speed only, the results are bitwise the same."""
     import torch
 
-    kernels, C = _cuda_batch(C)
-    b = C.shape[0]
+    kernels, C = _cuda_batch(C, lanes)
+    b, m = C.shape[0], C.shape[-1]
     re, im = torch.empty(b, dtype=C.dtype, device=C.device), torch.empty(b, dtype=C.dtype, device=C.device)
     ok = torch.empty(b, dtype=torch.uint8, device=C.device)  # bytes: the one boolean layout both sides share
-    _launch(kernels[0], C, (re, im, ok))
-    return re, im, ok != 0
+    H = torch.empty((b, m, m) if errors else (1,), dtype=C.dtype, device=C.device)
+    _launch(kernels[0], C, (re, im, ok, np.int32(errors), H), lanes, shared_budget)
+    if not errors:
+        return re, im, ok != 0
+    err = torch.empty(b, dtype=C.dtype, device=C.device)
+    _launch(kernels[2], H, (re, im, err), lanes, shared_budget, error_doubles(m))
+    return re, im, ok != 0, err
 
 
-def symmetric_max_cuda(G):
+def symmetric_max_cuda(G, *, lanes: int = LANES, shared_budget: int = SHARED_BUDGET):
     """The largest eigenvalue of each symmetric G, a CUDA float64 ``(b, m, m)`` tensor, ``m <= 64``, to about
-    eps ||G||."""
+    eps ||G|| (``lanes`` and ``shared_budget`` as :func:`top_eigenvalue_cuda`)."""
     import torch
 
-    kernels, G = _cuda_batch(G)
+    kernels, G = _cuda_batch(G, lanes)
     out = torch.empty(G.shape[0], dtype=G.dtype, device=G.device)
-    _launch(kernels[1], G, (out,))
+    _launch(kernels[1], G, (out,), lanes, shared_budget)
     return out
