@@ -6,11 +6,19 @@ small matrices (a divide-and-conquer solver) took 29% of a fig3 step's GPU time 
 The two kernels replace them for matrices up to :data:`MAX_ORDER`:
 
 - :func:`top_eigenvalue_cuda`: the eigenvalue of largest modulus of non-symmetric matrices (Householder to
-  Hessenberg, then EISPACK's Francis double-shift QR with deflation and exceptional shifts);
+  Hessenberg, then EISPACK's Francis double-shift QR with deflation and exceptional shifts), and with ``errors``
+  its first-order error estimate (a third kernel, on the Hessenberg form the first saves: an LU of
+  ``H - sigma I`` in O(m^2), the CPU kernel's estimate, where torch's batched complex LU of C took 1.3x as long for
+  the eigenvalue and its estimate together);
 - :func:`symmetric_max_cuda`: the largest eigenvalue of symmetric matrices (the same reduction, tridiagonal for
   them, then multisection on Sturm counts).
 
-Each step's scalars are computed by all 32 lanes alike and its O(m) row and column updates are spread over them.
+Each step's scalars are computed by all the matrix's lanes alike and its O(m) row and column updates are spread
+over them: 32 lanes per matrix, the fastest layout measured (:data:`LANES`; 16 or 8 lanes, several matrices to a
+warp, give bitwise the same results and ran 0.6-0.95x on an H100: the kernel is bound by issuing instructions,
+and fewer warps leave it waiting on latency; ``benchmarks/bench_hqr_lanes.py``). Shared memory: one 31 x 31
+matrix takes 8.2 KiB (the general and symmetric kernels) or 17.2 KiB (the error estimate); a block's need beyond
+the default 48 KiB (the error estimate at m >= 54) is opted into at launch.
 The CUDA source is compiled at run time by NVRTC through CuPy (``pip install -e ".[gpu]"``; compiled once per
 process, cached on disk by CuPy); without CuPy a GPU run uses torch's solvers and says so
 (:func:`cuda_status`). The same source compiles as C for the CPU (``-DHQR_CPU``), which is how the tests check
@@ -37,7 +45,7 @@ from . import _lockstep
 __all__ = ["MAX_ORDER", "cuda_available", "cuda_status", "takes", "top_eigenvalue_cuda", "symmetric_max_cuda", "cpu_top",
            "cpu_symmetric_max", "count_fallbacks", "fallbacks"]
 
-MAX_ORDER = 64  # largest m the GPU kernels take: one matrix's shared memory stays under a block's 48 KB
+MAX_ORDER = 64  # largest m the GPU kernels take (one matrix's shared memory: 34 KiB, 70 KiB for its error estimate)
 SHARED_BUDGET = 48 * 1024  # bytes of shared memory per block (the default limit without an opt-in)
 LANE_CHOICES = (32, 16, 8)  # lanes that may share one matrix (the source's LANES)
 LANES = 32  # lanes per matrix of the kernels theory uses
