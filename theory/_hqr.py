@@ -125,37 +125,36 @@ def cpu_symmetric_max(G) -> np.ndarray:
 
 _KERNELS = ("top_kernel", "sym_max_kernel", "error_kernel")
 _gpu: dict[int, tuple | bool] = {}  # lanes per matrix -> the _KERNELS, compiled, or False: not built
-_gpu_status = "not loaded"
+_gpu_status: dict[int, str] = {}  # lanes per matrix -> which solver a CUDA tensor goes through, and why
 _gpu_lock = threading.Lock()
 
 
 def _load_gpu(lanes: int = LANES):
-    global _gpu_status
     if lanes not in LANE_CHOICES:
         raise ValueError(f"lanes per matrix must be one of {LANE_CHOICES}; got {lanes!r}")
     with _gpu_lock:
         if lanes in _gpu:
             return _gpu[lanes] or None
+        _gpu[lanes] = False
         try:
             import torch
 
             if not torch.cuda.is_available():
-                _gpu_status, _gpu[lanes] = "no CUDA device", False
+                _gpu_status[lanes] = "no CUDA device"
                 return None
             import cupy
         except ImportError as exc:
-            _gpu_status = f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")"
-            _gpu[lanes] = False
+            _gpu_status[lanes] = f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")"
             return None
         try:
             code, options = _SOURCE.read_text(), ("--std=c++17", f"-DLANES={lanes}")
-            _gpu[lanes] = tuple(cupy.RawKernel(code, name, options=options) for name in _KERNELS)
-            for kernel in _gpu[lanes]:
+            kernels = tuple(cupy.RawKernel(code, name, options=options) for name in _KERNELS)
+            for kernel in kernels:
                 kernel.compile()
-            if lanes == LANES:
-                _gpu_status = f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
+            _gpu[lanes] = kernels
+            _gpu_status[lanes] = f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
         except Exception as exc:  # a CUDA/NVRTC error: say why, use torch's solvers
-            _gpu_status, _gpu[lanes] = f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})", False
+            _gpu_status[lanes] = f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})"
     return _gpu[lanes] or None
 
 
@@ -175,7 +174,7 @@ def takes(X) -> bool:
 def cuda_status() -> str:
     """Which solver a CUDA tensor's eigenvalues go through, and why."""
     _load_gpu()
-    return _gpu_status
+    return _gpu_status[LANES]
 
 
 def error_doubles(m: int) -> int:
@@ -226,7 +225,7 @@ def _cuda_batch(X, lanes: int):
         raise ValueError(f"the GPU kernels take 1 <= m <= {MAX_ORDER}; got {tuple(X.shape)}")
     kernels = _load_gpu(lanes)
     if kernels is None:
-        raise RuntimeError(f"the GPU kernels are not available: {_gpu_status}")
+        raise RuntimeError(f"the GPU kernels ({lanes} lanes per matrix) are not available: {_gpu_status[lanes]}")
     return kernels, X.contiguous()
 
 
