@@ -107,7 +107,7 @@ def test_kernel_error_estimate_is_the_lapack_paths_estimate():
 
 
 def test_blocks_hold_whole_warps_of_matrices_within_their_shared_memory():
-    from theory._hqr import LANE_CHOICES, SHARED_BUDGET, per_block, warp_doubles
+    from theory._hqr import LANE_CHOICES, SHARED_BUDGET, error_doubles, per_block, warp_doubles
 
     for lanes in LANE_CHOICES:
         for m in (1, 2, 31, 40, 64):
@@ -118,6 +118,10 @@ def test_blocks_hold_whole_warps_of_matrices_within_their_shared_memory():
                 whole = 32 // lanes
                 assert count % whole == 0 or count < whole, (lanes, m, budget, count)
     assert per_block(31, 32) == 5 and per_block(31, 16) == 4 and per_block(64, 16) == 1
+    # the error estimate's larger scratch: two 31 x 31 matrices to a 48 KiB block; at m = 64 one matrix needs 70 KiB,
+    # which the launch opts into
+    assert per_block(31, 32, SHARED_BUDGET, error_doubles(31)) == 2
+    assert per_block(64, 32, SHARED_BUDGET, error_doubles(64)) == 1 and 8 * error_doubles(64) > SHARED_BUDGET
     with pytest.raises(ValueError, match="lanes"):
         from theory._hqr import _load_gpu
 
