@@ -77,21 +77,23 @@ def main() -> None:
     out = {"device": torch.cuda.get_device_name(), "count": a.count, "budgets": budgets, "rows": []}
     print(f"{torch.cuda.get_device_name()}: {a.count:,} matrices 31 x 31 per launch, median of {a.repeats}; "
           f"default {_hqr.LANES} lanes, {_hqr.SHARED_BUDGET // 1024} KB per block")
-    for kind in ("top", "symmetric"):
-        inputs = data if kind == "top" else {"C^T C, softmax beta 4": (lambda C: C.mT @ C)(data["softmax beta 4"])}
-        fn = _hqr.top_eigenvalue_cuda if kind == "top" else _hqr.symmetric_max_cuda
+    def symmetric(X, **kw):  # as a tuple, like the general kernel's outputs
+        return (_hqr.symmetric_max_cuda(X, **kw),)
+
+    C4 = data["softmax beta 4"]
+    runs = [("top", _hqr.top_eigenvalue_cuda, 0, data),
+            ("symmetric", symmetric, 1, {"C^T C, softmax beta 4": C4.mT @ C4})]
+    for kind, fn, index, inputs in runs:
         for name, X in inputs.items():
             want = fn(X)
             base = None
             for lanes, budget in variants:
-                got = fn(X, lanes=lanes, shared_budget=budget)
-                same = all(torch.equal(u, v) for u, v in zip(got if kind == "top" else (got,),
-                                                            want if kind == "top" else (want,)))
+                same = all(torch.equal(u, v) for u, v in zip(fn(X, lanes=lanes, shared_budget=budget), want))
                 seconds = median_seconds(lambda: fn(X, lanes=lanes, shared_budget=budget), a.repeats)
                 rate = len(X) / seconds
                 base = rate if base is None else base
                 per = _hqr.per_block(X.shape[-1], lanes, budget)
-                kernel = _hqr._load_gpu(lanes)[0 if kind == "top" else 1]
+                kernel = _hqr._load_gpu(lanes)[index]
                 row = dict(kernel=kind, family=name, lanes=lanes, shared_budget=budget, per_block=per,
                            rate=rate, speedup=rate / base, bitwise_same=same, registers=kernel.num_regs,
                            local_bytes=kernel.local_size_bytes)

@@ -176,22 +176,19 @@ def _top_eigenvalue(C: Tensor, *, errors: bool = False) -> tuple[Tensor, Tensor 
     """
     if _hqr.takes(C):
         out = _hqr.top_eigenvalue_cuda(C, errors=errors)
-        top, ok, err = torch.complex(out[0], out[1]), out[2], (out[3] if errors else None)
     elif (C.device.type == "cpu" and C.dtype == torch.float64 and C.shape[-1] <= _lockstep.MAX_ORDER
           and _lockstep.available()):
         out = [torch.from_numpy(a) for a in _lockstep.top_eigenvalue(C.detach().numpy(), errors=errors)]
-        top, ok, err = torch.complex(out[0], out[1]), out[2], (out[3] if errors else None)
     else:
         top = _lapack_top(C)
         return top, (_eigenvalue_error(C, top) if errors else None)
+    top, ok, err = torch.complex(out[0], out[1]), out[2], (out[3] if errors else None)
     bad = ~ok
     if bool(bad.any()):  # not converged: LAPACK's answer, counted
         _hqr.count_fallbacks(int(bad.sum()))
         top[bad] = _lapack_top(C[bad].cpu()).to(top.device)
         if err is not None:
             err[bad] = _eigenvalue_error(C[bad], top[bad])
-    if errors and err is None:
-        err = _eigenvalue_error(C, top)
     return top, err
 
 
