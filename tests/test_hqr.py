@@ -128,6 +128,33 @@ def test_blocks_hold_whole_warps_of_matrices_within_their_shared_memory():
         _load_gpu(12)
 
 
+def test_a_gpu_load_that_fails_unexpectedly_raises_records_nothing_and_is_tried_again(monkeypatch):
+    """A CuPy whose import fails with something other than ImportError (a driver it cannot use, say) is raised to
+    the caller, and no status is left half-recorded: the next call tries again and says why."""
+    import importlib.abc
+    import sys
+
+    from theory import _hqr
+
+    class Broken(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "cupy":
+                raise RuntimeError("CUDA driver version is insufficient")
+
+    monkeypatch.setattr(_hqr, "_gpu", {})
+    monkeypatch.setattr(_hqr, "_gpu_status", {})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Broken(), *sys.meta_path])
+    with pytest.raises(RuntimeError, match="driver"):
+        _hqr.cuda_status()
+    assert _hqr._gpu == {} and _hqr._gpu_status == {}
+    sys.meta_path.pop(0)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # now plainly not importable
+    assert not _hqr.cuda_available()
+    assert "CuPy is not installed" in _hqr.cuda_status()
+
+
 def _cupy_missing() -> bool:
     import importlib.util
 

@@ -133,29 +133,29 @@ def _load_gpu(lanes: int = LANES):
     if lanes not in LANE_CHOICES:
         raise ValueError(f"lanes per matrix must be one of {LANE_CHOICES}; got {lanes!r}")
     with _gpu_lock:
-        if lanes in _gpu:
-            return _gpu[lanes] or None
-        _gpu[lanes] = False
-        try:
-            import torch
+        if lanes not in _gpu:  # recorded with its status, or not at all (an unexpected error: tried again next call)
+            _gpu[lanes], _gpu_status[lanes] = _build_gpu(lanes)
+        return _gpu[lanes] or None
 
-            if not torch.cuda.is_available():
-                _gpu_status[lanes] = "no CUDA device"
-                return None
-            import cupy
-        except ImportError as exc:
-            _gpu_status[lanes] = f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")"
-            return None
-        try:
-            code, options = _SOURCE.read_text(), ("--std=c++17", f"-DLANES={lanes}")
-            kernels = tuple(cupy.RawKernel(code, name, options=options) for name in _KERNELS)
-            for kernel in kernels:
-                kernel.compile()
-            _gpu[lanes] = kernels
-            _gpu_status[lanes] = f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
-        except Exception as exc:  # a CUDA/NVRTC error: say why, use torch's solvers
-            _gpu_status[lanes] = f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})"
-    return _gpu[lanes] or None
+
+def _build_gpu(lanes: int) -> tuple[tuple | bool, str]:
+    """(the _KERNELS compiled for ``lanes`` lanes per matrix, how), or (False, why not)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, "no CUDA device"
+    try:
+        import cupy
+    except ImportError as exc:
+        return False, f"torch's solvers (CuPy is not installed: {exc}; pip install -e \".[gpu]\")"
+    try:
+        code, options = _SOURCE.read_text(), ("--std=c++17", f"-DLANES={lanes}")
+        kernels = tuple(cupy.RawKernel(code, name, options=options) for name in _KERNELS)
+        for kernel in kernels:
+            kernel.compile()
+    except Exception as exc:  # a CUDA/NVRTC error: say why, use torch's solvers
+        return False, f"torch's solvers (the CUDA kernels did not build: {str(exc)[:300]})"
+    return kernels, f"warp-per-matrix CUDA kernels (theory/_hqr.cu, CuPy {cupy.__version__})"
 
 
 def cuda_available() -> bool:
