@@ -11,8 +11,9 @@
  * Work sharing: the per-step scalars (norms, shifts, reflectors, deflation tests) are computed by every lane of
  * the matrix's group (the whole warp at the default 32 lanes; LANES below) alike from shared memory, so the lanes
  * agree without communicating; the O(m) row and column updates of each step are spread over the lanes (PAR),
- * and __syncwarp orders each step's writes before the next step's reads. The same source compiles as plain C for the CPU (HQR_CPU: one "lane" runs every index of a PAR loop),
- * which is how CI, with no GPU, checks the algorithm against LAPACK (tests/test_hqr.py).
+ * and __syncwarp orders each step's writes before the next step's reads. The same source compiles as plain C for
+ * the CPU (HQR_CPU: one "lane" runs every index of a PAR loop), which is how CI, with no GPU, checks the
+ * algorithm against LAPACK (tests/test_hqr.py).
  *
  * A shared-memory matrix has row stride ld = m | 1 (odd): a warp reading a column touches distinct banks.
  */
