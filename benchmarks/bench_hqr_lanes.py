@@ -77,6 +77,7 @@ def main() -> None:
     out = {"device": torch.cuda.get_device_name(), "count": a.count, "budgets": budgets, "rows": []}
     print(f"{torch.cuda.get_device_name()}: {a.count:,} matrices 31 x 31 per launch, median of {a.repeats}; "
           f"default {_hqr.LANES} lanes, {_hqr.SHARED_BUDGET // 1024} KB per block")
+
     def symmetric(X, **kw):  # as a tuple, like the general kernel's outputs
         return (_hqr.symmetric_max_cuda(X, **kw),)
 
