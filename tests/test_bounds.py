@@ -193,3 +193,47 @@ def test_C6_per_step_bound_needs_orthogonal_weights_counterexample():
     assert T.escalation_rate(X, P @ X @ W) == pytest.approx(float(r_exact), rel=1e-12) and bound > 1
     assert T.escalation_bound_slack(X, P @ X @ W, P) < 0
     assert T.multihead_mean_rate(X, P[None]) >= bound  # the ratio of expectations still obeys it
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -1000, 2.0 ** -20, 1.0, 2.0 ** 500, 2.0 ** 1000])
+def test_C5_C10_bounds_do_not_depend_on_the_scale_of_X_up_to_the_float_range(scale):
+    # sqrt(t_div/t_sim) and r-bar are scale-free: plain norms overflowed (xi_bounds gave 0 at X ~ 1e308) or
+    # underflowed in their squares (multihead_mean_rate gave NaN at X ~ 1e-200)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 3))
+    Ph = rng.random((2, 4, 4))
+    Ph /= Ph.sum(-1, keepdims=True)
+    assert T.xi_bounds(X * scale, Ph[0])[1] == pytest.approx(T.xi_bounds(X, Ph[0])[1], rel=1e-14, abs=0)
+    assert T.multihead_mean_rate(X * scale, Ph) == pytest.approx(T.multihead_mean_rate(X, Ph), rel=1e-14, abs=0)
+
+
+def test_C9_second_moments_take_the_centred_part_of_PX_from_the_centred_part_of_X():
+    # exact rationals: X = 1 + (a few ulps) (t_div ~ 1e-30; Fractions of the floats themselves) and an exactly
+    # representable doubly stochastic P; the full product P X rounds, leaking eps ||Pi X|| into Pi_perp P X
+    P = np.array([[2, 1, 1], [1, 2, 1], [1, 1, 2]]) / 4
+    X = 1 + np.ldexp(np.random.default_rng(9).integers(-1000, 1000, (3, 2)).astype(float), -60)
+    gamma = 0.75
+    Xq = [[Fraction(float(v)) for v in row] for row in X]
+    Pq = [[Fraction(float(v)) for v in row] for row in P]
+    PX = [[sum(Pq[i][l] * Xq[l][j] for l in range(3)) for j in range(2)] for i in range(3)]
+
+    def centred_sq(A):
+        means = [sum(A[i][j] for i in range(3)) / 3 for j in range(2)]
+        return sum((A[i][j] - means[j]) ** 2 for i in range(3) for j in range(2))
+
+    exact = centred_sq(Xq) + Fraction(gamma) * centred_sq(PX)
+    got = T.residual_second_moments(X, P, np.float64(gamma))[1]
+    assert abs(Fraction(float(got)) - exact) <= 1e-14 * exact
+
+
+def test_C7_bounds_refuse_nan_and_take_the_limits_at_zero_and_infinite_odds():
+    with pytest.raises(ValueError, match="odds"):
+        T.diversity_step_ratio_bound(np.array(np.nan), np.array(0.5))
+    with pytest.raises(ValueError, match="odds0"):
+        T.diversity_decay_bound(np.array(np.nan), np.array(0.5), np.array(1.0))
+    assert T.diversity_step_ratio_bound(np.array(0.0), np.array(0.5)) == 1.0  # d2 (1 + 0)/(d2 + 0)
+    assert T.diversity_step_ratio_bound(np.array(np.inf), np.array(0.5)) == 0.25  # all tokens agree: d2
+    expected = 0.25 * 4 / 3.25
+    assert T.diversity_step_ratio_bound(np.array(3.0), np.array(0.5)) == pytest.approx(expected, rel=1e-15, abs=0)
+    assert T.diversity_decay_bound(np.array(2.0), np.array(0.0), np.array(0.0)) == 0.5  # dbar^0 = 1, even dbar = 0
+    assert T.diversity_decay_bound(np.array(np.inf), np.array(0.5), np.array(3.0)) == 0.0

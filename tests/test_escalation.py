@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -78,3 +79,10 @@ def test_escalation_identity_broadcasts_and_uses_t_div():
     np.testing.assert_allclose(r, 1 / (s + 0.25 * (1 - s)), rtol=1e-15)
     # Near s = 1 only t_div carries the information: 1 - s is 0 in float64.
     assert T.escalation_identity(1.0, 1.0, 1e6, t_div=1e-20) == pytest.approx(1 / (1 + 1e12 * 1e-20), rel=1e-15)
+
+
+def test_a_python_number_beside_a_float32_tensor_does_not_widen_it():
+    s0 = torch.tensor(0.5, dtype=torch.float32)  # 0-d: a float64 0-d tensor made from 0.3 would win promotion
+    assert T.escalation_lower_bound(s0, 0.3).dtype == torch.float32 == (s0 * 0.3).dtype
+    assert T.escalation_identity(s0, 1.2, 0.5).dtype == torch.float32
+    assert T.escalation_lower_bound(torch.tensor(0.5, dtype=torch.float64), 0.3).dtype == torch.float64

@@ -108,3 +108,20 @@ def test_metrics_keep_torch_in_torch_out():
     for f in (T.stable_rank, T.mean_cosine, T.dong_residual):
         y = f(X)
         assert isinstance(y, torch.Tensor) and y.dtype == torch.float32 and y.shape == (2,)
+
+
+def test_dong_residual_centres_exactly_like_the_split_chain():
+    # tokens one ulp apart: centring with the rounded mean gave 1.92e-16 where the exact value is 1.18e-16
+    u = 2.0 ** -52
+    X = np.array([[1.0], [1 + u], [1 + u], [1 + u]])
+    E = np.array([-3 * u / 4, u / 4, u / 4, u / 4])  # the exact centred part (mean 1 + 3u/4)
+    exact = np.sqrt(np.abs(E).sum() * np.abs(E).max()) / np.sqrt(np.abs(X).sum() * np.abs(X).max())
+    assert T.dong_residual(X) == pytest.approx(exact, rel=1e-14, abs=0)
+    split = T.split_collapse_metrics(T.split_tokens(torch.from_numpy(X)))["dong_residual"]
+    assert float(split) == pytest.approx(exact, rel=1e-14, abs=0)
+
+
+def test_mean_cosine_of_a_token_far_smaller_than_the_others_is_its_cosine_not_nan():
+    assert T.mean_cosine(np.array([[1.0, 1.0], [1e-170, 1e-170]])) == pytest.approx(1.0, rel=1e-15, abs=0)
+    assert T.mean_cosine(np.array([[1.0, 0.0], [0.0, 1e-170], [2.0, 0.0]])) == pytest.approx(1 / 3, rel=1e-15, abs=0)
+    assert np.isnan(T.mean_cosine(np.array([[1.0, 1.0], [0.0, 0.0]])))  # a zero token has no cosine

@@ -156,3 +156,50 @@ def test_ldexp_reaches_twice_the_float_range_and_split_norms_survive_subnormal_i
     a, b = T.split_norms(X)
     a2, b2 = exact_parts(X)
     assert rel_sq(a, a2) < 1e-5 and rel_sq(b, b2) < 1e-5  # subnormals carry ~1e-6 relative digits
+
+
+def test_split_softmax_keeps_rows_whose_weight_sits_far_below_their_maximum():
+    # pi = softmax(s) with a tiny entry that the scores S lift to most of the row: 1/n + rho had rounded that
+    # entry to 0 and 1 + gbar cancelled (NaN), or the row summed to 0.9997
+    z = torch.zeros(1, dtype=torch.float64)
+    for s_gap, S_gap in [(46.0, 50.0), (30.0, 30.0), (800.0, 900.0)]:
+        s = torch.tensor([[[0.0, -s_gap]]], dtype=torch.float64)
+        S = torch.tensor([[[0.0, S_gap], [0.0, 0.0]]], dtype=torch.float64)
+        rho, D, e = T.split_softmax(s, z, S, z)
+        pi = torch.softmax(s, -1)
+        P = torch.softmax(s + S, -1)
+        assert torch.isfinite(D).all()
+        assert torch.allclose(D * 2.0 ** e, P - pi, rtol=0, atol=1e-15)
+        assert D.sum(-1).abs().max() <= 1e-15
+
+
+def test_split_softmax_matches_the_softmax_of_the_whole_scores_across_regimes():
+    g = torch.Generator().manual_seed(0)
+    z = torch.zeros(40, dtype=torch.float64)
+    for scale_s, scale_S in [(3, 5), (1, 1e-3), (30, 50), (0.1, 1e-8)]:
+        s = torch.randn(40, 1, 6, generator=g, dtype=torch.float64) * scale_s
+        S = torch.randn(40, 6, 6, generator=g, dtype=torch.float64) * scale_S
+        _, D, e = T.split_softmax(s, z, S, z)
+        pi, P = torch.softmax(s, -1), torch.softmax(s + S, -1)
+        # P - pi as torch forms it is itself only good to eps (|s| + |S|) max(P, pi): compare at that size
+        tol = 8 * torch.finfo(torch.float64).eps * (1 + scale_s + scale_S) * torch.maximum(P, pi.expand_as(P))
+        assert ((D * 2.0 ** e[:, None, None] - (P - pi)).abs() <= tol).all()
+
+
+def test_step_metrics_causal_delta_is_exact_and_from_D_alone_says_how_far_to_trust_it():
+    from theory._attention import deviation_stats
+
+    P = np.array([[1.0, 0, 0], [1 - 1e-30, 1e-30, 0], [1 - 2e-30, 1e-30, 1e-30]])
+    X = np.random.default_rng(1).standard_normal((3, 4))
+    assert T.step_metrics(X, P @ X, P)["delta"] == 1e-30  # the diagonal read from P itself
+    delta, *_, err = deviation_stats(torch.from_numpy(P - 1 / 3))  # from D = P - 1/n: rounded, and said so
+    assert abs(float(delta) - 1e-30) <= float(err)
+    assert 0 < float(err) <= 1e-15
+
+
+def test_split_tokens_takes_numpy_and_refuses_what_is_not_an_array():
+    X = np.ones((3, 2)) + np.arange(3)[:, None]
+    s, t = T.split_tokens(X).shares()
+    assert float(t) == pytest.approx(float(T.token_diversity(X)), rel=1e-15, abs=0)
+    with pytest.raises(ValueError, match="X must be"):
+        T.split_tokens("tokens")

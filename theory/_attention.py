@@ -104,7 +104,8 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
 
     - symmetric P: C is symmetric: the symmetric solver (4x faster, backward stable: error ~ eps ||C||);
     - lower-triangular P (causal attention): the eigenvalues are the diagonal entries, so
-      $\delta = \max_{i \ge 2} P_{ii}$ exactly (through C it would lose digits, the more the larger beta);
+      $\delta = \max_{i \ge 2} P_{ii}$, exactly from P itself (through C it would lose digits, the more the larger
+      beta); from ``P - 1/n`` to eps (1/n + |P_ii|) absolute, the roundings of taking 1/n away and adding it back;
     - otherwise the eigenvalue of largest modulus (:func:`_top_eigenvalue`: the lockstep kernel on the CPU, else
       LAPACK's geev), and with ``errors`` its first-order error $\epsilon\|C\|_F\,\kappa(\lambda)$,
       $\kappa = \|x\|\|y\|/|y^H x|$ from one step of inverse iteration for its right and left eigenvectors: a
@@ -128,8 +129,11 @@ def _slem_of(C: Tensor, P: Tensor | None = None, *, offset: float = 0.0, errors:
         return (delta, top_err.reshape(batch)) if errors else delta
     delta, err = Cf.new_zeros(Cf.shape[0]), Cf.new_zeros(Cf.shape[0])
     if bool(triangular.any()):
-        diag = Pf[triangular].diagonal(dim1=-2, dim2=-1) + offset
-        delta[triangular] = diag[:, 1:].abs().amax(-1).to(torch.float64)  # exact: err stays 0
+        given = Pf[triangular].diagonal(dim1=-2, dim2=-1)[:, 1:]
+        diag = given + offset
+        delta[triangular] = diag.abs().amax(-1).to(torch.float64)  # exact from P itself: err stays 0
+        if offset:  # from D = P - 1/n: P_ii - 1/n and then + 1/n were each rounded, eps/n absolute where P_ii << 1/n
+            err[triangular] = torch.finfo(Pf.dtype).eps * (given.abs() + diag.abs()).amax(-1).to(torch.float64)
     if bool(symmetric.any()):
         Cs = Cf[symmetric]
         delta[symmetric] = _symmetric_radius((Cs + Cs.mT) / 2)
@@ -244,23 +248,28 @@ def _sigma(P: Tensor) -> Tensor:
     return _sigma_of(_restrict(P.to(torch.float64))).to(P.dtype)
 
 
-def deviation_stats(D: Tensor, exp: Tensor | None = None, row: Tensor | None = None
+def deviation_stats(D: Tensor, exp: Tensor | None = None, row: Tensor | None = None, *, P: Tensor | None = None
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     r"""(delta, sigma, mu, omega) of $P = \Pi + \mathbf{1}\rho^T + 2^{e} D$ from its deviation from uniform attention.
 
     C3 makes delta, sigma and mu functions of $D$ alone ($Q^T \mathbf{1} = 0$, $\Pi_\perp \mathbf{1} = 0$), and D
     keeps digits that P cannot hold where attention is nearly uniform (data attention near collapse), so they
     stay relatively accurate far below eps; omega also needs the common row $\rho$ ``(..., 1, n)``. ``exp``
-    (shape ``(...)``) scales D by a power of two; default 0. For a plain P pass ``D = P - 1/n``.
+    (shape ``(...)``) scales D by a power of two; default 0. For a plain P pass ``D = P - 1/n``, and P itself as
+    ``P`` where the caller holds it: a causal P's delta is then exact (its diagonal read from P, not from D).
 
-    The fifth value is delta's absolute error estimate (see :func:`_slem_of`): 0 for triangular (causal) P,
-    ~eps for symmetric P, first-order perturbation theory otherwise (inf for a numerically defective C).
+    The fifth value is delta's absolute error estimate (see :func:`_slem_of`): for triangular (causal) P 0 given
+    ``P``, else eps (1/n + delta) (the diagonal read back from D); ~eps for symmetric P; first-order perturbation
+    theory otherwise (inf for a numerically defective C).
     """
     n = D.shape[-1]
     if exp is None and row is None:  # a plain P = Pi + D: its structure (symmetric, causal) picks the solver
         D64 = D.to(torch.float64)
         C = _restrict(D64)
-        delta, delta_err = _slem_of(C, D64, offset=1 / n, errors=True)
+        if P is None:
+            delta, delta_err = _slem_of(C, D64, offset=1 / n, errors=True)
+        else:
+            delta, delta_err = _slem_of(C, P.to(torch.float64), errors=True)
         out = (delta, _sigma_of(C), _mu(D), _omega_of_sums(D.sum(dim=-2)), delta_err)
         return tuple(v.to(D.dtype) for v in out)
     f = pow2_exponent(D, (-2, -1))  # eigensolvers fail on subnormal entries: work at D's own scale

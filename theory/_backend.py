@@ -34,7 +34,16 @@ def _to_numpy_float(name: str, x: Any) -> np.ndarray:
     return a
 
 
-def _tensor_in(name: str, x: Any, device: torch.device | None) -> torch.Tensor:
+def _scalar_dtype(tensors: list[torch.Tensor]) -> torch.dtype:
+    """The dtype a Python number takes beside these tensors: their floating dtype (float64 if none is floating),
+    as torch's own promotion treats a Python scalar (a float64 0-d tensor would widen a 0-d float32 one)."""
+    floating = [t.dtype for t in tensors if t.is_floating_point()]
+    return functools.reduce(torch.promote_types, floating) if floating else torch.float64
+
+
+def _tensor_in(name: str, x: Any, device: torch.device | None, scalar: torch.dtype | None = None) -> torch.Tensor:
+    if scalar is not None and isinstance(x, (int, float)) and not isinstance(x, (bool, np.generic)):
+        return torch.tensor(x, dtype=scalar, device=device)
     if isinstance(x, torch.Tensor):
         if x.is_complex():
             raise ValueError(f"{name} must be real; got complex dtype {x.dtype}")
@@ -76,7 +85,8 @@ def array_function(fn: Callable | None = None, *, keep: tuple[str, ...] = ()) ->
         tensors = [a for _, a in items if isinstance(a, torch.Tensor)]
         like_torch = bool(tensors)
         device = tensors[0].device if like_torch else None
-        conv = {name: (_tensor_in(name, a, device) if name not in keep and _is_arraylike(a) else a)
+        scalar = _scalar_dtype(tensors) if like_torch else None
+        conv = {name: (_tensor_in(name, a, device, scalar) if name not in keep and _is_arraylike(a) else a)
                 for name, a in items}
         pos = [conv[name] for name, _ in items[: len(args)]]
         kw = {k: conv[k] for k in kwargs}

@@ -21,7 +21,8 @@ from torch import Tensor
 from ._attention import _omega, _sigma, _slem
 from ._backend import array_function
 from ._escalation import _check_map, _rate_from_ratio, check_share_pair, excess_of
-from ._similarity import _split_norms, _split_shares, shares, split_scaled_norms
+from ._similarity import (_scaled_parts, _split_norms, _split_shares, ldexp, norm_ratio, shares,
+                          split_scaled_norms)
 from ._validate import check_nonnegative, check_pair, check_row_stochastic, check_tokens
 
 __all__ = [
@@ -70,8 +71,8 @@ def xi_bounds(X: Tensor, P: Tensor) -> tuple[Tensor, Tensor]:
     check_tokens("X", X)
     check_row_stochastic("P", P)
     check_pair(X, P, "X", "P")
-    a, b = _split_norms(X)
-    return _sigma(P), _omega(P) * (b / a)
+    a, b = split_scaled_norms(X)
+    return _sigma(P), _omega(P) * norm_ratio(b, a)  # b/a from the scaled pairs: no overflow at X ~ 1e308
 
 
 @array_function
@@ -82,10 +83,10 @@ def diversity_decay_bound(odds0: Tensor, dbar: Tensor, k: Tensor) -> Tensor:
     $o_{k+1} \ge o_k/\bar\delta^2$; $t_{div}$'s one-step ratio is only bounded by ``diversity_step_ratio_bound``).
     Evaluated in logs, so deep chains neither underflow early nor overflow. Arguments broadcast.
     """
-    check_nonnegative("odds0", odds0)
+    check_nonnegative("odds0", odds0.nan_to_num(nan=float("nan"), posinf=0.0))  # inf: all tokens agree
     check_nonnegative("dbar", dbar)
     check_nonnegative("k", k)
-    return torch.exp(2 * k * torch.log(dbar) - torch.log(odds0))
+    return torch.exp(torch.where(k == 0, 0, 2 * k * torch.log(dbar)) - torch.log(odds0))  # dbar^0 = 1, dbar = 0 too
 
 
 @array_function
@@ -96,11 +97,10 @@ def diversity_step_ratio_bound(odds: Tensor, dbar: Tensor) -> Tensor:
     $\bar\delta^2$ (``diversity_decay_bound``) and only asymptotically Q-linearly with that ratio; the odds are
     Q-linear ($o_{k+1} \ge o_k/\bar\delta^2$). Tight at n = 2, where $\xi_2 = \delta$ exactly.
     """
-    check_nonnegative("odds", odds.nan_to_num(posinf=0.0))
+    check_nonnegative("odds", odds.nan_to_num(nan=float("nan"), posinf=0.0))  # inf: all tokens agree; NaN refused
     check_nonnegative("dbar", dbar)
     d2 = dbar.square()
-    inv = 1 / odds  # 0 where all tokens agree (odds = inf)
-    return d2 * (1 + inv) / (d2 * inv + 1)
+    return torch.where(torch.isinf(odds), d2, d2 * (1 + odds) / (d2 + odds))
 
 
 @array_function
@@ -136,7 +136,11 @@ def residual_second_moments(X: Tensor, P: Tensor, gamma: Tensor) -> tuple[Tensor
     check_pair(X, P, "X", "P")
     check_nonnegative("gamma", gamma)
     a, b = _split_norms(X)
-    pa, pb = _split_norms(P @ X)
+    pa = _split_norms(P @ X)[0]
+    # Pi_perp P X = Pi_perp P Pi_perp X (C3: P 1 = 1), from the centred part: the full product P X would leak
+    # eps ||Pi X|| into it, a relative error of eps^2/t_div in its square
+    _, centred, e = _scaled_parts(X)
+    pb = ldexp(_split_norms(P.to(centred.dtype) @ centred)[1], e)
     return a.square() + gamma * pa.square(), b.square() + gamma * pb.square()
 
 
@@ -179,9 +183,11 @@ def multihead_mean_rate(X: Tensor, P: Tensor) -> Tensor:
     check_row_stochastic("P", P)
     if P.ndim < 3 or P.shape[:-3] != X.shape[:-2] or P.shape[-1] != X.shape[-2]:
         raise ValueError(f"P must be (..., H, n, n) with (...) and n of X {tuple(X.shape)}; got {tuple(P.shape)}")
-    a, b = _split_norms(P @ X.unsqueeze(-3))  # (..., H)
+    a, b = split_scaled_norms(P @ X.unsqueeze(-3))  # (..., H), as value 2^exp: no under- or overflow in squares
+    e = torch.maximum(a.exp, b.exp).amax(-1, keepdim=True)  # one exponent for every head
+    a_, b_ = ldexp(a.value, a.exp - e), ldexp(b.value, b.exp - e)
     s = _split_shares(X)[0]
-    return (a.square().sum(-1) / (a.square() + b.square()).sum(-1)) / s
+    return (a_.square().sum(-1) / (a_.square() + b_.square()).sum(-1)) / s
 
 
 def counterexample_n2(*, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ._attention import symmetric_max_eigenvalue
 from ._backend import array_function, matmul
-from ._similarity import ldexp, pow2_exponent
+from ._similarity import _scaled_parts, ldexp, pow2_exponent
 from ._split import SplitTokens
 from ._validate import check_tokens
 
@@ -58,13 +58,18 @@ def _stable_rank(X: Tensor, G: Tensor | None = None) -> Tensor:
 
 def _mean_cosine(X: Tensor, G: Tensor | None = None) -> Tensor:
     n = X.shape[-2]
-    if G is None or G.shape[-1] != n:  # the token Gram X X^T is needed here
-        Xs = _scaled(X).to(torch.float64)
-        G = Xs @ Xs.mT
+    if G is None or G.shape[-1] != n or bool((G.diagonal(dim1=-2, dim2=-1) < _SAFE_SQUARE).any()):
+        # the token Gram X X^T, each token first scaled by its own power of two (cosines do not change): a token
+        # 1e-170 times the largest would otherwise have a squared norm that underflows, and a NaN cosine
+        Xr = ldexp(X, -pow2_exponent(X, (-1,))[..., None]).to(torch.float64)
+        G = Xr @ Xr.mT
     inv = torch.rsqrt(G.diagonal(dim1=-2, dim2=-1))  # inf for a zero token: its cosines are NaN
     C = G * inv[..., :, None] * inv[..., None, :]
     off = C.sum((-2, -1)) - C.diagonal(dim1=-2, dim2=-1).sum(-1)
     return (off / (n * (n - 1))).to(X.dtype)
+
+
+_SAFE_SQUARE = torch.finfo(torch.float64).tiny ** 0.5  # a float64 Gram diagonal above it lost nothing to underflow
 
 
 def _composite(A: Tensor) -> Tensor:
@@ -74,8 +79,11 @@ def _composite(A: Tensor) -> Tensor:
 
 
 def _dong_residual(X: Tensor) -> Tensor:
-    Xs = _scaled(X).to(torch.float64)
-    return (_composite(Xs - Xs.mean(-2, keepdim=True)) / _composite(Xs)).to(X.dtype)
+    # the centred part from _scaled_parts (differences to one token, a compensated mean), X at the same power of
+    # two: centring with the rounded mean would leave eps ||X|| in every entry of a centred part that small
+    _, centred, e = _scaled_parts(X)
+    Xs = ldexp(X, -e[..., None, None])
+    return (_composite(centred.to(torch.float64)) / _composite(Xs.to(torch.float64))).to(X.dtype)
 
 
 @array_function

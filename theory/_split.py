@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._backend import matmul
+from ._backend import _tensor_in, matmul
 from ._similarity import (ScaledNorm, _scaled_frobenius, _scaled_parts, common_scale, exponent_of, ldexp,
                           log_share, max_abs, pow2_exponent, shares)
 from ._validate import check_finite, check_tokens
@@ -126,7 +126,9 @@ class SplitTokens:
 
 
 def split_tokens(X: Tensor) -> SplitTokens:
-    r"""X ``(..., n, d)`` in split form, each part to relative rounding (see :mod:`theory._similarity`)."""
+    r"""X ``(..., n, d)`` (torch, or numpy as float64) in split form, each part to relative rounding (see
+    :mod:`theory._similarity`); the parts are torch tensors."""
+    X = _tensor_in("X", X, None)  # a tensor as it is (integers as float64), an array-like as float64, else ValueError
     check_tokens("X", X, nonzero=False)
     xbar, centred, e = _scaled_parts(X)
     mean, mean_exp = _normalised(xbar, e)
@@ -185,23 +187,31 @@ def split_softmax(s: Tensor, s_exp: Tensor, S: Tensor, S_exp: Tensor) -> tuple[T
     r"""Row softmax of the scores $\mathbf{1}(2^{e_s}s) + 2^{e_S}S$ as $P = \Pi + \mathbf{1}\rho^T + 2^{e_D} D$:
     returns ``(rho, D, e_D)`` (the arguments of :func:`attend`).
 
-    With $\pi = \mathrm{softmax}(2^{e_s}s) = 1/n + \rho$ and $g = \mathrm{expm1}(2^{e_S}S - \max)$:
-    $P_{ij} = \pi_j e^{S_{ij}}/\sum_l \pi_l e^{S_{il}}$, so $P - \mathbf{1}\pi^T = D$ with
-    $D_{ij} = \pi_j (g_{ij} - \bar g_i)/(1 + \bar g_i)$, $\bar g_i = \sum_l \pi_l g_{il}$: rows summing to 0,
-    every digit kept. Where $2^{e_S}S$ is below $2^{-60}$ the first-order term $\pi_j(S_{ij} - \sum_l \pi_l S_{il})$
-    is exact to rounding and is returned at $S$'s own exponent, so D may lie far below the smallest float.
+    With $\pi = \mathrm{softmax}(2^{e_s}s) = 1/n + \rho$ (the softmax itself, each entry to relative rounding:
+    $1/n + \rho$ has lost the digits of the small ones), $g = \mathrm{expm1}(2^{e_S}S - M)$ ($M_i$ the row's
+    maximum) and $Z_i = \sum_l \pi_l e^{2^{e_S}S_{il} - M_i} = 1 + \bar g_i$, $\bar g_i = \sum_l \pi_l g_{il}$:
+    $P_{ij} = \pi_j e^{2^{e_S}S_{ij} - M_i}/Z_i$, so $P - \mathbf{1}\pi^T = D$ with
+    $D_{ij} = \pi_j (g_{ij} - \bar g_i)/Z_i$: rows summing to 0, every digit of scores that barely differ kept.
+    That form holds where $Z_i \ge 1/2$; in a row whose weight sits on scores far below its maximum ($Z_i < 1/2$)
+    $g - \bar g$ would cancel (and $Z_i$ may underflow), and there $D = \mathrm{softmax}(2^{e_s}s + 2^{e_S}S) - \pi$
+    directly, which is then as accurate. Where $2^{e_S}S$ is below $2^{-60}$ the first-order term
+    $\pi_j(S_{ij} - \sum_l \pi_l S_{il})$ is exact to rounding and is returned at $S$'s own exponent, so D may lie
+    far below the smallest float.
     """
     if S.ndim < 2 or S.shape[-1] != S.shape[-2] or s.shape != (*S.shape[:-2], 1, S.shape[-1]):
         raise ValueError(f"S must be (..., n, n) and s (..., 1, n) of the same n; got {tuple(S.shape)} and "
                          f"{tuple(s.shape)}")
     check_finite("S", S)
     check_finite("s", s)
-    rho = _centred_row_softmax(ldexp(s, s_exp[..., None, None]))  # (..., 1, n)
-    pi = rho + 1 / s.shape[-1]
+    s_abs = ldexp(s, s_exp[..., None, None])
+    rho = _centred_row_softmax(s_abs)  # (..., 1, n)
+    pi = torch.softmax(s_abs, dim=-1)  # each entry to relative rounding, however small
     tiny = pow2_exponent(S, (-2, -1)) + S_exp < -60  # (...)
     first = pi * (S - (S * pi).sum(dim=-1, keepdim=True))
     S_abs = ldexp(S, torch.where(tiny, 0, S_exp)[..., None, None])
-    g = torch.expm1(S_abs - S_abs.amax(dim=-1, keepdim=True))
-    gbar = (g * pi).sum(dim=-1, keepdim=True)
-    full = pi * (g - gbar) / (1 + gbar)
+    x = S_abs - S_abs.amax(dim=-1, keepdim=True)
+    g = torch.expm1(x)
+    Z = (torch.exp(x) * pi).sum(dim=-1, keepdim=True)  # a sum of positive terms: no cancellation
+    near = pi * (g - (g * pi).sum(dim=-1, keepdim=True)) / Z
+    full = torch.where(Z >= 0.5, near, torch.softmax(s_abs + S_abs, dim=-1) - pi)
     return rho, torch.where(tiny[..., None, None], first, full), torch.where(tiny, S_exp, 0)

@@ -60,7 +60,7 @@ def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> d
     if P.shape[-1] != X.shape[-2] or P.shape[: X.ndim - 2] != X.shape[:-2] or P.ndim not in (X.ndim, X.ndim + 1):
         raise ValueError(f"P must be (..., n, n) or (..., H, n, n) matching X {tuple(X.shape)}; got {tuple(P.shape)}")
     D = P - 1 / P.shape[-1]
-    return _metrics(split_scaled_norms(X), split_scaled_norms(Y), deviation_stats(D), heads=P.ndim == X.ndim + 1)
+    return _metrics(split_scaled_norms(X), split_scaled_norms(Y), deviation_stats(D, P=P), heads=P.ndim == X.ndim + 1)
 
 
 def split_step_metrics(X: SplitTokens, Y: SplitTokens, D: Tensor, D_exp: Tensor | None = None,
