@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,6 +184,27 @@ def test_nan_input_is_reported_not_converged():
     assert not _lockstep.top_eigenvalue(C)[2].any()
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 7])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_one_non_finite_entry_is_reported_and_leaves_its_batch_alone(m, bad):
+    # a NaN was dropped by the comparisons that pick the largest modulus (m <= 2 came back 0, ok) and an infinity
+    # made its neighbours look negligible: the lane converged to a finite answer marked ok
+    C = np.random.default_rng(m).standard_normal((37, m, m))
+    clean = _lockstep.top_eigenvalue(C.copy(), errors=True)
+    C[5, m // 2, m - 1] = bad
+    C[20, m - 1, 0] = bad
+    re, im, ok, err = _lockstep.top_eigenvalue(C, errors=True)
+    assert list(np.flatnonzero(~ok)) == [5, 20]
+    assert np.isnan(re[[5, 20]]).all() and np.isinf(err[[5, 20]]).all()
+    keep = np.ones(37, dtype=bool)
+    keep[[5, 20]] = False
+    for got, ref in zip((re, im, ok, err), clean):
+        np.testing.assert_array_equal(got[keep], ref[keep])  # the other lanes bit for bit as without them
+    G = C + C.transpose(0, 2, 1)
+    top = _lockstep.symmetric_max_eigenvalue(G)
+    assert np.isnan(top[[5, 20]]).all() and np.isfinite(top[keep]).all()
+
+
 def test_orders_beyond_the_kernel_use_lapack():
     with pytest.raises(ValueError, match="1 <= m <= 128"):
         _lockstep.top_eigenvalue(np.zeros((1, 129, 129)))
@@ -191,6 +213,49 @@ def test_orders_beyond_the_kernel_use_lapack():
 
 
 PROBE = "from theory import _lockstep; print(_lockstep.available(), _lockstep.status())"
+
+
+def _probe(env: dict) -> str:
+    out = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True,
+                         timeout=120, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _planted(tmp_path, name: str) -> Path:
+    """A library called ``name`` in the per-user temporary directory under ``tmp_path``, which anyone may write to."""
+    d = tmp_path / "tmp" / f"tse-sandbox-{os.getuid()}"
+    d.mkdir(parents=True)
+    src = tmp_path / "planted.c"
+    src.write_text("int lockstep_lanes(void) { return -1; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(d / name), str(src)], check=True)
+    d.chmod(0o777)
+    return d / name
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX users")
+def test_a_library_in_the_shared_temporary_directory_is_never_loaded_in_place_of_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    assert _probe({"TSE_KERNEL_CACHE": str(cache)}).startswith("True lockstep kernel")
+    (built,) = cache.glob("lockstep-*.so")
+    planted = _planted(tmp_path, built.name)  # same name: the key is predictable
+    fresh = tmp_path / "fresh"
+    said = _probe({"TSE_KERNEL_CACHE": str(fresh), "TMPDIR": str(tmp_path / "tmp")})
+    assert said.startswith("True lockstep kernel")  # compiled into the configured cache, which is writable
+    assert (fresh / built.name).exists()
+    # and where the cache cannot be written, a temporary directory others may write to is refused
+    said = _probe({"TSE_KERNEL_CACHE": "/proc/no-such-dir/cache", "TMPDIR": str(tmp_path / "tmp")})
+    assert said.startswith("False LAPACK") and "no private temporary directory" in said
+    assert planted.exists()
+
+
+def test_a_damaged_cached_library_is_compiled_again_with_the_same_flags(tmp_path):
+    cache = tmp_path / "cache"
+    first = _probe({"TSE_KERNEL_CACHE": str(cache)})
+    (built,) = cache.glob("lockstep-*.so")
+    built.write_bytes(b"")  # damaged from outside (this module writes atomically)
+    assert _probe({"TSE_KERNEL_CACHE": str(cache)}) == first  # not the next flag set: the same build again
+    assert built.stat().st_size > 0
 
 
 @pytest.mark.parametrize("env, says", [({"TSE_EIGEN": "lapack"}, "TSE_EIGEN=lapack"),

@@ -554,21 +554,30 @@ static void eigen_errors(int m, const double *restrict H, const double *restrict
 
 /* Lanes 0..used-1 of A get matrices g0.. of src (b, m, m) row-major, each scaled by a power of two 2^-e (exact) to
  * largest entry in [1/2, 1), as LAPACK's geev scales far from 1: products of entries then neither underflow nor
- * overflow where they matter. Unused lanes hold zeros. Reads are contiguous, one lane at a time. */
+ * overflow where they matter. Unused lanes hold zeros, and so does a lane whose matrix has a NaN or an infinite
+ * entry (bad[l] = 1: it has no eigenvalues to compute, and left in, a NaN is dropped by every comparison and an
+ * infinity makes its neighbours look negligible, so the lane would converge to a finite answer). Reads are
+ * contiguous, one lane at a time. */
 static inline __attribute__((always_inline)) void load_scaled(int m, const double *restrict src, int64_t g0,
-                                                               int used, double *restrict A, const int L, int *e) {
+                                                               int used, double *restrict A, const int L, int *e,
+                                                               int *bad) {
     size_t mm2 = (size_t)m * m;
     for (int l = 0; l < L; ++l) {
-        if (l >= used) {
+        e[l] = 0;
+        bad[l] = 0;
+        const double *x = l < used ? &src[(size_t)(g0 + l) * mm2] : NULL;
+        double amax = 0.0;
+        if (x)
+            for (size_t i = 0; i < mm2; ++i) {
+                double a = fabs(x[i]);
+                bad[l] |= !(a <= DBL_MAX); /* NaN or infinite */
+                amax = a > amax ? a : amax;
+            }
+        if (!x || bad[l]) {
             for (size_t i = 0; i < mm2; ++i) A[i * L + l] = 0.0;
-            e[l] = 0;
             continue;
         }
-        const double *x = &src[(size_t)(g0 + l) * mm2];
-        double amax = 0.0;
-        for (size_t i = 0; i < mm2; ++i) amax = fabs(x[i]) > amax ? fabs(x[i]) : amax;
-        e[l] = 0;
-        if (amax > 0.0 && isfinite(amax)) frexp(amax, &e[l]);
+        if (amax > 0.0) frexp(amax, &e[l]);
         double f1 = ldexp(1.0, -e[l] / 2), f2 = ldexp(1.0, -e[l] - (-e[l] / 2)); /* 2^-e, each representable */
         for (size_t i = 0; i < mm2; ++i) A[i * L + l] = x[i] * f1 * f2;
     }
@@ -595,8 +604,8 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
     lane_state st[LANES];
     for (int64_t g0 = 0; g0 < b; g0 += L) {
         int used = b - g0 < L ? (int)(b - g0) : L;
-        int e[LANES];
-        load_scaled(m, C, g0, used, A, L, e);
+        int e[LANES], bad[LANES];
+        load_scaled(m, C, g0, used, A, L, e, bad);
         double fro[LANES]; /* ||C||_F of each scaled matrix, for the error estimate */
         for (int l = 0; l < L; ++l) fro[l] = 0.0;
         if (err)
@@ -616,10 +625,10 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
             eigen_errors(m, H, lre, lim, fro, lerr, W);
         }
         for (int l = 0; l < used; ++l) {
-            re[g0 + l] = ldexp(st[l].re, e[l]);
-            im[g0 + l] = ldexp(st[l].im, e[l]);
-            ok[g0 + l] = !st[l].failed;
-            if (err) err[g0 + l] = st[l].failed ? INFINITY : ldexp(lerr[l], e[l]);
+            re[g0 + l] = bad[l] ? NAN : ldexp(st[l].re, e[l]);
+            im[g0 + l] = bad[l] ? NAN : ldexp(st[l].im, e[l]);
+            ok[g0 + l] = !st[l].failed && !bad[l]; /* a bad matrix goes to LAPACK, whose answer is then NaN */
+            if (err) err[g0 + l] = st[l].failed || bad[l] ? INFINITY : ldexp(lerr[l], e[l]);
         }
     }
     free(A);
@@ -644,8 +653,8 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
     if (!A) return -2;
     for (int64_t g0 = 0; g0 < b; g0 += L) {
         int used = b - g0 < L ? (int)(b - g0) : L;
-        int e[LANES];
-        load_scaled(m, G, g0, used, A, L, e);
+        int e[LANES], bad[LANES];
+        load_scaled(m, G, g0, used, A, L, e, bad);
         tridiagonal(m, A, L);
         /* Gershgorin bounds of T, then bisection: lo stays below the largest eigenvalue, hi at or above it */
         double lo[LANES], hi[LANES];
@@ -692,7 +701,7 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
                 lo[l] = all ? lo[l] : mid[l];
             }
         }
-        for (int l = 0; l < used; ++l) out[g0 + l] = ldexp(0.5 * (lo[l] + hi[l]), e[l]);
+        for (int l = 0; l < used; ++l) out[g0 + l] = bad[l] ? NAN : ldexp(0.5 * (lo[l] + hi[l]), e[l]);
     }
     free(A);
     return 0;

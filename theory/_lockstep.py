@@ -27,6 +27,7 @@ import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -51,15 +52,28 @@ _lib = None
 _status = "not loaded"
 
 
-def _cache_dirs() -> list[Path]:
-    """Where the compiled kernel may live, in order: the configured cache, then a per-user temporary directory
-    (for a read-only home)."""
+def _cache_dir() -> Path:
+    """The configured cache: ``$TSE_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/tse-sandbox`` (``~/.cache`` by default)."""
     if os.environ.get("TSE_KERNEL_CACHE"):
-        first = Path(os.environ["TSE_KERNEL_CACHE"])
-    else:
-        first = Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "tse-sandbox"
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return [first, Path(tempfile.gettempdir()) / f"tse-sandbox-{uid}"]
+        return Path(os.environ["TSE_KERNEL_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "tse-sandbox"
+
+
+def _private_temp_dir() -> Path | None:
+    """A per-user temporary directory, for where the cache cannot be written (a read-only home): created 0700 and
+    used only if this user owns it and no one else may write to it; else None. The shared temporary directory is
+    writable by everyone, so an unchecked directory there would let another user plant a library for us to load."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    d = Path(tempfile.gettempdir()) / f"tse-sandbox-{uid if uid is not None else 'user'}"
+    try:
+        d.mkdir(mode=0o700, exist_ok=True)
+        st = d.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or (uid is not None
+                                                                                     and st.st_uid != uid):
+        return None
+    return d
 
 
 def _cpu_id() -> str:
@@ -95,6 +109,38 @@ def _compile(cc: str, flags: list[str], target: Path, source: Path) -> str | Non
     return None
 
 
+def _load_or_compile(cc: str, flags: list[str], name: str, source: Path) -> tuple[ctypes.CDLL | None, str]:
+    """(the library ``name``, '') from the cache, compiled there first if it is not there (or does not load: a file
+    damaged from outside, since this module writes atomically); in the private temporary directory only where the
+    cache cannot be written. (None, why) otherwise."""
+    errors = []
+    for where in (_cache_dir, _private_temp_dir):
+        d = where()
+        if d is None:
+            errors.append("no private temporary directory")
+            break
+        target = d / name
+        if target.exists():
+            try:
+                return ctypes.CDLL(str(target)), ""
+            except OSError as exc:
+                errors.append(f"{target.name} did not load ({exc})")
+                try:
+                    target.unlink()  # compiled again below (or, where the cache is read-only, elsewhere)
+                except OSError:
+                    pass
+        err = _compile(cc, flags, target, source)
+        if err is None:
+            try:
+                return ctypes.CDLL(str(target)), ""
+            except OSError as exc:
+                return None, "; ".join([*errors, str(exc)])
+        errors.append(err)
+        if not err.startswith("cannot write"):
+            break  # a compiler error: another directory will not help
+    return None, "; ".join(errors)
+
+
 def build(source: Path, stem: str, flag_sets: list[list[str]]) -> tuple[ctypes.CDLL | None, str]:
     """(the library compiled from the C ``source`` with the first of ``flag_sets`` that works, how), or
     (None, why not): compiled once into the cache directory, keyed by the source, the flags and the CPU."""
@@ -106,23 +152,10 @@ def build(source: Path, stem: str, flag_sets: list[list[str]]) -> tuple[ctypes.C
     for flags in flag_sets:
         key = hashlib.sha256(b"\0".join([text, " ".join([cc, *flags]).encode(), platform.machine().encode(),
                                           _cpu_id().encode()])).hexdigest()[:20]
-        name = f"{stem}-{key}.so"
-        target = next((d / name for d in _cache_dirs() if (d / name).exists()), None)
-        if target is None:
-            for d in _cache_dirs():
-                err = _compile(cc, flags, d / name, source)
-                if err is None:
-                    target = d / name
-                    break
-                errors.append(f"{' '.join(flags)}: {err}")
-                if not err.startswith("cannot write"):
-                    break  # a compiler error: another directory will not help
-            if target is None:
-                continue
-        try:
-            return ctypes.CDLL(str(target)), f"{cc} {' '.join(flags)}"
-        except OSError as exc:
-            errors.append(str(exc))
+        lib, err = _load_or_compile(cc, flags, f"{stem}-{key}.so", source)
+        if lib is not None:
+            return lib, f"{cc} {' '.join(flags)}"
+        errors.append(f"{' '.join(flags)}: {err}")
     return None, "did not compile: " + "; ".join(errors)[:300]
 
 
