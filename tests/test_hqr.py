@@ -106,6 +106,46 @@ def test_kernel_error_estimate_is_the_lapack_paths_estimate():
     assert np.isinf(cpu_top(np.zeros((2, 5, 5)), errors=True)[3]).all()
 
 
+@pytest.mark.parametrize("scale", [2.0 ** -1000, 2.0 ** -531, 2.0 ** 531, 2.0 ** 1000])  # 2^531 ~ 1e160
+def test_kernels_scale_each_matrix_as_the_cpu_kernel_does(scale):
+    # unscaled, the GPU source squared entries of a matrix ~1e160 into NaN and lost digits at ~1e-160 (marked
+    # converged); scaled by a power of two, the answers are the scaled answers of the same matrices
+    C = np.random.default_rng(3).standard_normal((50, 3, 3))
+    re, im, ok, err = cpu_top(C, errors=True)
+    re_s, im_s, ok_s, err_s = cpu_top(C * scale, errors=True)
+    assert ok_s.all() and (ok_s == ok).all()
+    np.testing.assert_array_equal(re_s, re * scale)  # the same arithmetic on the same scaled matrix: bitwise
+    np.testing.assert_array_equal(im_s, im * scale)
+    np.testing.assert_array_equal(err_s, err * scale)
+    G = np.array([[[2.0, 1.0], [1.0, 2.0]]]) * scale
+    assert cpu_symmetric_max(G) == 3 * scale
+
+
+def test_kernels_report_a_matrix_with_a_nan_or_infinite_entry():
+    C = np.random.default_rng(4).standard_normal((5, 4, 4))
+    C[1, 2, 2], C[3, 0, 1] = np.nan, np.inf
+    re, im, ok, err = cpu_top(C, errors=True)
+    assert list(np.flatnonzero(~ok)) == [1, 3] and np.isnan(re[[1, 3]]).all() and np.isinf(err[[1, 3]]).all()
+    top = cpu_symmetric_max(C + C.transpose(0, 2, 1))
+    assert np.isnan(top[[1, 3]]).all() and np.isfinite(top[[0, 2, 4]]).all()
+
+
+def test_the_gpu_outputs_are_scaled_back_by_each_matrix_exponent():
+    # what top_eigenvalue_cuda does with top_kernel's outputs (of C 2^-e), checked here on CPU tensors
+    from theory._hqr import _scaled_back
+
+    re, im = torch.tensor([0.75, 0.5, 0.5, 0.25], dtype=torch.float64), torch.tensor([0.0, 0.25, 0.0, 0.0],
+                                                                                    dtype=torch.float64)
+    ok = torch.tensor([1, 1, 0, 1], dtype=torch.uint8)
+    err = torch.tensor([1e-16, 2e-16, 3e-16, 4e-16], dtype=torch.float64)
+    e = torch.tensor([1024, -1073, 0, 3], dtype=torch.int32)
+    r, i, conv, er = _scaled_back(re, im, ok, err, e)
+    assert r.tolist() == [0.75 * 2.0 ** 512 * 2.0 ** 512, 0.5 * 2.0 ** -1073, 0.5, 2.0]  # 2^1024 itself overflows
+    assert i.tolist() == [0.0, 0.25 * 2.0 ** -1073, 0.0, 0.0] and conv.tolist() == [True, True, False, True]
+    assert er[2] == np.inf and er[3] == 4e-16 * 8
+    assert len(_scaled_back(re, im, ok, None, e)) == 3
+
+
 def test_blocks_hold_whole_warps_of_matrices_within_their_shared_memory():
     from theory._hqr import LANE_CHOICES, SHARED_BUDGET, error_doubles, per_block, warp_doubles
 

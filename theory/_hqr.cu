@@ -15,6 +15,10 @@
  * the CPU (HQR_CPU: one "lane" runs every index of a PAR loop), which is how CI, with no GPU, checks the
  * algorithm against LAPACK (tests/test_hqr.py).
  *
+ * Each matrix is first scaled by a power of two to largest entry in [1/2, 1) (scale_unit, as the CPU kernel loads
+ * its matrices): exact, so the answers are those of the matrix itself, scaled back (top_kernel's by the caller).
+ * A matrix with a NaN or infinite entry is reported: not converged, NaN.
+ *
  * A shared-memory matrix has row stride ld = m | 1 (odd): a warp reading a column touches distinct banks.
  */
 
@@ -26,6 +30,7 @@
 #define PAR(j, lo, hi) for (int j = (lo); j < (hi); j++)
 #define SYNC() ((void)0)
 #define LANE0 if (1)
+#define NLANES 1
 #else
 /* LANES: the lanes that share one matrix (32, 16 or 8; theory/_hqr.py passes -DLANES): a warp holds 32 / LANES
  * matrices, each group of LANES lanes its own, synchronised with a mask of its own lanes only (its matrix's
@@ -40,10 +45,14 @@
 #ifndef INFINITY  /* NVRTC has no math.h */
 #define INFINITY __longlong_as_double(0x7ff0000000000000LL)
 #endif
+#ifndef NAN
+#define NAN __longlong_as_double(0x7ff8000000000000LL)
+#endif
 #define DEV __device__ __forceinline__
 #define PAR(j, lo, hi) for (int j = (lo) + lane; j < (hi); j += LANES)
 #define SYNC() __syncwarp(group_mask())
 #define LANE0 if (lane == 0)
+#define NLANES LANES
 /* the bits of this thread's group of LANES lanes in its warp */
 DEV unsigned group_mask(void) {
     return LANES == 32 ? 0xffffffffu : ((1u << (LANES & 31)) - 1u) << ((threadIdx.x & 31) & ~(LANES - 1));
@@ -75,6 +84,40 @@ DEV void scale3(double *p, double *q, double *r, double s) {
 
 /* doubles of shared memory one matrix takes: the matrix, two vectors of m, 32 multisection counts */
 DEV int warp_doubles(int m) { return m * (m | 1) + 2 * m + 32; }
+
+/* A (m x m, stride ld) times a power of two 2^-e (exact) with its largest entry in [1/2, 1), as the CPU kernel
+ * loads its matrices and LAPACK's geev scales far from 1: squares and products of entries then neither underflow
+ * nor overflow where they matter (unscaled, a matrix ~1e160 gave NaN and one ~1e-160 digits lost, marked
+ * converged). Returns e; *bad = 1 (and A set to 0, nothing to compute) where an entry is NaN or infinite.
+ * part: LANES doubles of scratch (each lane's largest entry, -1 for a non-finite one). */
+DEV int scale_unit(double *A, int m, int ld, double *part, int lane, int *bad) {
+    double amax = 0.0;
+    int nonfinite = 0;
+    PAR(idx, 0, m * m) {
+        double a = fabs(AT(idx / m, idx % m));
+        nonfinite |= !(a <= 1.7976931348623157e308);
+        amax = a > amax ? a : amax;
+    }
+    part[lane] = nonfinite ? -1.0 : amax;
+    SYNC();
+    double top = 0.0;
+    *bad = 0;
+    for (int l = 0; l < NLANES; l++) {
+        *bad |= part[l] < 0.0;
+        top = part[l] > top ? part[l] : top;
+    }
+    SYNC();  /* part is scratch the next steps reuse */
+    int e = 0;
+    if (*bad) {
+        PAR(idx, 0, m * m) AT(idx / m, idx % m) = 0.0;
+    } else if (top > 0.0) {
+        frexp(top, &e);
+        const double f1 = ldexp(1.0, -e / 2), f2 = ldexp(1.0, -e - (-e / 2));  /* 2^-e, each representable */
+        PAR(idx, 0, m * m) AT(idx / m, idx % m) = AT(idx / m, idx % m) * f1 * f2;
+    }
+    SYNC();
+    return e;
+}
 
 /* A (m x m, stride ld) -> upper Hessenberg by Householder similarities; v: m doubles of scratch */
 DEV void hessenberg(double *A, double *v, int m, int ld, int lane) {
@@ -468,11 +511,14 @@ int hqr_top_cpu(int64_t b, int m, const double *C, double *re, double *im, uint8
     }
     for (int64_t w = 0; w < b; w++) {
         for (int idx = 0; idx < m * m; idx++) AT(idx / m, idx % m) = C[w * m * m + idx];
+        int bad, e = scale_unit(A, m, ld, A + m * ld + 2 * m, 0, &bad);
         hessenberg(A, A + m * ld, m, ld, 0);
         if (H)
             for (int idx = 0; idx < m * m; idx++) H[idx] = AT(idx / m, idx % m);
-        ok[w] = (uint8_t)hqr_top(A, m, ld, 0, re + w, im + w);
-        if (H) err[w] = eigen_error(H, m, re[w], im[w], H + m * m, 0);
+        ok[w] = (uint8_t)(hqr_top(A, m, ld, 0, re + w, im + w) && !bad);
+        if (H) err[w] = ok[w] ? ldexp(eigen_error(H, m, re[w], im[w], H + m * m, 0), e) : INFINITY;
+        re[w] = bad ? NAN : ldexp(re[w], e);
+        im[w] = bad ? NAN : ldexp(im[w], e);
     }
     free(A);
     free(H);
@@ -485,7 +531,9 @@ int sym_max_cpu(int64_t b, int m, const double *G, double *out) {
     if (!A) return 1;
     for (int64_t w = 0; w < b; w++) {
         for (int idx = 0; idx < m * m; idx++) AT(idx / m, idx % m) = G[w * m * m + idx];
-        out[w] = sym_max(A, A + m * ld, m, ld, 0);
+        int bad, e = scale_unit(A, m, ld, A + m * ld + 2 * m, 0, &bad);
+        double top = sym_max(A, A + m * ld, m, ld, 0);
+        out[w] = bad ? NAN : ldexp(top, e);
     }
     free(A);
     return 0;
@@ -506,14 +554,17 @@ DEV double *warp_matrix(double *smem, long long b, int m, const double *__restri
     return A;
 }
 
-/* with save_h, each matrix's Hessenberg form goes to Hout (b, m, m) for error_kernel */
+/* with save_h, each matrix's Hessenberg form goes to Hout (b, m, m) for error_kernel. The matrix is scaled by
+ * 2^-exps[w] (scale_unit): (re, im), Hout and so error_kernel's estimate are of the scaled matrix, which the caller
+ * scales back (theory/_hqr.py); a matrix with a NaN or infinite entry is not converged (ok 0) */
 extern "C" __global__ void top_kernel(long long b, int m, const double *__restrict__ C, double *re, double *im,
-                                      unsigned char *ok, int save_h, double *Hout) {
+                                      unsigned char *ok, int save_h, double *Hout, int *exps) {
     extern __shared__ double smem[];
     const int lane = threadIdx.x % LANES, ld = m | 1;
     long long w;
     double *A = warp_matrix(smem, b, m, C, lane, &w);
     if (!A) return;
+    int bad, e = scale_unit(A, m, ld, A + m * ld + 2 * m, lane, &bad);
     hessenberg(A, A + m * ld, m, ld, lane);
     if (save_h) {
         PAR(idx, 0, m * m) Hout[w * m * m + idx] = AT(idx / m, idx % m);
@@ -522,9 +573,10 @@ extern "C" __global__ void top_kernel(long long b, int m, const double *__restri
     double r, i;
     int conv = hqr_top(A, m, ld, lane, &r, &i);
     if (lane == 0) {
-        re[w] = r;
-        im[w] = i;
-        ok[w] = (unsigned char)conv;
+        re[w] = bad ? NAN : r;
+        im[w] = bad ? NAN : i;
+        ok[w] = (unsigned char)(conv && !bad);
+        exps[w] = e;
     }
 }
 
@@ -545,8 +597,9 @@ extern "C" __global__ void sym_max_kernel(long long b, int m, const double *__re
     long long w;
     double *A = warp_matrix(smem, b, m, G, lane, &w);
     if (!A) return;
+    int bad, e = scale_unit(A, m, ld, A + m * ld + 2 * m, lane, &bad);
     double top = sym_max(A, A + m * ld, m, ld, lane);
-    if (lane == 0) out[w] = top;
+    if (lane == 0) out[w] = bad ? NAN : ldexp(top, e);
 }
 
 #endif

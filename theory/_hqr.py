@@ -35,12 +35,14 @@ million (README, Performance).
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from . import _lockstep
+from ._similarity import ldexp
 
 __all__ = ["MAX_ORDER", "cuda_available", "cuda_status", "takes", "top_eigenvalue_cuda", "symmetric_max_cuda", "cpu_top",
            "cpu_symmetric_max", "count_fallbacks", "fallbacks"]
@@ -242,12 +244,23 @@ def top_eigenvalue_cuda(C, *, errors: bool = False, lanes: int = LANES, shared_b
     re, im = torch.empty(b, dtype=C.dtype, device=C.device), torch.empty(b, dtype=C.dtype, device=C.device)
     ok = torch.empty(b, dtype=torch.uint8, device=C.device)  # bytes: the one boolean layout both sides share
     H = torch.empty((b, m, m) if errors else (1,), dtype=C.dtype, device=C.device)
-    _launch(kernels[0], C, (re, im, ok, np.int32(errors), H), lanes, shared_budget)
+    e = torch.empty(b, dtype=torch.int32, device=C.device)  # each matrix was scaled by 2^-e (the source's scale_unit)
+    _launch(kernels[0], C, (re, im, ok, np.int32(errors), H, e), lanes, shared_budget)
     if not errors:
-        return re, im, ok != 0
+        return _scaled_back(re, im, ok, None, e)
     err = torch.empty(b, dtype=C.dtype, device=C.device)
-    _launch(kernels[2], H, (re, im, err), lanes, shared_budget, error_doubles(m))
-    return re, im, ok != 0, err
+    _launch(kernels[2], H, (re, im, err), lanes, shared_budget, error_doubles(m))  # of the scaled matrices
+    return _scaled_back(re, im, ok, err, e)
+
+
+def _scaled_back(re, im, ok, err, e) -> tuple:
+    """top_kernel's outputs (of each matrix times 2^-e) for the matrices themselves: (re, im, converged[, err]),
+    err infinite where the iteration did not converge."""
+    import torch
+
+    converged, e = ok != 0, e.to(re.dtype)
+    out = (ldexp(re, e), ldexp(im, e), converged)
+    return out if err is None else (*out, torch.where(converged, ldexp(err, e), math.inf))
 
 
 def symmetric_max_cuda(G, *, lanes: int = LANES, shared_budget: int = SHARED_BUDGET):
