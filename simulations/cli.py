@@ -193,7 +193,7 @@ def sweep_parser(figure: str) -> argparse.ArgumentParser:
 def sweep_command(argv: list[str]) -> int:
     """``sweep FIG --flag v1,v2 ...``: the grid's points on the engine, then sweep.csv/json/png."""
     from .studies.sweep import SWEEPABLE_FIGURES, cleanup, parse_grid, run_sweep
-    from .studies.sweep_findings import render_sweep_findings, sweep_findings
+    from .studies.sweep_findings import common, render_sweep_findings, sweep_findings
 
     prog = "python -m simulations sweep"
     if not argv or argv[0] not in SWEEPABLE_FIGURES:
@@ -238,10 +238,12 @@ def sweep_command(argv: list[str]) -> int:
               "run the same command to continue", file=sys.stderr)
         return 128 + exc.signum
     fixed = ", ".join(f"{k} = {v}" for k, v in grid.fixed.items())
+    # T and the seed where every point has the same and no flag fixed them (a swept one is on the axes instead)
+    trials, seed = common(results, "trials"), common(results, "seed")
     title = (f"sweep of {figure} over {' x '.join(f'{k} ({len(v)})' for k, v in grid.swept.items())}"
              f"{'; ' + fixed if fixed else ''}"
-             f"{'' if 'trials' in grid.fixed else '; T = ' + str(results[0]['config']['trials']) + ' trials per point'}"
-             f"{'' if 'seed' in grid.fixed else ', seed ' + str(results[0]['config']['seed'])}")
+             f"{'' if 'trials' in grid.fixed or trials is None else f'; T = {trials} trials per point'}"
+             f"{'' if 'seed' in grid.fixed or seed is None else f', seed {seed}'}")
     figure_png = plot_sweep(figure, grid.swept, results, title)
     findings = sweep_findings(figure, grid, results)
     paths = write_sweep(figure, grid.swept, grid.fixed, results, figure_png, args.out, time.perf_counter() - t0,

@@ -4,10 +4,13 @@ Per layer, for $k = 1..L$:
 $$ X_k = c_k\,(I - \tau\Pi)\,P_k X_{k-1} W_k, $$
 with $P_k$ and $W_k$ drawn exactly as fig3 draws them (:func:`simulations.studies.fig3.draw_step`: the same
 seven ensembles, the same $X_0$, Gaussian $W$, Haar-orthogonal $W$ for ``symmetric``) and $c_k > 0$ the rescaling to
-$\|X_k\| = \sqrt{nd}$ (fig3's; data attention depends on it). $\tau = 0$ is fig3's chain itself, draw for draw
-(``tests/test_explore.py`` checks this against fig3's own chain). $\tau \ne 0$ applies [YZ]'s de-escalation
-(C11, :func:`theory.deescalate`) to every layer's output: in split form $X = \mathbf{1}m^T + E$ it multiplies the
-mean part by $1 - \tau$ and leaves the centred part alone, so a layer's odds (D2) grow by exactly
+$\|X_k\| = \sqrt{nd}$ (fig3's; data attention depends on it). $\tau = 0$ is fig3's chain itself, draw for draw:
+the trials of ``python -m simulations fig3`` with the same seed and trial count, run as one random-number block
+(``--rng-block`` at least the trial count, as fig3's default 250 is for up to 250 trials); the explorer seeds its
+one block as fig3 seeds its first (``tests/test_explore.py`` checks this against fig3's own run). $\tau \ne 0$
+applies [YZ]'s de-escalation (C11, :func:`theory.deescalate`) to every layer's output: in split form
+$X = \mathbf{1}m^T + E$ it multiplies the mean part by $1 - \tau$ and leaves the centred part alone, so a layer's
+odds (D2) grow by exactly
 $$ \frac{\mathrm{odds}(X_k)}{\mathrm{odds}(X_{k-1})} = (1 - \tau)^2 \left(\frac{\xi_1}{\xi_2}\right)^2 , $$
 $\xi_1, \xi_2$ the growth factors of the attention step (D3; C2 in odds form). This is a toy of what a
 de-escalated Transformer does (there is no residual, LayerNorm or FFN here: notebook 05 and fig5 run those): the
@@ -40,7 +43,7 @@ import theory as T
 from theory._similarity import log_share
 
 from .engine.config import Fig3Config
-from .engine.runner import Block, BlockRandom
+from .engine.runner import Block, BlockRandom, block_seeds
 from .studies.fig3 import delta_prediction, draw_step, initial_tokens
 
 __all__ = ["ENSEMBLES", "explore_chain", "explore_figure", "explorer"]
@@ -67,7 +70,7 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
     if not (isinstance(tau, (int, float)) and math.isfinite(tau)):
         raise ValueError(f"tau must be a finite number; got {tau!r}")
     n, d = cfg.tokens, cfg.width
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(block_seeds(seed, 1)[0])  # fig3's first block (module doc)
     ch = Block(0, 0, BlockRandom(generator, trials, torch.device("cpu"), torch.float64))
     X = T.split_tokens(initial_tokens(cfg, ch))  # (T, n, d) in split form: X = 1 m^T + E
     s, t = _log_shares(X)

@@ -176,7 +176,8 @@ def render_record(record: dict) -> str:
     if record["figure"] == "sweep":
         from .studies.sweep_findings import render_sweep_findings
 
-        source = f"(Run: `python -m simulations sweep {record['flags']}`, seed {record['findings'].get('seed')}.)"
+        seed = record["findings"].get("seed")  # None where --seed was swept: the flags name every seed
+        source = f"(Run: `python -m simulations sweep {record['flags']}`{'' if seed is None else f', seed {seed}'}.)"
         return _with_source(render_sweep_findings(record["findings"]), "", source)
     return render_findings(record["figure"], record["findings"], record.get("flags", ""))
 

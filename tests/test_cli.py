@@ -45,6 +45,7 @@ BAD = [
     (["fig3", "--attention", "banana"], "invalid choice: 'banana'"),
     (["fig3", "--trials", "many"], "invalid int value"),
     (["fig3", "--seed", "-1"], "seed must be an integer >= 0"),
+    (["fig3", "--seed", str(2 ** 64)], "seed must be an integer below 2**64"),  # was an overflow at run time
     (["fig3", "--rng-block", "0"], "rng_block must be an integer >= 1"),
     (["fig3", "--width", "0"], "width must be an integer >= 1"),
     (["fig3", "--depth", "0"], "depth must be an integer >= 1"),
@@ -162,3 +163,56 @@ def test_all_writes_every_figure_with_shared_overrides(tmp_path, capsys):
         assert rows and max(r["step"] for r in rows) == 2 and all(r["count"] == 2 for r in rows)
         assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
     assert "C2 identity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("attention", ["softmax", "sinkhorn"])
+def test_fig3_at_beta_zero_writes_its_results_with_the_undefined_metrics_noted(tmp_path, attention):
+    # uniform attention: the tokens are equal after one layer, delta = 0 and the xi ratios undefined in every
+    # trial, so those metrics have no rows; plotting asked for them by name and failed, leaving a checkpoint
+    tiny = ["fig3", "--beta", "0", "--attention", attention, "--trials", "4", "--depth", "2", "--tokens", "4",
+            "--width", "4", "--device", "cpu", "--no-progress"]
+    assert main([*tiny, "--out", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "fig3.csv")
+    assert not any(r["metric"] == "xi_ratio_minus_1" for r in rows)
+    meta = json.loads((tmp_path / "fig3.json").read_text())
+    assert meta["checks"]["excluded_values"]["xi_ratio_minus_1"] == 8 and "findings" in meta
+    assert (tmp_path / "fig3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*"))  # no checkpoint, no temporary file
+
+
+@pytest.mark.parametrize("cut", ["csv", "png", "json"])
+def test_a_signal_while_the_results_are_written_leaves_the_previous_result_whole(tmp_path, monkeypatch, capsys, cut):
+    # CSV, PNG and JSON used to be renamed into place each as soon as written: a SIGTERM while the JSON was
+    # written left the new run's CSV and PNG beside the previous run's JSON
+    from simulations.cli import Interrupted
+    from simulations.engine import files
+
+    assert main(["fig3", *TINY3, "--seed", "1", "--out", str(tmp_path)]) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("fig3.*")}
+    write_temp = files._write_temp
+
+    def interrupted(path, data):
+        if path.suffix == "." + cut:
+            raise Interrupted(15)  # SIGTERM arriving while this file's temporary copy is written
+        return write_temp(path, data)
+
+    monkeypatch.setattr(files, "_write_temp", interrupted)
+    assert main(["fig3", *TINY3, "--seed", "2", "--out", str(tmp_path)]) == 128 + 15
+    assert "run the same command to continue" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("fig3.*")} == before
+    assert not list(tmp_path.glob(".*.tmp")) and (tmp_path / ".fig3.checkpoint.npz").exists()
+
+
+def test_results_are_renamed_into_place_after_every_file_is_written_and_the_json_last(tmp_path, monkeypatch):
+    from simulations.engine import files
+
+    steps = []
+    write_temp, replace = files._write_temp, files.os.replace
+    monkeypatch.setattr(files, "_write_temp", lambda path, data: steps.append(("write", path.suffix))
+                        or write_temp(path, data))
+    monkeypatch.setattr(files.os, "replace", lambda src, dst: steps.append(("rename", Path(dst).suffix))
+                        or replace(src, dst))
+    assert main(["fig3", *TINY3, "--out", str(tmp_path)]) == 0
+    results = [s for s in steps if s[1] in (".csv", ".png", ".json")]
+    assert results == [("write", ".csv"), ("write", ".png"), ("write", ".json"),
+                       ("rename", ".csv"), ("rename", ".png"), ("rename", ".json")]

@@ -113,6 +113,24 @@ def test_means_over_fewer_than_all_trials_are_named_in_the_text():
     assert sig(0.5) == "0.50" and sig(48.3) == "48" and sig(2.5e-4) == "0.00025" and sig(128.4) == "128"
 
 
+@pytest.mark.parametrize("x, digits, text", [
+    (99.97, 2, "100"), (100, 2, "100"), (-99.97, 2, "-100"), (99.4, 2, "99"),  # 99.97 was '1.0e2'
+    (999.6, 3, "1000"), (9.97, 2, "10"),
+    (999999.7, 2, "1.0e6"), (999999.4, 2, "999999"), (1e6, 2, "1.0e6"),  # 999999.7 was '1000000', seven digits
+])
+def test_sig_decides_between_full_and_exponent_form_at_the_rounded_value(x, digits, text):
+    assert sig(x, digits) == text
+
+
+def test_a_metric_left_out_at_every_step_reads_as_nan_in_findings():
+    # fig3 at beta = 0: the xi ratios are undefined in every trial, so the metric has no rows at all
+    rows = [SummaryRow(k, "t_div", 0.5, 0.4, 0.6, 10) for k in range(3)]
+    result = FigureResult("fig3", {"trials": 10, "seed": 0}, rows, checks={"excluded_values": {"xi": 30}})
+    assert Quoter(result).means("xi") == {} and math.isnan(Quoter(result).mean("xi", 2))
+    with pytest.raises(ValueError, match="unknown metric 'typo'"):
+        Quoter(result).means("typo")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--from", "no/such/dir"], "--from must be a directory"),
     (["--store", "no/such/store"], "no findings in"),

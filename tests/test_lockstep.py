@@ -7,6 +7,7 @@ LAPACK fallback (counted) and for a clean fall back to LAPACK where no compiler 
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -215,47 +216,84 @@ def test_orders_beyond_the_kernel_use_lapack():
 PROBE = "from theory import _lockstep; print(_lockstep.available(), _lockstep.status())"
 
 
-def _probe(env: dict) -> str:
-    out = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True,
-                         timeout=120, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+def _tiny_library(tmp_path, name: str, value: int) -> Path:
+    """A shared library whose ``lockstep_lanes`` returns ``value``: a stand-in the loader tests can tell apart."""
+    src = tmp_path / f"{name}.c"
+    src.write_text(f"int lockstep_lanes(void) {{ return {value}; }}\n")
+    out = tmp_path / f"{name}.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(out), str(src)], check=True)
+    return out
 
 
-def _planted(tmp_path, name: str) -> Path:
-    """A library called ``name`` in the per-user temporary directory under ``tmp_path``, which anyone may write to."""
-    d = tmp_path / "tmp" / f"tse-sandbox-{os.getuid()}"
-    d.mkdir(parents=True)
-    src = tmp_path / "planted.c"
-    src.write_text("int lockstep_lanes(void) { return -1; }\n")
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(d / name), str(src)], check=True)
+@pytest.fixture
+def loader(tmp_path, monkeypatch):
+    """_lockstep's cache lookup with a configured cache and a temporary directory under tmp_path, and a compiler
+    that copies a stand-in library (value 7) into place: (load, cache, shared temp dir, compile calls)."""
+    import shutil
+
+    good = _tiny_library(tmp_path, "good", 7)
+    calls = []
+
+    def compile_(cc, flags, target, source):  # noqa: ARG001 -- _compile's signature
+        calls.append((tuple(flags), target))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot write {target.parent}: {exc}"
+        shutil.copy(good, target)
+        return None
+
+    cache, shared = tmp_path / "cache", tmp_path / "tmp"
+    shared.mkdir()
+    monkeypatch.setenv("TSE_KERNEL_CACHE", str(cache))
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    monkeypatch.setattr(_lockstep, "_compile", compile_)
+
+    def load(name: str = "lockstep-key.so"):
+        lib, why = _lockstep._load_or_compile("cc", ["-O3"], name, Path("kernel.c"))
+        return (lib.lockstep_lanes() if lib is not None else None), why
+
+    return load, cache, shared, calls
+
+
+def _planted(shared: Path, name: str, tmp_path) -> Path:
+    """A library called ``name`` in the per-user directory under the shared temporary directory ``shared``, left
+    writable by everyone (what another user could have put there under the predictable name)."""
+    d = shared / f"tse-sandbox-{os.getuid()}"
+    d.mkdir()
+    planted = d / name
+    _tiny_library(tmp_path, "planted", 666).replace(planted)
     d.chmod(0o777)
-    return d / name
+    return planted
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX users")
-def test_a_library_in_the_shared_temporary_directory_is_never_loaded_in_place_of_the_cache(tmp_path):
-    cache = tmp_path / "cache"
-    assert _probe({"TSE_KERNEL_CACHE": str(cache)}).startswith("True lockstep kernel")
-    (built,) = cache.glob("lockstep-*.so")
-    planted = _planted(tmp_path, built.name)  # same name: the key is predictable
-    fresh = tmp_path / "fresh"
-    said = _probe({"TSE_KERNEL_CACHE": str(fresh), "TMPDIR": str(tmp_path / "tmp")})
-    assert said.startswith("True lockstep kernel")  # compiled into the configured cache, which is writable
-    assert (fresh / built.name).exists()
-    # and where the cache cannot be written, a temporary directory others may write to is refused
-    said = _probe({"TSE_KERNEL_CACHE": "/proc/no-such-dir/cache", "TMPDIR": str(tmp_path / "tmp")})
-    assert said.startswith("False LAPACK") and "no private temporary directory" in said
-    assert planted.exists()
+def test_a_library_in_the_shared_temporary_directory_is_never_loaded_in_place_of_the_cache(loader, tmp_path,
+                                                                                          monkeypatch):
+    load, cache, shared, calls = loader
+    _planted(shared, "lockstep-key.so", tmp_path)
+    assert load() == (7, "")  # compiled into the configured cache, which is writable; the planted one not loaded
+    assert [target for _, target in calls] == [cache / "lockstep-key.so"]
+    # where the cache cannot be written, a temporary directory others may write to is refused
+    monkeypatch.setenv("TSE_KERNEL_CACHE", "/proc/no-such-dir/cache")
+    lanes, why = load()
+    assert lanes is None and "no private temporary directory" in why
 
 
-def test_a_damaged_cached_library_is_compiled_again_with_the_same_flags(tmp_path):
-    cache = tmp_path / "cache"
-    first = _probe({"TSE_KERNEL_CACHE": str(cache)})
-    (built,) = cache.glob("lockstep-*.so")
-    built.write_bytes(b"")  # damaged from outside (this module writes atomically)
-    assert _probe({"TSE_KERNEL_CACHE": str(cache)}) == first  # not the next flag set: the same build again
-    assert built.stat().st_size > 0
+def test_an_unwritable_cache_uses_a_private_temporary_directory(loader, monkeypatch):
+    load, _, shared, calls = loader
+    monkeypatch.setenv("TSE_KERNEL_CACHE", "/proc/no-such-dir/cache")
+    assert load() == (7, "")
+    private = shared / f"tse-sandbox-{os.getuid()}"
+    assert calls[-1][1] == private / "lockstep-key.so" and private.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_damaged_cached_library_is_compiled_again_with_the_same_flags(loader):
+    load, cache, _, calls = loader
+    cache.mkdir()
+    (cache / "lockstep-key.so").write_bytes(b"")  # damaged from outside (this module writes atomically)
+    assert load() == (7, "")
+    assert calls == [(("-O3",), cache / "lockstep-key.so")]  # the same flags, the same place: not a fallback
 
 
 @pytest.mark.parametrize("env, says", [({"TSE_EIGEN": "lapack"}, "TSE_EIGEN=lapack"),

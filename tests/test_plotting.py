@@ -111,3 +111,20 @@ def test_long_notes_stay_in_their_column_above_the_panel_below():
         below = fig.axes[top + 3].get_tightbbox(renderer)  # the panel under it, its title included
         assert box.y0 > below.y1 and box.x1 <= fig.bbox.x1
     plt.close(fig)
+
+
+def test_a_metric_left_out_at_every_step_is_noted_not_drawn_and_an_unknown_one_still_refused():
+    # fig3 at beta = 0: every xi ratio is undefined, so the metric has no rows at all; plotting asked for its series
+    # by name and failed ("unknown metric"), so the run wrote nothing
+    rows = [SummaryRow(k, "x", 1.0 + k, 0.5 + k, 1.5 + k, T) for k in range(3)]
+    result = FigureResult("f", {"trials": T}, rows, checks={"excluded_values": {"gone": 3 * T}})
+    fig = plot_panels(result, [Panel("gone", ("gone",), "gone", log=True), Panel("x", ("x", "gone"), "x")], "f")
+    empty, mixed = fig.axes[:2]
+    assert not empty.lines and empty.get_legend() is None
+    assert "gone: 0 of 20 trials (no mean) at every step" in empty.texts[0].get_text()
+    assert [t.get_text() for t in mixed.get_legend().get_texts()] == ["x"]
+    assert "gone: 0 of 20 trials (no mean) at every step" in mixed.texts[0].get_text()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="unknown metric 'typo'"):
+        plot_panels(result, [Panel("typo", ("typo",), "typo")], "f")
+    plt.close("all")

@@ -1,5 +1,6 @@
 """Interrupted runs lose nothing: kill a real ``python -m simulations`` mid-run, run it again, compare."""
 
+import hashlib
 import importlib.util
 import signal
 import subprocess
@@ -100,3 +101,59 @@ def test_a_checkpoint_of_another_config_is_ignored(tmp_path, uninterrupted):
     again = _run(out)  # seed 0 now: the seed-3 checkpoint must not be used
     assert again.returncode == 0 and "resuming" not in again.stderr
     assert (out / "fig3.csv").read_bytes() == (uninterrupted / "fig3.csv").read_bytes()
+
+
+def _source_tree(root: Path) -> list[Path]:
+    """A small copy of the layout code_hash reads: both packages, a subpackage, the C and CUDA kernels."""
+    files = {"theory/__init__.py": "x = 1\n", "theory/_lockstep.c": "int f(void);\n", "theory/_hqr.cu": "// k\n",
+             "simulations/__init__.py": "", "simulations/engine/checkpoint.py": "y = 2\n",
+             "simulations/studies/fig3.py": "z = 3\n"}
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return [root / name for name in files]
+
+
+def test_the_code_hash_changes_with_every_source_of_theory_and_simulations(tmp_path):
+    # it used to read simulations/theory/*.py and simulations/simulations/*.py, which do not exist: the hash of
+    # nothing, so a checkpoint written by other code was resumed
+    from simulations.engine.checkpoint import ROOT as REPO, code_hash
+
+    empty = hashlib.sha256(b"").hexdigest()
+    assert code_hash() == code_hash(REPO) != empty
+    sources = _source_tree(tmp_path)
+    before = code_hash(tmp_path)
+    assert before != empty
+    for path in sources:  # an edit anywhere, subpackages and kernels included
+        text = path.read_text()
+        path.write_text(text + "# edited\n")
+        assert code_hash(tmp_path) != before, path.relative_to(tmp_path)
+        path.write_text(text)
+    assert code_hash(tmp_path) == before
+    sources[4].rename(sources[4].with_name("renamed.py"))  # same bytes under another name
+    assert code_hash(tmp_path) != before
+    sources[4].with_name("renamed.py").rename(sources[4])
+    (tmp_path / "theory" / "notes.txt").write_text("not code")  # neither source nor kernel: no part of the hash
+    assert code_hash(tmp_path) == before
+
+
+def test_a_damaged_checkpoint_is_ignored_and_the_run_starts_afresh(tmp_path):
+    # a truncated checkpoint (a full disk, a copy cut short) raised zipfile.BadZipFile out of the run
+    from simulations.cli import _config, build_parser, main
+    from simulations.engine.checkpoint import Checkpoint
+    from simulations.registry import FIGURES
+
+    tiny = ["fig3", "--tokens", "4", "--width", "4", "--depth", "2", "--trials", "8", "--rng-block", "4",
+            "--chunk", "4", "--device", "cpu", "--no-progress"]
+    assert main([*tiny, "--out", str(tmp_path / "fresh")]) == 0
+    out = tmp_path / "out"
+    cfg = _config(FIGURES["fig3"], build_parser().parse_args(tiny))
+    checkpoint = Checkpoint.for_run(out, "fig3", cfg.to_dict())
+    checkpoint.write(chunks_done=np.array(1), x=np.arange(1000.0))  # this very command's key
+    data = checkpoint.path.read_bytes()
+    for damaged in (b"PK\x03\x04" + bytes(300), b"", data[: len(data) // 2]):  # garbage, empty, truncated
+        checkpoint.path.write_bytes(damaged)
+        assert checkpoint.read() is None and checkpoint.load() is None
+    assert main([*tiny, "--out", str(out)]) == 0  # with the truncated one in place
+    assert (out / "fig3.csv").read_bytes() == (tmp_path / "fresh" / "fig3.csv").read_bytes()
+    assert not checkpoint.path.exists()

@@ -79,7 +79,10 @@ def test_an_interrupted_sweep_continues_without_recomputing_finished_points(tmp_
 
 @pytest.mark.parametrize("flags, message", [
     (["--heads", "2,4"], "unrecognized"),  # not a flag of fig3
-    (["--chunk", "24,48"], "cannot be swept"),  # never changes a result
+    (["--chunk", "24,48"], "cannot be swept (it never changes a result)"),
+    # it does change the random numbers (README): the refusal used to say it never changes a result
+    (["--rng-block", "2,4"], "changes only which random numbers are drawn"),
+    (["--beta", "1,2", "--seed", str(2 ** 64)], "seed must be an integer below 2**64"),  # no empty .sweep/ left
     (["--beta", "1,,2"], "empty value"),
     (["--beta", "1,1"], "repeated value"),
     (["--beta", "1,x"], "not a valid float"),
@@ -113,3 +116,52 @@ def test_one_dimensional_sweeps_of_the_transformer_figures(tmp_path):
     assert main(["sweep", "fig2", "--arch", "post,pre-cb", *tiny, "--out", str(tmp_path / "f2")]) == 0
     rows = _csv(tmp_path / "f2" / "sweep.csv")
     assert {r["arch"] for r in rows} == {"post", "pre-cb"}
+
+
+TINY = ["--depth", "2", "--tokens", "4", "--width", "4", "--device", "cpu", "--no-progress"]
+
+
+def test_a_sweep_through_beta_zero_gives_the_gap_to_a_zero_prediction_in_absolute_terms(tmp_path, capsys):
+    # beta = 0: uniform attention, delta = 0 = the circular law's prediction; the relative gap divided by it
+    out = tmp_path / "b0"
+    assert main(["sweep", "fig3", "--beta", "0,1", "--trials", "4", *TINY, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "within 0.0 (absolute) of it where it predicts 0 (1 point; largest at beta 0.0)" in text
+    assert "of it (largest gap at beta 1.0:" in text  # the relative gap where the prediction is not 0
+    assert "no fitted rate at beta 0.0" in text and "factor nan" not in text
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["results"][0]["summary"]["delta_predicted"] == 0 and (out / "sweep.png").exists()
+
+
+@pytest.mark.parametrize("swept, stated", [(["--seed", "0,1", "--trials", "4"], "trials = 4"),
+                                           (["--trials", "4,6"], ", seed 0")])
+def test_a_swept_trials_or_seed_is_not_stated_as_one_value(tmp_path, monkeypatch, capsys, swept, stated):
+    # the title and the findings stated the first point's T and seed for every point
+    from simulations.output import sweep_plot
+    from simulations.readme import render_record
+
+    titles = []
+    plot = sweep_plot.plot_sweep
+    monkeypatch.setattr(sweep_plot, "plot_sweep", lambda *a: titles.append(a[-1]) or plot(*a))
+    out = tmp_path / "sw"
+    assert main(["sweep", "fig3", "--beta", "0.5", *swept, *TINY, "--out", str(out)]) == 0
+    findings = json.loads((out / "sweep.json").read_text())["findings"]
+    record = {"figure": "sweep", "flags": "fig3 " + " ".join(swept), "findings": findings}
+    text = capsys.readouterr().out + render_record(record)
+    if "--seed" in swept:
+        assert findings["seed"] is None and findings["trials"] == 4
+        assert ", seed " not in titles[0] and ", seed 0" not in text  # the axes and the flags name the seeds
+    else:
+        assert findings["trials"] is None and findings["seed"] == 0
+        assert "T = " not in titles[0] and "T = " not in text
+    assert stated in titles[0]
+
+
+def test_a_points_saved_state_belongs_to_the_code_that_computed_it(monkeypatch):
+    # a point's file name is the hash of a plain run's checkpoint key, code hash included: other code, other file
+    from simulations.engine import checkpoint
+
+    cfg = Fig3Config(trials=4, depth=2, tokens=4, width=4)
+    key = sweep_mod._point_key("fig3", cfg)
+    monkeypatch.setattr(checkpoint, "code_hash", lambda: "another version")
+    assert sweep_mod._point_key("fig3", cfg) != key

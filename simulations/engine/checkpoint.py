@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,17 +24,21 @@ from .files import atomic_write
 
 __all__ = ["Checkpoint", "code_hash"]
 
-_PACKAGES = ("theory", "simulations")
+ROOT = Path(__file__).resolve().parents[2]  # the repository: theory/ and simulations/ side by side
+_SOURCES = (("theory", "**/*.py"), ("simulations", "**/*.py"), ("theory", "*.c"), ("theory", "*.cu"))
 
 
-def code_hash() -> str:
-    """SHA-256 of the source files of ``theory`` and ``simulations`` (a changed engine never resumes)."""
-    root = Path(__file__).resolve().parents[1]
+def code_hash(root: Path = ROOT) -> str:
+    """SHA-256 of the sources of ``theory`` and ``simulations`` under ``root``: every ``.py`` file of both
+    packages, subpackages included, and the C and CUDA kernels of ``theory`` (a changed engine never resumes).
+    Each file contributes its path relative to ``root`` and its length before its bytes, so no two sets of files
+    hash alike by moving bytes from one file to the next."""
+    paths = sorted({p for package, pattern in _SOURCES for p in (root / package).glob(pattern) if p.is_file()})
     h = hashlib.sha256()
-    for package in _PACKAGES:
-        for path in sorted((root / package).glob("*.py")):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+    for path in paths:
+        data = path.read_bytes()
+        h.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
     return h.hexdigest()
 
 
@@ -55,8 +61,8 @@ class Checkpoint:
                 if str(z["key"]) != self.key:
                     return None
                 return {k: z[k] for k in z.files if k != "key"}
-        except (OSError, ValueError, KeyError):  # unreadable or from another version: start afresh
-            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+            return None  # unreadable (truncated, damaged) or from another version: start afresh
 
     def write(self, **arrays: np.ndarray) -> None:
         """Save ``arrays`` under this command's key, atomically."""

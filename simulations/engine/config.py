@@ -41,6 +41,8 @@ class RunConfig:
         _positive_int("depth", self.depth)
         _positive_int("trials", self.trials)
         _positive_int("seed", self.seed, 0)
+        if self.seed >= 2 ** 64:  # torch.Generator.manual_seed takes 64 bits; found at run time, after work
+            raise ValueError(f"seed must be an integer below 2**64 = {2 ** 64}; got {self.seed}")
         _positive_int("rng_block", self.rng_block)
         _positive_int("chunk", self.chunk)
         if self.chunk % self.rng_block:

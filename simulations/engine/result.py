@@ -37,6 +37,12 @@ class FigureResult:
         rows = self._rows_of(metric)
         return [r.step for r in rows], [r.count for r in rows]
 
+    def all_left_out(self, metric: str) -> bool:
+        """Whether ``metric`` has no rows because every value of it was left out, at every step (counted in
+        ``checks["excluded_values"]``; fig3 at beta = 0, where the tokens are equal after one layer and the xi
+        ratios undefined), rather than being no metric of this figure."""
+        return metric not in self.metrics and metric in self.checks.get("excluded_values", {})
+
     @property
     def trials(self) -> int:
         """Trials each mean would have with nothing left out (the config's count; else the largest count)."""

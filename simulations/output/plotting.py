@@ -87,13 +87,18 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
     """Draw one panel; returns which of the marks that need explaining it used."""
     labels = panel.labels or panel.metrics
     trials = result.trials
+    # a metric whose every value was left out has no rows: it is named in a note, not drawn
+    gone = {m for m in panel.metrics if result.all_left_out(m)}
     # one step grid for the panel, so a step where a metric has no value at all breaks its line
-    grid = np.array(sorted({s for m in panel.metrics for s in result.series(m)[0]}), dtype=float)
+    grid = np.array(sorted({s for m in panel.metrics if m not in gone for s in result.series(m)[0]}), dtype=float)
     notes, used = [], {"partial": False, "upper_only": False}
     drawn = []  # every finite value drawn, for the limits of a log axis
     many = grid.size > 30
     for i, (metric, label) in enumerate(zip(panel.metrics, labels)):
         color = f"C{i % 10}"  # fixed per metric: the extra marks below must not advance the colour cycle
+        if metric in gone:
+            notes.append(f"{label}: 0 of {trials} trials (no mean) at every step")
+            continue
         steps, mean, lo, hi = result.series(metric)
         if not steps:
             continue
@@ -155,7 +160,8 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
     if used["upper_only"]:
         handles.append(Line2D([], [], color="0.4", linestyle="none", marker="v", ms=4,
                               label="upper 95% bound only (lower <= 0)"))
-    ax.legend(handles=handles, fontsize=8)
+    if handles:  # none where every metric of the panel was left out: the notes say so
+        ax.legend(handles=handles, fontsize=8)
     if notes:  # under the axis label, inside the panel's own column
         # wrapped here, not by matplotlib at draw time, so that tight_layout makes room for every line
         text = "\n".join(textwrap.fill(note, _NOTE_CHARS, subsequent_indent="  ") for note in notes)

@@ -21,7 +21,9 @@ def sig(x: float, digits: int = 2) -> str:
     x = float(x)
     if not math.isfinite(x):
         return str(x)
-    if 10 ** digits <= abs(x) < 1e6:
+    # decided on the rounded values: 99.97 rounds to 100 at two digits (shown '100', as 100 is), and 999999.7 to
+    # 1000000 as a whole number (a million: '1.0e6', not seven digits)
+    if 10 ** digits <= abs(float(f"{x:.{digits}g}")) and abs(float(f"{x:.0f}")) < 1e6:
         return f"{x:.0f}"
     s = f"{x:#.{digits}g}"
     if "e" in s:
@@ -64,6 +66,8 @@ class Quoter:
         self.partial: list[dict] = []
 
     def means(self, metric: str) -> dict[int, float]:
+        if self.result.all_left_out(metric):  # no rows at all: every step reads as NaN
+            return _Means()
         steps, mean, _, _ = self.result.series(metric)
         _, count = self.result.counts(metric)
         trials = self.result.trials

@@ -1,7 +1,9 @@
 """Writing results: ``DIR/figN.csv`` (step,metric,mean,ci_low,ci_high,count), ``DIR/figN.png`` and
 ``DIR/figN.json`` (config, seed, versions, device, elapsed seconds, checks and, for figures that have them, the
-findings README quotes). Each file is written to a temporary name in the same directory and moved into place, so
-a crash never leaves a half-written file."""
+findings README quotes). All three are written to temporary names in the same directory first, then moved into
+place one after another, the JSON (the run's record) last: a crash never leaves a half-written file, a crash while
+they are written leaves the previous result whole, and only one in the instant between two renames can leave new
+files beside the previous JSON."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from ..engine.files import atomic_write
+from ..engine.files import atomic_write_all
 from ..engine.result import FigureResult
 
 __all__ = ["write_result", "write_sweep", "read_csv", "check_out_dir", "CSV_COLUMNS"]
@@ -85,9 +87,8 @@ def write_result(result: FigureResult, figure, out: str | os.PathLike) -> dict[s
             "checks": result.checks, "csv_columns": list(CSV_COLUMNS), "metrics": result.metrics}
     if result.findings:
         meta["findings"] = result.findings
-    atomic_write(paths["csv"], _csv_bytes(result))
-    atomic_write(paths["png"], png.getvalue())
-    atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
+    atomic_write_all([(paths["csv"], _csv_bytes(result)), (paths["png"], png.getvalue()),
+                      (paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())])
     return paths
 
 
@@ -97,6 +98,8 @@ def write_sweep(figure_name: str, swept: dict, fixed: dict, results: list[dict],
     ``sweep.png`` and ``sweep.json`` (grid, per-point config, summary and checks, versions) under ``out``."""
     out = check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".sweep.*.tmp"):  # left by a process killed mid-write (SIGKILL)
+        stale.unlink(missing_ok=True)
     names = list(swept)
     buf = _io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -114,9 +117,8 @@ def write_sweep(figure_name: str, swept: dict, fixed: dict, results: list[dict],
     if findings:
         meta["findings"] = findings
     paths = {ext: out / f"sweep.{ext}" for ext in ("csv", "png", "json")}
-    atomic_write(paths["csv"], buf.getvalue().encode())
-    atomic_write(paths["png"], png.getvalue())
-    atomic_write(paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())
+    atomic_write_all([(paths["csv"], buf.getvalue().encode()), (paths["png"], png.getvalue()),
+                      (paths["json"], (json.dumps(_jsonable(meta), indent=2) + "\n").encode())])
     return paths
 
 

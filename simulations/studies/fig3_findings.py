@@ -108,8 +108,9 @@ def _render_family(f: dict, t0: float, falls: str, fitted: str, kept: str, vs_bo
 
 def _xi_text(f: dict) -> str:
     xi, est = f["xi_minus_1_last"], f["xi_estimate_minus_1_last"]
-    if not (math.isfinite(xi) and math.isfinite(est)):  # data attention: the ratio leaves the float range
-        return "At the last layer the growth-factor ratio xi1/xi2 is beyond the float range."
+    if not (math.isfinite(xi) and math.isfinite(est)):  # every value left out at the last layer
+        return ("At the last layer the growth-factor ratio xi1/xi2 has no value (undefined where the tokens are "
+                "equal, as at beta = 0, or beyond the float range).")
     side = "above" if xi > est else "below"
     return (f"The growth-factor ratio xi1/xi2 - 1 ends at {sig(xi)}, {side} its spectral estimate 1/mu - 1 = "
             f"{sig(est)}.")

@@ -12,7 +12,8 @@ run again continues where it stopped. What a point contributes:
   linear rate and t_sim at the last layer; for fig2 t_sim at the last block, r at the first and the head-mean
   delta; for fig5 (``--taus`` swept one value per point) t_div at the last block against plain post-norm.
 
-Sweepable: every config field but those that never change a result or a point's meaning (:data:`UNSWEEPABLE`).
+Sweepable: every config field but the engine's own (:data:`UNSWEEPABLE`: where and in what batches a point runs),
+which never change what a point measures; ``--rng-block`` and ``--device`` change which random numbers it draws.
 Bad input (an unknown or unsweepable flag, an empty list or a repeated value, a value its config rejects, a
 grid whose points would not fit in memory) raises ``ValueError`` before anything runs or is written.
 """
@@ -38,6 +39,10 @@ from ..engine.stats import SummaryRow
 __all__ = ["SweepGrid", "parse_grid", "run_sweep", "SUMMARIES", "UNSWEEPABLE", "SWEEPABLE_FIGURES"]
 
 UNSWEEPABLE = ("device", "chunk", "rng_block", "workers")
+_WHY_UNSWEEPABLE = {  # the refusal's reason, true of each
+    "chunk": "it never changes a result", "workers": "it never changes a result",
+    "rng_block": "it bounds memory; changing it changes only which random numbers are drawn, as another seed would",
+    "device": "it picks where the points run, not what they measure"}
 SWEEPABLE_FIGURES = ("fig2", "fig3", "fig5")
 MEMORY_SHARE = 0.5  # a grid point may use at most this share of the memory available when the sweep starts
 
@@ -130,7 +135,7 @@ def parse_grid(figure: str, config_cls: type, given: dict[str, str]) -> SweepGri
             raise ValueError(f"{flag} is not a flag of {figure}")
         parts = [p.strip() for p in str(text).split(",")]
         if name in UNSWEEPABLE and len(parts) > 1:
-            raise ValueError(f"{flag} cannot be swept (it never changes a result); give it one value")
+            raise ValueError(f"{flag} cannot be swept ({_WHY_UNSWEEPABLE[name]}); give it one value")
         if not parts or any(p == "" for p in parts):
             raise ValueError(f"{flag}: empty value in {text!r} (a comma list like 0.5,1,2)")
         values = [_convert(fields[name], p) for p in parts]

@@ -20,8 +20,19 @@ def sweep_findings(figure: str, grid, results: list[dict]) -> dict:
         pred = r["checks"].get("delta_prediction", {}) if figure == "fig3" else {}
         points.append({"point": r["point"], "summary": {k: _num(v) for k, v in r["summary"].items()},
                        "delta_law": _num(pred.get("predicted_mean")), "in_regime": bool(pred.get("in_regime"))})
-    return {"figure": figure, "swept": grid.swept, "fixed": grid.fixed, "trials": results[0]["config"]["trials"],
-            "seed": results[0]["config"]["seed"], "points": points}
+    return {"figure": figure, "swept": grid.swept, "fixed": grid.fixed, "trials": common(results, "trials"),
+            "seed": common(results, "seed"), "points": points}
+
+
+def common(results: list[dict], field: str):
+    """The config value every point of a sweep shares, ``None`` where they differ (a swept --trials or --seed)."""
+    values = {r["config"][field] for r in results}
+    return values.pop() if len(values) == 1 else None
+
+
+def _trials_text(f: dict, per: str, sep: str = ", ") -> str:
+    """', T = 300 trials per point' where every point has the same trial count, '' where --trials was swept."""
+    return "" if f.get("trials") is None else f"{sep}T = {f['trials']} trials per {per}"
 
 
 def _where(point: dict) -> str:
@@ -51,28 +62,48 @@ def render_sweep_findings(f: dict) -> str:
                         f"{sig(s['dong_residual_last'])} | {sig(s['mean_cosine_last'], 3)} |")
         fixed = ", ".join(f"{k} = {v}" for k, v in f["fixed"].items() if k != "trials")
         return (f"{head}\n" + "\n".join(rows) + f"\n\nt_div, stable rank, Dong residual and mean cosine at the "
-                f"last layer; T = {f['trials']} trials per ensemble{', ' + fixed if fixed else ''}.")
+                f"last layer{_trials_text(f, 'ensemble', '; ')}{', ' + fixed if fixed else ''}.")
     share = sorted(pts, key=lambda p: p["summary"]["C6_violation_share"])
-    rate = sorted(pts, key=lambda p: p["summary"]["t_div_ratio_per_layer"])
+    # a point whose every trial reaches t_div = 0 (beta = 0) has no rate: NaN would also spoil the sort
+    rate = sorted((p for p in pts if math.isfinite(p["summary"]["t_div_ratio_per_layer"])),
+                  key=lambda p: p["summary"]["t_div_ratio_per_layer"])
+    no_rate = [_where(p["point"]) for p in pts if not math.isfinite(p["summary"]["t_div_ratio_per_layer"])]
     held = [p for p in pts if p["in_regime"] and math.isfinite(p["summary"]["delta_predicted"])]
     axes = " x ".join(k + " in {" + ", ".join(map(str, v)) + "}" for k, v in f["swept"].items())
     text = (f"Over {axes} "
-            f"(fig3, T = {f['trials']} trials per point), the share of steps where C6's per-step bound fails runs from "
+            f"(fig3{_trials_text(f, 'point')}), the share of steps where C6's per-step bound fails runs from "
             f"{sig(100 * share[0]['summary']['C6_violation_share'])}% ({_where(share[0]['point'])}) to "
-            f"{sig(100 * share[-1]['summary']['C6_violation_share'])}% ({_where(share[-1]['point'])}), and the fitted "
-            f"linear rate from a factor {sig(rate[0]['summary']['t_div_ratio_per_layer'], 3)} per layer on t_div "
-            f"({_where(rate[0]['point'])}) to {sig(rate[-1]['summary']['t_div_ratio_per_layer'], 3)} "
-            f"({_where(rate[-1]['point'])}).")
+            f"{sig(100 * share[-1]['summary']['C6_violation_share'])}% ({_where(share[-1]['point'])})")
+    if rate:
+        text += (f", and the fitted linear rate from a factor {sig(rate[0]['summary']['t_div_ratio_per_layer'], 3)} "
+                 f"per layer on t_div ({_where(rate[0]['point'])}) to "
+                 f"{sig(rate[-1]['summary']['t_div_ratio_per_layer'], 3)} ({_where(rate[-1]['point'])})")
+    if no_rate:
+        text += f" (no fitted rate at {'; '.join(no_rate)}: ln t_div is undefined there in every trial)"
+    text += "."
+    # the gap is relative where the law predicts a delta > 0, absolute where it predicts 0 (uniform attention at
+    # beta = 0, whose delta is 0 to rounding)
+    relative = [p for p in held if p["summary"]["delta_predicted"] != 0]
+    zero = [p for p in held if p["summary"]["delta_predicted"] == 0]
     if held:
-        dev = [abs(p["summary"]["delta_mean"] / p["summary"]["delta_predicted"] - 1) for p in held]
-        worst = held[dev.index(max(dev))]
-        text += (f" Where the circular law is claimed to hold ({len(held)} points), mean delta is within "
-                 f"{sig(100 * max(dev))}% of it (largest gap at {_where(worst['point'])}: "
+        text += f" Where the circular law is claimed to hold ({len(held)} points), mean delta is"
+    if relative:
+        dev = [abs(p["summary"]["delta_mean"] / p["summary"]["delta_predicted"] - 1) for p in relative]
+        worst = relative[dev.index(max(dev))]
+        text += (f" within {sig(100 * max(dev))}% of it (largest gap at {_where(worst['point'])}: "
                  f"{sig(worst['summary']['delta_mean'], 3)} measured, {sig(worst['summary']['delta_predicted'], 3)} "
-                 f"predicted).")
+                 f"predicted)")
+    if zero:
+        worst = max(zero, key=lambda p: abs(p["summary"]["delta_mean"]))
+        text += (f"{';' if relative else ''} within {sig(abs(worst['summary']['delta_mean']))} (absolute) of it where "
+                 f"it predicts 0 ({len(zero)} point{'s' * (len(zero) != 1)}; largest at {_where(worst['point'])})")
+    if held:
+        text += "."
     outside = [p for p in pts if not p["in_regime"] and math.isfinite(p["delta_law"])]
     if outside:
-        far = max(outside, key=lambda p: p["delta_law"] / p["summary"]["delta_mean"])
+        # the law's overstatement, largest where it predicts most against what is measured (0 measured: infinite)
+        far = max(outside, key=lambda p: p["delta_law"] / p["summary"]["delta_mean"]
+                  if p["summary"]["delta_mean"] else math.inf)
         text += (f" Outside it the law fails as stated: at {_where(far['point'])} it predicts "
                  f"{sig(far['delta_law'], 3)} against {sig(far['summary']['delta_mean'], 3)} measured.")
     return text
