@@ -216,3 +216,16 @@ def test_results_are_renamed_into_place_after_every_file_is_written_and_the_json
     results = [s for s in steps if s[1] in (".csv", ".png", ".json")]
     assert results == [("write", ".csv"), ("write", ".png"), ("write", ".json"),
                        ("rename", ".csv"), ("rename", ".png"), ("rename", ".json")]
+
+
+def test_writing_results_never_touches_the_process_umask(tmp_path, monkeypatch):
+    # reading the umask sets it (os.umask): done at every write it opened an instant where worker threads would
+    # create files with mode 0666
+    import os
+
+    from simulations.engine import files
+
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o022)
+    files.atomic_write(tmp_path / "x.txt", b"x")
+    assert calls == [] and (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~files._UMASK

@@ -157,3 +157,20 @@ def test_a_damaged_checkpoint_is_ignored_and_the_run_starts_afresh(tmp_path):
     assert main([*tiny, "--out", str(out)]) == 0  # with the truncated one in place
     assert (out / "fig3.csv").read_bytes() == (tmp_path / "fresh" / "fig3.csv").read_bytes()
     assert not checkpoint.path.exists()
+
+
+def test_a_checkpoint_is_keyed_by_the_device_the_run_goes_to_not_the_flag(monkeypatch):
+    # --device auto on a GPU machine and on a CPU one wrote the same key: a run begun on a GPU and resumed on a
+    # CPU would have mixed two random streams
+    import torch
+
+    from simulations.engine.checkpoint import Checkpoint
+
+    config = {"device": "auto", "trials": 8, "seed": 0}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    on_gpu = Checkpoint.for_run(".", "fig3", config).key
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    on_cpu = Checkpoint.for_run(".", "fig3", config).key
+    assert on_gpu != on_cpu
+    assert Checkpoint.for_run(".", "fig3", {**config, "device": "cpu"}).key != on_cpu  # the flag is kept too
+    assert Checkpoint.for_run(".", "fig3", {**config, "device": "cuda"}).key  # no GPU: the run itself refuses

@@ -436,3 +436,17 @@ def test_fig3_on_cuda_agrees_with_cpu_within_sampling_error():
         _, mc, lo, hi = cpu.series(metric)
         _, mg, _, _ = gpu.series(metric)
         assert np.all(np.abs(np.array(mc) - np.array(mg)) < 3 * (np.array(hi) - np.array(lo)) + 1e-12)
+
+
+def test_a_mean_near_the_float_range_is_finite_on_the_cpu_and_device_paths():
+    # a block's mean was its sum over n: 100 values of 5e306 overflowed it (fig3 --attention data reaches 9e305)
+    from simulations.engine.stats import _summary_on_device
+
+    v = np.full((250, 2), 5e306)
+    v[:, 1] = 1.0
+    st = StreamingStats(2)
+    st.update({"m": torch.from_numpy(v[:100])})
+    st.update({"m": torch.from_numpy(v[100:])})
+    np.testing.assert_allclose(st.mean("m"), [5e306, 1.0], rtol=1e-14)
+    got = _summary_on_device(torch.from_numpy(v), 0)
+    np.testing.assert_allclose(got[1], [5e306, 1.0], rtol=1e-14)

@@ -21,6 +21,7 @@ import numpy as np
 
 from .stats import StreamingStats
 from .files import atomic_write
+from .runner import resolve_device
 
 __all__ = ["Checkpoint", "code_hash"]
 
@@ -49,7 +50,14 @@ class Checkpoint:
 
     @classmethod
     def for_run(cls, out: str | Path, figure: str, config: dict) -> "Checkpoint":
-        key = json.dumps({"figure": figure, "config": config, "code": code_hash()}, sort_keys=True, default=str)
+        # the device the run goes to, not the flag ("auto"): a GPU's random numbers are not a CPU's, so a run begun
+        # on one and resumed on the other would mix two streams
+        try:
+            device = resolve_device(config["device"]).type if "device" in config else None
+        except ValueError:  # --device cuda without a GPU: the run itself says so
+            device = config["device"]
+        key = json.dumps({"figure": figure, "config": config, "code": code_hash(), "runs_on": device},
+                         sort_keys=True, default=str)
         return cls(Path(out) / f".{figure}.checkpoint.npz", key)
 
     def read(self) -> dict[str, np.ndarray] | None:

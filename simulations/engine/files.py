@@ -9,10 +9,19 @@ from pathlib import Path
 __all__ = ["atomic_write", "atomic_write_all"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it sets it: done once, at import, before any worker thread
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    """The process's umask as it was at import (reading it again would set it to 0 for an instant, while the
+    engine's worker threads may be creating files)."""
+    return _UMASK
 
 
 def _write_temp(path: Path, data: bytes) -> Path:

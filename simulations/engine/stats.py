@@ -65,6 +65,9 @@ class StreamingStats:
                 safe = np.where(finite, v, 0.0)
                 with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a huge spread: inf, honestly
                     mean_b = np.where(n_b > 0, safe.sum(0) / np.maximum(n_b, 1), 0.0)
+                    past = ~np.isfinite(mean_b)  # values near the float's largest: their sum overflowed, not their mean
+                    if past.any():
+                        mean_b = np.where(past, (safe / np.maximum(n_b, 1)).sum(0), mean_b)
                     m2_b = np.where(finite, (v - mean_b) ** 2, 0.0).sum(0)
                 lo_b = np.where(finite, v, np.inf).min(0)
                 hi_b = np.where(finite, v, -np.inf).max(0)
@@ -174,7 +177,11 @@ def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
     one transfer."""
     finite = torch.isfinite(v)
     n = finite.sum(0).to(v.dtype)
-    mean = torch.where(n > 0, torch.where(finite, v, 0.0).sum(0) / n.clamp_min(1), 0.0)
+    safe = torch.where(finite, v, 0.0)
+    mean = torch.where(n > 0, safe.sum(0) / n.clamp_min(1), 0.0)
+    # as on the CPU: where values near the float's largest overflowed their sum, the sum of the values over n
+    # (without a host sync: both computed, the second kept only there)
+    mean = torch.where(torch.isfinite(mean), mean, (safe / n.clamp_min(1)).sum(0))
     m2 = torch.where(finite, (v - mean) ** 2, 0.0).sum(0)
     lo = torch.where(finite, v, math.inf).amin(0)
     hi = torch.where(finite, v, -math.inf).amax(0)
