@@ -335,3 +335,15 @@ def test_an_unwritable_cache_falls_back_to_a_temporary_directory(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("True lockstep kernel")
     assert list(tmp_path.glob("tse-sandbox-*/lockstep-*.so"))
+
+
+def test_a_compiler_given_as_a_command_line_is_used_as_make_would(tmp_path, monkeypatch):
+    # CC="ccache gcc" was looked up as one program named "ccache gcc": no compiler, LAPACK
+    source = tmp_path / "k.c"
+    source.write_text("int lockstep_lanes(void) { return 5; }\n")
+    monkeypatch.setenv("CC", "env cc")  # env runs cc: a wrapper, as ccache is
+    monkeypatch.setenv("TSE_KERNEL_CACHE", str(tmp_path / "cache"))
+    lib, how = _lockstep.build(source, "k", [["-O0"]])
+    assert lib is not None and lib.lockstep_lanes() == 5 and how == "env cc -O0"
+    monkeypatch.setenv("CC", "/nonexistent/cc -O2")
+    assert _lockstep.build(source, "k", [["-O0"]]) == (None, "no C compiler: '/nonexistent/cc -O2' not found")

@@ -26,6 +26,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import stat
 import subprocess
@@ -95,7 +96,7 @@ def _compile(cc: str, flags: list[str], target: Path, source: Path) -> str | Non
     except OSError as exc:
         return f"cannot write {target.parent}: {exc}"
     os.close(fd)
-    cmd = [cc, *flags, "-shared", "-fPIC", "-std=gnu11", "-o", tmp, str(source), "-lm"]
+    cmd = [*shlex.split(cc), *flags, "-shared", "-fPIC", "-std=gnu11", "-o", tmp, str(source), "-lm"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -144,8 +145,9 @@ def _load_or_compile(cc: str, flags: list[str], name: str, source: Path) -> tupl
 def build(source: Path, stem: str, flag_sets: list[list[str]]) -> tuple[ctypes.CDLL | None, str]:
     """(the library compiled from the C ``source`` with the first of ``flag_sets`` that works, how), or
     (None, why not): compiled once into the cache directory, keyed by the source, the flags and the CPU."""
-    cc = os.environ.get("CC") or "cc"
-    if shutil.which(cc) is None:
+    cc = os.environ.get("CC") or "cc"  # a command line, as make reads it: "ccache gcc" is a compiler too
+    words = shlex.split(cc)
+    if not words or shutil.which(words[0]) is None:
         return None, f"no C compiler: {cc!r} not found"
     text = source.read_bytes()
     errors = []
