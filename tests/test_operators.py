@@ -104,3 +104,16 @@ def test_layer_norm_matches_a_numpy_reference():
     mu = X.mean(1, keepdims=True)
     var = X.var(1, keepdims=True)
     np.testing.assert_allclose(T.layer_norm(X, eps=1e-5), (X - mu) / np.sqrt(var + 1e-5), rtol=1e-12)
+
+
+def test_operators_refuse_shapes_and_values_they_cannot_take_in_one_line():
+    with pytest.raises(ValueError, match="tau and batch must broadcast"):
+        T.deescalate(np.random.rand(2, 3, 4), np.ones(3) * 0.5)  # was torch's RuntimeError
+    with pytest.raises(ValueError, match="s and tau must broadcast"):
+        T.deescalated_similarity(np.array([0.2, 0.3]), np.array([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="eps must be a finite number"):
+        T.layer_norm(np.random.rand(3, 4), eps=float("inf"))  # was accepted: every token came back 0
+    X = np.random.default_rng(0).random((3, 4)).astype(np.float32)
+    out = T.layer_norm(X, np.ones(4), np.zeros(4))  # numpy's float64 weight beside float32 X: was a RuntimeError
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, T.layer_norm(X), rtol=1e-6)

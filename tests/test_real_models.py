@@ -243,3 +243,15 @@ def test_a_directory_without_a_usable_model_fails_with_one_line_and_writes_nothi
 def test_bad_model_flag_is_refused_by_the_config(model, message):
     with pytest.raises(ValueError, match=message):
         RealConfig(model=model)
+
+
+def test_a_sequence_cut_at_the_models_position_limit_is_counted_as_truncated(models):
+    # the count compared with --max-tokens only: a model whose position limit is lower (64 here) cut sequences
+    # that were never counted
+    from simulations.studies.real_model import encode, load_model
+
+    loaded = load_model(models["bert"], device=torch.device("cpu"), dtype=torch.float32)
+    assert loaded.max_length == 64
+    long, short = " ".join(["word"] * 100), "a short line"
+    seqs = encode(loaded, [long, short], max_tokens=512, scope="content")
+    assert [s.truncated for s in seqs] == [True, False]

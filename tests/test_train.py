@@ -220,3 +220,14 @@ def test_mean_pooling_and_4x4_patches_also_run():
     res = simulate_train(cfg, progress=False)
     assert res.series("post/d2/t_sim_init")[0] == [0, 1, 2]
     assert math.isnan(res.checks["test_acc"]["post"]["2"]["std"])  # one seed: no spread, not an invented one
+
+
+def test_a_diverging_run_is_recorded_as_diverged_in_every_variant():
+    # cb and de-escalated blocks called theory's checked operators in their forward pass: a diverging run's NaN
+    # activations raised ValueError out of the study (the CLI reported it as a bad flag) where post was recorded
+    from simulations.studies.train import TrainConfig, train_run
+
+    cfg = TrainConfig(archs="post,deesc1,cb", depths=(2,), seeds=1, epochs=2, clip=0.0, workers=1, lrs=(1e3,))
+    for variant in ("post", "cb", "deesc1"):
+        run = train_run(cfg, variant, 2, 0, 1e3, "search")
+        assert run["diverged"], variant

@@ -10,6 +10,8 @@ rescales each token; all-equal tokens stay all-equal, so $t_{sim} = 1$ is a fixe
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,6 +28,14 @@ def _check_tau(tau: Tensor) -> None:
         raise ValueError(f"tau must be finite; got {tau.flatten()[:4].tolist()}")
 
 
+def _broadcastable(**shapes: tuple[int, ...]) -> None:
+    try:
+        torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        got = ", ".join(f"{name} {tuple(shape)}" for name, shape in shapes.items())
+        raise ValueError(f"{' and '.join(shapes)} must broadcast against each other; got {got}") from None
+
+
 @array_function
 def deescalate(X: Tensor, tau: Tensor) -> Tensor:
     r"""C11 ([YZ]): $Y = (I - \tau\Pi)X = X - \tau\,\mathbf{1}\bar x^T$. ``tau`` broadcasts against ``(...)``.
@@ -35,6 +45,13 @@ def deescalate(X: Tensor, tau: Tensor) -> Tensor:
     """
     check_tokens("X", X, nonzero=False)
     _check_tau(tau)
+    _broadcastable(tau=tau.shape, batch=X.shape[:-2])
+    return _deescalate(X, tau)
+
+
+def _deescalate(X: Tensor, tau: Tensor) -> Tensor:
+    """:func:`deescalate` without its checks (a model's forward pass, where a diverging run's NaNs must flow on to
+    its loss rather than raise)."""
     tau = tau.to(X.dtype)[..., None, None]  # (..., 1, 1); X's dtype, so a float32 batch stays float32
     return X - tau * X.mean(dim=-2, keepdim=True)
 
@@ -44,6 +61,7 @@ def deescalated_similarity(s: Tensor, tau: Tensor, *, t_div: Tensor | None = Non
     r"""C11: $t_{sim}((I - \tau\Pi)X) = (1-\tau)^2 s / ((1-\tau)^2 s + 1 - s)$ from $s = t_{sim}(X)$."""
     check_share_pair(s, t_div)
     _check_tau(tau)
+    _broadcastable(s=s.shape, tau=tau.shape)
     one_minus_s = (1 - s) if t_div is None else t_div
     g = (1 - tau).square() * s
     return g / (g + one_minus_s)
@@ -53,6 +71,11 @@ def deescalated_similarity(s: Tensor, tau: Tensor, *, t_div: Tensor | None = Non
 def context_broadcast(X: Tensor) -> Tensor:
     r"""C12 ([CB]): $CB(X) = (X + \Pi X)/2$, every token averaged with the mean token (uniform attention)."""
     check_tokens("X", X, nonzero=False)
+    return _context_broadcast(X)
+
+
+def _context_broadcast(X: Tensor) -> Tensor:
+    """:func:`context_broadcast` without its checks (a model's forward pass, as :func:`_deescalate`)."""
     return (X + X.mean(dim=-2, keepdim=True)) / 2
 
 
@@ -69,6 +92,7 @@ def layer_norm(X: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
             check_finite(name, v)
             if tuple(v.shape) != (X.shape[-1],):
                 raise ValueError(f"{name} must have shape (d,) = ({X.shape[-1]},); got {tuple(v.shape)}")
-    if not (isinstance(eps, (int, float)) and eps >= 0):
-        raise ValueError(f"eps must be a number >= 0; got {eps!r}")
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a finite number >= 0; got {eps!r}")
+    weight, bias = (None if v is None else v.to(X.dtype) for v in (weight, bias))  # numpy's float64 beside float32 X
     return F.layer_norm(X, X.shape[-1:], weight=weight, bias=bias, eps=float(eps))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-import theory as T
+from theory._operators import _context_broadcast, _deescalate
 
 __all__ = ["ARCHS", "PRE_NORM", "DEESCALATE_AT", "BlockTrace", "Block", "Stack", "build_stack"]
 
@@ -79,7 +79,9 @@ class Block(nn.Module):
     def _deescalate(self, X: Tensor, where: str) -> Tensor:
         if self.arch != "deescalated" or self.deescalate_at != where:
             return X
-        return T.deescalate(X, X.new_tensor(self.tau))  # a Python float would widen float32 to float64
+        # theory's operator without its input checks: a diverging run's NaNs must reach the loss, which records the
+        # divergence, as in every other variant (the public function raises on them)
+        return _deescalate(X, X.new_tensor(self.tau))  # a Python float would widen float32 to float64
 
     def forward(self, X: Tensor) -> tuple[Tensor, BlockTrace]:
         if self.arch in PRE_NORM:
@@ -87,14 +89,14 @@ class Block(nn.Module):
             A, P = self._sa(Xhat)
             X1 = X + A
             F = self.ffn(self.ln2(X1))
-            G = T.context_broadcast(F) if self.arch == "pre-cb" else F
+            G = _context_broadcast(F) if self.arch == "pre-cb" else F
             X2 = X1 + G
             return X2, BlockTrace(Xhat, A, P, X1, X1, F, G, X2)
         A, P = self._sa(X)
         R = self._deescalate(X + self._deescalate(A, "attention"), "residual")
         X1 = self._deescalate(self.ln1(R), "output")
         F = self.ffn(X1)
-        G = T.context_broadcast(F) if self.arch == "cb" else F
+        G = _context_broadcast(F) if self.arch == "cb" else F
         X2 = self.ln2(X1 + G)
         return X2, BlockTrace(X, A, P, R, X1, F, G, X2)
 

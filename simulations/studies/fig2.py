@@ -57,7 +57,7 @@ def attention_step_metrics(traces: list, dtype: torch.dtype) -> dict[str, Tensor
 
 def stream_shares(X0: Tensor, traces: list, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     """(t_sim, t_div, ln t_div) of X_0, X_1, ..., X_L: ``(L + 1,)`` each; t_div and its log NaN below the
-    precision floor (the stack's own rounding: LayerNorm and GELU cannot be carried in split form)."""
+    precision floor (the stack's own rounding: LayerNorm and the ReLU FFN cannot be carried in split form)."""
     X = torch.cat([X0, *(t.out for t in traces)])  # (L + 1, n, d)
     t_div, log_t_div = mask_below_floor(T.token_diversity(X), T.log_token_diversity(X), dtype=dtype)
     return T.token_similarity(X), t_div, log_t_div

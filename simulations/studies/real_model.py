@@ -205,13 +205,14 @@ def encode(loaded: LoadedModel, texts: list[str], *, max_tokens: int, scope: str
     mask = enc["attention_mask"].bool() if "attention_mask" in enc else torch.ones_like(special)  # False on padding
     full = [len(ids) for ids in loaded.tokenizer(texts, truncation=False)["input_ids"]]  # before truncation
     H, A = _forward(loaded, enc)  # (B, L + 1, m_max, d), (B, L, H, m_max, m_max)
+    limit = min(max_tokens, loaded.max_length)  # where the tokenizer cut (the model's position limit may be lower)
     seqs = []
     for b, text in enumerate(texts):
         m = int(mask[b].sum())  # right padding: real tokens are the first m
         keep = mask[b, :m] & ~special[b, :m] if scope == "content" else mask[b, :m]
         removed = tuple(loaded.tokenizer.convert_ids_to_tokens(enc["input_ids"][b, :m][~keep].tolist()))
         P = A[b, :, :, :m, :m].cpu()
-        seqs.append(Sequence(text, keep.cpu(), H[b, :, :m].cpu(), P, truncated=full[b] > max_tokens,
+        seqs.append(Sequence(text, keep.cpu(), H[b, :, :m].cpu(), P, truncated=full[b] > limit,
                              removed=removed, upper=float(P.triu(1).abs().amax()) if m > 1 else 0.0))
     return seqs
 
