@@ -14,10 +14,10 @@ from itertools import permutations
 import sympy as sp
 
 from ._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, check_helmert_basis, cogram, gram, nc, normal_form,
-                           one, oneT, transpose)
+                           one, oneT)
 from ._sym_algebra import n as n_sym
-from .symbolic import (Pi, Pi_perp, SymbolicResult, assert_identity, assert_sign, assert_zero, basis,
-                       doubly_stochastic, helmert, ones, register, require, row_stochastic, sqnorm,
+from .symbolic import (Pi, Pi_perp, SymbolicCheckFailed, SymbolicResult, assert_identity, assert_sign, assert_zero,
+                       basis, doubly_stochastic, helmert, ones, register, require, row_stochastic, sqnorm,
                        symmetric_stochastic, t_sim, tokens)
 
 X_, XT_, W_, WT_ = nc("X XT W WT")  # tokens (n, d) and a right factor (d, d'), any sizes
@@ -173,9 +173,13 @@ def check_c4() -> SymbolicResult:
     doubly = ROW + [((oneT, P_), oneT), ((PT_, one), one)]  # 1^T P = 1^T
     assert_nc_identity(D, 0, doubly, "C4 doubly stochastic => Pi P Pi_perp = 0, every n")
     assert_nc_identity(P_ * PI, PI * P_, doubly, "C4 doubly stochastic => P Pi = Pi P, every n")
-    # symmetric: 1^T P = (P^T 1)^T = (P 1)^T = 1^T
-    assert_nc_identity(transpose(normal_form(P_ * one, ROW), {one: oneT, P_: P_}), oneT, [],
-                       "C4 symmetric row-stochastic => 1^T P = 1^T, every n")
+    # symmetric: 1^T P = 1^T P^T = (P 1)^T = 1^T. ROW holds P 1 = 1 and its transpose 1^T P^T = 1^T; P = P^T
+    # turns the latter into 1^T P = 1^T. Without that symmetry the same words do not reduce (checked: the
+    # identity is not a consequence of row-stochasticity alone, which would make this check vacuous)
+    symmetric = [(tuple(P_ if w == PT_ else w for w in lhs), rhs) for lhs, rhs in ROW]
+    if normal_form(oneT * P_ - oneT, ROW) == 0:
+        raise SymbolicCheckFailed("C4: 1^T P = 1^T reduced without P = P^T: the rules prove too much")
+    assert_nc_identity(oneT * P_, oneT, symmetric, "C4 symmetric row-stochastic => 1^T P = 1^T, every n")
     # rank one D = u v^T (any sizes): (D^T D)^2 = (u^T u)(v^T v) D^T D and tr(D^T D) = (u^T u)(v^T v), so the
     # eigenvalues of D^T D are 0 and ||D||_F^2: ||D||_2 = ||D||_F; here u = 1, v^T = (1^T P - 1^T)/n
     uu, vv = sp.symbols("uTu vTv", positive=True)
@@ -184,7 +188,7 @@ def check_c4() -> SymbolicResult:
     assert_nc_identity(DtD * DtD, uu * vv * DtD, [((uT, u), uu), ((vT, v), vv)], "C4 rank one, every n")
     return SymbolicResult("proved", "every n: Pi P Pi_perp = 1 (c-1)^T/n, P Pi - Pi P = -Pi P Pi_perp, doubly "
                                     "stochastic => both vanish, symmetric => doubly stochastic (rewriting with "
-                                    "1^T 1 = n, P 1 = 1); rank one so 2-norm = Frobenius; explicit at n = 3")
+                                    "1^T 1 = n, P 1 = 1 and its transpose, P^T = P); rank one so 2-norm = Frobenius; explicit at n = 3")
 
 
 @register("C11")

@@ -165,6 +165,16 @@ def test_every_n_identity_fails_when_false_C4_without_the_one_over_n():
         assert_nc_identity(D, one * (oneT * P - oneT), ROW, "C4 wrong")
 
 
+def test_every_n_identity_needs_its_hypothesis_C4_symmetric_makes_doubly_stochastic():
+    # the check had reduced P 1 to 1 before transposing, so it compared 1^T with itself whatever P was
+    from proofs_check._sym_identities import PT_, ROW, P_
+
+    with pytest.raises(SymbolicCheckFailed):  # row-stochastic alone does not give 1^T P = 1^T
+        assert_nc_identity(oneT * P_, oneT, ROW, "C4 without symmetry")
+    symmetric = [(tuple(P_ if w == PT_ else w for w in lhs), rhs) for lhs, rhs in ROW]
+    assert_nc_identity(oneT * P_, oneT, symmetric, "C4 with P^T = P")
+
+
 def test_every_n_identity_needs_its_hypothesis_C5_doubly_stochastic():
     # Pi P X = Pi X holds for doubly stochastic P, not for row-stochastic P: the rules must carry that
     with pytest.raises(SymbolicCheckFailed):

@@ -47,7 +47,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C7", "YZ", "escalates at a linear rate",
           "X_{k+1} = P_k X_k U_k, P_k symmetric row-stochastic, delta(P_k) <= dbar < 1",
           "odds(X_k) >= odds(X_0) dbar^{-2k}; t_div(X_k) <= dbar^{2k}/odds(X_0) (R-linear); per step "
-          "t_div ratio <= dbar^2 (1+odds_k)/(dbar^2+odds_k) -> dbar^2 [corrects THEORY.md's Q-linear ratio dbar^2]",
+          "t_div ratio <= dbar^2 (1+odds_k)/(dbar^2+odds_k) -> dbar^2 (not dbar^2 itself: Q-linear only in the limit)",
           ("diversity_decay_bound", "diversity_step_ratio_bound", "similarity_odds")),
     Claim("C8", "R", "hypotheses are needed", "P row-stochastic, not symmetric (softmax)",
           "C5's symmetric corollary and C6 fail; r < 1 happens (n = 2: X = [2,-1], P = [[0,1],[.6,.4]]; "
