@@ -16,7 +16,9 @@
 # # 08 Explorer: Figure 3's chain with de-escalation, live
 #
 # Sliders for the inverse temperature beta, the number of tokens n, the de-escalation strength tau and the
-# depth L, and a choice of the seven attention ensembles of notebook 07. Each layer is
+# depth L, and a choice of the seven attention ensembles of notebook 07. beta sets softmax, causal, sinkhorn and
+# banded attention; dirichlet, symmetric and data attention do not use it, and for them the beta slider is
+# disabled and the figure's title leaves beta out. Each layer is
 #
 # `X_k = c_k (I - tau Pi) P_k X_{k-1} W_k`,
 #
@@ -75,7 +77,9 @@ explore_figure(BETA, TOKENS, 0.5, DEPTH, "softmax", trials=TRIALS, seed=SEED, wi
 # %% [markdown]
 # ## Explore
 # Move a slider and release it: the chain reruns (about a second at n = 32, L = 24 on two cores; sinkhorn and
-# large n take longer). beta stops at 8, where Sinkhorn scaling stops being reliable in float64.
+# large n take longer). beta stops at 8, where Sinkhorn scaling stops being reliable in float64. At beta = 0
+# softmax and sinkhorn attention is uniform (`P_k = Pi`): t_div is 0 after one layer, and the rate panel says that
+# the odds growth is undefined there, as it does at tau = 1.
 
 # %%
 explorer(trials=TRIALS, seed=SEED, width=WIDTH, beta=BETA, tokens=TOKENS, depth=DEPTH)

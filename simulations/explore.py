@@ -18,7 +18,9 @@ attention step's spectral estimate of the odds growth is $1/\mu^2$ and, for symm
 C6 bounds it below by $1/\delta^2$; so the layer's odds shrink, and de-escalation wins, roughly where
 $(1 - \tau)^2 < \mu^2$. The rate panel draws the measured growth against $(1-\tau)^2/\mu^2$ (estimate) and
 $(1-\tau)^2/\delta^2$ (C6's bound: a theorem per step only for ``symmetric``). $\tau = 1$ removes the mean
-token after every layer: t_sim is then 0 and the odds growth undefined (the panel says so).
+token after every layer: t_sim is then 0 and the odds growth undefined (the panel says so). At $\beta = 0$ softmax
+and sinkhorn attention is uniform, $P_k = \Pi$: t_div is 0 after one layer, the odds growth again undefined (the
+panel says so too). Dirichlet, symmetric and data attention do not use beta.
 
 The chain is carried in split form (:mod:`theory._split`), so t_div keeps its digits however small (data attention
 reaches ln t_div ~ -1e3 within a few layers); the plots show logs where values leave the float range.
@@ -26,7 +28,8 @@ reaches ln t_div ~ -1e3 within a few layers); the plots show logs where values l
 - :func:`explore_chain`: the per-trial arrays (a pure function of its arguments);
 - :func:`explore_figure`: three panels (t_sim and t_div per layer; delta's distribution against theory's
   prediction, :func:`theory.slem_prediction`; the odds growth per layer against its estimate and bound);
-- :func:`explorer`: the ``ipywidgets.interactive`` with sliders for beta, n, tau and depth and a choice of ensemble.
+- :func:`explorer`: the ``ipywidgets.interactive`` with sliders for beta, n, tau and depth and a choice of ensemble
+  (the beta slider disabled for the ensembles that do not use beta).
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ from .engine.config import Fig3Config
 from .engine.runner import Block, BlockRandom, block_seeds
 from .studies.fig3 import delta_prediction, draw_step, initial_tokens
 
-__all__ = ["ENSEMBLES", "explore_chain", "explore_figure", "explorer"]
+__all__ = ["BETA_ENSEMBLES", "ENSEMBLES", "explore_chain", "explore_figure", "explorer"]
 
 ENSEMBLES = ("softmax", "causal", "dirichlet", "sinkhorn", "banded", "symmetric", "data")  # fig3's, in the dropdown's order
+BETA_ENSEMBLES = ("softmax", "causal", "sinkhorn", "banded")  # those whose draws use beta (fig3's draw_step)
 DPI = 80  # of the PNG the explorer shows: a few tens of kB per redraw
 LOG10 = math.log(10)
 
@@ -122,7 +126,9 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
     ax_sim.set_ylabel("t_sim(X_k)", color="C0")
     ax_div = ax_sim.twinx()
     line_div, = ax_div.plot(k, lg.mean(0), "s-", ms=3, color="C3", label="log10 t_div (mean of log)")
-    ax_div.fill_between(k, *np.percentile(lg, [10, 90], axis=0), color="C3", alpha=0.15, label="10-90% of trials")
+    with np.errstate(invalid="ignore"):  # -inf where t_div = 0 (beta = 0): no band there
+        band = np.percentile(lg, [10, 90], axis=0)
+    ax_div.fill_between(k, *band, color="C3", alpha=0.15, label="10-90% of trials")
     ax_div.set_ylabel("log10 t_div(X_k)", color="C3")
     ax_sim.legend(handles=[line_sim, line_div], fontsize=8, loc="center right", framealpha=0.9)
     ax_sim.set_title(f"similarity and diversity\n(t_div {_pow10(lg[:, 0].mean())} at the input, "
@@ -148,9 +154,12 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
     # the layer's odds growth (geometric mean over trials) against (1 - tau)^2 / mu^2 and (1 - tau)^2 / delta^2
     layers = np.arange(1, L + 1)
     ax_rate.axhline(0, color="k", lw=0.8)
-    if tau == 1:
+    if math.isclose(tau, 1, abs_tol=1e-9):  # a slider stepping by 0.05 from -1 may send 0.9999999999999999
         ax_rate.text(0.5, 0.5, "tau = 1 removes the mean token after every layer:\nt_sim = 0, odds growth undefined",
                      ha="center", va="center", transform=ax_rate.transAxes, fontsize=9)
+    elif np.all(c["log_t_div"][:, 1:] == -np.inf):  # P = Pi: softmax and sinkhorn at beta = 0
+        ax_rate.text(0.5, 0.5, f"beta = {beta:g} gives uniform attention: t_div = 0 after one layer,\n"
+                     "the odds growth is undefined", ha="center", va="center", transform=ax_rate.transAxes, fontsize=9)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             shrink = 2 * math.log(abs(1 - tau)) / LOG10
@@ -164,13 +173,17 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
     ax_rate.set_title("escalation rate: odds growth per layer\n(> 0 escalates, < 0 de-escalates)", fontsize=10)
     ax_rate.grid(alpha=0.3)
 
-    fig.suptitle(f"{attention} attention, beta = {beta:g}, n = {tokens}, d = {width}, L = {depth}, tau = {tau:g}, "
+    uses_beta = f", beta = {beta:g}" if attention in BETA_ENSEMBLES else ""
+    fig.suptitle(f"{attention} attention{uses_beta}, n = {tokens}, d = {width}, L = {depth}, tau = {tau:g}, "
                  f"{trials} trials (seed {seed})", fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def _pow10(x: float) -> str:
+    """10^x as text: 0 for x = -inf (t_div = 0), 1eN below 1e-3."""
+    if x == -math.inf:
+        return "0"
     return f"1e{x:.0f}" if x < -3 else f"{10 ** x:.2g}"
 
 
@@ -190,15 +203,19 @@ def explorer(*, trials: int = 64, seed: int = 0, width: int = 64, beta: float = 
              tau: float = 0.0, depth: int = 24, attention: str = "softmax"):
     """An ``ipywidgets.interactive`` over :func:`explore_figure`: sliders for beta (0-8, sinkhorn's limit), n, tau
     (-1, context broadcasting's direction, to 2) and depth, a dropdown of the seven ensembles; the keywords set
-    their start values. The chain reruns when a slider is released (``continuous_update=False``)."""
+    their start values. The chain reruns when a slider is released (``continuous_update=False``). The beta slider
+    is disabled for the ensembles that do not use beta (dirichlet, symmetric, data: not in ``BETA_ENSEMBLES``)."""
     import ipywidgets as w
 
     sliders = dict(continuous_update=False, style={"description_width": "initial"})
+    beta_slider = w.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="beta", **sliders)
+    ensemble = w.Dropdown(options=ENSEMBLES, value=attention, description="attention")
+    w.dlink((ensemble, "value"), (beta_slider, "disabled"), lambda name: name not in BETA_ENSEMBLES)
     return w.interactive(
         _show,
-        beta=w.FloatSlider(value=beta, min=0.0, max=8.0, step=0.25, description="beta", **sliders),
+        beta=beta_slider,
         tokens=w.IntSlider(value=tokens, min=2, max=128, step=1, description="n (tokens)", **sliders),
         tau=w.FloatSlider(value=tau, min=-1.0, max=2.0, step=0.05, description="tau", **sliders),
         depth=w.IntSlider(value=depth, min=1, max=64, step=1, description="depth L", **sliders),
-        attention=w.Dropdown(options=ENSEMBLES, value=attention, description="attention"),
+        attention=ensemble,
         trials=w.fixed(trials), seed=w.fixed(seed), width=w.fixed(width))

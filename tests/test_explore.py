@@ -3,7 +3,8 @@
 At tau = 0 the explorer's chain must be fig3's chain draw for draw; tau only rescales the mean part, so the first
 layer's odds growth changes by exactly ``2 ln|1 - tau|``. The widget test builds the ``ipywidgets.interactive``
 without a kernel and moves every control: the callback reruns (a stale figure would mean it raised, since
-``interactive`` swallows callback errors).
+``interactive`` swallows callback errors), and the beta slider is disabled exactly for the ensembles that do not use
+beta. The figure shows the degenerate corners (tau = 1, beta = 0) with a note and without numpy warnings.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from simulations.engine.config import ATTENTIONS, SINKHORN_MAX_BETA, Fig3Config
-from simulations.explore import ENSEMBLES, explore_chain, explore_figure, explorer
+from simulations.explore import BETA_ENSEMBLES, ENSEMBLES, explore_chain, explore_figure, explorer
 from simulations.studies import fig3
 
 SMALL = dict(tokens=6, depth=3, trials=4, width=8)
@@ -36,6 +37,7 @@ def test_explore_figure_draws_three_labelled_panels_for_every_ensemble(attention
         assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None, ax.get_title()
     title = fig._suptitle.get_text()
     assert f"{attention} attention" in title and "tau = 0.3" in title and "n = 6" in title
+    assert ("beta = 1" in title) == (attention in BETA_ENSEMBLES), "the title names beta only where it is used"
     fig.savefig(io.BytesIO(), format="png")  # renders
 
 
@@ -68,6 +70,33 @@ def test_tau_one_removes_the_mean_token_after_every_layer():
     assert any("removes the mean token" in t.get_text() for t in fig.axes[2].texts)
 
 
+@pytest.mark.parametrize("attention", ENSEMBLES)
+def test_beta_changes_the_chain_exactly_for_the_ensembles_said_to_use_it(attention):
+    low, high = (explore_chain(beta, 6, 0.0, 2, attention, trials=3, seed=4, width=8) for beta in (0.5, 2.0))
+    same = all(np.array_equal(low[k], high[k]) for k in ("log_t_sim", "log_t_div", "delta"))
+    assert same == (attention not in BETA_ENSEMBLES)
+
+
+@pytest.mark.filterwarnings("error")  # numpy's warnings on -inf (t_div = 0) fail the test
+@pytest.mark.parametrize("attention", ["softmax", "sinkhorn"])
+def test_beta_zero_is_uniform_attention_t_div_zero_shown_as_zero_without_warnings(attention):
+    c = explore_chain(0.0, 6, 0.0, 3, attention, trials=4, seed=0, width=8)
+    assert np.all(c["log_t_div"][:, 1:] == -np.inf)  # P = Pi: every token the mean token after one layer
+    fig = explore_figure(0.0, 6, 0.0, 3, attention, trials=4, seed=0, width=8)
+    assert "0 at layer 3" in fig.axes[0].get_title() and "inf" not in fig.axes[0].get_title()
+    assert any("beta = 0 gives uniform attention" in t.get_text() for t in fig.axes[2].texts)
+    fig.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.filterwarnings("error")
+# tau = 1 as a slider stepping by 0.05 from -1 may send it
+@pytest.mark.parametrize("tau", [0.9999999999999999, sum([0.05] * 40) - 1.0])
+def test_tau_a_rounding_error_away_from_one_counts_as_one(tau):
+    assert tau != 1.0 and math.isclose(tau, 1.0)
+    fig = explore_figure(4.0, 6, tau, 3, "softmax", trials=4, seed=0, width=8)
+    assert any("removes the mean token" in t.get_text() for t in fig.axes[2].texts)
+
+
 @pytest.mark.parametrize("kwargs", [dict(attention="nope"), dict(attention="sinkhorn", beta=9.0),
                                     dict(tau=float("nan")), dict(tokens=1), dict(depth=0), dict(beta=-1.0)])
 def test_explore_chain_refuses_bad_arguments(kwargs):
@@ -89,3 +118,8 @@ def test_explorer_builds_and_its_callback_reruns_for_every_control_headless():
     for name, value, shown in moves:
         controls[name].value = value
         assert shown in w.result._suptitle.get_text(), f"the callback did not rerun for {name} = {value!r}"
+        attention = controls["attention"].value
+        assert controls["beta"].disabled == (attention not in BETA_ENSEMBLES), f"beta slider at {attention}"
+        assert ("beta =" in w.result._suptitle.get_text()) == (attention in BETA_ENSEMBLES)
+    assert not explorer(trials=2, tokens=5, depth=2, width=4, attention="causal").children[0].disabled
+    assert explorer(trials=2, tokens=5, depth=2, width=4, attention="symmetric").children[0].disabled

@@ -6,7 +6,9 @@ and picks small sizes when ``TSE_NOTEBOOK_SMALL=1``; the execution test runs eve
 ``execute`` (a fresh ``python3`` kernel, nbclient, widget state stored) at those sizes and fails on the first
 cell that raises. Set ``TSE_NOTEBOOK_FULL=1`` to execute them at their default sizes instead (under a minute
 each). The pair tests read the committed ``.ipynb`` without running anything: same cells and sources as the
-``.py``, outputs with figures, nothing volatile (execution counts, timings, random ids).
+``.py``, outputs with figures, nothing volatile (execution counts, timings, random ids). They cannot tell stale
+outputs; set ``TSE_NOTEBOOK_OUTPUTS=1`` to rebuild each notebook at its defaults and require the committed text
+outputs to be the fresh build's.
 
 Skipped when the notebook packages (jupytext, nbclient, ipykernel) are missing; the ``test`` extra installs them.
 """
@@ -14,6 +16,7 @@ Skipped when the notebook packages (jupytext, nbclient, ipykernel) are missing; 
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.util
 import os
 import re
@@ -31,6 +34,7 @@ NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 IDS = [p.stem for p in PATHS]
 SMALL_SWITCH = "TSE_NOTEBOOK_SMALL"
+OUTPUTS_SWITCH = "TSE_NOTEBOOK_OUTPUTS"  # =1: rebuild each notebook at its defaults and compare its stored text
 FORBIDDEN = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
@@ -180,6 +184,29 @@ def test_the_explorer_notebook_stores_its_widgets_with_the_plot_they_show():
 def test_ipynb_files_are_tracked_not_ignored():
     patterns = [line.strip() for line in (NOTEBOOKS / ".gitignore").read_text().splitlines()]
     assert not any(p in ("*.ipynb", "/*.ipynb", "**/*.ipynb") for p in patterns)
+
+
+def text_outputs(nb) -> list[tuple[int, list[str]]]:
+    """(cell index, its outputs as text) per code cell: printed streams, the plain text of results and displays,
+    error values. Figures' PNG bytes are left out: they depend on the machine's fonts and libraries."""
+    return [(i, [o.text if o.output_type == "stream" else o.get("data", {}).get("text/plain", o.get("evalue", ""))
+                 for o in cell.outputs])
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+
+
+@pytest.mark.skipif(os.environ.get(OUTPUTS_SWITCH) != "1",
+                    reason=f"rebuilds the notebook at its default sizes (up to a minute each); set {OUTPUTS_SWITCH}=1")
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_committed_outputs_are_those_of_a_fresh_build(path, build, tmp_path):
+    # the pair tests pass a committed .ipynb whose numbers no longer match the code; a fresh build, through
+    # build.py's own entry point into a temporary directory, catches them
+    assert build.main([path.stem, "--out", str(tmp_path)]) == 0
+    stored, fresh = (jupytext.read(p) for p in (path.with_suffix(".ipynb"), tmp_path / f"{path.stem}.ipynb"))
+    for (i, old), (_, new) in zip(text_outputs(stored), text_outputs(fresh), strict=True):
+        diff = "".join(difflib.unified_diff("".join(old).splitlines(True), "".join(new).splitlines(True),
+                                            "committed", "fresh build"))
+        assert old == new, (f"{path.stem}.ipynb, cell {i}: the committed outputs are stale; run "
+                            f"`python notebooks/build.py {path.stem[:2]}`\n{diff}")
 
 
 def test_two_builds_of_a_seeded_notebook_are_byte_identical(build, tmp_path):
