@@ -113,7 +113,7 @@ REJECTIONS = {
     T.context_broadcast: [("rank 1", (np.ones(3),), {}, "rank 1")],
     T.layer_norm: [
         ("weight shape", (X, np.ones(3)), {}, r"weight must have shape \(d,\) = \(2,\)"),
-        ("negative eps", (X,), {"eps": -1.0}, "eps must be a number >= 0"),
+        ("negative eps", (X,), {"eps": -1.0}, "eps must be a finite number >= 0"),
     ],
     T.make_generator: [("negative seed", (-1,), {}, "seed must be an integer >= 0")],
     T.random_tokens: [
