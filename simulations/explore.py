@@ -47,7 +47,7 @@ from theory._similarity import log_share
 
 from .engine.config import Fig3Config
 from .engine.runner import Block, BlockRandom, block_seeds
-from .studies.fig3 import delta_prediction, draw_step, initial_tokens
+from .studies.fig3 import _in_regime, delta_prediction, draw_step, initial_tokens
 
 __all__ = ["BETA_ENSEMBLES", "ENSEMBLES", "explore_chain", "explore_figure", "explorer"]
 
@@ -98,7 +98,7 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
     predicted = delta_prediction(cfg, in_regime=False)
     return {"log_t_sim": log_sim, "log_t_div": log_div, "log_odds_growth": growth,
             "delta": torch.stack(delta, -1).numpy(), "mu": torch.stack(mu, -1).numpy(),
-            "delta_predicted": predicted, "in_regime": bool(T.prediction_regime(attention, beta=beta)),
+            "delta_predicted": predicted, "in_regime": _in_regime(cfg),
             "tau": float(tau)}
 
 

@@ -120,7 +120,7 @@ def test_each_ensemble_meets_its_spectral_prediction_in_its_regime(attention, kw
     sampler = {"softmax": T.softmax_attention, "sinkhorn": T.sinkhorn_attention, "dirichlet": T.dirichlet_attention,
                "banded": T.banded_attention}[attention]
     P = sampler((60,), n, generator=T.make_generator(0), **kw)
-    assert T.prediction_regime(attention, beta=kw.get("beta", 0.0))
+    assert T.prediction_regime(attention, n, **kw)
     predicted = T.slem_prediction(attention, n, **kw)
     mean, se = _mean_delta(P)
     assert abs(mean - predicted) <= rtol * predicted + 3 * se, (mean, predicted, se)
@@ -130,7 +130,7 @@ def test_the_circular_law_fails_outside_its_regime_as_stated():
     # beta = 4: heavy-tailed rows, the law predicts a delta far above 1, the measurement stays below 1
     n = 32
     P = T.softmax_attention((40,), n, beta=4.0, generator=T.make_generator(0))
-    assert not T.prediction_regime("softmax", beta=4.0)
+    assert not T.prediction_regime("softmax", n, beta=4.0)
     assert T.slem_prediction("softmax", n, beta=4.0) > 100 > 1 > _mean_delta(P)[0]
 
 
@@ -150,3 +150,25 @@ def test_banded_prediction_degrades_as_beta_grows_as_stated():
     mean4, _ = _mean_delta(T.banded_attention((50,), n, beta=4.0, window=w, generator=T.make_generator(0)))
     predicted = T.slem_prediction("banded", n, window=w)
     assert abs(mean0 - predicted) < 2e-3 < abs(mean4 - predicted) and mean4 > mean0
+
+
+@pytest.mark.parametrize("attention, n, kw, holds", [
+    ("softmax", 16, {"beta": 1.0}, False), ("softmax", 32, {"beta": 1.0}, True),  # 12% low at n = 16
+    ("sinkhorn", 32, {"beta": 1.0}, False), ("sinkhorn", 64, {"beta": 1.0}, True),  # 9-10% low at n = 32
+    ("dirichlet", 32, {"alpha": 0.01}, False), ("dirichlet", 16, {"alpha": 0.5}, True),  # law 1.77 > 1 at 0.01
+    ("banded", 32, {"beta": 0.5, "window": 1}, False), ("banded", 32, {"beta": 0.0, "window": 1}, True),
+    ("banded", 5, {"beta": 0.0, "window": 2}, False),  # 2w + 1 = n: the edge rows see w + 1 tokens, delta 1/2
+    ("banded", 5, {"beta": 0.0, "window": 4}, True),  # w >= n - 1: P = Pi, delta 0
+])
+def test_prediction_regime_claims_only_where_the_law_was_measured_to_hold(attention, n, kw, holds):
+    # the regime looked at beta alone: dirichlet at alpha = 0.01 was 'in regime' with a predicted delta of 1.77,
+    # softmax at n = 2 was too, and banded with 2w + 1 >= n was predicted 0 where delta is 1/2
+    assert T.prediction_regime(attention, n, **kw) is holds
+    law = T.slem_prediction(attention, n, **kw)
+    if holds:
+        assert 0 <= law < 1
+    P = T.banded_attention((1,), 5, beta=0.0, window=2, generator=T.make_generator(0))
+    assert float(T.slem(P)) == pytest.approx(0.5, rel=1e-12) and math.isnan(T.slem_prediction("banded", 5, beta=0.0,
+                                                                                                window=2))
+    P = T.banded_attention((1,), 5, beta=0.0, window=4, generator=T.make_generator(0))
+    assert float(T.slem(P)) <= 1e-15 and T.slem_prediction("banded", 5, beta=0.0, window=4) == 0.0

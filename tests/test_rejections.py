@@ -167,7 +167,7 @@ REJECTIONS = {
     T.sinkhorn_scale: [("zero entry", (torch.tensor([[1.0, 0.0], [1.0, 1.0]]),), {}, "positive"),
                        ("not square", (torch.ones(2, 3),), {}, r"\(\.\.\., n, n\)")],
     T.slem_prediction: [("unknown", ("gaussian", 8), {}, "unknown attention"), ("n = 1", ("softmax", 1), {}, "n")],
-    T.prediction_regime: [("unknown", ("gaussian",), {}, "unknown attention")],
+    T.prediction_regime: [("unknown", ("gaussian", 8), {}, "unknown attention"), ("n = 1", ("softmax", 1), {}, "n")],
     T.stable_rank: [("X = 0", (ZERO_X,), {}, "non-zero"), ("NaN", (NAN_X,), {}, "finite")],
     T.mean_cosine: [("rank 1", (np.ones(3),), {}, "rank 1")],
     T.dong_residual: [("Inf", (INF_X,), {}, "finite")],

@@ -111,10 +111,15 @@ _SAMPLERS = {"causal": (T.causal_attention, ("beta",)), "dirichlet": (T.dirichle
              "sinkhorn": (T.sinkhorn_attention, ("beta",)), "banded": (T.banded_attention, ("beta", "window"))}
 
 
+def _in_regime(cfg: Fig3Config) -> bool:
+    """Whether theory claims its mean delta for the run's ensemble at its size (:func:`theory.prediction_regime`)."""
+    return T.prediction_regime(cfg.attention, cfg.tokens, beta=cfg.beta, alpha=cfg.alpha, window=cfg.window)
+
+
 def delta_prediction(cfg: Fig3Config, *, in_regime: bool = True) -> float:
     """Theory's mean delta for the run's ensemble (:func:`theory.slem_prediction`); NaN where none is known and,
     with ``in_regime``, where the law is not claimed to hold (drawn only where it is)."""
-    if in_regime and not T.prediction_regime(cfg.attention, beta=cfg.beta):
+    if in_regime and not _in_regime(cfg):
         return math.nan
     return T.slem_prediction(cfg.attention, cfg.tokens, beta=cfg.beta, alpha=cfg.alpha, window=cfg.window)
 
@@ -294,7 +299,7 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
     if cfg.attention in T.SLEM_LAWS:
         checks["delta_prediction"] = {"law": T.SLEM_LAWS[cfg.attention],
                                       "predicted_mean": delta_prediction(cfg, in_regime=False),
-                                      "in_regime": T.prediction_regime(cfg.attention, beta=cfg.beta),
+                                      "in_regime": _in_regime(cfg),
                                       "measured_mean": float(stats.mean("delta")[1:].mean()),
                                       "measured_ci_halfwidth": float(stats.ci_halfwidth("delta")[1:].max())}
     metrics = [*FIG3_METRICS, *(["delta_predicted"] if math.isfinite(predicted) else [])]
