@@ -156,6 +156,8 @@ def eigvals_threads(count: int = 10000, n: int = 32, beta: float = 4.0) -> dict[
 
     import theory as T
 
+    from threadpoolctl import threadpool_limits  # numpy's OpenBLAS: torch.set_num_threads does not reach it
+
     P = T.softmax_attention((count,), n, beta=beta, generator=T.make_generator(0))
     threads = torch.get_num_threads()
     out = {}
@@ -164,10 +166,11 @@ def eigvals_threads(count: int = 10000, n: int = 32, beta: float = 4.0) -> dict[
             per = []
             for k in (1, threads):
                 torch.set_num_threads(k)
-                solve(P[:100])  # warm-up
-                t = time.perf_counter()
-                solve(P)
-                per.append((time.perf_counter() - t) / count * 1e6)
+                with threadpool_limits(limits=k, user_api="blas"):
+                    solve(P[:100])  # warm-up
+                    t = time.perf_counter()
+                    solve(P)
+                    per.append((time.perf_counter() - t) / count * 1e6)
             out[name] = tuple(per)
     finally:
         torch.set_num_threads(threads)
@@ -239,6 +242,12 @@ def main() -> None:
     del batches
     te, tr = statistics.median(times["engine"]), statistics.median(times["reference"])
     to = statistics.median(times["original"])
+    # the same ratios paired by round (each round's loop over that round's engine), as LAPACK's below: the load
+    # drifts between rounds, so a ratio of medians may divide times from different rounds
+    paired = {k: [r / e for e, r in zip(times["engine"], times[k])] for k in ("reference", "original")}
+    print("paired by round: the loop " + ", ".join(f"{x:.2f}x" for x in paired["reference"])
+          + f" (median {statistics.median(paired['reference']):.2f}x); the original loop "
+          + ", ".join(f"{x:.2f}x" for x in paired["original"]) + f" (median {statistics.median(paired['original']):.2f}x)")
     print(f"\nfig3 at T = {a.trials} (whole commands, median of {a.rounds}): engine {te:.2f} s, "
           f"per-trial numpy loop of the same 19 metrics {tr:.2f} s -> speed-up {tr / te:.2f}x (#13's target at "
           f"T = 5000: >= 4x); the loop's original ten metrics {to:.2f} s -> {to / te:.2f}x")

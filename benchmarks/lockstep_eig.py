@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,29 @@ def _families(count: int, n: int):
     return {name: _restrict(P).numpy().copy() for name, P in out.items()}
 
 
+def symmetric_kernel(count: int, n: int, rounds: int) -> None:
+    """The largest eigenvalue of ``count`` symmetric n x n Gram matrices X X^T (as the stable rank's), one thread:
+    the lockstep symmetric kernel against torch's batched eigvalsh, best of ``rounds``, alternated."""
+    import torch
+
+    from theory import _lockstep
+
+    X = torch.randn(count, n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    G = X @ X.mT
+    kernel, lapack = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        top = _lockstep.symmetric_max_eigenvalue(G.numpy())
+        kernel.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ref = torch.linalg.eigvalsh(G)[:, -1]
+        lapack.append(time.perf_counter() - t)
+    err = float((torch.from_numpy(top) - ref).abs().max() / ref.abs().max())
+    print(f"largest eigenvalue of {count} symmetric {n} x {n} Gram matrices, one thread, best of {rounds}: lockstep "
+          f"kernel {min(kernel) / count * 1e6:.1f} us per matrix, torch eigvalsh {min(lapack) / count * 1e6:.1f} us "
+          f"({min(lapack) / min(kernel):.1f}x); largest difference {err:.1e} of the largest eigenvalue")
+
+
 def main() -> None:
     import argparse
     import time
@@ -317,8 +341,14 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=32)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--numba", action="store_true", help="also time the numba variant")
+    p.add_argument("--symmetric", action="store_true", help="only the symmetric kernel against torch's eigvalsh")
     a = p.parse_args()
     torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # numpy's OpenBLAS too: torch.set_num_threads does not reach it
+    if a.symmetric:
+        return symmetric_kernel(a.count, a.tokens, a.rounds)
     if not _lockstep.available():
         sys.exit(f"the kernel is not available: {_lockstep.status()}")
     if a.numba:

@@ -13,11 +13,15 @@ Performance.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, as the other benchmarks
 
-from theory._attention import _restrict
+import torch  # noqa: E402
+
+from theory._attention import _restrict  # noqa: E402
 
 
 def slem_by_squaring(C: torch.Tensor, squarings: int, p: int) -> torch.Tensor:
