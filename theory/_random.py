@@ -58,7 +58,7 @@ def _device(generator: torch.Generator, device: str | torch.device | None) -> to
 
 def _batch(batch: Sequence[int] | int) -> tuple[int, ...]:
     batch = (batch,) if isinstance(batch, int) else tuple(batch)
-    if any((not isinstance(b, int)) or b < 0 for b in batch):
+    if any((not isinstance(b, int)) or isinstance(b, bool) or b < 0 for b in batch):
         raise ValueError(f"batch must be a tuple of integers >= 0; got {batch!r}")
     return batch
 
@@ -92,7 +92,7 @@ def random_gaussian(batch: Sequence[int] | int, rows: int, cols: int, *, std: fl
                     device: str | torch.device | None = None) -> Tensor:
     r"""Weights ``(*batch, rows, cols)`` with iid $N(0, \mathrm{std}^2)$ entries."""
     _sizes(rows=(rows, 1), cols=(cols, 1))
-    if not (isinstance(std, (int, float)) and math.isfinite(std) and std >= 0):
+    if not (isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be a finite number >= 0; got {std!r}")
     Z = _randn((*_batch(batch), rows, cols), generator, dtype, _device(generator, device))
     return Z if std == 1 else std * Z  # 1 * Z is Z: no pass over it
@@ -110,8 +110,7 @@ def softmax_attention(batch: Sequence[int] | int, n: int, *, beta: float = 4.0, 
                       dtype: torch.dtype = torch.float64, device: str | torch.device | None = None) -> Tensor:
     r"""$P = \mathrm{softmax}(\beta Z)$ row-wise, $Z$ iid $N(0, 1)$: ``(*batch, n, n)``, independent of any X."""
     _sizes(n=(n, 2))
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
+    _beta(beta)
     Z = _randn((*_batch(batch), n, n), generator, dtype, _device(generator, device))
     return attention_from_scores(beta * Z)
 

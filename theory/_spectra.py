@@ -41,16 +41,19 @@ SLEM_LAWS = {
 
 def slem_prediction(attention: str, n: int, *, beta: float = 4.0, alpha: float = 1.0, window: int = 2) -> float:
     """The predicted mean delta of ``attention``'s ensemble at size ``n`` (NaN where none is known; see module)."""
-    if not isinstance(n, int) or n < 2:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
         raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")  # as the samplers take it
     if attention in ("softmax", "sinkhorn"):
         return math.sqrt(math.expm1(beta * beta) / n) if beta * beta < 700 else math.inf
     if attention == "dirichlet":
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0; got {alpha!r}")
+        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha)
+                and alpha > 0):
+            raise ValueError(f"alpha must be a finite number > 0; got {alpha!r}")
         return 1 / math.sqrt(alpha * n)
     if attention == "banded":
-        if not (isinstance(window, int) and window >= 1):
+        if not (isinstance(window, int) and not isinstance(window, bool) and window >= 1):
             raise ValueError(f"window must be an integer >= 1; got {window!r}")
         if window >= n - 1:  # every row sees every token: at beta = 0, P = Pi
             return 0.0 if beta == 0 else math.nan
