@@ -96,7 +96,7 @@ def test_C7_diversity_decays_linearly_along_a_symmetric_chain_overall_and_per_st
     odds0 = T.similarity_odds(X0)
     for k in range(L):
         Y = T.attend(X, P[k] - 1 / n, U[k])
-        (s_x, t_x), (s_y, t_y) = X.shares(), Y.shares()
+        (s_x, t_x), (_, t_y) = X.shares(), Y.shares()
         if float(t_y) < 1e-200:
             break
         overall = T.diversity_decay_bound(odds0, dbar, k + 1)  # R-linear, rate dbar^2
