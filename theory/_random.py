@@ -217,6 +217,11 @@ def _beta(beta: object) -> None:
         raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")
 
 
+def _alpha(alpha: object) -> None:
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha must be a finite number > 0; got {alpha!r}")
+
+
 def _masked_softmax(batch: Sequence[int] | int, n: int, beta: float, keep: Tensor, generator: torch.Generator,
                     dtype: torch.dtype, device: str | torch.device | None) -> Tensor:
     """Row softmax of beta Z over the entries where ``keep`` (n, n) is True, exactly 0 elsewhere."""
@@ -262,8 +267,7 @@ def dirichlet_attention(batch: Sequence[int] | int, n: int, *, alpha: float = 1.
     Entry variance: $\kappa^2 = \mathrm{Var}\,G/(\mathbb{E}\,G)^2 = 1/\alpha$ (the circular law's constant).
     """
     _sizes(n=(n, 2))
-    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and alpha > 0):
-        raise ValueError(f"alpha must be a finite number > 0; got {alpha!r}")
+    _alpha(alpha)
     shape = (*_batch(batch), n, n)
     dev = _device(generator, device)
     conc = torch.full(shape, alpha + 1.0, dtype=torch.float64, device=generator.device)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import math
 
+from ._random import _alpha, _beta, _sizes
+
 __all__ = ["slem_prediction", "prediction_regime", "SLEM_LAWS"]
 
 _ATTENTIONS = ("softmax", "symmetric", "data", "causal", "dirichlet", "sinkhorn", "banded")
@@ -41,20 +43,15 @@ SLEM_LAWS = {
 
 def slem_prediction(attention: str, n: int, *, beta: float = 4.0, alpha: float = 1.0, window: int = 2) -> float:
     """The predicted mean delta of ``attention``'s ensemble at size ``n`` (NaN where none is known; see module)."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-        raise ValueError(f"n must be an integer >= 2; got {n!r}")
-    if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a finite number >= 0; got {beta!r}")  # as the samplers take it
+    _sizes(n=(n, 2))
+    _beta(beta)  # the samplers' own checks: a prediction takes what they take
     if attention in ("softmax", "sinkhorn"):
         return math.sqrt(math.expm1(beta * beta) / n) if beta * beta < 700 else math.inf
     if attention == "dirichlet":
-        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha)
-                and alpha > 0):
-            raise ValueError(f"alpha must be a finite number > 0; got {alpha!r}")
+        _alpha(alpha)
         return 1 / math.sqrt(alpha * n)
     if attention == "banded":
-        if not (isinstance(window, int) and not isinstance(window, bool) and window >= 1):
-            raise ValueError(f"window must be an integer >= 1; got {window!r}")
+        _sizes(window=(window, 1))
         if window >= n - 1:  # every row sees every token: at beta = 0, P = Pi
             return 0.0 if beta == 0 else math.nan
         return 1 - math.pi ** 2 * window * (window + 1) / (6 * n * n) if 2 * window + 1 < n else math.nan
@@ -71,8 +68,7 @@ def prediction_regime(attention: str, n: int, *, beta: float = 4.0, alpha: float
     and causal beta = 0, banded with 2w + 1 < n or w >= n - 1)."""
     if attention not in _ATTENTIONS:
         raise ValueError(f"unknown attention {attention!r}; one of {', '.join(_ATTENTIONS)}")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-        raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    _sizes(n=(n, 2))
     if attention == "softmax":
         return beta <= 1 and n >= 32
     if attention == "sinkhorn":

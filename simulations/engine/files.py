@@ -15,20 +15,16 @@ def _read_umask() -> int:
     return mask
 
 
+# the process's umask as it was at import (reading it again would set it to 0 for an instant, while the engine's
+# worker threads may be creating files)
 _UMASK = _read_umask()
-
-
-def _umask() -> int:
-    """The process's umask as it was at import (reading it again would set it to 0 for an instant, while the
-    engine's worker threads may be creating files)."""
-    return _UMASK
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
     """``data`` in a new temporary file beside ``path``, fsynced; the temporary file's path."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; results are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
