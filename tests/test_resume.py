@@ -174,3 +174,52 @@ def test_a_checkpoint_is_keyed_by_the_device_the_run_goes_to_not_the_flag(monkey
     assert on_gpu != on_cpu
     assert Checkpoint.for_run(".", "fig3", {**config, "device": "cpu"}).key != on_cpu  # the flag is kept too
     assert Checkpoint.for_run(".", "fig3", {**config, "device": "cuda"}).key  # no GPU: the run itself refuses
+
+
+def test_a_resumed_run_reports_the_fallbacks_and_seconds_of_the_chunks_before_it(tmp_path, monkeypatch):
+    # the JSON's LAPACK fallbacks were counted around the call in this process and its elapsed seconds timed in it:
+    # a resumed run reported those of the chunks after its interruption only
+    import threading
+
+    from simulations.engine.checkpoint import Checkpoint
+    from simulations.engine.config import Fig3Config
+    from simulations.studies.fig3 import simulate_fig3
+    from theory import _lockstep
+
+    if not _lockstep.available():
+        pytest.skip(f"no kernel: {_lockstep.status()}")
+    real, lock, calls = _lockstep.top_eigenvalue, threading.Lock(), [0]
+
+    def failing(Cn, errors=False):  # the kernel's answer with two matrices of each call marked as not converged
+        re, im, ok, *err = real(Cn, errors=errors)
+        re[[0, 3]], ok[[0, 3]] = 123.0, False
+        with lock:
+            calls[0] += 1
+        return (re, im, ok, *err)
+
+    monkeypatch.setattr(_lockstep, "top_eigenvalue", failing)
+    cfg = Fig3Config(tokens=6, width=5, depth=3, trials=32, rng_block=8, chunk=8, device="cpu")
+    whole = simulate_fig3(cfg, progress=False)
+    assert calls[0] == 4 * 3  # a call per block and layer: two fallbacks each
+    assert whole.checks["eigen_solver"]["lapack_fallbacks"] == 2 * calls[0]
+
+    checkpoint = Checkpoint.for_run(tmp_path, "fig3", cfg.to_dict())
+    save, saves = checkpoint.save, []
+
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_fig3(cfg, progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(checkpoint, "save", save)
+    arrays = checkpoint.read()
+    assert int(arrays["chunks_done"]) == 2 and 0 < float(arrays["seconds"]) < 1000
+    checkpoint.write(**{**arrays, "seconds": np.array(1000.0)})  # as if the first process had run for long
+    resumed = simulate_fig3(cfg, progress=False, checkpoint=checkpoint)
+    assert resumed.checks["eigen_solver"]["lapack_fallbacks"] == whole.checks["eigen_solver"]["lapack_fallbacks"]
+    assert resumed.elapsed_s > 1000
+    assert resumed.rows == whole.rows

@@ -55,18 +55,22 @@ _SOURCE = Path(__file__).with_name("_hqr.cu")
 
 _FALLBACKS = 0  # matrices a kernel did not converge on, recomputed with LAPACK (this process)
 _FALLBACK_LOCK = threading.Lock()  # the engine's workers are threads
+_THREAD = threading.local()  # the same count per thread: a block runs in one thread, other threads run others
 
 
 def count_fallbacks(k: int) -> None:
-    """Record ``k`` more matrices handed back to LAPACK."""
+    """Record ``k`` more matrices handed back to LAPACK (in this process and in the calling thread)."""
     global _FALLBACKS
     with _FALLBACK_LOCK:
         _FALLBACKS += int(k)
+    _THREAD.count = getattr(_THREAD, "count", 0) + int(k)
 
 
-def fallbacks() -> int:
-    """Matrices handed back to LAPACK so far in this process (a run reports the difference over itself)."""
-    return _FALLBACKS
+def fallbacks(*, thread: bool = False) -> int:
+    """Matrices handed back to LAPACK so far in this process, or with ``thread`` in the calling thread only: the
+    difference over a computation that runs in one thread (one block of the engine's) is exactly its own, whatever
+    the other threads do meanwhile."""
+    return getattr(_THREAD, "count", 0) if thread else _FALLBACKS
 
 
 def warp_doubles(m: int) -> int:

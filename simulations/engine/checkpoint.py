@@ -1,8 +1,8 @@
 """Checkpoints: an interrupted run continues from its last finished chunk and ends with identical results.
 
-After every chunk the engine saves the merged statistics and the number of chunks done to
-``DIR/.{figure}.checkpoint.npz``, written atomically (a kill at any moment leaves the previous checkpoint
-whole). A checkpoint is used only by the same command: same figure, same config, and the same code (a hash
+After every chunk the engine saves the merged statistics, the number of chunks done and the seconds they took
+(so a resumed run reports the time of the whole) to ``DIR/.{figure}.checkpoint.npz``, written atomically (a
+kill at any moment leaves the previous checkpoint whole). A checkpoint is used only by the same command: same figure, same config, and the same code (a hash
 of the ``theory`` and ``simulations`` sources); anything else starts afresh. The checkpoint is removed once
 the figure's results are written.
 """
@@ -85,10 +85,14 @@ class Checkpoint:
         if arrays is None or "chunks_done" not in arrays:
             return None
         done = int(arrays.pop("chunks_done"))
-        return StreamingStats.from_state(arrays), done
+        seconds = float(arrays.pop("seconds", 0.0))
+        stats = StreamingStats.from_state(arrays)
+        stats.earlier_seconds = seconds
+        return stats, done
 
-    def save(self, stats: StreamingStats, chunks_done: int) -> None:
-        self.write(chunks_done=np.array(chunks_done), **stats.state())
+    def save(self, stats: StreamingStats, chunks_done: int, seconds: float = 0.0) -> None:
+        """Save ``stats`` after ``chunks_done`` chunks, which took ``seconds`` of the run so far (all processes)."""
+        self.write(chunks_done=np.array(chunks_done), seconds=np.array(float(seconds)), **stats.state())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -180,6 +181,7 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
     finds one continues after its last finished chunk (:mod:`simulations.engine.checkpoint`).
     """
     workers = default_workers(device) if workers is None else workers
+    start = time.perf_counter()
     stats, done = StreamingStats(steps, keep_trials=keep_trials), 0
     if checkpoint is not None and (resumed := checkpoint.load()) is not None:
         stats, done = resumed
@@ -193,7 +195,7 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
         for values, first_step in results:  # merged in block order, whichever worker ran the block
             stats.update(values, first_step)
         if checkpoint is not None:
-            checkpoint.save(stats, ch.index + 1)
+            checkpoint.save(stats, ch.index + 1, stats.earlier_seconds + time.perf_counter() - start)
         bar.update(ch.trials)
 
     with (nullcontext(outer) if outer is not None else

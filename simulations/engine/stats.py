@@ -40,6 +40,9 @@ class StreamingStats:
         self._max: dict[str, np.ndarray] = {}
         self.excluded: dict[str, int] = {}
         self.trials: dict[str, list[np.ndarray]] = {}
+        # seconds that earlier processes of the same run spent on the chunks restored from a checkpoint, so that a
+        # resumed run reports the time of the whole (:func:`simulations.engine.runner.run_chunks`)
+        self.earlier_seconds = 0.0
 
     def update(self, values: dict[str, torch.Tensor], first_step: dict[str, int] | None = None) -> None:
         """Merge one block: ``values[metric]`` is ``(block_trials, steps - first_step[metric])``.

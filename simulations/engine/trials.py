@@ -40,7 +40,7 @@ def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int],
                ) -> tuple[StreamingStats, torch.device, float]:
     """``trial(seed, X0, generator) -> {metric: (steps - first_step[metric],)}`` over all trials.
 
-    Returns the merged statistics (steps 0..L), the device and the elapsed seconds.
+    Returns the merged statistics (steps 0..L), the device and the elapsed seconds (a resumed run's included).
     """
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
@@ -48,4 +48,4 @@ def run_trials(cfg: TransformerConfig, trial: Trial, first_step: dict[str, int],
     stats = run_chunks(lambda block: (_block_values(cfg, block, trial), first_step), trials=cfg.trials, seed=cfg.seed,
                        steps=cfg.depth + 1, chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
                        keep_trials=keep_trials, progress=progress, desc=desc, checkpoint=checkpoint)
-    return stats, device, time.perf_counter() - t0
+    return stats, device, time.perf_counter() - t0 + stats.earlier_seconds  # a resumed run's earlier processes too

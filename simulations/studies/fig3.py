@@ -139,6 +139,7 @@ def _full_form_excess(X: T.SplitTokens, attention: dict, W: torch.Tensor) -> tup
 
 def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     n, d, L = cfg.tokens, cfg.width, cfg.depth
+    fallbacks_before = _hqr.fallbacks(thread=True)  # the block runs in this thread: the difference is its own
     X = T.split_tokens(initial_tokens(cfg, ch))  # (c, n, d) in split form: X = 1 m^T + E
     predicted = delta_prediction(cfg)
     extra = ("delta_predicted",) if math.isfinite(predicted) else ()
@@ -171,8 +172,12 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
         X = Y.scaled_to(math.sqrt(n * d))  # scale-free quantities do not change; data attention sees ||X||^2 = nd
     out = {m: torch.stack(v, dim=-1) for m, v in values.items()}  # (c, L or L + 1)
     out["log_t_div_slope"] = (out["log_t_div"] @ _slope_weights(L, out["log_t_div"]))[:, None]  # (c, 1)
+    # matrices of this block a kernel handed back to LAPACK, on the block's first trial (0 on the others): a
+    # statistic like any other, so a resumed run counts the chunks before its interruption too
+    out["lapack_fallbacks"] = torch.zeros_like(out["log_t_div_slope"])
+    out["lapack_fallbacks"][0] = _hqr.fallbacks(thread=True) - fallbacks_before
     first = {m: (0 if m in _FROM_STEP_0 else 1) for m in out}
-    first["log_t_div_slope"] = L  # one value per trial, filed at the last step
+    first["log_t_div_slope"] = first["lapack_fallbacks"] = L  # one value per trial, filed at the last step
     return out, first
 
 
@@ -263,7 +268,6 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
     """Run Figure 3's chain for ``cfg``; a pure function of the config (and the device it runs on)."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     t0 = time.perf_counter()
-    fallbacks_before = _hqr.fallbacks()
     stats = run_chunks(lambda ch: _chain(cfg, ch), trials=cfg.trials, seed=cfg.seed, steps=cfg.depth + 1,
                        chunk=cfg.chunk, rng_block=cfg.rng_block, device=device, dtype=dtype,
                        keep_trials=keep_trials, progress=progress, desc=f"fig3 ({cfg.attention})",
@@ -291,7 +295,7 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
         # which solver gave the general (not triangular, not symmetric) deltas, and how many matrices a kernel
         # handed back to LAPACK for not converging
         "eigen_solver": {"general": _general_solver(device),
-                         "lapack_fallbacks": _hqr.fallbacks() - fallbacks_before},
+                         "lapack_fallbacks": _count_of(stats, "lapack_fallbacks")},
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step
         checks["C6_holds_every_step"] = violations == 0
@@ -304,11 +308,12 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                                       "measured_ci_halfwidth": float(stats.ci_halfwidth("delta")[1:].max())}
     metrics = [*FIG3_METRICS, *(["delta_predicted"] if math.isfinite(predicted) else [])]
     return FigureResult("fig3", {"figure": "fig3", **cfg.to_dict()}, stats.rows(metrics), checks,
-                        str(device), time.perf_counter() - t0, stats)
+                        str(device), time.perf_counter() - t0 + stats.earlier_seconds, stats)
 
 
 def _count_of(stats, indicator: str) -> int:
-    """How many of the recorded 0/1 values of ``indicator`` are 1, over all steps."""
+    """The sum of the recorded values of ``indicator`` over all trials and steps: how many of its 0/1 values are 1,
+    or the total of a count."""
     counts, shares = stats.count(indicator), stats.mean(indicator)
     return int(round(float((counts * shares)[counts > 0].sum())))
 
