@@ -166,3 +166,18 @@ def test_a_points_saved_state_belongs_to_the_code_that_computed_it(monkeypatch):
     key = sweep_mod._point_key("fig3", cfg)
     monkeypatch.setattr(checkpoint, "code_hash", lambda: "another version")
     assert sweep_mod._point_key("fig3", cfg) != key
+
+
+def test_a_sweep_names_the_law_of_its_ensemble(tmp_path, capsys):
+    # the prose called every in-regime law "the circular law": banded attention's is the diffusive gap
+    out = tmp_path / "banded"
+    at_12 = ["--depth", "2", "--tokens", "12", "--width", "4", "--device", "cpu", "--no-progress"]
+    assert main(["sweep", "fig3", "--attention", "banded", "--beta", "0", "--window", "1,2", "--trials", "4",
+                 *at_12, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Where the diffusive-gap law is claimed to hold (2 points)" in text and "circular" not in text
+    out = tmp_path / "mixed"  # two ensembles with different laws, in their regimes at both sizes
+    assert main(["sweep", "fig3", "--attention", "banded,dirichlet", "--tokens", "12,16", "--beta", "0", "--alpha",
+                 "1", "--window", "1", "--trials", "4", "--depth", "2", "--width", "4", "--device", "cpu",
+                 "--no-progress", "--out", str(out)]) == 0
+    assert "Where theory's law for each ensemble is claimed to hold (4 points)" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """The numbers README quotes from a sweep, and their wording (see :mod:`simulations.readme`): a table over the
 attention ensembles, prose for a phase diagram (range of the C6 violation share and of the fitted rate, the
-circular law where it is claimed to hold and where it fails)."""
+ensemble's delta law where it is claimed to hold and where it fails)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,19 @@ def common(results: list[dict], field: str):
 def _trials_text(f: dict, per: str, sep: str = ", ") -> str:
     """', T = 300 trials per point' where every point has the same trial count, '' where --trials was swept."""
     return "" if f.get("trials") is None else f"{sep}T = {f['trials']} trials per {per}"
+
+
+# what each ensemble's delta law is called in prose (theory.SLEM_LAWS states them)
+_LAW_NAMES = {"softmax": "the circular law", "sinkhorn": "the circular law", "dirichlet": "the circular law",
+              "banded": "the diffusive-gap law", "causal": "the exact diagonal law"}
+
+
+def _law_name(f: dict, points: list[dict]) -> str:
+    """The name of the law ``points`` are compared with: their ensemble's (swept or fixed; fig3's default is
+    softmax), or a generic name where they mix ensembles with different laws."""
+    names = {_LAW_NAMES.get(p["point"].get("attention", f["fixed"].get("attention", "softmax")), "theory's law")
+             for p in points}
+    return names.pop() if len(names) == 1 else "theory's law for each ensemble"
 
 
 def _where(point: dict) -> str:
@@ -86,7 +99,7 @@ def render_sweep_findings(f: dict) -> str:
     relative = [p for p in held if p["summary"]["delta_predicted"] != 0]
     zero = [p for p in held if p["summary"]["delta_predicted"] == 0]
     if held:
-        text += f" Where the circular law is claimed to hold ({len(held)} points), mean delta is"
+        text += f" Where {_law_name(f, held)} is claimed to hold ({len(held)} points), mean delta is"
     if relative:
         dev = [abs(p["summary"]["delta_mean"] / p["summary"]["delta_predicted"] - 1) for p in relative]
         worst = relative[dev.index(max(dev))]
