@@ -21,7 +21,7 @@ from torch import Tensor
 from ._attention import _omega, _sigma, _slem
 from ._backend import array_function
 from ._escalation import _check_map, _rate_from_ratio, check_share_pair, excess_of
-from ._similarity import (_scaled_parts, _split_norms, _split_shares, ldexp, norm_ratio, shares,
+from ._similarity import (_scaled_parts, _split_norms, _split_shares, ldexp, norm_ratio, part_norms, shares,
                           split_scaled_norms)
 from ._validate import check_nonnegative, check_pair, check_row_stochastic, check_tokens
 
@@ -135,11 +135,11 @@ def residual_second_moments(X: Tensor, P: Tensor, gamma: Tensor) -> tuple[Tensor
     check_row_stochastic("P", P)
     check_pair(X, P, "X", "P")
     check_nonnegative("gamma", gamma)
-    a, b = _split_norms(X)
+    xbar, centred, e = _scaled_parts(X)  # X's two parts once: its norms and P's action on its centred part
+    a, b = (ldexp(v.value, v.exp) for v in part_norms(xbar, centred, e, X.shape[-2]))
     pa = _split_norms(P @ X)[0]
     # Pi_perp P X = Pi_perp P Pi_perp X (C3: P 1 = 1), from the centred part: the full product P X would leak
     # eps ||Pi X|| into it, a relative error of eps^2/t_div in its square
-    _, centred, e = _scaled_parts(X)
     pb = ldexp(_split_norms(P.to(centred.dtype) @ centred)[1], e)
     return a.square() + gamma * pa.square(), b.square() + gamma * pb.square()
 

@@ -137,9 +137,13 @@ def _scaled_parts(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def split_scaled_norms(X: Tensor) -> tuple[ScaledNorm, ScaledNorm]:
     r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ as :class:`ScaledNorm` pairs (no under- or overflow, relative rounding)."""
-    xbar, centred, e = _scaled_parts(X)
+    return part_norms(*_scaled_parts(X), X.shape[-2])
+
+
+def part_norms(xbar: Tensor, centred: Tensor, e: Tensor, n: int) -> tuple[ScaledNorm, ScaledNorm]:
+    """(||Pi X||, ||Pi_perp X||) of X from its parts as :func:`_scaled_parts` gives them (``n`` tokens)."""
     a, b = _scaled_frobenius(xbar), _scaled_frobenius(centred)
-    return (ScaledNorm(a.value * math.sqrt(X.shape[-2]), a.exp + e), ScaledNorm(b.value, b.exp + e))
+    return ScaledNorm(a.value * math.sqrt(n), a.exp + e), ScaledNorm(b.value, b.exp + e)
 
 
 def common_scale(a: ScaledNorm, b: ScaledNorm) -> tuple[Tensor, Tensor, Tensor]:
