@@ -168,6 +168,81 @@ def test_blocks_hold_whole_warps_of_matrices_within_their_shared_memory():
         _load_gpu(12)
 
 
+def _kernel_parameters() -> dict[str, list[str]]:
+    """Each CUDA kernel's parameter types, as _hqr.cu declares them (without the names)."""
+    import re
+
+    from theory._hqr import _SOURCE
+
+    found = re.findall(r'extern "C" __global__ void (\w+)\(([^)]*)\)', _SOURCE.read_text())
+    def kind(param: str) -> str:  # "const double *__restrict__ C" -> "double*"
+        words = param.replace("*", " ").replace("__restrict__", " ").replace("const", " ").split()[:-1]
+        return " ".join(words) + "*" * param.count("*")
+
+    return {name: [kind(p) for p in params.split(",")] for name, params in found}
+
+
+@pytest.mark.parametrize("lanes", [32, 16, 8])
+def test_every_launch_passes_its_kernel_the_parameters_it_declares(monkeypatch, lanes):
+    """The host side of the GPU kernels without a GPU: a stand-in CuPy records each launch, and its arguments are
+    checked against the kernel's signature in _hqr.cu, position by position (count, integer width, the element type
+    and size of each array). A kernel that gains a parameter the launch does not pass, or a launch that calls the
+    wrong kernel, fails here; on a GPU it would read past its arguments."""
+    import sys
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from theory import _hqr
+
+    calls = []
+
+    class Kernel:  # cupy.RawKernel: records its launches
+        def __init__(self, code, name, options=()):
+            self.name, self.options, self.max_dynamic_shared_size_bytes = name, options, 48 * 1024
+
+        def compile(self):
+            pass
+
+        def __call__(self, grid, block, args, shared_mem=0):
+            calls.append((self.name, grid, block, args, shared_mem, self.options))
+
+    cupy = SimpleNamespace(RawKernel=Kernel, __version__="stand-in", from_dlpack=lambda t: t,
+                           cuda=SimpleNamespace(Stream=SimpleNamespace(from_external=lambda s: nullcontext()),
+                                                Device=lambda index: nullcontext()))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: SimpleNamespace(cuda_stream=0))
+    monkeypatch.setattr(_hqr, "_gpu", {})
+    monkeypatch.setattr(_hqr, "_gpu_status", {})
+    # CPU tensors stand for CUDA ones: everything else of _cuda_batch is kept
+    monkeypatch.setattr(_hqr, "_cuda_batch", lambda X, lanes: (_hqr._load_gpu(lanes), X.contiguous()))
+    b, m = 7, 5
+    C = torch.randn(b, m, m, dtype=torch.float64)
+    _hqr.top_eigenvalue_cuda(C, errors=True, lanes=lanes)
+    _hqr.top_eigenvalue_cuda(C, lanes=lanes)
+    _hqr.symmetric_max_cuda(C + C.mT, lanes=lanes)
+    assert [c[0] for c in calls] == ["top_kernel", "error_kernel", "top_kernel", "sym_max_kernel"]
+    declared = _kernel_parameters()
+    assert set(declared) == set(_hqr._KERNELS)
+    scalars = {"long long": np.int64, "int": np.int32}
+    arrays = {"double*": torch.float64, "unsigned char*": torch.uint8, "int*": torch.int32}
+    for name, grid, block, args, shared, options in calls:
+        params = declared[name]
+        assert len(args) == len(params), (name, params, args)
+        assert args[0] == b and args[1] == m and args[2].shape == (b, m, m)  # (b, m, the matrices)
+        for i, (param, arg) in enumerate(zip(params, args)):
+            if param in scalars:
+                assert type(arg) is scalars[param], (name, i, param, type(arg))
+            else:
+                assert isinstance(arg, torch.Tensor) and arg.dtype == arrays[param], (name, i, param, arg)
+                assert arg.is_contiguous() and arg.numel() in (1, b, b * m * m), (name, i, arg.shape)
+        assert f"-DLANES={lanes}" in options
+        assert block[0] % 32 == 0 and block[0] // lanes * grid[0] >= b  # whole warps, every matrix covered
+    top = [c[3] for c in calls if c[0] == "top_kernel"]
+    assert top[0][6] == 1 and top[0][7].shape == (b, m, m) and top[1][6] == 0  # the Hessenberg form saved if asked
+    assert calls[1][3][2] is top[0][7]  # the error kernel reads the form the first launch saved
+
+
 def test_a_gpu_load_that_fails_unexpectedly_raises_records_nothing_and_is_tried_again(monkeypatch):
     """A CuPy whose import fails with something other than ImportError (a driver it cannot use, say) is raised to
     the caller, and no status is left half-recorded: the next call tries again and says why."""
