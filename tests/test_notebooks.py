@@ -129,18 +129,25 @@ def images(nb) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-@pytest.mark.parametrize("path", PATHS, ids=IDS)
+BUILT_TWICE = "08_explorer"  # executed (twice) by test_two_builds_of_a_seeded_notebook_are_byte_identical
+
+
+def assert_ran_through(nb, name: str) -> None:
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    assert images(nb) > 0, f"{name} drew no figure (is matplotlib's inline backend active?)"
+    assert not volatile_parts(nb), f"{name}: the build left volatile parts: {volatile_parts(nb)}"
+
+
+@pytest.mark.parametrize("path", [p for p in PATHS if p.stem != BUILT_TWICE],
+                         ids=[i for i in IDS if i != BUILT_TWICE])
 def test_notebook_executes_top_to_bottom_with_small_parameters(path, build):
     full = os.environ.get("TSE_NOTEBOOK_FULL") == "1"
     # build.execute gives the kernel the small switch, the repository on its path, this interpreter first on PATH
     # (the python3 kernelspec launches `python`) and no GPU; it raises CellExecutionError, with the failing cell
     # and its traceback, on the first error, and returns the notebook normalised as the build writes it. It runs
     # the notebook in a process of its own, killed and run again if it stalls.
-    nb = build.execute(path, small=not full)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors
-    assert images(nb) > 0, f"{path.name} drew no figure (is matplotlib's inline backend active?)"
-    assert not volatile_parts(nb), f"{path.name}: the build left volatile parts: {volatile_parts(nb)}"
+    assert_ran_through(build.execute(path, small=not full), path.name)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -210,12 +217,13 @@ def test_committed_outputs_are_those_of_a_fresh_build(path, build, tmp_path):
 
 
 def test_two_builds_of_a_seeded_notebook_are_byte_identical(build, tmp_path):
-    # notebook 08: seeded, and it stores widget state, whose random model ids the build renumbers
+    # notebook 08: seeded, and it stores widget state, whose random model ids the build renumbers. Its execution
+    # test is this one (the builds run it top to bottom at the small sizes, as the test above runs the others)
     for out in ("a", "b"):
-        assert build.main(["08", "--small", "--out", str(tmp_path / out)]) == 0
-    first, second = (tmp_path / out / "08_explorer.ipynb" for out in ("a", "b"))
+        assert build.main([BUILT_TWICE[:2], "--small", "--out", str(tmp_path / out)]) == 0
+    first, second = (tmp_path / out / f"{BUILT_TWICE}.ipynb" for out in ("a", "b"))
     assert first.read_bytes() == second.read_bytes()
-    assert not volatile_parts(jupytext.read(first))
+    assert_ran_through(jupytext.read(first), first.name)
 
 
 LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
@@ -282,6 +290,40 @@ def test_a_notebook_that_stalls_in_every_attempt_stops_the_build_with_stalled(bu
         build.execute(path, small=True, timeout_s=5, attempts=1)
     assert time.monotonic() - t0 < 20
     assert _kernel_gone(int(pid.read_text()), within_s=0.5), "the build left the stalled kernel running"
+
+
+def test_channel_waits_are_sliced_so_a_message_one_wait_missed_is_taken_by_the_next(build):
+    import asyncio
+    from queue import Empty
+
+    calls = []
+
+    def channel(replies):  # get_msg: each call waits its full timeout unless its reply is ready
+        async def get_msg(timeout=None):
+            calls.append(timeout)
+            reply = replies.pop(0) if replies else None
+            if reply is None:
+                await asyncio.sleep(timeout)
+                raise Empty
+            return reply
+        return get_msg
+
+    # the first wait misses the message (it sleeps its whole timeout); the slice after it takes it: 0.05 s, not 300
+    t0 = time.monotonic()
+    assert asyncio.run(build.sliced(channel([None, "reply"]), 0.05)(timeout=300)) == "reply"
+    assert time.monotonic() - t0 < 5 and calls == [0.05, 0.05]
+    calls.clear()  # no message: Empty at the caller's deadline, no wait longer than a slice
+    t0 = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(build.sliced(channel([]), 0.05)(timeout=0.2))
+    assert 0.2 <= time.monotonic() - t0 < 2 and max(calls) <= 0.05 and len(calls) >= 4
+    calls.clear()  # timeout=None: waits, a slice at a time, until a message comes
+    assert asyncio.run(build.sliced(channel([None, None, "late"]), 0.01)(timeout=None)) == "late"
+    assert calls == [0.01, 0.01, 0.01]
+    calls.clear()  # timeout=0: one look
+    with pytest.raises(Empty):
+        asyncio.run(build.sliced(channel([]), 0.05)(timeout=0))
+    assert calls == [0]
 
 
 def test_a_failing_cell_reaches_the_caller_as_nbclients_error(build, tmp_path):

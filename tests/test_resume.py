@@ -2,6 +2,7 @@
 
 import hashlib
 import importlib.util
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,14 @@ def _run(out: Path, *extra: str, args: list[str] = ARGS) -> subprocess.Completed
 def uninterrupted(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("uninterrupted")
     assert _run(out).returncode == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def earlier_result(tmp_path_factory) -> Path:
+    """A complete result of another seed, which an interrupted run in the same folder must not destroy."""
+    out = tmp_path_factory.mktemp("earlier")
+    assert _run(out, "--seed", "7", "--trials", "250").returncode == 0
     return out
 
 
@@ -67,10 +76,10 @@ def test_a_killed_run_on_the_gpu_continues_and_ends_identical(tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path, uninterrupted, signum):
+def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path, uninterrupted, earlier_result,
+                                                                       signum):
     out = tmp_path / "out"
-    # a previous complete result (another seed) that the interrupted run must not destroy
-    assert _run(out, "--seed", "7", "--trials", "250").returncode == 0
+    shutil.copytree(earlier_result, out)  # a previous complete result (another seed) it must not destroy
     before = {name: (out / name).read_bytes() for name in ("fig3.csv", "fig3.json", "fig3.png")}
     proc, err = _interrupt_after_two_chunks(ARGS, out, signum)
     checkpoint = out / ".fig3.checkpoint.npz"
