@@ -1,10 +1,10 @@
 """Checkpoints: an interrupted run continues from its last finished chunk and ends with identical results.
 
 After every chunk the engine saves the merged statistics, the number of chunks done and the seconds they took
-(so a resumed run reports the time of the whole) to ``DIR/.{figure}.checkpoint.npz``, written atomically (a
-kill at any moment leaves the previous checkpoint whole). A checkpoint is used only by the same command: same figure, same config, and the same code (a hash
-of the ``theory`` and ``simulations`` sources); anything else starts afresh. The checkpoint is removed once
-the figure's results are written.
+(so a resumed run reports the time of the whole) to ``DIR/.{figure}.checkpoint.npz``, written atomically (a kill
+at any moment leaves the previous checkpoint whole). A checkpoint is used only by the same command: same figure,
+same config, and the same code (a hash of the ``theory`` and ``simulations`` sources); anything else starts
+afresh. The checkpoint is removed once the figure's results are written.
 """
 
 from __future__ import annotations
