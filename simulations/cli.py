@@ -26,7 +26,7 @@ from .engine.checkpoint import Checkpoint
 from .engine.config import ATTENTIONS, RunConfig, _positive_int
 from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
-from .output.writing import check_out_dir, write_result
+from .output.writing import check_out_dir, make_out_dir, write_result
 
 SHARED_HELP = {
     "tokens": "number of tokens n", "width": "feature width d", "depth": "number of layers L",
@@ -51,13 +51,15 @@ CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, defaults: bool) -> None:
+    """``cfg_cls``'s fields as flags; ``defaults=False`` (``all``): unset flags keep each figure's own default,
+    and the help says so instead of naming ``cfg_cls``'s."""
     for f in dataclasses.fields(cfg_cls):
-        default = f.default
+        default = f.default if defaults else "each figure's own"
         flag = "--" + f.name.replace("_", "-")
-        kind = type(default)
+        kind = type(f.default)
         if kind is tuple:
             p.add_argument(flag, type=float, nargs="+", default=default if defaults else None,
-                           help=f"default {' '.join(map(str, default))}")
+                           help=f"default {' '.join(map(str, default)) if defaults else default}")
         elif f.name in (cuda := getattr(cfg_cls, "cuda_batches", {})):  # filled in by _config, by device
             p.add_argument(flag, type=kind, default=None,
                            help=f"{SHARED_HELP.get(f.name, f.name)} (default {default}; {cuda[f.name]} on CUDA)")
@@ -196,6 +198,11 @@ def sweep_command(argv: list[str]) -> int:
     from .studies.sweep_findings import common, render_sweep_findings, sweep_findings
 
     prog = "python -m simulations sweep"
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: {prog} {{{','.join(SWEEPABLE_FIGURES)}}} --FLAG V1,V2 ... [--out DIR]\n\n"
+              f"Run a figure at every point of the grid of its comma-listed flags (one value fixes a flag, several "
+              f"sweep it);\nwrite DIR/sweep.csv, sweep.json and sweep.png. Each figure's flags: {prog} FIG --help")
+        return 0
     if not argv or argv[0] not in SWEEPABLE_FIGURES:
         got = repr(argv[0]) if argv else "nothing"
         print(f"{prog}: error: the first argument must be one of {', '.join(SWEEPABLE_FIGURES)}; got {got}",
@@ -214,6 +221,7 @@ def sweep_command(argv: list[str]) -> int:
         grid = parse_grid(figure, FIGURES[figure].config, given)
         for point in grid.points:
             resolve_device(grid.config(point).device)
+        make_out_dir(args.out)  # last: nothing is created for a bad flag
     except ValueError as exc:
         print(f"{prog} {figure}: error: {exc}", file=sys.stderr)
         return 2
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         configs = [(FIGURES[n], _config(FIGURES[n], args)) for n in names]
         for _, cfg in configs:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
+        make_out_dir(args.out)  # last: nothing is created for a bad flag
     except ValueError as exc:
         print(f"python -m simulations: error: {exc}", file=sys.stderr)
         return 2

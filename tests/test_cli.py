@@ -92,6 +92,44 @@ def test_an_out_path_that_is_or_lies_under_a_file_is_refused_before_any_work(tmp
     assert err.count("\n") == 1 and ("is a file" in err or "not writable" in err)
 
 
+@pytest.mark.parametrize("command", [["fig3", *TINY3], ["sweep", "fig3", "--beta", "1,2", "--trials", "4"]],
+                         ids=["fig3", "sweep"])
+def test_an_out_the_file_system_refuses_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    # the permission bits let it pass (root may write anywhere, /proc's bits say writable): the run computed, then
+    # its checkpoint raised a 35-line traceback and exit 1
+    from simulations.engine import checkpoint
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refuse)  # what a read-only mount answers, whoever asks
+    ran = []
+    monkeypatch.setattr(checkpoint.Checkpoint, "for_run", lambda *a, **k: ran.append(1))
+    assert main([*command, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be written: Permission denied" in err
+    assert not ran and not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux's /proc")
+def test_an_out_under_proc_is_refused_in_one_line(capsys):
+    assert main(["fig3", *TINY3, "--out", "/proc/tse-no-such-dir"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be written" in err
+
+
+def test_sweep_and_all_have_help_that_tells_the_truth(capsys):
+    assert main(["sweep", "--help"]) == 0 and main(["sweep", "-h"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: python -m simulations sweep {fig2,fig3,fig5}" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["all", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    # all leaves an unset flag at each figure's own default (fig2: 64 tokens, 50 trials), not at one shared value
+    assert "number of tokens n (default each figure's own)" in text and "(default 32)" not in text
+
+
 def test_an_unknown_metric_is_rejected_by_name():
     from simulations import Fig3Config, simulate_fig3
 

@@ -12,6 +12,7 @@ import io as _io
 import json
 import os
 import platform
+import tempfile
 from pathlib import Path
 
 from importlib.metadata import PackageNotFoundError, version
@@ -36,6 +37,20 @@ def check_out_dir(out: str | os.PathLike) -> Path:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"--out {str(path)!r} is not writable (no write permission on {str(probe)!r})")
+    return path
+
+
+def make_out_dir(out: str | os.PathLike) -> Path:
+    """Create ``out`` (and its parents) and check that a file can be written in it, before any work is done: a
+    place the permission bits allow but the file system refuses (``/proc``, a read-only mount; any path for root)
+    is refused here, not after the run."""
+    path = check_out_dir(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {str(path)!r} cannot be written: {exc.strerror or exc}") from None
     return path
 
 
