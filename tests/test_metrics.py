@@ -125,3 +125,15 @@ def test_mean_cosine_of_a_token_far_smaller_than_the_others_is_its_cosine_not_na
     assert T.mean_cosine(np.array([[1.0, 1.0], [1e-170, 1e-170]])) == pytest.approx(1.0, rel=1e-15, abs=0)
     assert T.mean_cosine(np.array([[1.0, 0.0], [0.0, 1e-170], [2.0, 0.0]])) == pytest.approx(1 / 3, rel=1e-15, abs=0)
     assert np.isnan(T.mean_cosine(np.array([[1.0, 1.0], [0.0, 0.0]])))  # a zero token has no cosine
+
+
+def test_step_metrics_returns_the_literature_metrics_of_its_output():
+    # the API contract: step_metrics returns, beside [YZ]'s quantities, every metric of fig3's CSV
+    g = T.make_generator(3)
+    X = T.random_tokens((4,), 6, 5, generator=g)
+    P = T.softmax_attention((4,), 6, beta=2.0, generator=g)
+    Y = P @ X
+    m = T.step_metrics(X, Y, P)
+    for name, f in (("stable_rank", T.stable_rank), ("mean_cosine", T.mean_cosine), ("dong_residual", T.dong_residual)):
+        torch.testing.assert_close(m[name], f(Y), rtol=0, atol=0)
+    assert set(T.COLLAPSE_METRICS) <= set(m)

@@ -27,6 +27,7 @@ REJECTIONS = {
         ("X = 0", (ZERO_X,), {}, "non-zero"),
         ("complex", (X.astype(complex),), {}, "real"),
         ("string dtype", (np.array([["a", "b"], ["c", "d"]]),), {}, "floating"),
+        ("a string", ("abc",), {}, r"X must be an array .*got str 'abc'"),
     ],
     T.token_diversity: [("X = 0", (ZERO_X,), {}, "non-zero"), ("NaN", (NAN_X,), {}, "finite")],
     T.similarity_odds: [("X = 0", (ZERO_X,), {}, "non-zero")],
@@ -48,8 +49,13 @@ REJECTIONS = {
         ("negative xi", (0.5, -1.0, 1.0), {}, "xi1 must be >= 0"),
         ("NaN xi2", (0.5, 1.0, np.nan), {}, "xi2 must be finite"),
         ("inconsistent t_div", (0.5, 1.0, 1.0), {"t_div": 0.2}, "add to 1"),
+        ("s = 0 (C2 needs s in (0, 1))", (0.0, 1.0, 1.0), {}, r"C2 needs s = t_sim\(X\) in \(0, 1\)"),
+        ("s = 1", (1.0, 1.0, 1.0), {}, r"t_div > 0.*t_div down to 0"),
+        ("Y = 0", (0.5, 0.0, 0.0), {}, "C2 needs Y != 0"),
+        ("shapes that do not broadcast", (np.full(3, 0.5), np.ones(2), np.ones(2)), {}, "must broadcast"),
     ],
-    T.odds_growth: [("negative xi2", (1.0, -0.1), {}, "xi2 must be >= 0")],
+    T.odds_growth: [("negative xi2", (1.0, -0.1), {}, "xi2 must be >= 0"),
+                    ("shapes that do not broadcast", (np.ones(2), np.ones(3)), {}, r"xi1 \(2,\), xi2 \(3,\)")],
     T.slem: [
         ("not stochastic", (NOT_STOCHASTIC,), {}, r"row-stochastic.*row sum - 1\| = 0\.3"),
         ("negative entry", (NEGATIVE,), {}, "most negative entry = -0.5"),
@@ -74,11 +80,15 @@ REJECTIONS = {
         ("s negative", (-0.1, 0.5), {}, r"\[0, 1\]"),
         ("delta negative", (0.5, -0.5), {}, "delta must be >= 0"),
         ("delta NaN", (0.5, np.nan), {}, "delta must be finite"),
+        ("delta above 1", (0.5, 1.5), {}, r"delta must lie in \[0, 1\].*1\.5"),
+        ("shapes that do not broadcast", (np.full(3, 0.5), np.full(2, 0.5)), {}, r"s \(3,\), delta \(2,\)"),
     ],
-    T.spectral_rate_estimate: [("mu negative", (0.5, -1.0), {}, "mu must be >= 0")],
+    T.spectral_rate_estimate: [("mu negative", (0.5, -1.0), {}, "mu must be >= 0"),
+                               ("shapes", (np.full(3, 0.5), np.full(2, 0.5)), {}, "must broadcast")],
     T.diversity_decay_bound: [
         ("odds negative", (-1.0, 0.5, 2), {}, "odds0 must be >= 0"),
         ("k negative", (1.0, 0.5, -1), {}, "k must be >= 0"),
+        ("shapes", (np.ones(2), 0.5, np.ones(3)), {}, "must broadcast"),
     ],
     T.diversity_step_ratio_bound: [
         ("odds negative", (-1.0, 0.5), {}, "odds must be >= 0"),
@@ -92,10 +102,13 @@ REJECTIONS = {
         ("gamma negative", (X, P, -1.0), {}, "gamma must be >= 0"),
         ("P of other n", (X, np.full((2, 2), 0.5), 1.0), {}, "token count"),
     ],
-    T.residual_odds_growth_bound: [("gamma NaN", (np.nan, 0.5), {}, "gamma must be finite")],
+    T.residual_odds_growth_bound: [("gamma NaN", (np.nan, 0.5), {}, "gamma must be finite"),
+                                   ("delta above 1", (1.0, 2.0), {}, r"delta must lie in \[0, 1\]")],
     T.multihead_lower_bound: [
         ("no head axis", (0.5, 0.3), {}, "trailing head axis"),
         ("negative delta", (0.5, [0.3, -0.1]), {}, "deltas must be >= 0"),
+        ("delta above 1", (0.5, [0.3, 1.2]), {}, r"deltas must lie in \[0, 1\]"),
+        ("s of another batch", (np.full(3, 0.5), np.full((2, 4), 0.5)), {}, "must broadcast"),
     ],
     T.multihead_mean_rate: [
         ("no head axis", (X, P), {}, r"\(\.\.\., H, n, n\)"),
@@ -135,6 +148,7 @@ REJECTIONS = {
         ("P of other n", (torch.tensor(X), torch.tensor(X), torch.full((2, 2), 0.5, dtype=torch.float64)), {},
          r"\(\.\.\., n, n\) or \(\.\.\., H, n, n\)"),
         ("Y of other n", (torch.tensor(X), torch.ones(4, 2, dtype=torch.float64), torch.tensor(P)), {}, "token count"),
+        ("X = 0", (ZERO_X, X, P), {}, "X must be non-zero"),
     ],
     T.claim: [("unknown id", ("C99",), {}, "unknown claim 'C99'")],
     T.escalation_excess: [
@@ -197,6 +211,18 @@ def test_every_public_function_has_a_rejection_case():
     public = {name for name in T.__all__ if callable(getattr(T, name)) and name not in no_input}
     covered = {fn.__name__ for fn in REJECTIONS}
     assert public - covered == set()
+
+
+def test_a_slem_a_few_ulps_above_1_is_rounding_not_a_bad_input():
+    # a permutation's |lambda_2| is 1, and a computed one may come out 1 + 2e-16
+    assert T.escalation_lower_bound(0.5, 1 + 2e-16) == pytest.approx(1.0, abs=1e-15)
+    assert T.multihead_lower_bound(0.5, [1 + 2e-16, 0.0]) > 1
+
+
+def test_step_metrics_takes_a_degenerate_step_to_y_0_and_reports_nan_not_an_error():
+    # the contract's bad inputs raise (X = 0 above); a step's degenerate result is the engine's to keep or drop
+    m = T.step_metrics(X, ZERO_X, P)
+    assert np.isnan(m["r"]) and np.isnan(m["stable_rank"]) and np.isnan(m["dong_residual"])
 
 
 def test_tensors_on_different_devices_are_rejected_and_mixed_kinds_give_torch():

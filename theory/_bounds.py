@@ -23,7 +23,7 @@ from ._backend import array_function
 from ._escalation import _check_map, _rate_from_ratio, check_share_pair, excess_of
 from ._similarity import (_scaled_parts, _split_norms, _split_shares, ldexp, norm_ratio, part_norms, shares,
                           split_scaled_norms)
-from ._validate import check_nonnegative, check_pair, check_row_stochastic, check_tokens
+from ._validate import check_broadcast, check_nonnegative, check_pair, check_row_stochastic, check_tokens
 
 __all__ = [
     "escalation_lower_bound",
@@ -49,8 +49,16 @@ def escalation_lower_bound(s: Tensor, delta: Tensor, *, t_div: Tensor | None = N
     ratio-of-expectations rate when $U$ is replaced by Gaussian $W$. Arguments broadcast.
     """
     check_share_pair(s, t_div)
-    check_nonnegative("delta", delta)
+    _check_slem("delta", delta)
+    check_broadcast(s=s, delta=delta, t_div=t_div)
     return _rate_from_ratio(s, delta, t_div)
+
+
+def _check_slem(name: str, delta: Tensor) -> None:
+    """A SLEM of a row-stochastic P lies in [0, 1]; a computed one may exceed 1 by rounding (a few ulps)."""
+    check_nonnegative(name, delta)
+    if delta.numel() and float(delta.max()) > 1 + 64 * torch.finfo(delta.dtype).eps:
+        raise ValueError(f"{name} must lie in [0, 1] (the SLEM of a row-stochastic P); got {float(delta.max()):.6g}")
 
 
 @array_function
@@ -58,6 +66,7 @@ def spectral_rate_estimate(s: Tensor, mu: Tensor, *, t_div: Tensor | None = None
     r"""C6 estimate ([YZ] "if $P = P^T$"): $r \approx 1/(s + \mu^2(1-s))$ for random $X$, $\mu$ the RMS gain."""
     check_share_pair(s, t_div)
     check_nonnegative("mu", mu)
+    check_broadcast(s=s, mu=mu, t_div=t_div)
     return _rate_from_ratio(s, mu, t_div)
 
 
@@ -86,6 +95,7 @@ def diversity_decay_bound(odds0: Tensor, dbar: Tensor, k: Tensor) -> Tensor:
     check_nonnegative("odds0", odds0.nan_to_num(nan=float("nan"), posinf=0.0))  # inf: all tokens agree
     check_nonnegative("dbar", dbar)
     check_nonnegative("k", k)
+    check_broadcast(odds0=odds0, dbar=dbar, k=k)
     return torch.exp(torch.where(k == 0, 0, 2 * k * torch.log(dbar)) - torch.log(odds0))  # dbar^0 = 1, dbar = 0 too
 
 
@@ -99,6 +109,7 @@ def diversity_step_ratio_bound(odds: Tensor, dbar: Tensor) -> Tensor:
     """
     check_nonnegative("odds", odds.nan_to_num(nan=float("nan"), posinf=0.0))  # inf: all tokens agree; NaN refused
     check_nonnegative("dbar", dbar)
+    check_broadcast(odds=odds, dbar=dbar)
     d2 = dbar.square()
     return torch.where(torch.isinf(odds), d2, d2 * (1 + odds) / (d2 + odds))
 
@@ -154,7 +165,8 @@ def residual_odds_growth_bound(gamma: Tensor, delta: Tensor) -> Tensor:
     escalation but does not stop it.
     """
     check_nonnegative("gamma", gamma)
-    check_nonnegative("delta", delta)
+    _check_slem("delta", delta)
+    check_broadcast(gamma=gamma, delta=delta)
     return (1 + gamma) / (1 + gamma * delta.square())
 
 
@@ -167,7 +179,8 @@ def multihead_lower_bound(s: Tensor, deltas: Tensor, *, t_div: Tensor | None = N
     check_share_pair(s, t_div)
     if deltas.ndim < 1:
         raise ValueError(f"deltas must have a trailing head axis (..., H); got shape {tuple(deltas.shape)}")
-    check_nonnegative("deltas", deltas)
+    _check_slem("deltas", deltas)
+    check_broadcast(s=s, deltas=deltas[..., 0], t_div=t_div)
     return _rate_from_ratio(s, deltas.square().mean(-1).sqrt(), t_div)
 
 

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ._backend import array_function
 from ._similarity import ScaledNorm, norm_ratio, shares, split_scaled_norms
-from ._validate import check_nonnegative, check_pair, check_tokens, check_unit_interval
+from ._validate import check_broadcast, check_nonnegative, check_pair, check_tokens, check_unit_interval
 
 __all__ = ["growth_factors", "escalation_rate", "escalation_excess", "escalation_identity", "odds_growth"]
 
@@ -97,6 +97,7 @@ def check_share_pair(s: Tensor, t_div: Tensor | None) -> None:
     check_unit_interval("s (t_sim)", s)
     if t_div is not None:
         check_unit_interval("t_div", t_div)
+        check_broadcast(s=s, t_div=t_div)
         tol = 64 * torch.finfo(torch.promote_types(s.dtype, t_div.dtype)).eps
         err = float((s + t_div - 1).abs().max()) if s.numel() and t_div.numel() else 0.0
         if err > tol:
@@ -113,7 +114,19 @@ def escalation_identity(s: Tensor, xi1: Tensor, xi2: Tensor, *, t_div: Tensor | 
     check_share_pair(s, t_div)
     check_nonnegative("xi1", xi1)
     check_nonnegative("xi2", xi2)
+    check_broadcast(s=s, xi1=xi1, xi2=xi2, t_div=t_div)
+    _check_c2_domain(s, xi1, xi2, t_div)
     return _rate_from_ratio(s, xi2 / xi1, t_div)
+
+
+def _check_c2_domain(s: Tensor, xi1: Tensor, xi2: Tensor, t_div: Tensor | None) -> None:
+    """C2 holds for s in (0, 1) (t_div > 0 where given: s itself may round to 1) and Y != 0 (xi1, xi2 not both 0)."""
+    t = (1 - s) if t_div is None else t_div
+    if bool(((s <= 0) | (t <= 0)).any()):
+        raise ValueError(f"C2 needs s = t_sim(X) in (0, 1) (t_div > 0); got s in [{float(s.min()):.3g}, "
+                         f"{float(s.max()):.3g}], t_div down to {float(t.min()):.3g}")
+    if bool(((xi1 == 0) & (xi2 == 0)).any()):
+        raise ValueError("C2 needs Y != 0; got xi1 = xi2 = 0")
 
 
 @array_function
@@ -121,4 +134,5 @@ def odds_growth(xi1: Tensor, xi2: Tensor) -> Tensor:
     r"""C2, odds form: $\mathrm{odds}(Y)/\mathrm{odds}(X) = (\xi_1/\xi_2)^2$."""
     check_nonnegative("xi1", xi1)
     check_nonnegative("xi2", xi2)
+    check_broadcast(xi1=xi1, xi2=xi2)
     return (xi1 / xi2).square()  # xi2 = 0 (all tokens made equal): odds(Y) = inf

@@ -107,6 +107,11 @@ def dong_residual(X: Tensor) -> Tensor:
     return _dong_residual(X)
 
 
+def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
+    """The three metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
+    return {"stable_rank": _stable_rank(X), "mean_cosine": _mean_cosine(X), "dong_residual": _dong_residual(X)}
+
+
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     """The three metrics of a chain state in split form ``X = 1 m^T + E`` (see the module doc)."""
     if not isinstance(X, SplitTokens):

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ._backend import array_function
 from ._escalation import check_share_pair
-from ._validate import check_finite, check_tokens
+from ._validate import check_broadcast, check_finite, check_tokens
 
 __all__ = ["deescalate", "deescalated_similarity", "context_broadcast", "layer_norm"]
 
@@ -26,14 +26,6 @@ __all__ = ["deescalate", "deescalated_similarity", "context_broadcast", "layer_n
 def _check_tau(tau: Tensor) -> None:
     if not bool(torch.isfinite(tau).all()):
         raise ValueError(f"tau must be finite; got {tau.flatten()[:4].tolist()}")
-
-
-def _broadcastable(**shapes: tuple[int, ...]) -> None:
-    try:
-        torch.broadcast_shapes(*shapes.values())
-    except RuntimeError:
-        got = ", ".join(f"{name} {tuple(shape)}" for name, shape in shapes.items())
-        raise ValueError(f"{' and '.join(shapes)} must broadcast against each other; got {got}") from None
 
 
 @array_function
@@ -45,7 +37,7 @@ def deescalate(X: Tensor, tau: Tensor) -> Tensor:
     """
     check_tokens("X", X, nonzero=False)
     _check_tau(tau)
-    _broadcastable(tau=tau.shape, batch=X.shape[:-2])
+    check_broadcast(tau=tau, batch=X[..., 0, 0])
     return _deescalate(X, tau)
 
 
@@ -61,7 +53,7 @@ def deescalated_similarity(s: Tensor, tau: Tensor, *, t_div: Tensor | None = Non
     r"""C11: $t_{sim}((I - \tau\Pi)X) = (1-\tau)^2 s / ((1-\tau)^2 s + 1 - s)$ from $s = t_{sim}(X)$."""
     check_share_pair(s, t_div)
     _check_tau(tau)
-    _broadcastable(s=s.shape, tau=tau.shape)
+    check_broadcast(s=s, tau=tau, t_div=t_div)
     one_minus_s = (1 - s) if t_div is None else t_div
     g = (1 - tau).square() * s
     return g / (g + one_minus_s)

@@ -1,8 +1,9 @@
 r"""All per-step quantities of one attention step $X \to Y$ at once, for Monte Carlo engines.
 
 Unlike the single-claim functions, these never raise on degenerate values: where a quantity is undefined
-(t_div(X) = 0 gives $\xi_2 = 0/0$) they return NaN or Inf, and the engine decides what to keep. Shapes and
-finiteness of the inputs are still checked, once.
+(t_div(X) = 0 gives $\xi_2 = 0/0$, a step to Y = 0 every quantity of Y) they return NaN or Inf, and the engine
+decides what to keep. Bad inputs still raise ``ValueError``, checked once: shapes, finiteness, X = 0 (nothing is
+defined for it: the public contract) and a P that is not row-stochastic.
 
 Every quantity near 1 also comes as its excess, computed directly (shared/THEORY.md, "Precision"), with
 $s = t_{sim}(X)$, $t = t_{div}(X)$:
@@ -21,6 +22,7 @@ from torch import Tensor
 from ._attention import deviation_stats
 from ._backend import array_function
 from ._escalation import _growth_of, excess_of
+from ._metrics import collapse_metrics
 from ._similarity import ScaledNorm, log_share, norm_ratio, shares, split_scaled_norms
 from ._split import SplitTokens
 from ._validate import check_pair, check_row_stochastic, check_tokens
@@ -46,21 +48,23 @@ def step_metrics(X: Tensor, Y: Tensor, P: Tensor, *, validate: bool = True) -> d
       $= 1/(s + \overline{\delta^2}(1-s))$ (C6, C10), each with its ``_minus_1`` excess (module doc);
     - ``delta``, ``sigma``, ``mu``, ``omega`` of $P$ (D5);
     - ``bound_slack`` $= (r - 1) - (r_{bound} - 1)$ and ``odds_slack`` $= \overline{\delta^2}(\xi_1/\xi_2)^2 - 1$
-      (C6 when $P$ is symmetric, C8's counterexamples otherwise; the two have the same sign).
+      (C6 when $P$ is symmetric, C8's counterexamples otherwise; the two have the same sign);
+    - the literature's ``stable_rank``, ``mean_cosine``, ``dong_residual`` of $Y$ (:mod:`theory._metrics`).
 
-    ``validate=False`` skips the value checks (finiteness, row sums): for engines whose inputs come from
+    ``validate=False`` skips the value checks (finiteness, X = 0, row sums): for engines whose inputs come from
     :mod:`theory`'s own samplers, where each check is a full pass over the batch. Shapes are always checked.
     For chains use :func:`split_step_metrics`, which needs no centring at all.
     """
     if validate:
-        check_tokens("X", X, nonzero=False)
-        check_tokens("Y", Y, nonzero=False)
+        check_tokens("X", X)  # X = 0: no quantity of the step is defined
+        check_tokens("Y", Y, nonzero=False)  # a step to Y = 0 is degenerate, not bad: NaN where undefined
         check_row_stochastic("P", P)
     check_pair(X, Y)
     if P.shape[-1] != X.shape[-2] or P.shape[: X.ndim - 2] != X.shape[:-2] or P.ndim not in (X.ndim, X.ndim + 1):
         raise ValueError(f"P must be (..., n, n) or (..., H, n, n) matching X {tuple(X.shape)}; got {tuple(P.shape)}")
     D = P - 1 / P.shape[-1]
-    return _metrics(split_scaled_norms(X), split_scaled_norms(Y), deviation_stats(D, P=P), heads=P.ndim == X.ndim + 1)
+    out = _metrics(split_scaled_norms(X), split_scaled_norms(Y), deviation_stats(D, P=P), heads=P.ndim == X.ndim + 1)
+    return {**out, **collapse_metrics(Y)}
 
 
 def split_step_metrics(X: SplitTokens, Y: SplitTokens, D: Tensor, D_exp: Tensor | None = None,

@@ -14,6 +14,7 @@ __all__ = [
     "check_unit_interval",
     "check_nonnegative",
     "row_stochastic_tolerance",
+    "check_broadcast",
 ]
 
 
@@ -21,7 +22,25 @@ def _shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
+def check_array(name: str, t) -> None:
+    """``t`` arrived as an array (numpy, torch, a number or a list of them), not as something else entirely."""
+    if not isinstance(t, Tensor):
+        raise ValueError(f"{name} must be an array (numpy, torch, a number or a list); got {type(t).__name__} "
+                         f"{t!r:.40}")
+
+
+def check_broadcast(**arrays: Tensor | None) -> None:
+    """The arrays (``None``: absent) broadcast against each other, as every elementwise argument must."""
+    shapes = {name: tuple(t.shape) for name, t in arrays.items() if t is not None}
+    try:
+        torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        got = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"{' and '.join(shapes)} must broadcast against each other; got {got}") from None
+
+
 def check_finite(name: str, t: Tensor) -> None:
+    check_array(name, t)
     # a finite sum has no NaN or Inf among its terms (either would make it NaN or Inf): one cheap reduction
     # (torch.isfinite(t).all() is 10-20x slower on the CPU); only a sum that overflowed needs the full check
     if t.is_floating_point() and bool(torch.isfinite(t.sum())):
@@ -33,6 +52,7 @@ def check_finite(name: str, t: Tensor) -> None:
 
 def check_tokens(name: str, X: Tensor, *, nonzero: bool = True) -> None:
     """``X`` is a batch of token matrices ``(..., n, d)`` with ``n >= 2``, finite, and no ``X = 0``."""
+    check_array(name, X)
     if X.ndim < 2:
         raise ValueError(f"{name} must be a (..., n, d) token matrix; got shape {_shape(X)} (rank {X.ndim})")
     n, d = X.shape[-2:]
@@ -53,6 +73,7 @@ def check_pair(X: Tensor, Y: Tensor, xname: str = "X", yname: str = "Y") -> None
 
 
 def check_square(name: str, P: Tensor) -> None:
+    check_array(name, P)
     if P.ndim < 2 or P.shape[-1] != P.shape[-2]:
         raise ValueError(f"{name} must be a (..., n, n) square matrix; got shape {_shape(P)}")
     if P.shape[-1] < 2:
