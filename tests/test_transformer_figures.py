@@ -11,7 +11,6 @@ import theory as T
 from simulations.engine.blocks import ARCHS, DEESCALATE_AT, PRE_NORM, build_stack
 from simulations.cli import main
 from simulations.engine.config import Fig1Config, Fig2Config, Fig4Config, Fig5Config
-from simulations.studies.fig1 import mean_cosine
 from simulations.registry import FIGURES
 from simulations.output.writing import read_csv
 
@@ -20,7 +19,7 @@ SHAPE = dict(width=8, heads=2, ffn=4, depth=2)
 CONFIGS = {"fig1": Fig1Config, "fig2": Fig2Config, "fig4": Fig4Config, "fig5": Fig5Config}
 # metric -> first step with a value (steps run to depth = 2)
 EXPECTED = {
-    "fig1": {f"{a}/{q}": (1 if q == "grad_norm" else 0) for a in ("post", "pre") for q in ("t_sim", "cosine",
+    "fig1": {f"{a}/{q}": (1 if q == "grad_norm" else 0) for a in ("post", "pre") for q in ("t_sim", "mean_cosine",
                                                                                              "grad_norm")},
     "fig2": {m: (0 if m in ("t_sim", "t_div", "log_t_div") else 1) for m in T.STEP_METRICS},
     "fig4": {"t_sim": 0, "norm_x": 0, "norm_ln_x": 1, "norm_attn": 1, "attn_ratio": 1},
@@ -201,14 +200,14 @@ def test_float32_stacks_stay_float32():
     assert Y.dtype == torch.float32 and traces[0].resid.dtype == torch.float32
 
 
-def test_mean_cosine_matches_a_plain_loop():
+def test_fig1s_mean_cosine_matches_a_plain_loop():
     X = _tokens(7, n=5, d=3, batch=2)
     want = []
     for x in X:
         cos = [float(x[i] @ x[j] / (x[i].norm() * x[j].norm())) for i in range(5) for j in range(5) if i != j]
         want.append(sum(cos) / len(cos))
-    np.testing.assert_allclose(mean_cosine(X).numpy(), want, rtol=1e-13)
-    assert float(mean_cosine(X.new_ones(5, 3))) == pytest.approx(1, rel=1e-15)
+    np.testing.assert_allclose(T.mean_cosine(X).numpy(), want, rtol=1e-13)  # fig1's metric
+    assert float(T.mean_cosine(X.new_ones(5, 3))) == pytest.approx(1, rel=1e-15)
 
 
 def test_fig4_attention_input_is_layer_normalised():

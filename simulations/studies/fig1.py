@@ -4,8 +4,8 @@ Per trial one seed builds both stacks with identical weights (:func:`simulations
 both see the same $X_0$ iid $N(0,1)$ ``(n, d)`` and the same loss. Per block $k$ and architecture ``a``:
 
 - ``a/t_sim``: token similarity of the block output $X_k$ (step 0: of $X_0$);
-- ``a/cosine``: mean pairwise cosine similarity of the tokens of $X_k$, over the $n(n-1)$ ordered pairs
-  $i \ne j$: $(\|\sum_i u_i\|^2 - n)/(n(n-1))$ with $u_i = x_i/\|x_i\|$;
+- ``a/mean_cosine``: mean pairwise cosine similarity of the tokens of $X_k$ over the $n(n-1)$ ordered pairs
+  $i \ne j$ (:func:`theory.mean_cosine`, the literature metric fig3 records too);
 - ``a/grad_norm``: $\|\partial \ell / \partial \theta_k\|_F$, the gradient norm over all parameters $\theta_k$ of
   block $k$ (steps 1..L), for the fixed scalar loss $\ell = v^T \mathrm{mean}_i\, LN_0(X_L)_i$: a
   parameter-free LayerNorm $LN_0$ of the final output (nearly the identity for post-norm; the usual final norm
@@ -32,19 +32,10 @@ from ..output.quoting import Quoter, sig
 from ..engine.result import FigureResult
 from ..engine.trials import run_trials
 
-__all__ = ["simulate_fig1", "fig1_panels", "fig1_title", "fig1_findings", "render_fig1_findings", "FIG1_ARCHS",
-           "mean_cosine"]
+__all__ = ["simulate_fig1", "fig1_panels", "fig1_title", "fig1_findings", "render_fig1_findings", "FIG1_ARCHS"]
 
 FIG1_ARCHS = ("post", "pre")
-_QUANTITIES = ("t_sim", "cosine", "grad_norm")
-
-
-def mean_cosine(X: Tensor) -> Tensor:
-    r"""Mean cosine similarity of distinct token pairs of ``X`` ``(..., n, d)``; shape ``(...)``."""
-    n = X.shape[-2]
-    U = X / torch.linalg.vector_norm(X, dim=-1, keepdim=True)  # (..., n, d), unit tokens
-    total = U.sum(-2).square().sum(-1)  # ||sum_i u_i||^2 = sum_{i,j} cos(x_i, x_j)
-    return (total - n) / (n * (n - 1))
+_QUANTITIES = ("t_sim", "mean_cosine", "grad_norm")
 
 
 def _trial(cfg: Fig1Config, dtype: torch.dtype):
@@ -62,7 +53,7 @@ def _trial(cfg: Fig1Config, dtype: torch.dtype):
             loss.backward()
             X = torch.cat([X0, *(t.out.detach() for t in traces)])  # (L + 1, n, d)
             out[f"{arch}/t_sim"] = T.token_similarity(X)
-            out[f"{arch}/cosine"] = mean_cosine(X)
+            out[f"{arch}/mean_cosine"] = T.mean_cosine(X)
             out[f"{arch}/grad_norm"] = torch.stack([
                 torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in block.parameters()]))
                 for block in model.blocks])  # (L,)
@@ -97,7 +88,7 @@ def fig1_panels(result: FigureResult) -> list:
     return [
         Panel("token similarity of block output X_k", tuple(f"{a}/t_sim" for a in FIG1_ARCHS), "t_sim",
               labels=labels),
-        Panel("mean pairwise cosine similarity of tokens", tuple(f"{a}/cosine" for a in FIG1_ARCHS),
+        Panel("mean pairwise cosine similarity of tokens", tuple(f"{a}/mean_cosine" for a in FIG1_ARCHS),
               "mean cos(x_i, x_j), i != j", labels=labels),
         Panel("gradient norm of block k's parameters", tuple(f"{a}/grad_norm" for a in FIG1_ARCHS),
               "||dloss/dtheta_k||", labels=labels),  # within a factor ~3: a log axis would show one tick
@@ -109,7 +100,7 @@ def fig1_findings(result: FigureResult) -> dict:
     q = Quoter(result)
     out = {}
     for a in FIG1_ARCHS:
-        t_sim, cosine, grad = q.means(f"{a}/t_sim"), q.means(f"{a}/cosine"), q.means(f"{a}/grad_norm")
+        t_sim, cosine, grad = q.means(f"{a}/t_sim"), q.means(f"{a}/mean_cosine"), q.means(f"{a}/grad_norm")
         L = max(t_sim)
         out[a] = {"t_sim_first": t_sim[0], "t_sim_last": t_sim[L], "cosine_last": cosine[L],
                   "grad_norm_block_1": grad[1], "grad_norm_last": grad[L]}
