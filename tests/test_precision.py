@@ -121,6 +121,51 @@ def test_D4_escalation_excess_by_hand_and_where_r_is_one_in_floating_point():
     assert rel(T.escalation_excess(X, Y), exact) < 1e-13
 
 
+@pytest.mark.parametrize("offset", [1e-3, 1e-10, 1e-40, 1e-120])
+def test_D4_escalation_excess_keeps_its_digits_where_t_sim_is_tiny(offset):
+    # tokens in +-pairs plus a tiny common offset: t_sim(X) ~ offset^2, and a doubly stochastic P keeps Y's mean
+    # as small, so both diversities are 1 to within t_sim. (t_div(X) - t_div(Y))/t_sim(X) then lost every digit
+    # (r - 1 = 8 came out 0 at t_sim = 5e-21): r - 1 is now taken from the four split norms without that cancellation
+    rng = np.random.default_rng(3)
+    n, d = 6, 4
+    V = rng.normal(size=(n // 2, 2))
+    X = np.zeros((n, d))
+    X[:, :2] = np.concatenate([V, -V])  # centred exactly
+    X[:, 2:] = offset * rng.normal(size=2)  # the mean token, in features of its own: exactly representable
+    P = T.random_symmetric_doubly_stochastic((), n, generator=T.make_generator(4)).numpy()
+    Y = P @ X @ rng.normal(size=(d, d))
+    ax, bx = exact_parts(X)
+    ay, by = exact_parts(Y)
+    s, t, t_y = ax / (ax + bx), bx / (ax + bx), by / (ay + by)
+    assert float(s) < 10 * offset ** 2
+    exact = (t - t_y) / s
+    assert rel(T.escalation_excess(X, Y), exact) < 1e-13
+    assert rel(T.step_metrics(X, Y, P)["r_minus_1"], exact) < 1e-13
+    X2 = np.array([[1, 0], [-1, 0], [0, 1e-10], [0, 1e-10]])  # the case that came out 0
+    Y2 = np.array([[1, 1e-10], [-1, 1e-10], [0, 2e-10], [0, 2e-10]])
+    a2, b2 = exact_parts(X2)
+    c2, e2 = exact_parts(Y2)
+    assert rel(T.escalation_excess(X2, Y2), (b2 / (a2 + b2) - e2 / (c2 + e2)) / (a2 / (a2 + b2))) < 1e-13
+
+
+@pytest.mark.parametrize("gap", [1e-4, 1e-9, 1e-13])
+def test_xi_excesses_keep_their_digits_where_delta_and_mu_are_near_1(gap):
+    # 1/delta - 1 was delta^-1 - 1 in floating point: relative error eps/(1 - delta), 1e-3 at 1 - delta = 1e-13
+    n = 4
+    P = np.zeros((n, n))  # causal: delta = max_{i >= 2} P_ii exactly
+    P[0, 0], P[1, :2], P[2, :3], P[3] = 1.0, [gap, 1 - gap], [0.3, 0.3, 0.4], 0.25
+    X = np.random.default_rng(0).normal(size=(n, 3))
+    m = T.step_metrics(X, P @ X, P)
+    delta = F(float(m["delta"]))
+    assert float(delta) == 1 - gap
+    assert rel(m["xi_bound_minus_1"], 1 / delta - 1) < 1e-14
+    Q = (1 - gap) * np.eye(n)[[1, 2, 3, 0]] + gap / n  # near a permutation: mu near 1
+    m = T.step_metrics(X, Q @ X, Q)
+    mu = F(float(m["mu"]))
+    assert 0 < 1 - float(mu) < 10 * gap
+    assert rel(m["xi_estimate_minus_1"], 1 / mu - 1) < 1e-14
+
+
 def test_step_excesses_match_rationals_near_collapse():
     # r - 1, r_bound - 1 and r_estimate - 1 of step_metrics against exact arithmetic, given P's delta and mu.
     rng = np.random.default_rng(5)

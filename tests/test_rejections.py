@@ -108,6 +108,7 @@ REJECTIONS = {
         ("no head axis", (0.5, 0.3), {}, "trailing head axis"),
         ("negative delta", (0.5, [0.3, -0.1]), {}, "deltas must be >= 0"),
         ("delta above 1", (0.5, [0.3, 1.2]), {}, r"deltas must lie in \[0, 1\]"),
+        ("no heads", (np.full(3, 0.5), np.zeros((3, 0))), {}, "at least one head"),
         ("s of another batch", (np.full(3, 0.5), np.full((2, 4), 0.5)), {}, "must broadcast"),
     ],
     T.multihead_mean_rate: [
@@ -213,10 +214,33 @@ def test_every_public_function_has_a_rejection_case():
     assert public - covered == set()
 
 
+def test_s_in_float32_and_t_div_in_float64_add_to_1_within_float32s_rounding():
+    # C1's check used the finer dtype's eps, and refused a correct float32 t_sim beside a float64 t_div
+    Xt = torch.tensor(X)
+    s, t = T.token_similarity(Xt.float()), T.token_diversity(Xt)
+    assert float(T.escalation_lower_bound(s, 0.5, t_div=t)) > 1
+    with pytest.raises(ValueError, match="add to 1"):
+        T.escalation_lower_bound(s, 0.5, t_div=t + 1e-5)
+
+
 def test_a_slem_a_few_ulps_above_1_is_rounding_not_a_bad_input():
     # a permutation's |lambda_2| is 1, and a computed one may come out 1 + 2e-16
     assert T.escalation_lower_bound(0.5, 1 + 2e-16) == pytest.approx(1.0, abs=1e-15)
     assert T.multihead_lower_bound(0.5, [1 + 2e-16, 0.0]) > 1
+    # what slem itself returns for a P the row-stochastic check accepts (rows within 16 n eps), in either dtype,
+    # and a float32 SLEM one ulp above 1 passed as a Python number
+    for dtype, excess in ((torch.float64, 5e-14), (torch.float32, 2e-5)):
+        P = torch.eye(32, dtype=dtype) * (1 + excess)
+        assert T.is_row_stochastic(P)
+        T.escalation_lower_bound(torch.tensor(0.5, dtype=dtype), T.slem(P))
+    T.escalation_lower_bound(0.5, float(np.nextafter(np.float32(1), np.float32(2))))
+
+
+def test_the_torch_samplers_take_numpy_too():
+    # check_array's message says numpy is accepted: these three were torch-only (an AttributeError before)
+    assert isinstance(T.attention_from_scores(np.ones((3, 3))), np.ndarray)
+    assert isinstance(T.data_attention(X, generator=T.make_generator(0)), np.ndarray)
+    np.testing.assert_allclose(T.sinkhorn_scale(P * 2 + NOT_STOCHASTIC.clip(0.1)).sum(-2), 1.0, rtol=0, atol=1e-12)
 
 
 def test_step_metrics_takes_a_degenerate_step_to_y_0_and_reports_nan_not_an_error():

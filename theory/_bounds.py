@@ -54,10 +54,16 @@ def escalation_lower_bound(s: Tensor, delta: Tensor, *, t_div: Tensor | None = N
     return _rate_from_ratio(s, delta, t_div)
 
 
+SLEM_ROUNDING = {torch.float64: 1e-6, torch.float32: 1e-3}  # how far above 1 a computed SLEM may lie
+
+
 def _check_slem(name: str, delta: Tensor) -> None:
-    """A SLEM of a row-stochastic P lies in [0, 1]; a computed one may exceed 1 by rounding (a few ulps)."""
+    """A SLEM of a row-stochastic P lies in [0, 1]. A computed one may exceed 1 by the rounding of P's rows (the
+    row-stochastic check allows 16 n eps) and of its eigenvalues: :data:`SLEM_ROUNDING` (float32's for any dtype
+    coarser than float64) covers that for n up to about 1e8 in float64 and 500 in float32, and a float32 SLEM
+    passed as a Python number, while a delta of 1.01 is still refused."""
     check_nonnegative(name, delta)
-    if delta.numel() and float(delta.max()) > 1 + 64 * torch.finfo(delta.dtype).eps:
+    if delta.numel() and float(delta.max()) > 1 + SLEM_ROUNDING.get(delta.dtype, 1e-3):
         raise ValueError(f"{name} must lie in [0, 1] (the SLEM of a row-stochastic P); got {float(delta.max()):.6g}")
 
 
@@ -179,6 +185,8 @@ def multihead_lower_bound(s: Tensor, deltas: Tensor, *, t_div: Tensor | None = N
     check_share_pair(s, t_div)
     if deltas.ndim < 1:
         raise ValueError(f"deltas must have a trailing head axis (..., H); got shape {tuple(deltas.shape)}")
+    if deltas.shape[-1] < 1:
+        raise ValueError(f"deltas must hold at least one head's SLEM (..., H >= 1); got shape {tuple(deltas.shape)}")
     _check_slem("deltas", deltas)
     check_broadcast(s=s, deltas=deltas[..., 0], t_div=t_div)
     return _rate_from_ratio(s, deltas.square().mean(-1).sqrt(), t_div)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ._backend import array_function
-from ._similarity import ScaledNorm, norm_ratio, shares, split_scaled_norms
+from ._similarity import ScaledNorm, common_scale, ldexp, norm_ratio, shares, split_scaled_norms
 from ._validate import check_broadcast, check_nonnegative, check_pair, check_tokens, check_unit_interval
 
 __all__ = ["growth_factors", "escalation_rate", "escalation_excess", "escalation_identity", "odds_growth"]
@@ -35,9 +35,14 @@ def _growth_of(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm
 
 
 def excess_of(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, ScaledNorm]) -> Tensor:
-    """r - 1 = (t_div(X) - t_div(Y)) / t_sim(X) from the split norms of X and Y."""
-    s, t = shares(*x_norms)
-    return (t - shares(*y_norms)[1]) / s
+    r"""r - 1 from the split norms $(a, b)$ of X and $(A, B)$ of Y: $(t_{div}(X) - t_{div}(Y))/t_{sim}(X)$, written
+    as $((Ab)^2 - (aB)^2) / (a^2 (A^2 + B^2))$ with the difference taken as $(Ab - aB)(Ab + aB)$. The two forms are
+    equal; the first cancels where t_sim(X) is small (both diversities near 1: every digit lost at
+    t_sim ~ 1e-20), the second only as far as r - 1 itself is ill-conditioned in the four norms."""
+    (a, b), (A, B) = x_norms, y_norms
+    u, v, e = common_scale(ScaledNorm(A.value * b.value, A.exp + b.exp), ScaledNorm(a.value * B.value, a.exp + B.exp))
+    A_, B_, f = common_scale(A, B)
+    return ldexp((u - v) * (u + v) / (a.value.square() * (A_.square() + B_.square())), 2 * (e - a.exp - f))
 
 
 @array_function
@@ -98,7 +103,7 @@ def check_share_pair(s: Tensor, t_div: Tensor | None) -> None:
     if t_div is not None:
         check_unit_interval("t_div", t_div)
         check_broadcast(s=s, t_div=t_div)
-        tol = 64 * torch.finfo(torch.promote_types(s.dtype, t_div.dtype)).eps
+        tol = 64 * max(torch.finfo(s.dtype).eps, torch.finfo(t_div.dtype).eps)  # the coarser of the two
         err = float((s + t_div - 1).abs().max()) if s.numel() and t_div.numel() else 0.0
         if err > tol:
             raise ValueError(f"s and t_div must add to 1 (C1); max |s + t_div - 1| = {err:.3g}")

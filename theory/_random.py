@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from ._backend import array_function
 from ._validate import check_finite, check_tokens
 
 __all__ = [
@@ -98,6 +99,7 @@ def random_gaussian(batch: Sequence[int] | int, rows: int, cols: int, *, std: fl
     return Z if std == 1 else std * Z  # 1 * Z is Z: no pass over it
 
 
+@array_function
 def attention_from_scores(scores: Tensor) -> Tensor:
     """Row softmax of ``scores`` ``(..., n, n)``; torch subtracts the row maximum, so beta = 1000 is safe."""
     if scores.ndim < 2 or scores.shape[-1] != scores.shape[-2]:
@@ -115,6 +117,7 @@ def softmax_attention(batch: Sequence[int] | int, n: int, *, beta: float = 4.0, 
     return attention_from_scores(beta * Z)
 
 
+@array_function(keep=("width",))
 def data_attention(X: Tensor, *, generator: torch.Generator, width: int | None = None) -> Tensor:
     r"""$P(X) = \mathrm{softmax}(X W_Q (X W_K)^T / \sqrt{d})$, $W_Q, W_K$ iid $N(0, 1/d)$ ``(d, width)``.
 
@@ -280,6 +283,7 @@ def dirichlet_attention(batch: Sequence[int] | int, n: int, *, alpha: float = 1.
 SINKHORN_TOL = 1e-13  # the largest |column sum - 1| a Sinkhorn-scaled P may keep (float64)
 
 
+@array_function(keep=("tol", "max_iter"))
 def sinkhorn_scale(A: Tensor, *, tol: float = SINKHORN_TOL, max_iter: int = 10_000) -> Tensor:
     r"""Scale a positive ``A`` ``(..., n, n)`` to the doubly stochastic $D_1 A D_2$ (Sinkhorn 1964: it exists and
     is unique for positive A).

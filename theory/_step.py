@@ -108,7 +108,9 @@ def _metrics(x_norms: tuple[ScaledNorm, ScaledNorm], y_norms: tuple[ScaledNorm, 
     r_estimate_minus_1 = t * one_minus_mu2 / (s + mu2 * t)
     return {
         "t_sim": s_y, "t_div": t_y, "log_t_div": log_share(y_norms[1], y_norms[0]),
-        "xi_ratio_minus_1": q - 1, "xi_estimate_minus_1": mu2.rsqrt() - 1, "xi_bound_minus_1": delta2.rsqrt() - 1,
+        # 1/sqrt(m) - 1 = (1 - m)/(sqrt(m) (1 + sqrt(m))), from 1 - m computed directly: no cancellation near 1
+        "xi_ratio_minus_1": q - 1, "xi_estimate_minus_1": one_minus_mu2 / (mu2.sqrt() * (1 + mu2.sqrt())),
+        "xi_bound_minus_1": one_minus_delta2 / (delta2.sqrt() * (1 + delta2.sqrt())),
         "r": s_y / s, "r_minus_1": r_minus_1,
         "r_estimate": 1 + r_estimate_minus_1, "r_estimate_minus_1": r_estimate_minus_1,
         "r_bound": 1 + r_bound_minus_1, "r_bound_minus_1": r_bound_minus_1,

@@ -41,16 +41,29 @@ def check_out_dir(out: str | os.PathLike) -> Path:
 
 
 def make_out_dir(out: str | os.PathLike) -> Path:
-    """Create ``out`` (and its parents) and check that a file can be written in it, before any work is done: a
-    place the permission bits allow but the file system refuses (``/proc``, a read-only mount; any path for root)
-    is refused here, not after the run."""
+    """Check, before any work is done, that ``out`` can be created and written: the directories missing on the way
+    are made, a file is created in ``out`` and removed, and the directories made here are removed again (so a run
+    that then fails on its input leaves nothing). Catches what the permission bits of :func:`check_out_dir` cannot
+    tell: a place the file system refuses (``/proc``, a read-only mount; any path when running as root)."""
     path = check_out_dir(out)
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(missing):
+            directory.mkdir()
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
         raise ValueError(f"--out {str(path)!r} cannot be written: {exc.strerror or exc}") from None
+    finally:
+        for directory in missing:  # deepest first; only those made here, and only while empty
+            try:
+                directory.rmdir()
+            except OSError:
+                break
     return path
 
 
