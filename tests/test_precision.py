@@ -231,6 +231,32 @@ def test_split_softmax_matches_the_softmax_of_the_whole_scores_across_regimes():
         assert ((D * 2.0 ** e[:, None, None] - (P - pi)).abs() <= tol).all()
 
 
+@pytest.mark.parametrize("sep", [10, 20, 30, 40])
+def test_split_softmax_keeps_its_digits_where_the_shared_scores_are_peaked(sep):
+    # s = [sep, 0, ...]: pi_1 = 1 - ~e^-sep, and g - sum_l pi_l g_l cancelled in pi_1 g_1 (D off by 0.3% at
+    # sep = 30, by 100% at 40); against exact softmaxes of the same float scores
+    n = 5
+    s = torch.zeros(1, n, dtype=torch.float64)
+    s[0, 0] = sep
+    S = torch.randn(n, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    e_S = -40
+    zero, exp_S = torch.tensor(0.0, dtype=torch.float64), torch.tensor(float(e_S), dtype=torch.float64)
+    _, D, e = T.split_softmax(s, zero, S, exp_S)
+    assert float(e) == 0  # 2^-40 S is above the first-order path's 2^-60
+    mp = pytest.importorskip("mpmath")  # sympy's own dependency
+    mp.mp.dps = 80
+    worst, largest = 0, 0
+    for i in range(n):
+        both = [mp.mpf(float(s[0, j])) + mp.mpf(float(S[i, j])) * mp.mpf(2) ** e_S for j in range(n)]
+        alone = [mp.mpf(float(s[0, j])) for j in range(n)]
+        p_both = [mp.e ** (v - max(both)) for v in both]
+        p_alone = [mp.e ** (v - max(alone)) for v in alone]
+        for j in range(n):
+            exact = p_both[j] / sum(p_both) - p_alone[j] / sum(p_alone)
+            worst, largest = max(worst, abs(mp.mpf(float(D[i, j])) - exact)), max(largest, abs(exact))
+    assert float(worst / largest) < 1e-14
+
+
 def test_step_metrics_causal_delta_is_exact_and_from_D_alone_says_how_far_to_trust_it():
     from theory._attention import deviation_stats
 

@@ -212,6 +212,11 @@ def split_softmax(s: Tensor, s_exp: Tensor, S: Tensor, S_exp: Tensor) -> tuple[T
     x = S_abs - S_abs.amax(dim=-1, keepdim=True)
     g = torch.expm1(x)
     Z = (torch.exp(x) * pi).sum(dim=-1, keepdim=True)  # a sum of positive terms: no cancellation
-    near = pi * (g - (g * pi).sum(dim=-1, keepdim=True)) / Z
+    # g - sum_l pi_l g_l is unchanged by a shift of g along the row: shifted by its value at pi's largest entry k,
+    # the weighted sum no longer carries pi_k g_k, which cancelled (D's digits lost as 1 - pi_k -> 0, all of them
+    # once the shared scores separate by ~40)
+    k = pi.argmax(dim=-1, keepdim=True).expand(*g.shape[:-1], 1)  # (..., n, 1): s is shared by every row
+    h = g - g.gather(-1, k)
+    near = pi * (h - (h * pi).sum(dim=-1, keepdim=True)) / Z
     full = torch.where(Z >= 0.5, near, torch.softmax(s_abs + S_abs, dim=-1) - pi)
     return rho, torch.where(tiny[..., None, None], first, full), torch.where(tiny, S_exp, 0)
