@@ -232,3 +232,28 @@ def test_a_resumed_run_reports_the_fallbacks_and_seconds_of_the_chunks_before_it
     assert resumed.checks["eigen_solver"]["lapack_fallbacks"] == whole.checks["eigen_solver"]["lapack_fallbacks"]
     assert resumed.elapsed_s > 1000
     assert resumed.rows == whole.rows
+
+
+def test_a_checkpoint_resumes_only_a_run_that_keeps_per_trial_values_alike(tmp_path, monkeypatch):
+    # the key did not hold keep_trials: a run asking for per-trial values resumed one that kept none, and its
+    # trial_values raised
+    from simulations.engine.checkpoint import Checkpoint
+    from simulations.engine.config import Fig3Config
+    from simulations.studies.fig3 import simulate_fig3
+
+    cfg = Fig3Config(tokens=5, width=4, depth=2, trials=24, rng_block=6, chunk=6, device="cpu")
+    checkpoint = Checkpoint.for_run(tmp_path, "fig3", cfg.to_dict())
+    save, saves = checkpoint.save, []
+
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_fig3(cfg, progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(checkpoint, "save", save)
+    resumed = simulate_fig3(cfg, keep_trials=True, progress=False, checkpoint=checkpoint)
+    assert resumed.stats.trial_values("t_div").shape == (24, 3)  # every trial's values: started afresh

@@ -45,7 +45,8 @@ def test_standard_error_read_back_from_a_row_is_the_sample_standard_error():
 
 def test_block_summary_on_the_device_equals_the_cpu_path():
     # on CUDA a block is summarised where it was computed (only (steps,) arrays cross to the host); the summary
-    # must be the CPU path's: counts, means, m2, extremes, with undefined values and empty early steps
+    # must be the CPU path's: counts, means, root sums of squares, extremes, with undefined values and empty early
+    # steps
     from simulations.engine.stats import _summary_on_device
 
     rng = np.random.default_rng(1)
@@ -54,7 +55,7 @@ def test_block_summary_on_the_device_equals_the_cpu_path():
     st = StreamingStats(5)
     st.update({"m": torch.from_numpy(v)}, {"m": 1})
     got = _summary_on_device(torch.from_numpy(v), 1)
-    for name, g in zip(("_count", "_mean", "_m2", "_min", "_max"), got):
+    for name, g in zip(("_count", "_mean", "_rss", "_min", "_max"), got):
         np.testing.assert_allclose(g, getattr(st, name)["m"], rtol=1e-14, err_msg=name)
     assert int(v.size - got[0].sum()) == st.excluded["m"] == 52
 
@@ -450,3 +451,43 @@ def test_a_mean_near_the_float_range_is_finite_on_the_cpu_and_device_paths():
     np.testing.assert_allclose(st.mean("m"), [5e306, 1.0], rtol=1e-14)
     got = _summary_on_device(torch.from_numpy(v), 0)
     np.testing.assert_allclose(got[1], [5e306, 1.0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-250, 1e-174, 1.0, 1e200, 1e300])
+def test_confidence_intervals_hold_at_any_scale_and_an_empty_block_does_not_spoil_them(scale):
+    # M2 (summed squared deviations) left the float range beyond about 1e+-154: fig3's t_div at depth 90 came out
+    # with a zero-width interval (1e-174) and data attention's xi ratio with an infinite one (1e256)
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    v = (1 + rng.random((30, 1))) * scale
+    st = StreamingStats(1)
+    st.update({"m": torch.from_numpy(v[:10])})
+    st.update({"m": torch.full((5, 1), float("nan"), dtype=torch.float64)})  # a block with no defined value
+    st.update({"m": torch.from_numpy(v[10:])})
+    want = stats.t.ppf(0.975, 29) * (v / scale).std(ddof=1) / math.sqrt(30)  # computed at scale 1
+    assert math.isclose(float(st.ci_halfwidth("m")[0]) / scale, want, rel_tol=1e-12)
+    assert math.isclose(float(st.mean("m")[0]) / scale, float((v / scale).mean()), rel_tol=1e-14)
+
+
+@pytest.mark.parametrize("attention, beta", [("softmax", 0.0), ("data", 4.0)])
+def test_c6_counts_only_the_steps_where_it_is_defined(attention, beta):
+    # NaN < tolerance is False: steps whose odds_slack is undefined (t_div(X) = 0 at beta 0; data attention's
+    # overflowed ratios) counted as checked and holding, so beta 0 reported "fails in 0.0%" of 200 unchecked steps
+    from simulations.engine.config import Fig3Config
+    from simulations.studies.fig3 import simulate_fig3
+
+    cfg = Fig3Config(tokens=6, width=5, depth=7, trials=40, rng_block=10, chunk=20, beta=beta, attention=attention,
+                     device="cpu")
+    res = simulate_fig3(cfg, keep_trials=True, progress=False)
+    slack = res.stats.trial_values("odds_slack")[:, 1:]
+    defined = np.isfinite(slack)
+    violated = int((slack[defined] < -1e-12).sum())
+    c = res.checks
+    assert c["C6_steps_checked"] == int(defined.sum()) and c["C6_violations"] == violated
+    if defined.any():
+        assert c["C6_violation_share"] == pytest.approx(violated / defined.sum(), rel=1e-12)
+    else:
+        assert math.isnan(c["C6_violation_share"])
+    uncertain = res.stats.trial_values("delta_uncertain")[:, 1:]
+    assert c["delta_uncertain"]["share"] == pytest.approx(np.nansum(uncertain) / np.isfinite(uncertain).sum(), abs=1e-15)

@@ -181,3 +181,15 @@ def test_a_sweep_names_the_law_of_its_ensemble(tmp_path, capsys):
                  "1", "--window", "1", "--trials", "4", "--depth", "2", "--width", "4", "--device", "cpu",
                  "--no-progress", "--out", str(out)]) == 0
     assert "Where theory's law for each ensemble is claimed to hold (4 points)" in capsys.readouterr().out
+
+
+def test_a_law_that_predicts_0_where_0_is_measured_is_not_named_as_failing(tmp_path, capsys):
+    # uniform attention (beta 0) outside the law's regime: predicted 0, measured 0; the ratio 0/0 was taken as
+    # infinite and that point named as where "the law fails as stated"; there C6 is also checked in no step
+    out = tmp_path / "sw"
+    assert main(["sweep", "fig3", "--beta", "0,4", "--attention", "softmax,data", "--trials", "20", "--depth", "5",
+                 "--tokens", "6", "--width", "5", "--rng-block", "10", "--chunk", "20", "--device", "cpu",
+                 "--no-progress", "--out", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "at beta 4.0, attention softmax it predicts" in text and "predicts 0.00 against" not in text
+    assert "C6 checked in no step at beta 0.0, attention softmax" in text

@@ -183,7 +183,10 @@ def run_chunks(simulate: Callable[[Block], tuple[dict[str, torch.Tensor], dict[s
     workers = default_workers(device) if workers is None else workers
     start = time.perf_counter()
     stats, done = StreamingStats(steps, keep_trials=keep_trials), 0
-    if checkpoint is not None and (resumed := checkpoint.load()) is not None:
+    # a checkpoint that kept per-trial values (or not) resumes only a run that keeps them alike: the statistics
+    # carry the flag, and a resumed run would otherwise silently lack the values it asked for
+    if (checkpoint is not None and (resumed := checkpoint.load()) is not None
+            and resumed[0].keep_trials == keep_trials):
         stats, done = resumed
         print(f"{desc}: resuming after {done} finished chunk{'s' if done != 1 else ''} ({min(done * chunk, trials)} "
               f"of {trials} trials) from {checkpoint.path}", file=sys.stderr)

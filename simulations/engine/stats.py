@@ -1,7 +1,7 @@
 """Streaming statistics: mean and 95% confidence interval per (step, metric), merged block by block.
 
-Each random-number block's values are reduced on their own (count, mean, M2) and merged in block order with
-Chan's parallel update, so the result depends on the blocks, never on how blocks are grouped into chunks.
+Each random-number block's values are reduced on their own (count, mean, sqrt(M2)) and merged in block order
+with Chan's parallel update, so the result depends on the blocks, never on how blocks are grouped into chunks.
 Non-finite values (a quantity undefined for that trial, e.g. 0/0 once t_div underflows) are left out and
 counted separately. Per-trial values are kept only when asked (``keep_trials``).
 """
@@ -35,7 +35,10 @@ class StreamingStats:
         self.keep_trials = keep_trials
         self._count: dict[str, np.ndarray] = {}
         self._mean: dict[str, np.ndarray] = {}
-        self._m2: dict[str, np.ndarray] = {}
+        # the root of the summed squared deviations from the mean, sqrt(M2) (Welford's and Chan's M2): kept as a
+        # root, formed from scaled deviations and merged with hypot, so it neither overflows nor underflows where
+        # the values' spread is a normal number (M2 itself left the float range beyond about 1e+-154)
+        self._rss: dict[str, np.ndarray] = {}
         self._min: dict[str, np.ndarray] = {}
         self._max: dict[str, np.ndarray] = {}
         self.excluded: dict[str, int] = {}
@@ -57,7 +60,7 @@ class StreamingStats:
                 raise ValueError(f"{metric}: expected (trials, {self.steps - k0}) values; got shape "
                                  f"{tuple(v.shape)}")
             if v.is_cuda and not self.keep_trials:  # summarised on the device: (steps,) arrays cross, not values
-                n_b, mean_b, m2_b, lo_b, hi_b = _summary_on_device(v.detach().to(torch.float64), k0)
+                n_b, mean_b, rss_b, lo_b, hi_b = _summary_on_device(v.detach().to(torch.float64), k0)
                 self.excluded[metric] = self.excluded.get(metric, 0) + int(v.shape[0] * v.shape[1] - n_b.sum())
             else:
                 v = v.detach().to("cpu", torch.float64).numpy()
@@ -71,26 +74,30 @@ class StreamingStats:
                     past = ~np.isfinite(mean_b)  # values near the float's largest: their sum overflowed, not their mean
                     if past.any():
                         mean_b = np.where(past, (safe / np.maximum(n_b, 1)).sum(0), mean_b)
-                    m2_b = np.where(finite, (v - mean_b) ** 2, 0.0).sum(0)
+                    rss_b = _root_sum_squares(np.where(finite, v - mean_b, 0.0))
                 lo_b = np.where(finite, v, np.inf).min(0)
                 hi_b = np.where(finite, v, -np.inf).max(0)
             if metric not in self._count:
-                self._count[metric], self._mean[metric], self._m2[metric] = n_b, mean_b, m2_b
+                self._count[metric], self._mean[metric], self._rss[metric] = n_b, mean_b, rss_b
                 self._min[metric], self._max[metric] = lo_b, hi_b
             else:
-                n_a, mean_a, m2_a = self._count[metric], self._mean[metric], self._m2[metric]
+                n_a, mean_a, rss_a = self._count[metric], self._mean[metric], self._rss[metric]
                 n = n_a + n_b
                 with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                     delta = mean_b - mean_a
                     self._mean[metric] = np.where(n > 0, mean_a + delta * n_b / np.maximum(n, 1), 0.0)
-                    self._m2[metric] = m2_a + m2_b + np.where(n > 0, delta ** 2 * n_a * n_b / np.maximum(n, 1), 0.0)
+                    # Chan: M2 = M2_a + M2_b + delta^2 n_a n_b / n, as roots; the cross term only where both have
+                    # values (an empty block's mean is a placeholder 0: its delta would make inf * 0 = NaN)
+                    both = (n_a > 0) & (n_b > 0)
+                    cross = np.where(both, np.abs(delta) * np.sqrt(n_a * n_b / np.maximum(n, 1)), 0.0)
+                    self._rss[metric] = np.hypot(np.hypot(rss_a, rss_b), cross)
                 self._count[metric] = n
                 self._min[metric] = np.minimum(self._min[metric], lo_b)
                 self._max[metric] = np.maximum(self._max[metric], hi_b)
             if self.keep_trials:
                 self.trials.setdefault(metric, []).append(v)
 
-    _ARRAYS = ("_count", "_mean", "_m2", "_min", "_max")
+    _ARRAYS = ("_count", "_mean", "_rss", "_min", "_max")
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue accumulating, as flat numpy arrays (for checkpoints; exact)."""
@@ -144,7 +151,7 @@ class StreamingStats:
 
         n = self._count[metric]
         with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(self._m2[metric] / (n - 1))
+            sd = self._rss[metric] / np.sqrt(n - 1)
             return np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.975) * sd / np.sqrt(n), np.nan)
 
     def trial_values(self, metric: str) -> np.ndarray:
@@ -155,13 +162,14 @@ class StreamingStats:
     def rows(self, metrics: list[str] | None = None) -> list[SummaryRow]:
         """One row per step and metric that has at least one value, step-major."""
         metrics = self.metrics if metrics is None else metrics
+        halfwidths = {m: self.ci_halfwidth(m) for m in metrics}  # once per metric, not once per step and metric
         out = []
         for step in range(self.steps):
             for m in metrics:
                 n = int(self._count[m][step])
                 if n == 0:
                     continue
-                mean, hw = float(self._mean[m][step]), float(self.ci_halfwidth(m)[step])
+                mean, hw = float(self._mean[m][step]), float(halfwidths[m][step])
                 out.append(SummaryRow(step, m, mean, mean - hw, mean + hw, n))
         return out
 
@@ -174,8 +182,15 @@ def standard_error(ci_low: float, ci_high: float, count: int) -> float:
     return (ci_high - ci_low) / (2 * float(stdtrit(count - 1, 0.975))) if count > 1 else math.nan
 
 
+def _root_sum_squares(dev: np.ndarray) -> np.ndarray:
+    """sqrt(sum of dev^2) over axis 0, each column scaled by its largest |dev| first (no over- or underflow)."""
+    scale = np.abs(dev).max(0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.where(scale > 0, scale * np.sqrt((np.square(dev / np.where(scale > 0, scale, 1.0))).sum(0)), 0.0)
+
+
 def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
-    """(count, mean, m2, min, max) per step of one block's values ``v`` ``(trials, steps - k0)`` on its device, as
+    """(count, mean, root sum of squared deviations, min, max) per step of one block's values ``v`` ``(trials, steps - k0)`` on its device, as
     :meth:`StreamingStats.update` computes them on the CPU (the ``k0`` steps before the first have no values), in
     one transfer."""
     finite = torch.isfinite(v)
@@ -185,9 +200,12 @@ def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
     # as on the CPU: where values near the float's largest overflowed their sum, the sum of the values over n
     # (without a host sync: both computed, the second kept only there)
     mean = torch.where(torch.isfinite(mean), mean, (safe / n.clamp_min(1)).sum(0))
-    m2 = torch.where(finite, (v - mean) ** 2, 0.0).sum(0)
+    dev = torch.where(finite, v - mean, 0.0)
+    scale = dev.abs().amax(0)
+    unit = torch.where(scale > 0, scale, 1.0)
+    rss = torch.where(scale > 0, scale * (dev / unit).square().sum(0).sqrt(), 0.0)  # as _root_sum_squares
     lo = torch.where(finite, v, math.inf).amin(0)
     hi = torch.where(finite, v, -math.inf).amax(0)
-    out = torch.stack([n, mean, m2, lo, hi]).cpu().numpy()
+    out = torch.stack([n, mean, rss, lo, hi]).cpu().numpy()
     empty = np.array([[0.0], [0.0], [0.0], [np.inf], [-np.inf]]).repeat(k0, axis=1)
     return tuple(np.concatenate([empty, out], axis=1))

@@ -157,7 +157,10 @@ def _chain(cfg: Fig3Config, ch: Block) -> tuple[dict[str, torch.Tensor], dict[st
         attention, W = draw_step(cfg, ch, X)
         Y = T.attend(X, W=W, **attention)
         metrics = T.split_step_metrics(X, Y, **attention)
-        metrics["bound_violated"] = (metrics["odds_slack"] < -_tolerance(cfg)).to(metrics["odds_slack"].dtype)
+        # NaN where C6 is undefined (t_div(X) = 0: beta = 0, data attention's overflowed ratios), so such steps are
+        # neither checked nor passed (NaN < tol is False: they had counted as checked and holding)
+        slack = metrics["odds_slack"]
+        metrics["bound_violated"] = torch.where(slack.isnan(), torch.nan, (slack < -_tolerance(cfg)).to(slack.dtype))
         metrics["C2_error"] = torch.full_like(metrics["xi_ratio_minus_1"], float("nan"))  # filled in below
         pending.append((metrics["C2_error"], _c2_inputs(metrics, X, attention, W, sample)))
         if len(pending) == C2_BATCH or layer == L - 1:
@@ -284,21 +287,22 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
         "C6_tolerance": _tolerance(cfg),
         "C6_steps_checked": int(counts.sum()),
         "C6_violations": violations,
-        "C6_violation_share": violations / max(int(counts.sum()), 1),
+        "C6_violation_share": violations / int(counts.sum()) if counts.sum() else float("nan"),  # NaN: none checked
         "fitted_rate": fitted_rate(stats, cfg.depth),
         # deltas whose first-order error estimate exceeds DELTA_TOL relative (nearly defective C at large beta):
         # their leading digits are not trusted (theory.slem_with_error)
         "delta_uncertain": {"tolerance": DELTA_TOL, "count": _count_of(stats, "delta_uncertain"),
-                            "share": _count_of(stats, "delta_uncertain") / max(int(counts.sum()), 1)},
+                            "share": _count_of(stats, "delta_uncertain")
+                            / max(int(stats.count("delta_uncertain").sum()), 1)},
         # values left out of the statistics: undefined (0/0, log 0); the split form resolves every other one
-        "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m != "C2_error"},
+        "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m not in ("C2_error", "bound_violated")},
         # which solver gave the general (not triangular, not symmetric) deltas, and how many matrices a kernel
         # handed back to LAPACK for not converging
         "eigen_solver": {"general": _general_solver(device),
                          "lapack_fallbacks": _count_of(stats, "lapack_fallbacks")},
     }
     if cfg.attention == "symmetric" and cfg.weight_family == "orthogonal":  # C6's hypotheses: a theorem per step
-        checks["C6_holds_every_step"] = violations == 0
+        checks["C6_holds_every_step"] = violations == 0 and int(counts.sum()) > 0  # none checked: not "held"
     predicted = delta_prediction(cfg)
     if cfg.attention in T.SLEM_LAWS:
         checks["delta_prediction"] = {"law": T.SLEM_LAWS[cfg.attention],

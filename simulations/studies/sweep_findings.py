@@ -48,6 +48,12 @@ def _law_name(f: dict, points: list[dict]) -> str:
     return names.pop() if len(names) == 1 else "theory's law for each ensemble"
 
 
+def _share_text(share: float) -> str:
+    from ..output.quoting import sig
+
+    return f"{sig(100 * share)}%" if math.isfinite(share) else "none checked"
+
+
 def _where(point: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in point.items())
 
@@ -70,23 +76,31 @@ def render_sweep_findings(f: dict) -> str:
             law = sig(p["delta_law"], 3) + ("" if p["in_regime"] else " (outside its regime)") \
                 if math.isfinite(p["delta_law"]) else "none at this beta"
             rows.append(f"| {p['point']['attention']} | {sig(s['delta_mean'], 3)} | {law} | "
-                        f"{sig(100 * s['C6_violation_share'])}% | {sig(s['t_div_ratio_per_layer'], 3)} | "
+                        f"{_share_text(s['C6_violation_share'])} | {sig(s['t_div_ratio_per_layer'], 3)} | "
                         f"{sig(s['t_div_last'])} | {sig(s['stable_rank_last'], 3)} | "
                         f"{sig(s['dong_residual_last'])} | {sig(s['mean_cosine_last'], 3)} |")
         fixed = ", ".join(f"{k} = {v}" for k, v in f["fixed"].items() if k != "trials")
         return (f"{head}\n" + "\n".join(rows) + f"\n\nt_div, stable rank, Dong residual and mean cosine at the "
                 f"last layer{_trials_text(f, 'ensemble', '; ')}{', ' + fixed if fixed else ''}.")
-    share = sorted(pts, key=lambda p: p["summary"]["C6_violation_share"])
+    # a point where C6 was checked in no step (t_div(X) = 0 throughout: beta = 0) has no share
+    share = sorted((p for p in pts if math.isfinite(p["summary"]["C6_violation_share"])),
+                   key=lambda p: p["summary"]["C6_violation_share"])
     # a point whose every trial reaches t_div = 0 (beta = 0) has no rate: NaN would also spoil the sort
     rate = sorted((p for p in pts if math.isfinite(p["summary"]["t_div_ratio_per_layer"])),
                   key=lambda p: p["summary"]["t_div_ratio_per_layer"])
     no_rate = [_where(p["point"]) for p in pts if not math.isfinite(p["summary"]["t_div_ratio_per_layer"])]
     held = [p for p in pts if p["in_regime"] and math.isfinite(p["summary"]["delta_predicted"])]
     axes = " x ".join(k + " in {" + ", ".join(map(str, v)) + "}" for k, v in f["swept"].items())
-    text = (f"Over {axes} "
-            f"(fig3{_trials_text(f, 'point')}), the share of steps where C6's per-step bound fails runs from "
-            f"{sig(100 * share[0]['summary']['C6_violation_share'])}% ({_where(share[0]['point'])}) to "
-            f"{sig(100 * share[-1]['summary']['C6_violation_share'])}% ({_where(share[-1]['point'])})")
+    no_share = [_where(p["point"]) for p in pts if not math.isfinite(p["summary"]["C6_violation_share"])]
+    text = f"Over {axes} (fig3{_trials_text(f, 'point')}), "
+    if share:
+        text += (f"the share of steps where C6's per-step bound fails runs from "
+                 f"{sig(100 * share[0]['summary']['C6_violation_share'])}% ({_where(share[0]['point'])}) to "
+                 f"{sig(100 * share[-1]['summary']['C6_violation_share'])}% ({_where(share[-1]['point'])})")
+        if no_share:
+            text += f" (C6 checked in no step at {'; '.join(no_share)}: t_div(X) = 0 there)"
+    else:
+        text += "C6's per-step bound was checked in no step (t_div(X) = 0 throughout)"
     if rate:
         text += (f", and the fitted linear rate from a factor {sig(rate[0]['summary']['t_div_ratio_per_layer'], 3)} "
                  f"per layer on t_div ({_where(rate[0]['point'])}) to "
@@ -112,7 +126,9 @@ def render_sweep_findings(f: dict) -> str:
                  f"it predicts 0 ({len(zero)} point{'s' * (len(zero) != 1)}; largest at {_where(worst['point'])})")
     if held:
         text += "."
-    outside = [p for p in pts if not p["in_regime"] and math.isfinite(p["delta_law"])]
+    # outside the regime, and not where the law's prediction is what was measured (0 and 0: uniform attention)
+    outside = [p for p in pts if not p["in_regime"] and math.isfinite(p["delta_law"])
+               and not (p["delta_law"] == 0 and p["summary"]["delta_mean"] == 0)]
     if outside:
         # the law's overstatement, largest where it predicts most against what is measured (0 measured: infinite)
         far = max(outside, key=lambda p: p["delta_law"] / p["summary"]["delta_mean"]
