@@ -185,6 +185,24 @@ def test_a_checkpoint_is_keyed_by_the_device_the_run_goes_to_not_the_flag(monkey
     assert Checkpoint.for_run(".", "fig3", {**config, "device": "cuda"}).key  # no GPU: the run itself refuses
 
 
+def _interrupt_in_process_after_two_chunks(cfg, checkpoint, monkeypatch) -> None:
+    """Run fig3 for ``cfg`` with ``checkpoint`` until it has saved two chunks, then stop it as Ctrl-C would."""
+    from simulations.studies.fig3 import simulate_fig3
+
+    save, saves = checkpoint.save, []
+
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_fig3(cfg, progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(checkpoint, "save", save)
+
+
 def test_a_resumed_run_reports_the_fallbacks_and_seconds_of_the_chunks_before_it(tmp_path, monkeypatch):
     # the JSON's LAPACK fallbacks were counted around the call in this process and its elapsed seconds timed in it:
     # a resumed run reported those of the chunks after its interruption only
@@ -213,18 +231,7 @@ def test_a_resumed_run_reports_the_fallbacks_and_seconds_of_the_chunks_before_it
     assert whole.checks["eigen_solver"]["lapack_fallbacks"] == 2 * calls[0]
 
     checkpoint = Checkpoint.for_run(tmp_path, "fig3", cfg.to_dict())
-    save, saves = checkpoint.save, []
-
-    def save_then_stop(*args, **kwargs):
-        save(*args, **kwargs)
-        saves.append(1)
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        simulate_fig3(cfg, progress=False, checkpoint=checkpoint)
-    monkeypatch.setattr(checkpoint, "save", save)
+    _interrupt_in_process_after_two_chunks(cfg, checkpoint, monkeypatch)
     arrays = checkpoint.read()
     assert int(arrays["chunks_done"]) == 2 and 0 < float(arrays["seconds"]) < 1000
     checkpoint.write(**{**arrays, "seconds": np.array(1000.0)})  # as if the first process had run for long
@@ -243,17 +250,6 @@ def test_a_checkpoint_resumes_only_a_run_that_keeps_per_trial_values_alike(tmp_p
 
     cfg = Fig3Config(tokens=5, width=4, depth=2, trials=24, rng_block=6, chunk=6, device="cpu")
     checkpoint = Checkpoint.for_run(tmp_path, "fig3", cfg.to_dict())
-    save, saves = checkpoint.save, []
-
-    def save_then_stop(*args, **kwargs):
-        save(*args, **kwargs)
-        saves.append(1)
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        simulate_fig3(cfg, progress=False, checkpoint=checkpoint)
-    monkeypatch.setattr(checkpoint, "save", save)
+    _interrupt_in_process_after_two_chunks(cfg, checkpoint, monkeypatch)
     resumed = simulate_fig3(cfg, keep_trials=True, progress=False, checkpoint=checkpoint)
     assert resumed.stats.trial_values("t_div").shape == (24, 3)  # every trial's values: started afresh
