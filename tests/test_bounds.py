@@ -140,6 +140,27 @@ def test_C9_second_moments_match_sampling():
     assert float(b.square().mean()) == pytest.approx(float(Ec), rel=0.02)
 
 
+def test_C9_bounds_the_ratio_of_expectations_not_the_expected_odds_ratio():
+    # THEORY.md's "odds ratio ... in expectation": E||Pi Y||^2 / E||Pi_perp Y||^2 meets the bound (exactly, at
+    # n = 2), while the mean of odds(Y)/odds(X) lies below it (1.5779 +- 0.0003 against 1.6 on 400,000 draws)
+    n, d, draws = 2, 20, 20_000
+    X = np.zeros((n, d))
+    X[0, 0] = 2.0
+    P = np.array([[0.75, 0.25], [0.25, 0.75]])  # symmetric, delta = 1/2
+    W = np.random.default_rng(0).normal(scale=d ** -0.5, size=(draws, d, d))  # gamma = sigma^2 d = 1
+    Y = X + (P @ X) @ W
+
+    def odds(M):
+        mean = M.mean(-2, keepdims=True)
+        return n * (mean ** 2).sum((-2, -1)) / ((M - mean) ** 2).sum((-2, -1))
+
+    bound = float(T.residual_odds_growth_bound(1.0, 0.5))
+    a, b = T.residual_second_moments(X, P, 1.0)
+    assert float(a / b) / odds(X) == pytest.approx(bound, rel=1e-14)  # the ratio of expectations: exactly
+    ratio = odds(Y) / odds(X)
+    assert ratio.mean() + 5 * ratio.std(ddof=1) / np.sqrt(draws) < bound  # the expected ratio: below it
+
+
 def test_C9_odds_growth_bound_tends_to_one_as_the_residual_dominates():
     gammas = np.array([10.0, 1.0, 0.1, 1e-3, 1e-6])
     g = T.residual_odds_growth_bound(gammas, 0.5)
@@ -162,6 +183,34 @@ def test_C10_one_head_reduces_to_C6():
     assert T.multihead_lower_bound(s, [delta]) == pytest.approx(T.escalation_lower_bound(s, delta), rel=1e-15)
     # Two heads: deltas enter through their mean square, (0.36 + 0.04)/2 = 0.2.
     assert T.multihead_lower_bound(s, [0.6, 0.2]) == pytest.approx(1 / (0.3 + 0.2 * 0.7), rel=1e-14)
+
+
+def _second_modulus(P: np.ndarray) -> float:
+    return float(np.sort(np.abs(np.linalg.eigvals(P)))[-2])
+
+
+def test_C10_multihead_mean_rate_and_step_metrics_match_independent_values_with_several_heads():
+    # every earlier multi-head check was 'rbar >= bound' or H = 1: the mean of the per-head rates (>= the true
+    # rbar by Jensen with symmetric heads) and the square of the mean delta in place of the mean square passed
+    rng = np.random.default_rng(8)
+    n, d, H = 5, 3, 3
+    X = rng.normal(size=(n, d)) + rng.normal(size=d)
+    P = rng.random((H, n, n)) + 0.05
+    P /= P.sum(-1, keepdims=True)
+    centre = np.eye(n) - 1 / n
+    a = sum(np.linalg.norm(P[h] @ X - centre @ P[h] @ X) ** 2 for h in range(H))  # sum_h ||Pi P_h X||^2
+    b = sum(np.linalg.norm(centre @ P[h] @ X) ** 2 for h in range(H))  # sum_h ||Pi_perp P_h X||^2
+    s = np.linalg.norm(X - centre @ X) ** 2 / np.linalg.norm(X) ** 2
+    assert T.multihead_mean_rate(X, P) == pytest.approx(a / (a + b) / s, rel=1e-13)
+    # step_metrics on a multi-head step: the bound and estimate from the heads' mean squares (C10)
+    Y = sum(P[h] @ X @ rng.normal(size=(d, d)) for h in range(H))
+    m = T.step_metrics(X, Y, P)
+    deltas = np.array([_second_modulus(P[h]) for h in range(H)])
+    mus = np.array([np.linalg.norm(centre @ P[h] @ centre) / np.sqrt(n - 1) for h in range(H)])
+    for key, gains in (("r_bound", deltas), ("r_estimate", mus)):
+        m2 = np.mean(gains ** 2)
+        assert float(m[key]) == pytest.approx(1 / (s + m2 * (1 - s)), rel=1e-12), key
+    assert float(m["delta"]) == pytest.approx(deltas.mean(), rel=1e-12)
 
 
 def test_bounds_are_batched_and_keep_torch_kind():

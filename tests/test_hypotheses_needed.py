@@ -108,5 +108,5 @@ def test_C8_random_softmax_chains_violate_the_per_step_bound_in_a_fraction_of_st
         bound_means.append(float((r - slack).mean()))
         X = Y / T.split_norms(Y)[0].hypot(T.split_norms(Y)[1])[:, None, None]
     share = float(np.mean(violations))
-    assert 0.05 < share < 0.6
+    assert 0.15 < share < 0.35  # THEORY.md's range; about 0.25 over the first 8 layers (1000 trials, another seed)
     assert all(rm >= bm for rm, bm in zip(r_means, bound_means))

@@ -123,6 +123,7 @@ REJECTIONS = {
     T.deescalated_similarity: [
         ("tau NaN", (0.5, np.nan), {}, "tau must be finite"),
         ("s above 1", (2.0, 0.5), {}, r"\[0, 1\]"),
+        ("tau = 1 at s = 1 (Y = 0)", (1.0, 1.0), {}, "undefined where tau = 1 and s = 1"),
     ],
     T.context_broadcast: [("rank 1", (np.ones(3),), {}, "rank 1")],
     T.layer_norm: [

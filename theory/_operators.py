@@ -56,6 +56,8 @@ def deescalated_similarity(s: Tensor, tau: Tensor, *, t_div: Tensor | None = Non
     check_broadcast(s=s, tau=tau, t_div=t_div)
     one_minus_s = (1 - s) if t_div is None else t_div
     g = (1 - tau).square() * s
+    if bool(((g == 0) & (one_minus_s == 0)).any()):  # s = 1 and tau = 1: Y = (I - Pi) X = 0, no t_sim
+        raise ValueError("t_sim((I - tau Pi) X) is undefined where tau = 1 and s = 1 (all tokens equal): Y = 0")
     return g / (g + one_minus_s)
 
 
