@@ -30,13 +30,15 @@ from .output.writing import check_out_dir, make_out_dir, write_result
 
 SHARED_HELP = {
     "tokens": "number of tokens n", "width": "feature width d", "depth": "number of layers L",
-    "trials": "Monte Carlo trials T", "seed": "seed of the run's torch.Generator",
+    "trials": "Monte Carlo trials T",
+    "seed": "seed of the run's torch.Generator (real draws nothing: recorded only)",
     "device": "auto (CUDA if present), cpu or cuda", "dtype": "float32 or float64",
     "chunk": "trials spread over the workers and checkpointed at once (results do not depend on it)",
     "rng_block": "trials per random-number block, computed as one batch (bounds memory; chunk must be a multiple)",
     "text": "text file, one sequence per line ('#' lines skipped); default simulations/studies/data/corpus.txt",
     "max_tokens": "truncation length including [CLS]/[SEP]",
-    "batch": "sequences per padded forward pass (results do not depend on it)",
+    "batch": "real: sequences per padded forward pass (results do not depend on it); train: the training "
+             "minibatch size (results depend on it)",
     "scope": "content: drop [CLS]/[SEP]/padding; all: drop padding only",
     "beta": "inverse temperature of the scores softmax(beta Z) (softmax, causal, sinkhorn <= 8, banded)",
     "attention": "the attention ensemble of the chain", "alpha": "dirichlet: rows Dirichlet(alpha)",
