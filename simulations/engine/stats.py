@@ -190,9 +190,9 @@ def _root_sum_squares(dev: np.ndarray) -> np.ndarray:
 
 
 def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
-    """(count, mean, root sum of squared deviations, min, max) per step of one block's values ``v`` ``(trials, steps - k0)`` on its device, as
-    :meth:`StreamingStats.update` computes them on the CPU (the ``k0`` steps before the first have no values), in
-    one transfer."""
+    """(count, mean, root sum of squared deviations, min, max) per step of one block's values ``v``
+    ``(trials, steps - k0)`` on its device, as :meth:`StreamingStats.update` computes them on the CPU (the ``k0``
+    steps before the first have no values), in one transfer."""
     finite = torch.isfinite(v)
     n = finite.sum(0).to(v.dtype)
     safe = torch.where(finite, v, 0.0)

@@ -295,7 +295,8 @@ def simulate_fig3(cfg: Fig3Config, *, keep_trials: bool = False, progress: bool 
                             "share": _count_of(stats, "delta_uncertain")
                             / max(int(stats.count("delta_uncertain").sum()), 1)},
         # values left out of the statistics: undefined (0/0, log 0); the split form resolves every other one
-        "excluded_values": {m: k for m, k in stats.excluded_counts().items() if m not in ("C2_error", "bound_violated")},
+        "excluded_values": {m: k for m, k in stats.excluded_counts().items()
+                            if m not in ("C2_error", "bound_violated")},
         # which solver gave the general (not triangular, not symmetric) deltas, and how many matrices a kernel
         # handed back to LAPACK for not converging
         "eigen_solver": {"general": _general_solver(device),
