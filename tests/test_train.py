@@ -86,7 +86,8 @@ def _paired(diffs: dict) -> dict:
             "test_acc": {v: {str(d): acc for d in depths} for v in ("pre", "pre-cb")},
             "t_sim_last_block": {v: {"init": 0.5, "trained": 0.5} for v in ("pre", "pre-cb")},
             "cb_paired": {"pre-cb": {"baseline": "pre", "diff": {
-                str(d): {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}
+                str(d): {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan,
+                         "values": v}
                 for d, v in diffs.items()}}}}
 
 
@@ -231,3 +232,83 @@ def test_a_diverging_run_is_recorded_as_diverged_in_every_variant():
     for variant in ("post", "cb", "deesc1"):
         run = train_run(cfg, variant, 2, 0, 1e3, "search")
         assert run["diverged"], variant
+        # and it is not scored: argmax over NaN logits "predicted" class 0, a chance-looking ~10%
+        assert math.isnan(run["acc"]), variant
+
+
+def test_a_study_whose_every_run_diverges_reports_no_accuracy_rather_than_chance():
+    cfg = TrainConfig(**{**QUICK, "archs": "post", "lrs": (1e3,), "clip": 0.0, "epochs": 2})
+    res = simulate_train(cfg, progress=False)
+    a = res.checks["test_acc"]["post"]["2"]
+    assert math.isnan(a["mean"]) and all(math.isnan(x) for x in a["values"])
+    assert (a["runs"], a["diverged"]) == (2, 2) and len(res.checks["diverged_runs"]) == 2
+    assert "post/test_acc_vs_depth" not in res.metrics and "post/d2/test_acc" not in res.metrics
+    assert res.checks["excluded_values"]["post/d2/test_acc"] == 2
+    assert "all 2 diverged" in res.checks["test_acc_table"][2]
+    assert np.isfinite(res.series("post/d2/t_sim_init")[1]).all()  # the initial weights are still measured
+    assert "post/d2/t_sim_trained" not in res.metrics  # nothing trained to measure
+    f = train_findings(res)
+    assert f["diverged_runs"] == 2
+    text = render_train_findings(json.loads(json.dumps(f)))
+    assert "| post | all 2 diverged (1e+03) |" in text and "**" not in text
+    assert "2 final runs diverged" in text and "post 0." in text and "-> diverged." in text
+
+
+def test_the_figure_of_a_study_whose_runs_all_diverged_names_them_instead_of_failing(tmp_path):
+    cfg = TrainConfig(**{**QUICK, "archs": "post,pre", "lrs": (1e3,), "clip": 0.0, "epochs": 2, "seeds": 1})
+    done = run_figure(FIGURE, cfg, str(tmp_path), progress=False)
+    assert (tmp_path / "train.png").stat().st_size > 0
+    assert done["result"].all_left_out("post/test_acc_vs_depth")
+
+
+def _fake_runs(acc: dict):
+    """A stand-in for ``train_run``: accuracy ``acc[(variant, seed)]`` (None: the run diverged)."""
+    def run(cfg, variant, depth, seed, lr, phase, progress=False):
+        a = 0.5 if phase == "search" else acc[(variant, seed)]
+        return {"variant": variant, "depth": depth, "seed": seed, "lr": lr, "phase": phase,
+                "train_loss": [1.0] * cfg.epochs, "diverged": a is None, "acc": 0.1 if a is None else a,
+                "t_sim_init": [0.5] * (depth + 1), "t_sim_trained": [0.4] * (depth + 1)}
+    return run
+
+
+def test_a_diverged_run_is_left_out_of_mean_std_bold_and_paired_differences(monkeypatch):
+    # a diverged record from before diverged runs went unscored still carries acc 0.1: it must not count
+    acc = {("post", 0): 0.80, ("post", 1): 0.90, ("post", 2): 0.85,
+           ("cb", 0): 0.95, ("cb", 1): None, ("cb", 2): 0.97}
+    monkeypatch.setattr(train_mod, "train_run", _fake_runs(acc))
+    cfg = TrainConfig(**{**QUICK, "archs": "post,cb", "seeds": 3, "lrs": (1e-3,)})
+    res = simulate_train(cfg, progress=False)
+    cb = res.checks["test_acc"]["cb"]["2"]
+    assert cb["mean"] == pytest.approx(0.96) and cb["std"] == pytest.approx(np.std([0.95, 0.97], ddof=1))
+    assert (cb["runs"], cb["diverged"]) == (3, 1) and math.isnan(cb["values"][1])
+    row = next(r for r in res.rows if r.metric == "cb/d2/test_acc")
+    assert row.count == 2 and row.mean == pytest.approx(0.96)
+    assert res.checks["diverged_runs"] == ["final/cb/d2/seed1/lr0.001"]
+    assert "96.0 +- 1.4, 1 of 3 diverged" in res.checks["test_acc_table"][3]
+    f = json.loads(json.dumps(train_findings(res)))
+    d = f["cb_paired"]["cb"]["diff"]["2"]
+    assert d["values"] == pytest.approx([0.15, 0.12]) and d["seeds_dropped"] == 1
+    text = render_train_findings(f)
+    assert "| post | **85.0 +- 5.0** (1e-3) |" in text  # cb's higher mean survived a divergence: not the best
+    assert "| cb (post-norm + CB) | 96.0 +- 1.4, 1 of 3 diverged (1e-3) |" in text
+    assert "+13.5 +- 2.1 at L = 2 (higher in every seed; 1 seed left out, a run diverged)" in text
+    assert "1 final run diverged" in text
+
+
+def test_the_search_never_picks_a_rate_that_diverged(monkeypatch):
+    def run(cfg, variant, depth, seed, lr, phase, progress=False):
+        bad = phase == "search" and lr == 1e-3
+        return {"variant": variant, "depth": depth, "seed": seed, "lr": lr, "phase": phase, "diverged": bad,
+                "train_loss": [1.0], "acc": 0.1 if bad else 0.05, "t_sim_init": [0.5] * 3, "t_sim_trained": [0.4] * 3}
+    monkeypatch.setattr(train_mod, "train_run", run)
+    res = simulate_train(TrainConfig(**{**QUICK, "archs": "post", "lrs": (1e-3, 3e-3)}), progress=False)
+    assert res.checks["test_acc"]["post"]["2"]["lr"] == 3e-3
+
+
+def test_one_seed_renders_without_an_invented_spread():
+    f = _paired({"6": [0.01]})
+    f["trials"] = 1
+    f["test_acc"] = {v: {"6": {"mean": 0.9, "std": math.nan, "lr": 1e-3}} for v in ("pre", "pre-cb")}
+    text = render_train_findings(f)
+    assert "nan" not in text.lower()
+    assert "one run each over 1 seed" in text and "| pre | **90.0** (1e-3) |" in text

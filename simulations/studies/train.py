@@ -20,6 +20,8 @@ per rate (seed ``seed + 1000``, trained on the training images minus the validat
 runs (seeds ``seed``, ``seed + 1``, ...) train on all training images with that rate and are scored once on
 the test images. Recorded: training loss per epoch, test accuracy, and $t_{sim}$ of every block output (step 0:
 the embedded tokens $X_0$; step k: block k's output) on the test images, at initialisation and after training.
+A run whose loss, weights or test logits turn non-finite is recorded as diverged: its accuracy and trained $t_{sim}$
+are NaN, left out of every mean and counted where the mean is quoted; the search never picks a rate that diverged.
 
 Context broadcasting is judged against the block it modifies (``cb`` against ``post``, ``pre-cb`` against
 ``pre``), paired by seed: for one seed both start from the same weights and see the same batches, so the
@@ -228,8 +230,12 @@ def block_similarity(model: DigitViT, images: Tensor) -> np.ndarray:
 
 
 def _accuracy(model: DigitViT, images: Tensor, labels: Tensor) -> float:
+    """Share of ``images`` classified as ``labels``; NaN when any logit is not finite (no prediction)."""
     with torch.no_grad():
-        return float((model(images)[0].argmax(-1) == labels).double().mean())
+        logits = model(images)[0]
+        if not bool(torch.isfinite(logits).all()):
+            return math.nan
+        return float((logits.argmax(-1) == labels).double().mean())
 
 
 # ---------------------------------------------------------------- one run
@@ -293,13 +299,20 @@ def train_run(cfg: TrainConfig, variant: str, depth: int, seed: int, lr: float, 
         losses.append(math.nan if diverged else total_loss / N)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
-    out["train_loss"], out["diverged"] = losses, diverged
-    out["acc"] = _accuracy(model, Xb, yb)
+    # the last optimiser step can leave non-finite weights that no training loss saw: diverged too
+    diverged = diverged or not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    # a diverged run has no trained model to score: argmax over NaN logits "predicts" class 0, about 10%, a
+    # number that looks like chance but measures nothing. Its accuracy and t_sim are undefined (NaN).
+    acc = math.nan if diverged else _accuracy(model, Xb, yb)
+    diverged = diverged or math.isnan(acc)
+    out["train_loss"], out["diverged"], out["acc"] = losses, diverged, acc
     if phase == "final":
-        try:
-            out["t_sim_trained"] = block_similarity(model, Xb).tolist()
-        except ValueError:  # non-finite activations after divergence: t_sim undefined
-            out["t_sim_trained"] = [math.nan] * (depth + 1)
+        out["t_sim_trained"] = [math.nan] * (depth + 1)
+        if not diverged:
+            try:
+                out["t_sim_trained"] = block_similarity(model, Xb).tolist()
+            except ValueError:  # an inner block's activations overflowed though the logits did not: undefined
+                pass
     return out
 
 
@@ -369,6 +382,32 @@ def _run_all(cfg: TrainConfig, jobs: list[tuple], done: dict, *, show: bool, che
                 bar.update()
 
 
+def _run_acc(run: dict) -> float:
+    """A run's accuracy; NaN when it diverged (also for records saved before diverged runs went unscored)."""
+    return math.nan if run["diverged"] else run["acc"]
+
+
+def _mean_std(values) -> dict:
+    """Mean and std (ddof 1) over the finite values, with how many there were: ``runs``, ``diverged`` (NaN).
+    The mean is NaN when none is finite, the std when fewer than two are: no spread is invented."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = v[np.isfinite(v)]
+    return {"mean": float(ok.mean()) if len(ok) else math.nan,
+            "std": float(ok.std(ddof=1)) if len(ok) > 1 else math.nan,
+            "runs": len(v), "diverged": len(v) - len(ok)}
+
+
+def _acc_text(a: dict) -> str:
+    """``87.1 +- 8.9``; ``87.1`` from one run; ``diverged`` when no run finished; then ``, 2 of 3 diverged``
+    when some did. ``a``: mean, std (fractions), and optionally runs, diverged (findings from before they were
+    recorded counted no divergence)."""
+    k, n = a.get("diverged", 0), a.get("runs", 0)
+    if math.isnan(a["mean"]):
+        return f"all {n} diverged" if n else "diverged"
+    text = f"{100 * a['mean']:.1f}" + ("" if math.isnan(a["std"]) else f" +- {100 * a['std']:.1f}")
+    return text + (f", {k} of {n} diverged" if k else "")
+
+
 def _rows(metric: str, values: np.ndarray, first_step: int = 0) -> tuple[list, int]:
     """Mean and Student-t 95% interval over runs (axis 0) per step, via the figures' statistics."""
     st = StreamingStats(first_step + values.shape[1])
@@ -378,14 +417,13 @@ def _rows(metric: str, values: np.ndarray, first_step: int = 0) -> tuple[list, i
 
 def accuracy_table(checks: dict, cfg: TrainConfig) -> list[str]:
     """The plain table: test accuracy in %, mean +- std over seeds, and the learning rate the search chose."""
-    head = f"{'variant':<10}" + "".join(f"{'L = ' + str(L):>22}" for L in cfg.depths)
-    lines = [f"test accuracy (%), mean +- std over {cfg.seeds} seeds (lr chosen on validation)", head]
-    for v in cfg.variants:
-        cells = []
-        for L in cfg.depths:
-            a = checks["test_acc"][v][str(L)]
-            cells.append(f"{100 * a['mean']:5.1f} +- {100 * a['std']:4.1f} ({a['lr']:.0e})")
-        lines.append(f"{v:<10}" + "".join(f"{c:>22}" for c in cells))
+    cells = {v: [f"{_acc_text(checks['test_acc'][v][str(L)])} ({checks['test_acc'][v][str(L)]['lr']:.0e})"
+                 for L in cfg.depths] for v in cfg.variants}
+    w = max(22, *(len(c) + 2 for row in cells.values() for c in row))
+    head = f"{'variant':<10}" + "".join(f"{'L = ' + str(L):>{w}}" for L in cfg.depths)
+    lines = [f"test accuracy (%), mean +- std over the {cfg.seeds} seeds' runs that did not diverge (lr chosen "
+             f"on validation)", head]
+    lines += [f"{v:<10}" + "".join(f"{c:>{w}}" for c in cells[v]) for v in cfg.variants]
     return lines
 
 
@@ -414,8 +452,9 @@ def _simulate(cfg: TrainConfig, device: torch.device, t0: float, *, keep_trials:
     lr_search, lr_of = {}, {}
     for v in cfg.variants:
         for L in cfg.depths:
-            val = {lr: done[_job_key((v, L, cfg.seed + 1000, lr, "search"))]["acc"] for lr in cfg.lrs}
-            lr_of[(v, L)] = max(cfg.lrs, key=lambda lr: (val[lr], -lr))  # ties: the smaller rate
+            val = {lr: _run_acc(done[_job_key((v, L, cfg.seed + 1000, lr, "search"))]) for lr in cfg.lrs}
+            # a diverged rate is never preferred; ties (and every rate diverged): the smaller rate
+            lr_of[(v, L)] = max(cfg.lrs, key=lambda lr: (-math.inf if math.isnan(val[lr]) else val[lr], -lr))
             lr_search[f"{v}/d{L}"] = {f"{lr:g}": val[lr] for lr in cfg.lrs}
     finals = _jobs(cfg, "final", lr_of)
     _run_all(cfg, finals, done, show=show, checkpoint=checkpoint, desc="train: final runs")
@@ -426,7 +465,7 @@ def _simulate(cfg: TrainConfig, device: torch.device, t0: float, *, keep_trials:
         checks["test_acc"][v] = {}
         for L in cfg.depths:
             runs = [done[_job_key((v, L, cfg.seed + i, lr_of[(v, L)], "final"))] for i in range(cfg.seeds)]
-            acc = np.array([[r["acc"]] for r in runs])  # (seeds, 1)
+            acc = np.array([[_run_acc(r)] for r in runs])  # (seeds, 1), NaN where the run diverged
             series = {"train_loss": (np.array([r["train_loss"] for r in runs]), 1),
                       "t_sim_init": (np.array([r["t_sim_init"] for r in runs]), 0),
                       "t_sim_trained": (np.array([r["t_sim_trained"] for r in runs]), 0),
@@ -436,14 +475,16 @@ def _simulate(cfg: TrainConfig, device: torch.device, t0: float, *, keep_trials:
                 rows += new
                 if bad:
                     excluded[f"{v}/d{L}/{q}"] = bad
-            r0 = next(r for r in rows if r.metric == f"{v}/d{L}/test_acc")
-            rows.append(type(r0)(L, f"{v}/test_acc_vs_depth", r0.mean, r0.ci_low, r0.ci_high, r0.count))
-            checks["test_acc"][v][str(L)] = {"mean": float(acc.mean()),
-                                             "std": float(acc.std(ddof=1)) if cfg.seeds > 1 else math.nan,
-                                             "values": acc[:, 0].tolist(), "lr": lr_of[(v, L)]}
+                    if q == "test_acc":  # the same runs, one point of the accuracy-by-depth line
+                        excluded[f"{v}/test_acc_vs_depth"] = excluded.get(f"{v}/test_acc_vs_depth", 0) + bad
+            r0 = next((r for r in rows if r.metric == f"{v}/d{L}/test_acc"), None)  # None: every run diverged
+            if r0 is not None:
+                rows.append(type(r0)(L, f"{v}/test_acc_vs_depth", r0.mean, r0.ci_low, r0.ci_high, r0.count))
+            checks["test_acc"][v][str(L)] = {**_mean_std(acc[:, 0]), "values": acc[:, 0].tolist(),
+                                             "lr": lr_of[(v, L)]}
             checks["t_sim_last_block"][f"{v}/d{L}"] = {
-                "init": float(np.nanmean([r["t_sim_init"][-1] for r in runs])),
-                "trained": float(np.nanmean([r["t_sim_trained"][-1] for r in runs]))}
+                "init": _mean_std([r["t_sim_init"][-1] for r in runs])["mean"],
+                "trained": _mean_std([r["t_sim_trained"][-1] for r in runs])["mean"]}  # NaN: every run diverged
             checks["diverged_runs"] += [_job_key((v, L, r["seed"], r["lr"], "final")) for r in runs if r["diverged"]]
     checks["diverged_search_runs"] = sorted(k for k, r in done.items() if k.startswith("search") and r["diverged"])
     checks["excluded_values"] = excluded
@@ -493,25 +534,34 @@ def train_findings(result: FigureResult) -> dict:
     paired = {}
     for cb, base in CB_PAIRS:
         if cb in variants and base in variants:
+            # per seed, where both runs finished: a seed where either diverged has no difference to take
             diffs = {str(d): [a - b for a, b in zip(c["test_acc"][cb][str(d)]["values"],
                                                     c["test_acc"][base][str(d)]["values"])] for d in depths}
-            paired[cb] = {"baseline": base, "diff": {
-                d: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan,
-                    "values": v} for d, v in diffs.items()}}
+            paired[cb] = {"baseline": base, "diff": {d: _paired_diff(v) for d, v in diffs.items()}}
     return {"seed": cfg.get("seed"), "trials": result.trials, "depths": depths, "variants": variants,
             "epochs": cfg.get("epochs"),
-            "test_acc": {v: {str(d): {k: c["test_acc"][v][str(d)][k] for k in ("mean", "std", "lr")} for d in depths}
-                         for v in variants},
+            "test_acc": {v: {str(d): {k: c["test_acc"][v][str(d)][k] for k in ("mean", "std", "lr", "runs", "diverged")
+                                      if k in c["test_acc"][v][str(d)]} for d in depths} for v in variants},
             "t_sim_last_block": {v: c["t_sim_last_block"][f"{v}/d{L}"] for v in variants},
             "cb_paired": paired,
             "diverged_runs": len(c.get("diverged_runs", [])), "partial_means": []}
 
 
+def _paired_diff(diffs: list[float]) -> dict:
+    """Mean, std and values of the finite per-seed differences; ``seeds_dropped``: seeds where a run diverged."""
+    q = _mean_std(diffs)
+    return {"mean": q["mean"], "std": q["std"], "values": [x for x in diffs if math.isfinite(x)],
+            "seeds_dropped": q["diverged"]}
+
+
 def _verdict(values: list[float]) -> str:
-    """``higher``/``lower`` when every seed's difference has that sign, else ``mixed`` (a tie counts as mixed)."""
-    if values and all(v > 0 for v in values):
+    """``higher``/``lower`` when every seed's difference has that sign, else ``mixed`` (a tie counts as mixed);
+    ``none`` without a difference."""
+    if not values:
+        return "none"  # no seed finished both runs
+    if all(v > 0 for v in values):
         return "higher"
-    if values and all(v < 0 for v in values):
+    if all(v < 0 for v in values):
         return "lower"
     return "mixed"
 
@@ -524,8 +574,13 @@ def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
     cells = []
     for d in depths:
         q = p["diff"][str(d)]
+        dropped = q.get("seeds_dropped", 0)
+        if not q["values"]:
+            cells.append(f"none at L = {d} (a run diverged in every seed)")
+            continue
         spread = "" if math.isnan(q["std"]) else f" +- {100 * q['std']:.1f}"
-        cells.append(f"{100 * q['mean']:+.1f}{spread} at L = {d} ({sign[_verdict(q['values'])]})")
+        cells.append(f"{100 * q['mean']:+.1f}{spread} at L = {d} ({sign[_verdict(q['values'])]}"
+                     + (f"; {dropped} seed{'s' * (dropped > 1)} left out, a run diverged)" if dropped else ")"))
     verdicts = {d: _verdict(p["diff"][str(d)]["values"]) for d in depths}
     at = lambda ds: ", ".join(str(d) for d in ds)  # noqa: E731
     higher = [d for d in depths if verdicts[d] == "higher"]
@@ -535,7 +590,9 @@ def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
     elif higher:
         says = (f"{names[cb]} beats {names[base]} in every seed only at L = {at(higher)}"
                 + (f", loses in every seed at L = {at(lower)}" if lower else "")
-                + ("" if len(higher) + len(lower) == len(depths) else ", and elsewhere the seeds disagree"))
+                + ("" if len(higher) + len(lower) == len(depths) else
+                   ", and elsewhere the seeds disagree" if "mixed" in verdicts.values() else
+                   ", and elsewhere no seed finished both runs"))
     elif len(lower) == len(depths):
         says = f"{names[cb]} is below {names[base]} at every depth, in every seed"
     elif lower:
@@ -543,26 +600,39 @@ def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
                 f"L = {at(lower)}")
     else:
         says = f"{names[cb]} does not beat {names[base]} in every seed at any depth, nor lose to it"
-    return (f"{cb} - {base} (test accuracy, points, mean +- std of the {trials} per-seed differences; same "
-            f"initial weights and batches per seed): {'; '.join(cells)}. So {says}.")
+    of = f"mean +- std of the {trials} per-seed differences" if trials > 1 else "the one seed's difference"
+    return (f"{cb} - {base} (test accuracy, points, {of}; same initial weights and batches per seed): "
+            f"{'; '.join(cells)}. So {says}.")
 
 
 def render_train_findings(f: dict) -> str:
     depths, acc = f["depths"], f["test_acc"]
-    best = {d: max(acc[v][str(d)]["mean"] for v in f["variants"]) for d in depths}  # ties: all in bold
+    # bold: the best mean at each depth (ties: all) among the variants none of whose runs diverged there; a
+    # mean over the runs that survived would flatter a variant that often fails
+    whole = lambda a: not a.get("diverged", 0) and math.isfinite(a["mean"])  # noqa: E731
+    best = {d: max((acc[v][str(d)]["mean"] for v in f["variants"] if whole(acc[v][str(d)])), default=math.nan)
+            for d in depths}
     label = {"pre-cb": "pre-cb (pre-norm + CB)", "cb": "cb (post-norm + CB)"}
     label |= {v: f"{v} (tau = {v[5:]})" for v in f["variants"] if v.startswith("deesc")}
-    lines = [f"Test accuracy (%), mean +- std over {f['trials']} seeds (learning rate chosen on validation):", "",
+    spread = "mean +- std" if f["trials"] > 1 else "one run each"
+    lines = [f"Test accuracy (%), {spread} over {f['trials']} seed{'s' * (f['trials'] > 1)} (learning rate "
+             f"chosen on validation):", "",
              "| variant | " + " | ".join(f"L = {d}" for d in depths) + " |", "|---" * (len(depths) + 1) + "|"]
     for v in f["variants"]:
         cells = []
         for d in depths:
             a = acc[v][str(d)]
-            cell = f"{100 * a['mean']:.1f} +- {100 * a['std']:.1f}"
-            cells.append(f"{'**' + cell + '**' if a['mean'] == best[d] else cell} ({a['lr']:.0e})".replace("e-0", "e-"))
+            cell = _acc_text(a)
+            cell = f"**{cell}**" if whole(a) and a["mean"] == best[d] else cell
+            cells.append(f"{cell} ({a['lr']:.0e})".replace("e-0", "e-"))
         lines.append(f"| {label.get(v, v)} | " + " | ".join(cells) + " |")
+    if f.get("diverged_runs"):
+        lines += ["", f"{f['diverged_runs']} final run{'s' * (f['diverged_runs'] > 1)} diverged (a non-finite "
+                      f"loss or weights); a diverged run is not scored, and its variant is not in bold at that "
+                      f"depth. Means and stds are over the runs that finished."]
     L = max(depths)
-    sims = ", ".join(f"{v} {s['init']:.3f} -> {s['trained']:.3f}" for v, s in f["t_sim_last_block"].items())
+    sims = ", ".join(f"{v} {s['init']:.3f} -> " + ("diverged" if math.isnan(s["trained"]) else f"{s['trained']:.3f}")
+                     for v, s in f["t_sim_last_block"].items())
     lines += ["", f"Token similarity of the last block at L = {L}, at initialisation -> after training: {sims}."]
     for cb, p in f.get("cb_paired", {}).items():
         lines += ["", _paired_text(cb, p, depths, f["trials"])]
