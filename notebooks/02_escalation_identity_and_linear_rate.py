@@ -21,9 +21,9 @@
 # * **C6**: for symmetric row-stochastic `P` and orthogonal `U`, `r(X, P X U) >= 1/(s + delta^2 (1 - s))`.
 # * **C7**: along a chain `X_{k+1} = P_k X_k U_k` of such steps with `delta(P_k) <= dbar`,
 #   `t_div(X_k) <= dbar^(2k) / odds(X_0)`: R-linear convergence of t_sim to 1 with rate `dbar^2`.
-#   THEORY.md also called this "Q-linear with ratio dbar^2", which is false for t_div: one step only gives
-#   `t_div_{k+1}/t_div_k <= dbar^2 (1 + odds_k)/(dbar^2 + odds_k)` (the README's correction). Both are checked
-#   below.
+#   It is not Q-linear with ratio `dbar^2` for t_div (THEORY.md's correction; the README gives a hand
+#   counterexample): one step only gives `t_div_{k+1}/t_div_k <= dbar^2 (1 + odds_k)/(dbar^2 + odds_k)`. Both are
+#   checked below.
 
 # %% tags=["parameters"]
 import os
@@ -119,9 +119,10 @@ plt.show()
 # chain `dbar = max_k delta(P_k)`. The bound `dbar^(2k)/odds_0` (`theory.diversity_decay_bound`) holds for
 # every chain and every k.
 #
-# Float64 caveat: the step `P X` rounds at `eps ||X||`, which swamps the centred part once
-# `t_div` falls below about `1e-18` (relative error `~ eps / sqrt(t_div)`); per-step ratios are compared only
-# where `t_div_{k+1} > 1e-16`, and a bound counts as failed only beyond a relative `1e-6`.
+# Float64 caveat: the step `P X` rounds at `eps ||X||`, so the centred part, of norm `sqrt(t_div) ||X||`, carries
+# a relative error `~ eps / sqrt(t_div)`: about `1e-8` at `t_div = 1e-16`, and all of it once `t_div` nears
+# `eps^2 ~ 5e-32`. Per-step ratios are compared only where `t_div_{k+1} > 1e-16`, and a bound counts as failed
+# only beyond a relative `1e-6`.
 
 # %%
 FLOOR, TOL = 1e-16, 1e-6

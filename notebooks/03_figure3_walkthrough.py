@@ -40,8 +40,6 @@ from simulations import Fig3Config, simulate_fig3
 from simulations.registry import FIGURES
 from simulations.output.plotting import plot_panels
 
-# simulations.output.plotting selects matplotlib's headless Agg backend on import; show figures inline again
-# %matplotlib inline
 
 # %% [markdown]
 # ## The default chain
@@ -76,9 +74,11 @@ for key, ref in reference.items():
 # close to the spectral estimate (above it in the first layers) and above the *mean* bound in every layer;
 # single steps fall below the bound (C8): the right panel shows the share of trials whose step violates it.
 # All three are plotted as excesses `r - 1`, computed directly from the diversities (`r_minus_1`,
-# `r_estimate_minus_1`, `r_bound_minus_1`): from the middle layers on, `r` and its bound are both 1.0 in float64,
-# and `r - 1` formed from them would be zero. The check itself uses C6's odds form, `delta^2 (xi1/xi2)^2 >= 1`,
-# a relative slack that does not shrink with t_div, so every step is judged, however collapsed.
+# `r_estimate_minus_1`, `r_bound_minus_1`): `r - 1` shrinks with t_div, and `r` formed in float64 and less 1
+# would keep only the digits that `r - 1` has above float64's `eps` (the cell prints how many, here), and none at
+# all in a chain that collapses faster (the data attention below, where `r` rounds to exactly 1.0 in float64
+# within a few steps; its cell prints from which). The check itself uses C6's odds form, `delta^2 (xi1/xi2)^2 >= 1`, a relative slack that does
+# not shrink with t_div, so every step is judged, however collapsed.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -104,12 +104,19 @@ axes[1].set_title("single steps: C6 fails for softmax attention (C8)")
 axes[1].legend()
 plt.tight_layout()
 plt.show()
+steps, excess = (np.asarray(a) for a in result.series("r_minus_1")[:2])
+k = int(np.argmin(excess))
+print(f"smallest layer-mean r - 1: {excess[k]:.2g} at step {steps[k]}: r formed in float64 and less 1 keeps "
+      f"{max(0, 16 + np.log10(excess[k])):.0f} of float64's 16 significant digits")
 
 # %% [markdown]
 # ## Three attention families
 # `attention="symmetric"` draws symmetric doubly stochastic `P` and Haar-orthogonal `W` (C6's hypotheses: the run
 # asserts the bound in every step); `attention="data"` makes P depend on X, `softmax(X W_Q (X W_K)^T / sqrt d)`,
-# and collapses much faster once the tokens align.
+# and collapses much faster once the tokens align: its t_div roughly cubes each step and leaves float64's range
+# (below 1e-308) within ten steps, so the plot shows the decades lost, `-log10 t_div` averaged over trials (the
+# log of the geometric mean), which the split form keeps finite (`log_t_div`, the natural log) however small
+# t_div gets.
 
 # %%
 runs = {"softmax (beta = 4)": result}
@@ -120,10 +127,15 @@ print("symmetric run, C6 in every step:", runs["symmetric"].checks.get("C6_holds
       f"({runs['symmetric'].checks['C6_steps_checked']} steps)")
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
 for name, res in runs.items():
-    steps, mean, lo, hi = (np.asarray(a) for a in res.series("t_div"))
-    ax.semilogy(steps, mean, "o-", ms=3, label=f"{name}, mean delta = {np.mean(res.series('delta')[1]):.2f}")
+    steps, mean_ln = (np.asarray(a) for a in res.series("log_t_div")[:2])
+    ax.semilogy(steps, -mean_ln / np.log(10), "o-", ms=3,
+                label=f"{name}, mean delta = {np.mean(res.series('delta')[1]):.2f}")
+    print(f"{name:>20}: mean log10 t_div at step {steps[-1]} = {mean_ln[-1] / np.log(10):.3g}")
+steps, excess = (np.asarray(a) for a in runs["data"].series("r_minus_1")[:2])
+print("data attention: layer-mean r - 1 below float64's eps/2 (r rounds to exactly 1.0) from step",
+      steps[excess < np.finfo(float).eps / 2].min() if (excess < np.finfo(float).eps / 2).any() else "(never)")
 ax.set_xlabel("step k")
-ax.set_ylabel("mean t_div(X_k)")
+ax.set_ylabel("decades lost: -mean log10 t_div(X_k)")
 ax.set_title("token diversity along the chain (split form: every trial kept)")
 ax.legend(fontsize=8)
 ax.grid(True, alpha=0.3)

@@ -46,8 +46,6 @@ from simulations import Fig2Config, Fig5Config, simulate_fig2, simulate_fig5
 from simulations.registry import FIGURES
 from simulations.output.plotting import plot_panels
 
-# simulations.output.plotting selects matplotlib's headless Agg backend on import; show figures inline again
-# %matplotlib inline
 g = T.make_generator(SEED)
 
 # %% [markdown]

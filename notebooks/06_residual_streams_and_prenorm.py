@@ -48,8 +48,6 @@ from simulations import Fig1Config, Fig4Config, simulate_fig1, simulate_fig4
 from simulations.registry import FIGURES
 from simulations.output.plotting import plot_panels
 
-# simulations.output.plotting selects matplotlib's headless Agg backend on import; show figures inline again
-# %matplotlib inline
 g = T.make_generator(SEED)
 
 # %% [markdown]

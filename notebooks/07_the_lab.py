@@ -52,8 +52,6 @@ from simulations.output.sweep_plot import plot_sweep
 from simulations.studies.sweep import parse_grid, run_sweep
 from simulations.studies.sweep_findings import render_sweep_findings, sweep_findings
 
-# simulations' plotting modules select matplotlib's headless Agg backend on import; show figures inline again
-# %matplotlib inline
 g = T.make_generator(SEED)
 np.set_printoptions(precision=3, suppress=True)
 

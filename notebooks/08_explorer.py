@@ -42,7 +42,7 @@ import os
 
 SMALL = os.environ.get("TSE_NOTEBOOK_SMALL") == "1"  # the test suite sets this: same cells, smaller sizes
 SEED = 0
-TRIALS = 8 if SMALL else 64  # chains per redraw (about a second at the defaults below)
+TRIALS = 8 if SMALL else 64  # chains per redraw (under a second at the defaults below, every ensemble)
 TOKENS = 8 if SMALL else 32  # n, fig3's default
 DEPTH = 4 if SMALL else 24  # L
 WIDTH = 16 if SMALL else 64  # d
@@ -53,8 +53,10 @@ import matplotlib.pyplot as plt
 
 from simulations.explore import explore_figure, explorer
 
-# simulations' plotting modules select matplotlib's headless Agg backend on import; show figures inline again
+# explore_figure returns a Figure that pyplot does not know (nothing accumulates between redraws), shown as the
+# cell's value: this magic registers IPython's display of Figure objects (plt.show() alone would draw nothing)
 # %matplotlib inline
+
 
 # %% [markdown]
 # ## At fig3's defaults: escalation
@@ -76,10 +78,12 @@ explore_figure(BETA, TOKENS, 0.5, DEPTH, "softmax", trials=TRIALS, seed=SEED, wi
 
 # %% [markdown]
 # ## Explore
-# Move a slider and release it: the chain reruns (about a second at n = 32, L = 24 on two cores; sinkhorn and
-# large n take longer). beta stops at 8, where Sinkhorn scaling stops being reliable in float64. At beta = 0
-# softmax and sinkhorn attention is uniform (`P_k = Pi`): t_div is 0 after one layer, and the rate panel says that
-# the odds growth is undefined there, as it does at tau = 1.
+# Move a slider and release it: the chain reruns (0.3-0.7 s at n = 32, L = 24 on two cores, depending on the
+# ensemble; at the sliders' far end, n = 128 and L = 64, 9 s for softmax and 45 s for sinkhorn at beta = 8).
+# beta stops at 8, where Sinkhorn scaling stops being reliable in float64. At beta = 0 softmax and sinkhorn
+# attention is uniform (`P_k = Pi`): t_div is 0 after one layer, and the rate panel says that the odds growth is
+# undefined there, as it does at tau = 1; with both, `X_k = 0` and the panels say that t_sim and t_div are
+# undefined too.
 
 # %%
 explorer(trials=TRIALS, seed=SEED, width=WIDTH, beta=BETA, tokens=TOKENS, depth=DEPTH)

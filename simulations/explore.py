@@ -20,7 +20,7 @@ $(1 - \tau)^2 < \mu^2$. The rate panel draws the measured growth against $(1-\ta
 $(1-\tau)^2/\delta^2$ (C6's bound: a theorem per step only for ``symmetric``). $\tau = 1$ removes the mean
 token after every layer: t_sim is then 0 and the odds growth undefined (the panel says so). At $\beta = 0$ softmax
 and sinkhorn attention is uniform, $P_k = \Pi$: t_div is 0 after one layer, the odds growth again undefined (the
-panel says so too). Dirichlet, symmetric and data attention do not use beta.
+panel says so too); with $\tau = 1$ as well, $X_k = 0$ and t_sim and t_div are undefined too (said in the panels). Dirichlet, symmetric and data attention do not use beta.
 
 The chain is carried in split form (:mod:`theory._split`), so t_div keeps its digits however small (data attention
 reaches ln t_div ~ -1e3 within a few layers); the plots show logs where values leave the float range.
@@ -62,7 +62,9 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
                   ) -> dict[str, np.ndarray | float | bool]:
     r"""Run the de-escalated chain (module doc); per trial ``(T, L + 1)`` or ``(T, L)`` numpy arrays:
 
-    - ``log_t_sim``, ``log_t_div``: natural logs of t_sim, t_div of $X_0 .. X_L$ (``-inf`` for t_sim = 0, tau = 1);
+    - ``log_t_sim``, ``log_t_div``: natural logs of t_sim, t_div of $X_0 .. X_L$ (``-inf`` for t_sim = 0, tau = 1;
+      both NaN where $X_k = 0$: beta = 0 with tau = 1, uniform attention removes the centred part and tau = 1 the
+      mean);
     - ``log_odds_growth``: $\ln(\mathrm{odds}(X_k)/\mathrm{odds}(X_{k-1}))$, $k = 1..L$ (NaN where undefined);
     - ``delta``, ``mu``: of $P_k$ (D5);
 
@@ -154,7 +156,11 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
     # the layer's odds growth (geometric mean over trials) against (1 - tau)^2 / mu^2 and (1 - tau)^2 / delta^2
     layers = np.arange(1, L + 1)
     ax_rate.axhline(0, color="k", lw=0.8)
-    if math.isclose(tau, 1, abs_tol=1e-9):  # a slider stepping by 0.05 from -1 may send 0.9999999999999999
+    if np.isnan(c["log_t_div"][:, 1:]).all():  # X_k = 0: P = Pi leaves the mean only, tau = 1 removes it
+        ax_rate.text(0.5, 0.5, f"beta = {beta:g} gives uniform attention and tau = {tau:g} removes the mean token:\n"
+                     "X_k = 0 after one layer; t_sim, t_div and the odds growth are undefined",
+                     ha="center", va="center", transform=ax_rate.transAxes, fontsize=9)
+    elif math.isclose(tau, 1, abs_tol=1e-9):  # a slider stepping by 0.05 from -1 may send 0.9999999999999999
         ax_rate.text(0.5, 0.5, "tau = 1 removes the mean token after every layer:\nt_sim = 0, odds growth undefined",
                      ha="center", va="center", transform=ax_rate.transAxes, fontsize=9)
     elif np.all(c["log_t_div"][:, 1:] == -np.inf):  # P = Pi: softmax and sinkhorn at beta = 0
@@ -181,9 +187,11 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
 
 
 def _pow10(x: float) -> str:
-    """10^x as text: 0 for x = -inf (t_div = 0), 1eN below 1e-3."""
+    """10^x as text: 0 for x = -inf (t_div = 0), "undefined (X = 0)" for NaN, 1eN below 1e-3."""
     if x == -math.inf:
         return "0"
+    if math.isnan(x):
+        return "undefined (X = 0)"
     return f"1e{x:.0f}" if x < -3 else f"{10 ** x:.2g}"
 
 

@@ -89,6 +89,21 @@ def test_beta_zero_is_uniform_attention_t_div_zero_shown_as_zero_without_warning
 
 
 @pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("attention", ["softmax", "sinkhorn"])
+def test_beta_zero_with_tau_one_leaves_no_tokens_and_says_so_instead_of_nan(attention):
+    # uniform attention keeps only the mean token and tau = 1 removes it: X_k = 0, t_sim and t_div undefined. The
+    # panels said "nan at layer 3" and "t_sim = 0" (the tau = 1 note, false here)
+    c = explore_chain(0.0, 6, 1.0, 3, attention, trials=4, seed=0, width=8)
+    assert np.isnan(c["log_t_sim"][:, 1:]).all() and np.isnan(c["log_t_div"][:, 1:]).all()
+    fig = explore_figure(0.0, 6, 1.0, 3, attention, trials=4, seed=0, width=8)
+    title = fig.axes[0].get_title()
+    assert "undefined (X = 0) at layer 3" in title and "nan" not in title
+    notes = [t.get_text() for t in fig.axes[2].texts]
+    assert len(notes) == 1 and "X_k = 0 after one layer" in notes[0] and "t_sim = 0" not in notes[0]
+    fig.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.filterwarnings("error")
 # tau = 1 as a slider stepping by 0.05 from -1 may send it
 @pytest.mark.parametrize("tau", [0.9999999999999999, sum([0.05] * 40) - 1.0])
 def test_tau_a_rounding_error_away_from_one_counts_as_one(tau):
