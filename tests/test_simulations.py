@@ -43,21 +43,26 @@ def test_standard_error_read_back_from_a_row_is_the_sample_standard_error():
     assert math.isnan(standard_error(1.0, 1.0, 1))
 
 
-def test_block_summary_on_the_device_equals_the_cpu_path():
-    # on CUDA a block is summarised where it was computed (only (steps,) arrays cross to the host); the summary
-    # must be the CPU path's: counts, means, root sums of squares, extremes, with undefined values and empty early
-    # steps
-    from simulations.engine.stats import _summary_on_device
+def test_block_summary_is_count_mean_root_sum_of_squares_and_extremes_of_the_finite_values():
+    # one summary for every device (on CUDA only (steps,) arrays cross to the host): checked against values
+    # formed independently here, with undefined values and empty early steps
+    from simulations.engine.stats import _summary
 
     rng = np.random.default_rng(1)
     v = rng.normal(size=(50, 4)) * 1e3
     v[3, 0], v[7, 2], v[:, 3] = np.nan, np.inf, np.nan  # a step with no defined value at all
+    got = _summary(torch.from_numpy(v), 1)
+    cols = [v[np.isfinite(v[:, j]), j] for j in range(4)]
+    want = {"count": [0] + [c.size for c in cols], "mean": [0] + [c.mean() if c.size else 0 for c in cols],
+            "rss": [0] + [np.sqrt(((c - c.mean()) ** 2).sum()) if c.size else 0 for c in cols],
+            "min": [np.inf] + [c.min() if c.size else np.inf for c in cols],
+            "max": [-np.inf] + [c.max() if c.size else -np.inf for c in cols]}
+    for (name, w), g in zip(want.items(), got):
+        np.testing.assert_allclose(g, w, rtol=1e-13, err_msg=name)
     st = StreamingStats(5)
     st.update({"m": torch.from_numpy(v)}, {"m": 1})
-    got = _summary_on_device(torch.from_numpy(v), 1)
-    for name, g in zip(("_count", "_mean", "_rss", "_min", "_max"), got):
-        np.testing.assert_allclose(g, getattr(st, name)["m"], rtol=1e-14, err_msg=name)
     assert int(v.size - got[0].sum()) == st.excluded["m"] == 52
+    np.testing.assert_allclose(st.mean("m")[1:3], want["mean"][1:3], rtol=1e-13)
 
 
 def test_streaming_stats_first_step_leaves_earlier_steps_empty():
@@ -439,9 +444,9 @@ def test_fig3_on_cuda_agrees_with_cpu_within_sampling_error():
         assert np.all(np.abs(np.array(mc) - np.array(mg)) < 3 * (np.array(hi) - np.array(lo)) + 1e-12)
 
 
-def test_a_mean_near_the_float_range_is_finite_on_the_cpu_and_device_paths():
+def test_a_mean_near_the_float_range_is_finite_in_a_block_and_across_blocks():
     # a block's mean was its sum over n: 100 values of 5e306 overflowed it (fig3 --attention data reaches 9e305)
-    from simulations.engine.stats import _summary_on_device
+    from simulations.engine.stats import _summary
 
     v = np.full((250, 2), 5e306)
     v[:, 1] = 1.0
@@ -449,7 +454,7 @@ def test_a_mean_near_the_float_range_is_finite_on_the_cpu_and_device_paths():
     st.update({"m": torch.from_numpy(v[:100])})
     st.update({"m": torch.from_numpy(v[100:])})
     np.testing.assert_allclose(st.mean("m"), [5e306, 1.0], rtol=1e-14)
-    got = _summary_on_device(torch.from_numpy(v), 0)
+    got = _summary(torch.from_numpy(v), 0)  # one block of all 250
     np.testing.assert_allclose(got[1], [5e306, 1.0], rtol=1e-14)
 
 

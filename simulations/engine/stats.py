@@ -59,24 +59,12 @@ class StreamingStats:
             if v.ndim != 2 or v.shape[1] != self.steps - k0:
                 raise ValueError(f"{metric}: expected (trials, {self.steps - k0}) values; got shape "
                                  f"{tuple(v.shape)}")
-            if v.is_cuda and not self.keep_trials:  # summarised on the device: (steps,) arrays cross, not values
-                n_b, mean_b, rss_b, lo_b, hi_b = _summary_on_device(v.detach().to(torch.float64), k0)
-                self.excluded[metric] = self.excluded.get(metric, 0) + int(v.shape[0] * v.shape[1] - n_b.sum())
-            else:
-                v = v.detach().to("cpu", torch.float64).numpy()
-                self.excluded[metric] = self.excluded.get(metric, 0) + int((~np.isfinite(v)).sum())
-                v = np.concatenate([np.full((v.shape[0], k0), np.nan), v], axis=1)
-                finite = np.isfinite(v)
-                n_b = finite.sum(0).astype(np.float64)
-                safe = np.where(finite, v, 0.0)
-                with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a huge spread: inf, honestly
-                    mean_b = np.where(n_b > 0, safe.sum(0) / np.maximum(n_b, 1), 0.0)
-                    past = ~np.isfinite(mean_b)  # values near the float's largest: their sum overflowed, not their mean
-                    if past.any():
-                        mean_b = np.where(past, (safe / np.maximum(n_b, 1)).sum(0), mean_b)
-                    rss_b = _root_sum_squares(np.where(finite, v - mean_b, 0.0))
-                lo_b = np.where(finite, v, np.inf).min(0)
-                hi_b = np.where(finite, v, -np.inf).max(0)
+            v = v.detach().to(torch.float64)
+            # summarised where the values are (on a GPU: (steps,) arrays cross to the host, not the values)
+            n_b, mean_b, rss_b, lo_b, hi_b = _summary(v, k0)
+            self.excluded[metric] = self.excluded.get(metric, 0) + int(v.shape[0] * v.shape[1] - n_b.sum())
+            if self.keep_trials:
+                v = np.concatenate([np.full((v.shape[0], k0), np.nan), v.cpu().numpy()], axis=1)
             if metric not in self._count:
                 self._count[metric], self._mean[metric], self._rss[metric] = n_b, mean_b, rss_b
                 self._min[metric], self._max[metric] = lo_b, hi_b
@@ -182,28 +170,22 @@ def standard_error(ci_low: float, ci_high: float, count: int) -> float:
     return (ci_high - ci_low) / (2 * float(stdtrit(count - 1, 0.975))) if count > 1 else math.nan
 
 
-def _root_sum_squares(dev: np.ndarray) -> np.ndarray:
-    """sqrt(sum of dev^2) over axis 0, each column scaled by its largest |dev| first (no over- or underflow)."""
-    scale = np.abs(dev).max(0)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return np.where(scale > 0, scale * np.sqrt((np.square(dev / np.where(scale > 0, scale, 1.0))).sum(0)), 0.0)
-
-
-def _summary_on_device(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
-    """(count, mean, root sum of squared deviations, min, max) per step of one block's values ``v``
-    ``(trials, steps - k0)`` on its device, as :meth:`StreamingStats.update` computes them on the CPU (the ``k0``
-    steps before the first have no values), in one transfer."""
+def _summary(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
+    """(count, mean, root sum of squared deviations, min, max) per step of one block's finite values ``v``
+    ``(trials, steps - k0)``, computed on ``v``'s device (the ``k0`` steps before the first have no values) and
+    brought to the host in one transfer."""
     finite = torch.isfinite(v)
     n = finite.sum(0).to(v.dtype)
     safe = torch.where(finite, v, 0.0)
     mean = torch.where(n > 0, safe.sum(0) / n.clamp_min(1), 0.0)
-    # as on the CPU: where values near the float's largest overflowed their sum, the sum of the values over n
-    # (without a host sync: both computed, the second kept only there)
+    # where values near the float's largest overflowed their sum (not their mean): the sum of the values over n
+    # (without a host sync: both computed, the second kept only there); a huge spread stays inf, honestly
     mean = torch.where(torch.isfinite(mean), mean, (safe / n.clamp_min(1)).sum(0))
     dev = torch.where(finite, v - mean, 0.0)
+    # sqrt(sum of dev^2), each step's deviations scaled by their largest first: no over- or underflow
     scale = dev.abs().amax(0)
     unit = torch.where(scale > 0, scale, 1.0)
-    rss = torch.where(scale > 0, scale * (dev / unit).square().sum(0).sqrt(), 0.0)  # as _root_sum_squares
+    rss = torch.where(scale > 0, scale * (dev / unit).square().sum(0).sqrt(), 0.0)
     lo = torch.where(finite, v, math.inf).amin(0)
     hi = torch.where(finite, v, -math.inf).amax(0)
     out = torch.stack([n, mean, rss, lo, hi]).cpu().numpy()
