@@ -109,7 +109,8 @@ def dong_residual(X: Tensor) -> Tensor:
 
 def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
     """The three metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
-    return {"stable_rank": _stable_rank(X), "mean_cosine": _mean_cosine(X), "dong_residual": _dong_residual(X)}
+    G = _gram(X)  # one Gram for stable rank and, where it is the token Gram (n <= d), mean cosine
+    return {"stable_rank": _stable_rank(X, G), "mean_cosine": _mean_cosine(X, G), "dong_residual": _dong_residual(X)}
 
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
