@@ -263,11 +263,15 @@ def c8(g):
                 f"notebook 04)",
                 f"random row-stochastic, n = 2..16: {found} of {B * len(SIZES)} steps violate C6; "
                 f"smallest r = {worst_rate:.3g}")
-    holds = r2 < 1 and r_pos < 1 and P_min > 0 and below > 0 and chain["violation_share"] > 0 and found > 0
+    # THEORY's rate for the softmax chain, 15-35% of steps, is checked too (a share near 0 or 1 would mean a bug
+    # in the bound or the chain); the layer means are reported, their few-layer dips being within sampling error
+    holds = (r2 < 1 and r_pos < 1 and P_min > 0 and below > 0 and 0.15 <= chain["violation_share"] <= 0.35
+             and found > 0)
     # worst_slack for C8 is how clearly the hand counterexamples beat the claim they refute: min(1 - r)
     return NumericResult(tried=2 + B + chain["steps"] + B * len(SIZES),
                          worst_slack=min(1 - r2, 1 - r_pos) if holds else -1.0,
-                         note="holds when counterexamples are found", counterexamples=examples)
+                         note="holds when counterexamples are found and the chain's C6 failure share is in "
+                              "THEORY's 15-35%; layer means reported, not checked", counterexamples=examples)
 
 
 def c9(g):
@@ -333,7 +337,12 @@ def c13(g):
         J = torch.eye(d + 1, dtype=X.dtype) - 1 / (d + 1)
         Z = T.random_tokens((B,), n, d + 1, generator=g)
         commute = -torch.linalg.matrix_norm(T.mean_part(Z @ J) - T.mean_part(Z) @ J)
-        return torch.cat([_rel(T.token_similarity(Y), torch.ones(B, dtype=X.dtype)), commute])
+        # theory's LayerNorm is that centring, scaled per token, then the affine map: formed here independently
+        # (a row-wise map that is not LayerNorm, or one that drops weight or bias, passes the fixed-point part)
+        ZJ = Z @ J
+        ref = ZJ / torch.sqrt(ZJ.square().mean(-1, keepdim=True) + 1e-5) * w + b
+        return torch.cat([_rel(T.token_similarity(Y), torch.ones(B, dtype=X.dtype)), commute,
+                          -torch.linalg.matrix_norm(T.layer_norm(Z, w, b) - ref) / torch.linalg.matrix_norm(ref)])
     return _sweep(g, one)
 
 

@@ -35,6 +35,31 @@ def test_C5_growth_factors_obey_the_sigma_and_omega_bounds_for_any_row_stochasti
     assert abs(xi1 - 1) <= xi1_dev * (1 + TOL) + TOL
 
 
+@given(step())
+def test_C5_bounds_are_sigma_and_omega_as_defined(XPU):
+    # the bounds were only ever checked as upper bounds: twice sigma plus 0.5 passed everything. Here against
+    # values formed independently in numpy: sigma = ||(I - Pi) P (I - Pi)||_2, omega = ||P^T 1 - 1|| / sqrt n
+    X, P, _ = XPU
+    n = P.shape[0]
+    C = np.eye(n) - np.full((n, n), 1 / n)
+    sigma = np.linalg.norm(C @ P @ C, 2)
+    omega = np.linalg.norm(P.T @ np.ones(n) - 1) / np.sqrt(n)
+    mean = X.mean(0)
+    t_div = np.linalg.norm(X - mean) ** 2 / np.linalg.norm(X) ** 2
+    xi2_max, xi1_dev = T.xi_bounds(X, P)
+    assert float(xi2_max) == pytest.approx(sigma, rel=1e-12, abs=1e-15)
+    assert float(xi1_dev) == pytest.approx(omega * np.sqrt(t_div / (1 - t_div)), rel=1e-9, abs=1e-15)
+
+
+def test_C5_the_sigma_bound_is_attained_at_n_2():
+    # n = 2, P symmetric: the centred part is one direction, scaled by exactly sigma = delta = |1 - 2p|
+    P = np.array([[0.8, 0.2], [0.2, 0.8]])
+    X = np.array([[3.0, 1.0], [1.0, -2.0]])
+    xi1, xi2 = T.growth_factors(X, P @ X)
+    assert float(xi2) == pytest.approx(float(T.xi_bounds(X, P)[0]), rel=1e-14) == pytest.approx(0.6, rel=1e-14)
+    assert float(xi1) == pytest.approx(1.0, rel=1e-14)
+
+
 @given(step(symmetric_doubly_stochastic()))
 def test_C5_symmetric_attention_keeps_the_mean_and_contracts_diversity_by_delta(XPU):
     X, P, U = XPU

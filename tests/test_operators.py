@@ -106,6 +106,25 @@ def test_layer_norm_matches_a_numpy_reference():
     np.testing.assert_allclose(T.layer_norm(X, eps=1e-5), (X - mu) / np.sqrt(var + 1e-5), rtol=1e-12)
 
 
+@given(token_matrices(), st.integers(0, 2 ** 32 - 1), st.floats(0.0, 1e-2))
+def test_C13_layer_norm_with_weight_and_bias_matches_numpy_and_torchs_module(X, seed, eps):
+    # the references above used the default weight and bias only: dropping the affine part passed them all
+    rng = np.random.default_rng(seed)
+    d = X.shape[1]
+    w, b = rng.uniform(0.5, 2.0, d), rng.normal(size=d)
+    # a (nearly) constant token divides its rounding by sqrt(eps): 0/0 at eps = 0, ill-conditioned near it
+    assume((np.ptp(X, axis=1) > 1e-3 * np.abs(X).max(axis=1)).all())
+    mu, var = X.mean(1, keepdims=True), X.var(1, keepdims=True)
+    want = (X - mu) / np.sqrt(var + eps) * w + b
+    got = T.layer_norm(X, w, b, eps=eps)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * (1 + np.abs(b).max()))
+    module = torch.nn.LayerNorm(d, eps=eps, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(w))
+        module.bias.copy_(torch.from_numpy(b))
+        np.testing.assert_allclose(got, module(torch.from_numpy(X)).numpy(), rtol=1e-12, atol=1e-13)
+
+
 def test_operators_refuse_shapes_and_values_they_cannot_take_in_one_line():
     with pytest.raises(ValueError, match="tau and batch must broadcast"):
         T.deescalate(np.random.rand(2, 3, 4), np.ones(3) * 0.5)  # was torch's RuntimeError

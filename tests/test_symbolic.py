@@ -25,7 +25,8 @@ STATUS = {"C1": "proved", "C2": "proved", "C3": "reduced", "C4": "proved", "C5":
           "C7": "reduced", "C8": "example", "C9": "reduced", "C10": "reduced", "C11": "proved", "C12": "proved",
           "C13": "proved"}
 FACTS_NEEDED = {"C3": {"Perron-Frobenius"}, "C5": {"spectral theorem", "triangle inequality"},
-                "C6": {"spectral theorem"}, "C9": {"spectral theorem"}, "C10": {"spectral theorem"}}
+                "C6": {"spectral theorem"}, "C9": {"spectral theorem", "||AB||_F <= ||A||_2 ||B||_F"},
+                "C10": {"spectral theorem", "||AB||_F <= ||A||_2 ||B||_F"}}
 
 
 @pytest.mark.parametrize("claim_id", CLAIM_IDS)
