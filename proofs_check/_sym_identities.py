@@ -61,9 +61,13 @@ def check_c1() -> SymbolicResult:
     assert_nc_identity(gram(PI * S * X, T), gram(PI * X, T), rules, "C1 ||Pi SX|| = ||Pi X||, every n")
     assert_nc_identity(PI_PERP * one * yT, 0, rules, "C1 equal tokens X = 1 y^T: Pi_perp X = 0, every n")
     assert_nc_identity(PI * X, 0, rules + [((oneT, X), 0)], "C1 zero mean token 1^T X = 0: Pi X = 0, every n")
+    # the converses: t_sim = 1 makes ||Pi_perp X|| = 0 by the partition, so X = Pi X = 1 (1^T X / n), equal tokens;
+    # t_sim = 0 makes Pi X = 0, so 1^T X = 1^T Pi X = 0, a zero mean token
+    assert_nc_identity(PI * X + PI_PERP * X, X, rules, "C1 X = Pi X + Pi_perp X (t_sim = 1 => equal tokens), every n")
+    assert_nc_identity(oneT * PI * X, oneT * X, rules, "C1 1^T Pi X = 1^T X (t_sim = 0 => zero mean), every n")
     return SymbolicResult("proved", "every n: words in Pi = 1 1^T/n, U, S reduced by 1^T 1 = n, U U^T = I, "
-                                    "S 1 = 1, 1^T S = 1^T, S^T S = I (partition, cX, XU, SX, equal tokens, zero "
-                                    "mean); cross-checked with explicit symbols at n = 2, 3")
+                                    "S 1 = 1, 1^T S = 1^T, S^T S = I (partition, cX, XU, SX, equal tokens and zero "
+                                    "mean, both ways); cross-checked with explicit symbols at n = 2, 3")
 
 
 @register("C2")
