@@ -28,13 +28,19 @@ from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
 from .output.writing import check_out_dir, make_out_dir, write_result
 
+# the figures whose CUDA runs take larger batches than a CPU's (_config), with their CUDA rng_block
+_CUDA_BLOCKS = ", ".join(f"{n}: {c['rng_block']}" for n, f in FIGURES.items()
+                         if (c := getattr(f.config, "cuda_batches", {})))
 SHARED_HELP = {
     "tokens": "number of tokens n", "width": "feature width d", "depth": "number of layers L",
     "trials": "Monte Carlo trials T",
     "seed": "seed of the run's torch.Generator (real draws nothing: recorded only)",
     "device": "auto (CUDA if present), cpu or cuda", "dtype": "float32 or float64",
-    "chunk": "trials spread over the workers and checkpointed at once (results do not depend on it)",
-    "rng_block": "trials per random-number block, computed as one batch (bounds memory; chunk must be a multiple)",
+    "chunk": "trials spread over the workers and checkpointed at once; results do not depend on it, except on CUDA "
+             f"without --rng-block, where a --chunk below the CUDA block ({_CUDA_BLOCKS}) is also taken as "
+             "--rng-block, which changes the random numbers",
+    "rng_block": "trials per random-number block, computed as one batch (bounds memory; the random numbers depend on "
+                 "it; chunk must be a multiple, and without --chunk is the default rounded up to one)",
     "text": "text file, one sequence per line ('#' lines skipped); default simulations/studies/data/corpus.txt",
     "max_tokens": "truncation length including [CLS]/[SEP]",
     "batch": "real: sequences per padded forward pass (results do not depend on it); train: the training "
@@ -46,6 +52,9 @@ SHARED_HELP = {
     "model": "all-MiniLM-L6-v2 (bundled) or a local Hugging Face model directory: config.json, weights "
              "(safetensors or weights-only .bin), tokenizer; read offline, never its own code",
 }
+# a sweep's points keep the config's batches on CUDA too (no _config there), so its chunk never sets the block
+SWEEP_HELP = {"chunk": "trials spread over the workers and checkpointed at once (results do not depend on it; a "
+                       "sweep uses the same batches on CUDA as on the CPU)"}
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
            "attention": ATTENTIONS, "arch": ("post", "pre", "deescalated", "cb", "pre-cb"),
            "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all"),
@@ -62,9 +71,11 @@ def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, d
         if kind is tuple:
             p.add_argument(flag, type=float, nargs="+", default=default if defaults else None,
                            help=f"default {' '.join(map(str, default)) if defaults else default}")
-        elif f.name in (cuda := getattr(cfg_cls, "cuda_batches", {})):  # filled in by _config, by device
+        elif f.name in (cuda := getattr(cfg_cls, "cuda_batches", {})) or f.name == "chunk":
+            # filled in by _config: by device, and chunk by a given --rng-block, so it must tell given from unset
+            on_cuda = f"; {cuda[f.name]} on CUDA" if f.name in cuda else ""
             p.add_argument(flag, type=kind, default=None,
-                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {default}; {cuda[f.name]} on CUDA)")
+                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {default}{on_cuda})")
         else:
             p.add_argument(flag, type=kind, default=default if defaults else None, choices=CHOICES.get(f.name),
                            help=f"{SHARED_HELP.get(f.name, f.name)} (default {default})")
@@ -128,7 +139,17 @@ def _config(fig, args: argparse.Namespace):
             given["rng_block"] = given["chunk"] if small else batches["rng_block"]
         block = given["rng_block"]
         given.setdefault("chunk", block * max(1, -(-batches["chunk"] // block)))  # a multiple of the block
+    if "rng_block" in given and "chunk" not in given and _valid_sizes(given):
+        given["chunk"] = _chunk_for_block(fig.config, given["rng_block"])
     return fig.config(**given)
+
+
+def _chunk_for_block(cfg_cls: type[RunConfig], block: int) -> int:
+    """The chunk of a run given ``--rng-block`` but no ``--chunk``: the default chunk rounded up to a multiple of
+    the block. Results do not depend on the chunk, so a quoted command (which leaves it out) reproduces its run;
+    the default itself refused every block that does not divide it."""
+    default = next(f.default for f in dataclasses.fields(cfg_cls) if f.name == "chunk")
+    return block * max(1, -(-default // block))
 
 
 class Interrupted(Exception):
@@ -152,15 +173,17 @@ def _import_for_the_end() -> None:
     from .output import plotting  # noqa: F401
 
 
-def run_figure(fig, cfg, out: str, *, progress: bool | None) -> dict:
-    """Simulate (resuming from a checkpoint of this very command if there is one), plot, write atomically."""
+def run_figure(fig, cfg, out: str, *, progress: bool | None, checkpoint: Checkpoint | None = None) -> dict:
+    """Simulate (resuming from a checkpoint of this very command if there is one), plot, write atomically.
+    ``checkpoint``: the run's own (:meth:`Checkpoint.for_run`), given where the caller must name its file."""
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI writes figures, never shows them (the library leaves the backend alone)
     # what only the end of a run needs (the plot, the confidence intervals) is imported while it computes
     warm = threading.Thread(target=_import_for_the_end, daemon=True)
     warm.start()
-    checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
+    if checkpoint is None:
+        checkpoint = Checkpoint.for_run(out, fig.name, cfg.to_dict())
     result = fig.simulate(cfg, progress=progress, checkpoint=checkpoint)
     warm.join()
     import matplotlib.pyplot as plt
@@ -188,7 +211,7 @@ def sweep_parser(figure: str) -> argparse.ArgumentParser:
         default = " ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         how = "one value (not swept)" if f.name in UNSWEEPABLE else "a comma list"
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=str, default=None,
-                       help=f"{SHARED_HELP.get(f.name, f.name)}: {how} (default {default})")
+                       help=f"{SWEEP_HELP.get(f.name, SHARED_HELP.get(f.name, f.name))}: {how} (default {default})")
     p.add_argument("--out", default="results/sweep", help="output directory (default results/sweep/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -218,6 +241,8 @@ def sweep_command(argv: list[str]) -> int:
     given = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress") and v is not None}
     order = {a.split("=")[0][2:].replace("-", "_"): i for i, a in reversed(list(enumerate(argv))) if a.startswith("--")}
     given = dict(sorted(given.items(), key=lambda kv: order.get(kv[0], len(argv))))  # axes in the order given
+    if "chunk" not in given and given.get("rng_block", "").strip().isdigit() and int(given["rng_block"]) > 0:
+        given["chunk"] = str(_chunk_for_block(FIGURES[figure].config, int(given["rng_block"])))  # as a plain run
     try:
         check_out_dir(args.out)
         grid = parse_grid(figure, FIGURES[figure].config, given)
@@ -288,14 +313,20 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _raise_interrupted)
     for fig, cfg in configs:
         t0 = time.perf_counter()
+        checkpoint = None
         try:
-            done = run_figure(fig, cfg, args.out, progress=progress)
+            checkpoint = Checkpoint.for_run(args.out, fig.name, cfg.to_dict())
+            done = run_figure(fig, cfg, args.out, progress=progress, checkpoint=checkpoint)
         except ValueError as exc:
             print(f"python -m simulations {fig.name}: error: {exc}", file=sys.stderr)
             return 2
         except Interrupted as exc:
-            print(f"python -m simulations {fig.name}: interrupted ({exc}); finished chunks are saved in "
-                  f"{args.out}/.{fig.name}.checkpoint.npz: run the same command to continue", file=sys.stderr)
+            # the file is named by a hash of the config; before the first chunk has finished there is none
+            if checkpoint is not None and checkpoint.path.is_file():
+                saved = f"finished chunks are saved in {checkpoint.path}: run the same command to continue"
+            else:
+                saved = "no chunk had finished, so nothing was saved"
+            print(f"python -m simulations {fig.name}: interrupted ({exc}); {saved}", file=sys.stderr)
             return 128 + exc.signum
         result = done["result"]
         trials = f"{cfg.trials} trial{'s' * (cfg.trials != 1)}"
@@ -313,22 +344,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def findings_command(args: argparse.Namespace) -> int:
     """``findings``: copy run findings into the store, then print or write the README blocks rendered from it."""
-    from .readme import readme_blocks, rendered_store, store_findings, update_readme
+    from .readme import collect_findings, readme_blocks, rendered_store, update_readme, write_records
 
+    # every input (runs, store, README) is read and rendered before anything is written: a damaged one is an
+    # error that leaves the store and the README as they were
     try:
-        if args.source is not None:
-            for name in store_findings(args.source, args.store):
-                print(f"findings: {args.store}/{name}.json (from the runs in {args.source})")
+        records = collect_findings(args.source) if args.source is not None else {}
         if args.readme is not None:
-            changed = update_readme(args.readme, args.store)
+            changed = update_readme(args.readme, args.store, records)  # writes the records too, once all render
             blocks = ", ".join(readme_blocks(open(args.readme).read()))
-            print(f"findings: {args.readme} {'updated' if changed else 'already up to date'} (blocks: {blocks})")
         else:
-            for name, text in rendered_store(args.store).items():
-                print(f"<!-- findings:{name} -->\n{text}\n<!-- /findings:{name} -->")
+            rendered = rendered_store(args.store, records)
+            write_records(args.store, records)
     except ValueError as exc:
         print(f"python -m simulations findings: error: {exc}", file=sys.stderr)
         return 2
+    for name in records:
+        print(f"findings: {args.store}/{name}.json (from the runs in {args.source})")
+    if args.readme is not None:
+        print(f"findings: {args.readme} {'updated' if changed else 'already up to date'} (blocks: {blocks})")
+    else:
+        for name, text in rendered.items():
+            print(f"<!-- findings:{name} -->\n{text}\n<!-- /findings:{name} -->")
     return 0
 
 

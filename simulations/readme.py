@@ -7,7 +7,8 @@ findings in ``DIR/<name>.json`` under ``"findings"`` and the CLI prints the rend
 
 ``python -m simulations findings --from DIR --readme README.md`` copies the findings of the runs in ``DIR``
 into ``docs/findings/<record>.json`` (with the config, seed and versions they came from; ``<record>`` is the
-figure's name at its defaults, ``fig2.arch=cb`` for a run with ``--arch cb``) and rewrites every block of
+figure's name at its defaults, ``fig2.arch=cb`` for a run with ``--arch cb``; a sweep's is named by its grid,
+:func:`sweep_record_name`) and rewrites every block of
 README.md between ``<!-- findings:<record> -->`` and ``<!-- /findings:<record> -->`` with the text rendered
 from ``docs/findings/<record>.json``, which ends by naming the command that produced it.
 ``tests/test_findings.py`` checks that the README's blocks are exactly that text, so a number typed into a
@@ -17,6 +18,7 @@ block fails the tests.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import textwrap
@@ -28,7 +30,8 @@ from .output.quoting import partial_note
 from .registry import FIGURES
 
 __all__ = ["render_findings", "findings_record", "provenance", "record_name", "load_record", "load_result",
-           "readme_blocks", "replace_blocks", "rendered_store", "update_readme", "store_findings", "sweep_record_name"]
+           "readme_blocks", "replace_blocks", "rendered_store", "update_readme", "store_findings", "sweep_record_name",
+           "collect_findings", "write_records"]
 
 _BLOCK = re.compile(r"<!-- findings:(?P<name>[\w.,=-]+) -->\n(?P<body>.*?)<!-- /findings:(?P=name) -->", re.S)
 _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")
@@ -86,11 +89,14 @@ def record_name(name: str, config: dict) -> str:
     """The store's (and README marker's) name of a run: ``fig2`` at defaults, ``fig2.arch=cb`` off them. A path
     (``real --model DIR``, ``--text FILE``) is named by its last component; other characters a file name or a
     README marker cannot hold become ``_``."""
-    def safe(shown: str) -> str:
-        shown = Path(shown).name if "/" in shown else shown
-        return re.sub(r"[^\w.,=-]", "_", shown.replace(" ", ","))
+    return ".".join([name, *(f"{key}={_safe(shown)}" for key, shown in _changed(name, config))])
 
-    return ".".join([name, *(f"{key}={safe(shown)}" for key, shown in _changed(name, config))])
+
+def _safe(shown: str) -> str:
+    """A flag's value as a record name holds it: a path by its last component, a list comma-joined, and any other
+    character a file name or a README marker cannot hold as ``_``."""
+    shown = Path(shown).name if "/" in shown else shown
+    return re.sub(r"[^\w.,=-]", "_", shown.replace(" ", ","))
 
 
 def findings_record(name: str, meta: dict) -> dict:
@@ -102,9 +108,13 @@ def findings_record(name: str, meta: dict) -> dict:
 
 def load_record(path: str | Path) -> dict:
     try:
-        return json.loads(Path(path).read_text())
+        record = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read findings from {str(path)!r}: {exc}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"cannot read findings from {str(path)!r}: a JSON object expected, found a "
+                         f"{type(record).__name__}")
+    return record
 
 
 def load_result(directory: str | Path, name: str) -> FigureResult:
@@ -120,20 +130,32 @@ def load_result(directory: str | Path, name: str) -> FigureResult:
                         meta.get("elapsed_s", 0.0))
 
 
-def _meta_with_findings(directory: Path, name: str) -> dict:
+def _with_findings(directory: Path, name: str, meta: dict) -> dict:
 
-    meta = load_record(directory / f"{name}.json")
     if "findings" not in meta:  # written before findings existed: recompute them from the CSV and JSON
         result = load_result(directory, name)
         meta["findings"] = FIGURES[name].findings(result)
+    for key in ("findings", "config"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise TypeError(f"its {key!r} is a {type(meta[key]).__name__}, not a JSON object")
     return meta
 
 
-def store_findings(source: str | Path, store: str | Path) -> list[str]:
-    """Copy the findings of every run in ``source`` (``<name>.json`` of a figure with findings) into
-    ``store/<record name>.json`` (:func:`record_name`); returns the record names written."""
+# what a damaged run output raises on its way to a rendered record (a missing CSV, a missing key, a wrong type)
+_DAMAGED = (OSError, KeyError, TypeError, AttributeError, IndexError, ValueError)
 
-    source, store = Path(source), Path(store)
+
+def _damaged(path: Path, exc: Exception, what: str = "a run output") -> ValueError:
+    why = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+    return ValueError(f"cannot take findings from {str(path)!r} (damaged or not {what}): {why}")
+
+
+def collect_findings(source: str | Path) -> dict[str, dict]:
+    """record name -> record (:func:`findings_record`) of every run in ``source`` (``<name>.json`` of a figure
+    with findings, and ``sweep.json``). Every input is read, checked and rendered here and nothing is written, so
+    a damaged one is a ValueError naming it before the store is touched."""
+
+    source = Path(source)
     if not source.is_dir():
         raise ValueError(f"--from must be a directory of run outputs; {str(source)!r} is not a directory")
     names = [n for n, f in FIGURES.items() if f.findings is not None and (source / f"{n}.json").is_file()]
@@ -141,26 +163,82 @@ def store_findings(source: str | Path, store: str | Path) -> list[str]:
     if not names and not sweep.is_file():
         raise ValueError(f"{str(source)!r} holds no run output with findings (expected one of "
                          f"{', '.join(n + '.json' for n, f in FIGURES.items() if f.findings is not None)})")
-    store.mkdir(parents=True, exist_ok=True)
-    written = []
+    records = {}
     for name in names:
-        record = findings_record(name, _meta_with_findings(source, name))
-        written.append(record_name(name, record["config"]))
-        atomic_write(store / f"{written[-1]}.json", (json.dumps(record, indent=2) + "\n").encode())
+        path = source / f"{name}.json"
+        meta = load_record(path)  # names the file itself when it is no JSON object
+        try:
+            record = findings_record(name, _with_findings(source, name, meta))
+            render_record(record)  # findings the README could not be rendered from are damaged too
+        except _DAMAGED as exc:
+            raise _damaged(path, exc) from None
+        records[record_name(name, record["config"])] = record
     if sweep.is_file():
         meta = load_record(sweep)
         if "findings" not in meta:
             raise ValueError(f"{str(sweep)!r} holds no findings (written by an older version: run the sweep again)")
-        f = meta["findings"]
-        written.append(sweep_record_name(f))
-        record = {"figure": "sweep", "flags": sweep_flags(f), "versions": meta.get("versions", {}), "findings": f}
-        atomic_write(store / f"{written[-1]}.json", (json.dumps(record, indent=2) + "\n").encode())
-    return written
+        try:
+            f = meta["findings"]
+            record = {"figure": "sweep", "flags": sweep_flags(f), "versions": meta.get("versions", {}),
+                      "findings": f}
+            render_record(record)
+            records[sweep_record_name(f)] = record
+        except _DAMAGED as exc:
+            raise _damaged(sweep, exc) from None
+    return records
+
+
+def write_records(store: str | Path, records: dict[str, dict]) -> None:
+    """Write each record to ``store/<record name>.json``, atomically."""
+    store = Path(store)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        for name, record in records.items():
+            atomic_write(store / f"{name}.json", (json.dumps(record, indent=2) + "\n").encode())
+    except OSError as exc:
+        raise ValueError(f"cannot write --store {str(store)!r}: {exc.strerror or exc}") from None
+
+
+def store_findings(source: str | Path, store: str | Path) -> list[str]:
+    """Copy the findings of every run in ``source`` into ``store/<record name>.json`` (:func:`record_name`,
+    :func:`sweep_record_name`), all inputs checked before any is written; returns the record names written."""
+
+    records = collect_findings(source)
+    write_records(store, records)
+    return list(records)
+
+
+# The sweeps README quotes, stored before a sweep's record was named by its grid: their commands (as
+# sweep_flags spells them) keep these names, so running them again updates the same record and README block.
+_PUBLISHED_SWEEPS = {
+    "fig3 --beta 0.25,0.5,1.0,2.0,4.0 --tokens 16,32,64,128 --trials 300": "sweep.fig3.beta,tokens",
+    "fig3 --attention softmax,causal,dirichlet,sinkhorn,banded --trials 1000": "sweep.fig3.attention",
+}
+# longer names become a hash of the grid: a file name holds at most 255 bytes (with .json and a temporary suffix)
+_LONGEST_SWEEP_NAME = 150
 
 
 def sweep_record_name(f: dict) -> str:
-    """The store's name of a sweep's findings: ``sweep.fig3.beta,tokens`` (the figure, then the swept flags)."""
-    return f"sweep.{f['figure']}.{','.join(f['swept'])}"
+    """The store's name of a sweep's findings, from its grid, as :func:`record_name` names a figure's run: the
+    figure, every swept flag with its values, then the fixed flags off the figure's defaults
+    (``sweep.fig3.beta=1,4.tokens=8,16.depth=4.trials=20``), so two different grids never share a record. Past
+    150 characters the values become a hash (``sweep.fig3.seed,tokens.grid=<12 hex digits>``). The sweeps README
+    quotes keep the names they were stored under (``sweep.fig3.beta,tokens``: see ``_PUBLISHED_SWEEPS``)."""
+    published = _PUBLISHED_SWEEPS.get(sweep_flags(f))
+    if published is not None:
+        return published
+    figure = f["figure"]
+    swept = [f"{key}={_safe(_shown_list(values))}" for key, values in f["swept"].items()]
+    fixed = [f"{key}={_safe(shown)}" for key, shown in _changed(figure, f["fixed"])]  # the order of the config
+    name = ".".join(["sweep", figure, *swept, *fixed])
+    if len(name) > _LONGEST_SWEEP_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"sweep.{figure}.{','.join(f['swept'])}.grid={digest}"
+    return name
+
+
+def _shown_list(values: list) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 def sweep_flags(f: dict) -> str:
@@ -202,23 +280,35 @@ def replace_blocks(text: str, rendered: dict[str, str]) -> str:
                                 f"<!-- /findings:{m['name']} -->", text)
 
 
-def rendered_store(store: str | Path) -> dict[str, str]:
-    """record name -> rendered text of every ``store/<record>.json``."""
-    paths = sorted(Path(store).glob("*.json"))
-    if not paths:
+def rendered_store(store: str | Path, records: dict[str, dict] | None = None) -> dict[str, str]:
+    """record name -> rendered text of every ``store/<record>.json``, and of ``records`` (not yet written: they
+    replace the store's of the same name)."""
+    records = records or {}
+    paths = sorted(p for p in Path(store).glob("*.json") if p.stem not in records)
+    if not paths and not records:
         raise ValueError(f"no findings in {str(store)!r} (expected <record>.json files; pass --from DIR to add some)")
-    return {p.stem: render_record(load_record(p)) for p in paths}
+    rendered = {}
+    for p in paths:
+        record = load_record(p)
+        try:
+            rendered[p.stem] = render_record(record)
+        except _DAMAGED as exc:
+            raise _damaged(p, exc, "a findings record") from None
+    return dict(sorted({**rendered, **{n: render_record(r) for n, r in records.items()}}.items()))
 
 
-def update_readme(readme: str | Path, store: str | Path) -> bool:
-    """Rewrite ``readme``'s findings blocks from ``store``; True when the file changed."""
+def update_readme(readme: str | Path, store: str | Path, records: dict[str, dict] | None = None) -> bool:
+    """Rewrite ``readme``'s findings blocks from ``store`` and ``records`` (:func:`collect_findings`), which are
+    written into ``store`` too; nothing is written unless README, store and records all render. True when the
+    README changed."""
 
     readme = Path(readme)
     try:
         text = readme.read_text()
     except OSError as exc:
         raise ValueError(f"cannot read --readme {str(readme)!r}: {exc}") from None
-    new = replace_blocks(text, rendered_store(store))
+    new = replace_blocks(text, rendered_store(store, records))
+    write_records(store, records or {})
     if new != text:
         atomic_write(readme, new.encode())
     return new != text

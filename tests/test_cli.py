@@ -236,9 +236,11 @@ def test_a_signal_while_the_results_are_written_leaves_the_previous_result_whole
 
     monkeypatch.setattr(files, "_write_temp", interrupted)
     assert main(["fig3", *TINY3, "--seed", "2", "--out", str(tmp_path)]) == 128 + 15
-    assert "run the same command to continue" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "run the same command to continue" in err
     assert {p.name: p.read_bytes() for p in tmp_path.glob("fig3.*")} == before
-    assert not list(tmp_path.glob(".*.tmp")) and (tmp_path / ".fig3.checkpoint.npz").exists()
+    (checkpoint,) = tmp_path.glob(".fig3.checkpoint.*.npz")
+    assert not list(tmp_path.glob(".*.tmp")) and f"saved in {checkpoint}:" in err
 
 
 def test_results_are_renamed_into_place_after_every_file_is_written_and_the_json_last(tmp_path, monkeypatch):
@@ -267,3 +269,110 @@ def test_writing_results_never_touches_the_process_umask(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o022)
     files.atomic_write(tmp_path / "x.txt", b"x")
     assert calls == [] and (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~files._UMASK
+
+
+@pytest.mark.parametrize("command", [["fig3", *TINY3], ["sweep", "fig3", "--beta", "1,2", "--trials", "4"]],
+                         ids=["fig3", "sweep"])
+def test_an_empty_out_is_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, command):
+    # Path("") is ".": --out "" wrote the results into whatever directory the command was started from
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--out", ""]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out must name a directory; got an empty path" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupt_before_any_chunk_finished_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
+    # the message said "finished chunks are saved in DIR/.fig3.checkpoint.npz" when no chunk had finished and no
+    # such file existed
+    from simulations.cli import Interrupted
+    from simulations.engine.checkpoint import Checkpoint
+
+    def interrupted(self, *args, **kwargs):
+        raise Interrupted(2)  # Ctrl-C as the first chunk is about to be saved
+
+    monkeypatch.setattr(Checkpoint, "save", interrupted)
+    assert main(["fig3", *TINY3, "--out", str(tmp_path)]) == 128 + 2
+    err = capsys.readouterr().err
+    assert err == "python -m simulations fig3: interrupted (SIGINT); no chunk had finished, so nothing was saved\n"
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupt_after_a_chunk_names_the_checkpoint_that_holds_it(tmp_path, capsys, monkeypatch):
+    from simulations.cli import Interrupted
+    from simulations.engine.checkpoint import Checkpoint
+
+    save = Checkpoint.save
+
+    def save_then_stop(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        raise Interrupted(15)
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+    assert main(["fig3", *TINY3, "--chunk", "10", "--out", str(tmp_path)]) == 128 + 15
+    (checkpoint,) = tmp_path.glob(".fig3.checkpoint.*.npz")
+    assert capsys.readouterr().err == (f"python -m simulations fig3: interrupted (SIGTERM); finished chunks are saved "
+                                       f"in {checkpoint}: run the same command to continue\n")
+
+
+def test_a_run_with_rng_block_is_quoted_as_a_command_that_reproduces_it(tmp_path, capsys):
+    # chunk is left out of the quoted command, which then met the default chunk 1000: "chunk must be a multiple of
+    # rng_block = 15" for fig3 --rng-block 15 --chunk 30
+    from simulations.readme import provenance
+
+    tiny = ["--tokens", "5", "--width", "4", "--depth", "3", "--trials", "30", "--device", "cpu", "--no-progress"]
+    assert main(["fig3", *tiny, "--rng-block", "15", "--chunk", "30", "--out", str(tmp_path / "a")]) == 0
+    quoted = provenance("fig3", json.loads((tmp_path / "a" / "fig3.json").read_text())["config"])
+    assert quoted == "--tokens 5 --width 4 --depth 3 --trials 30 --rng-block 15"
+    assert f"python -m simulations fig3 {quoted}`" in " ".join(capsys.readouterr().out.split())  # as printed
+    assert main(["fig3", *quoted.split(), "--device", "cpu", "--no-progress", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "fig3.csv").read_bytes() == (tmp_path / "a" / "fig3.csv").read_bytes()
+
+
+@pytest.mark.parametrize("figure, flags, expected", [
+    ("fig3", ["--rng-block", "15"], (15, 1005)),  # the default 1000 rounded up to a multiple of the block
+    ("fig3", ["--rng-block", "2000"], (2000, 2000)),
+    ("fig3", ["--rng-block", "10"], (10, 1000)),  # a block that divides the default keeps it
+    ("fig3", ["--rng-block", "15", "--chunk", "45"], (15, 45)),  # a given chunk is kept
+    ("fig2", ["--rng-block", "3"], (3, 12)),  # fig2's default chunk is 10
+])
+def test_a_given_rng_block_without_chunk_takes_a_chunk_that_is_a_multiple_of_it(figure, flags, expected):
+    from simulations import cli
+
+    cfg = cli._config(cli.FIGURES[figure], cli.build_parser().parse_args([figure, "--device", "cpu", *flags]))
+    assert (cfg.rng_block, cfg.chunk) == expected
+
+
+def test_a_given_chunk_that_is_no_multiple_of_a_given_block_is_still_refused(tmp_path, capsys):
+    assert main(["fig3", "--rng-block", "15", "--chunk", "40", "--device", "cpu", "--out", str(tmp_path / "o")]) == 2
+    assert "chunk must be a multiple of rng_block = 15; got chunk = 40" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_with_rng_block_alone_takes_a_chunk_that_is_a_multiple_of_it(tmp_path):
+    out = tmp_path / "sw"
+    assert main(["sweep", "fig3", "--beta", "1,2", "--tokens", "5", "--width", "4", "--depth", "2", "--trials", "6",
+                 "--rng-block", "3", "--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    assert {r["config"]["chunk"] for r in json.loads((out / "sweep.json").read_text())["results"]} == {1002}
+
+
+def test_the_chunk_help_says_when_the_chunk_changes_the_random_numbers(monkeypatch, capsys):
+    # the help said results never depend on --chunk, but on CUDA a --chunk below fig3's CUDA block is the block
+    import torch
+
+    from simulations import cli
+
+    for figure in ("fig3", "all"):
+        with pytest.raises(SystemExit):
+            main([figure, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert ("results do not depend on it, except on CUDA without --rng-block, where a --chunk below the CUDA "
+                "block (fig3: 20000) is also taken as --rng-block, which changes the random numbers") in text
+    # what the help says is what happens
+    monkeypatch.setattr(cli, "resolve_device", lambda name: torch.device("cuda"))
+    cfg = cli._config(cli.FIGURES["fig3"], cli.build_parser().parse_args(["fig3", "--chunk", "19999"]))
+    assert cfg.rng_block == 19999 == cli.FIGURES["fig3"].config.cuda_batches["rng_block"] - 1
+    # a sweep keeps its batches on CUDA, and its help says so
+    assert main(["sweep", "fig3", "--help"]) == 0
+    assert "results do not depend on it; a sweep uses the same batches on CUDA as on the CPU" in " ".join(
+        capsys.readouterr().out.split())

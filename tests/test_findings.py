@@ -3,11 +3,13 @@ at the stated config reproduces the stored findings."""
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 
 from simulations.cli import main
+from simulations.engine.config import Fig3Config
 from simulations.output.quoting import Quoter, sig
 from simulations.readme import (readme_blocks, record_name, render_findings, rendered_store, replace_blocks,
                                 sweep_record_name, update_readme)
@@ -55,7 +57,7 @@ def test_every_readme_findings_block_is_the_text_rendered_from_docs_findings():
 def test_stored_findings_name_the_run_they_came_from():
     for path in STORE.glob("*.json"):
         record = json.loads(path.read_text())
-        if record["figure"] == "sweep":  # a sweep: named by its figure and swept flags, its command in "flags"
+        if record["figure"] == "sweep":  # a sweep: named by its grid (or its published name), its command in "flags"
             assert path.stem == sweep_record_name(record["findings"])
             assert record["flags"].startswith(record["findings"]["figure"] + " ")
             continue
@@ -145,3 +147,107 @@ def test_bad_findings_flags_fail_with_one_line(capsys, argv, message):
 def test_a_record_name_holds_no_path_separator_whatever_the_flags():
     name = record_name("real", {"model": "/tmp/models/tiny gpt2", "seed": 0})
     assert name == "real.model=tiny,gpt2" and "/" not in name
+
+
+def _sweep_findings(swept: dict, fixed: dict, figure: str = "fig3") -> dict:
+    return {"figure": figure, "swept": swept, "fixed": fixed}
+
+
+def test_a_sweep_record_is_named_by_its_whole_grid_and_the_published_sweeps_keep_their_names():
+    # a sweep was named by its figure and swept flags only, so any --beta/--tokens sweep replaced README's T = 300 one
+    published = _sweep_findings({"beta": [0.25, 0.5, 1.0, 2.0, 4.0], "tokens": [16, 32, 64, 128]}, {"trials": 300})
+    assert sweep_record_name(published) == "sweep.fig3.beta,tokens"
+    attention = {"attention": ["softmax", "causal", "dirichlet", "sinkhorn", "banded"]}
+    assert sweep_record_name(_sweep_findings(attention, {"trials": 1000})) == "sweep.fig3.attention"
+    toy = sweep_record_name(_sweep_findings({"beta": [1.0, 4.0], "tokens": [8, 16]}, {"trials": 20, "depth": 4}))
+    assert toy == "sweep.fig3.beta=1,4.tokens=8,16.depth=4.trials=20"
+    names = {sweep_record_name(_sweep_findings(swept, fixed)) for swept, fixed in [
+        (published["swept"], {"trials": 301}),  # another fixed value
+        (published["swept"], {"trials": 300, "depth": 4}),  # one more fixed flag
+        ({"beta": [0.25, 0.5, 1.0, 2.0], "tokens": [16, 32, 64, 128]}, {"trials": 300}),  # other swept values
+        ({"tokens": [16, 32, 64, 128], "beta": [0.25, 0.5, 1.0, 2.0, 4.0]}, {"trials": 300}),  # other axes order
+    ]}
+    assert len(names) == 4 and "sweep.fig3.beta,tokens" not in names
+    # flags that change no result (or are given at their default) do not change the name
+    fig3_defaults = {"depth": Fig3Config().depth, "chunk": 50, "device": "cpu"}
+    plain = _sweep_findings({"beta": [1.0, 4.0]}, {})
+    assert sweep_record_name(plain) == sweep_record_name({**plain, "fixed": fig3_defaults}) == "sweep.fig3.beta=1,4"
+    # a long grid is named by a hash of it: still a file name, still one per grid
+    seeds = [sweep_record_name(_sweep_findings({"seed": list(range(n)), "tokens": [8, 16]}, {})) for n in (90, 91)]
+    assert seeds[0] != seeds[1] and all(len(s) < 60 and s.startswith("sweep.fig3.seed,tokens.grid=") for s in seeds)
+    assert all(readme_blocks(f"<!-- findings:{n} -->\nx\n<!-- /findings:{n} -->\n") for n in [toy, *seeds])
+
+
+def test_findings_of_another_sweep_grid_leave_the_published_record_and_readme_alone(tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(STORE, store)
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    published = (store / "sweep.fig3.beta,tokens.json").read_bytes()
+    out = tmp_path / "toysweep"
+    assert main(["sweep", "fig3", "--beta", "1,4", "--tokens", "5,7", "--trials", "12", "--depth", "3", "--width", "4",
+                 "--rng-block", "6", "--chunk", "12", "--no-progress", "--out", str(out)]) == 0
+    assert main(["findings", "--from", str(out), "--store", str(store), "--readme", str(readme)]) == 0
+    assert (store / "sweep.fig3.beta,tokens.json").read_bytes() == published
+    assert readme.read_text() == (ROOT / "README.md").read_text()
+    new = store / "sweep.fig3.beta=1,4.tokens=5,7.width=4.depth=3.trials=12.rng_block=6.json"
+    assert json.loads(new.read_text())["flags"] == ("fig3 --beta 1.0,4.0 --tokens 5,7 --trials 12 --depth 3 --width 4 "
+                                                   "--rng-block 6 --chunk 12")
+
+
+def _run_output(record_name: str) -> dict:
+    """What a run writes to DIR/<figure>.json, rebuilt from the stored record of that run."""
+    record = json.loads((STORE / f"{record_name}.json").read_text())
+    return {"config": record["config"], "seed": record["seed"], "device": record["device"],
+            "versions": record["versions"], "findings": record["findings"]}
+
+
+DAMAGED = {  # file -> its text: what findings --from met with a traceback (and after storing the runs before it)
+    "no findings, no CSV": ("fig3.json", json.dumps({"config": {"seed": 0}})),
+    "a list": ("fig3.json", "[1, 2]"),
+    "findings a list": ("fig3.json", json.dumps({"config": {"seed": 0}, "findings": [1]})),
+    "findings missing numbers": ("fig3.json", json.dumps({"config": {"seed": 0}, "findings": {"seed": 0}})),
+    "config a string": ("fig3.json", json.dumps({"config": "x", "findings": {}})),
+    "sweep findings a list": ("sweep.json", json.dumps({"findings": [1]})),
+    "sweep findings missing the grid": ("sweep.json", json.dumps({"findings": {"figure": "fig3"}})),
+}
+
+
+@pytest.mark.parametrize("readme", [True, False], ids=["readme", "print"])
+@pytest.mark.parametrize("damaged", DAMAGED, ids=list(DAMAGED))
+def test_damaged_run_outputs_fail_in_one_line_and_nothing_is_written(tmp_path, capsys, damaged, readme):
+    source, store = tmp_path / "runs", tmp_path / "store"
+    source.mkdir()
+    shutil.copytree(STORE, store)
+    (store / "fig2.json").unlink()  # a good run beside the damaged one must not be stored either
+    (source / "fig2.json").write_text(json.dumps(_run_output("fig2")))
+    name, text = DAMAGED[damaged]
+    (source / name).write_text(text)
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text())
+    before = {p: p.read_bytes() for p in [*store.iterdir(), tmp_path / "README.md"]}
+    argv = ["findings", "--from", str(source), "--store", str(store)]
+    assert main([*argv, *(["--readme", str(tmp_path / "README.md")] if readme else [])]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and str(source / name) in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in [*store.iterdir(), tmp_path / "README.md"]} == before
+
+
+def test_a_damaged_stored_record_fails_in_one_line(tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(STORE, store)
+    (store / "fig2.json").write_text(json.dumps({"figure": "fig2"}))
+    assert main(["findings", "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fig2.json" in err and "missing 'findings'" in err
+
+
+def test_findings_from_good_runs_are_stored_and_rendered(tmp_path, capsys):
+    # the check-everything-first path still stores and renders: a run's findings become its record
+    source, store = tmp_path / "runs", tmp_path / "store"
+    source.mkdir()
+    (source / "fig2.json").write_text(json.dumps(_run_output("fig2")))
+    assert main(["findings", "--from", str(source), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"findings: {store}/fig2.json (from the runs in {source})\n")
+    assert json.loads((store / "fig2.json").read_text()) == json.loads((STORE / "fig2.json").read_text())
+    assert readme_blocks(out)["fig2"] == rendered_store(STORE)["fig2"] + "\n"

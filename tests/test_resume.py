@@ -37,6 +37,16 @@ def earlier_result(tmp_path_factory) -> Path:
     return out
 
 
+def _checkpoint(args: list[str], out: Path) -> Path:
+    """The checkpoint file of ``python -m simulations *args --out out`` (named by a hash of its command)."""
+    from simulations.cli import _config, build_parser
+    from simulations.engine.checkpoint import Checkpoint
+    from simulations.registry import FIGURES
+
+    parsed = build_parser().parse_args([*args, "--out", str(out)])
+    return Checkpoint.for_run(out, parsed.figure, _config(FIGURES[parsed.figure], parsed).to_dict()).path
+
+
 def _chunks_done(checkpoint: Path) -> int:
     try:
         with np.load(checkpoint) as z:
@@ -50,7 +60,7 @@ def _interrupt_after_two_chunks(args: list[str], out: Path, signum: int) -> tupl
     (the process, its stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "simulations", *args, "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = out / ".fig3.checkpoint.npz"
+    checkpoint = _checkpoint(args, out)
     deadline = time.monotonic() + 120
     while _chunks_done(checkpoint) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -82,10 +92,11 @@ def test_a_killed_run_continues_from_its_last_chunk_and_ends_identical(tmp_path,
     shutil.copytree(earlier_result, out)  # a previous complete result (another seed) it must not destroy
     before = {name: (out / name).read_bytes() for name in ("fig3.csv", "fig3.json", "fig3.png")}
     proc, err = _interrupt_after_two_chunks(ARGS, out, signum)
-    checkpoint = out / ".fig3.checkpoint.npz"
+    checkpoint = _checkpoint(ARGS, out)
     assert proc.returncode in (128 + signum, -signum)
     if signum != signal.SIGKILL:
         assert "run the same command to continue" in err and "Traceback" not in err
+        assert f"saved in {checkpoint}:" in err  # the message names the file that holds them
     assert {name: (out / name).read_bytes() for name in before} == before  # nothing half-written or lost
     assert _chunks_done(checkpoint) >= 2
 
@@ -101,7 +112,7 @@ def test_a_checkpoint_of_another_config_is_ignored(tmp_path, uninterrupted):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "simulations", *ARGS, "--seed", "3", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = out / ".fig3.checkpoint.npz"
+    checkpoint = _checkpoint([*ARGS, "--seed", "3"], out)
     deadline = time.monotonic() + 120
     while _chunks_done(checkpoint) < 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -110,6 +121,40 @@ def test_a_checkpoint_of_another_config_is_ignored(tmp_path, uninterrupted):
     again = _run(out)  # seed 0 now: the seed-3 checkpoint must not be used
     assert again.returncode == 0 and "resuming" not in again.stderr
     assert (out / "fig3.csv").read_bytes() == (uninterrupted / "fig3.csv").read_bytes()
+
+
+def test_a_run_of_another_config_in_the_same_folder_leaves_a_checkpoint_alone(tmp_path, uninterrupted):
+    # every config of a figure shared DIR/.fig3.checkpoint.npz: a run of another config overwrote it, then removed
+    # it once its own results were written, and the interrupted run started again from nothing
+    out = tmp_path / "out"
+    _interrupt_after_two_chunks(ARGS, out, signal.SIGINT)
+    checkpoint = _checkpoint(ARGS, out)
+    saved = checkpoint.read_bytes()
+    other = [a if a != "3000" else "500" for a in ARGS] + ["--seed", "5"]
+    assert _run(out, args=other).returncode == 0
+    assert checkpoint.read_bytes() == saved and _chunks_done(checkpoint) >= 2
+    again = _run(out)
+    assert again.returncode == 0 and f"resuming after {_chunks_done_text(saved)}" in again.stderr, again.stderr
+    assert (out / "fig3.csv").read_bytes() == (uninterrupted / "fig3.csv").read_bytes()
+    assert not checkpoint.exists() and not list(out.glob(".fig3.checkpoint*"))
+
+
+def _chunks_done_text(saved: bytes) -> str:
+    import io
+
+    with np.load(io.BytesIO(saved)) as z:
+        done = int(z["chunks_done"])
+    return f"{done} finished chunk{'s' if done != 1 else ''}"
+
+
+def test_checkpoints_of_two_configs_are_two_files(tmp_path):
+    from simulations.engine.checkpoint import Checkpoint
+    from simulations.engine.config import Fig3Config
+
+    a, b = Fig3Config(device="cpu").to_dict(), Fig3Config(device="cpu", seed=1).to_dict()
+    paths = {Checkpoint.for_run(tmp_path, "fig3", c).path for c in (a, b)}
+    assert len(paths) == 2 and all(p.parent == tmp_path and p.name.startswith(".fig3.checkpoint.") for p in paths)
+    assert Checkpoint.for_run(tmp_path, "fig3", a) == Checkpoint.for_run(tmp_path, "fig3", dict(a))  # stable
 
 
 def _source_tree(root: Path) -> list[Path]:

@@ -1,10 +1,12 @@
 """Checkpoints: an interrupted run continues from its last finished chunk and ends with identical results.
 
 After every chunk the engine saves the merged statistics, the number of chunks done and the seconds they took
-(so a resumed run reports the time of the whole) to ``DIR/.{figure}.checkpoint.npz``, written atomically (a kill
-at any moment leaves the previous checkpoint whole). A checkpoint is used only by the same command: same figure,
-same config, and the same code (a hash of the ``theory`` and ``simulations`` sources); anything else starts
-afresh. The checkpoint is removed once the figure's results are written.
+(so a resumed run reports the time of the whole) to ``DIR/.{figure}.checkpoint.{hash}.npz``, written atomically (a
+kill at any moment leaves the previous checkpoint whole). A checkpoint is used only by the same command: same
+figure, same config, the same device and the same code (a hash of the ``theory`` and ``simulations`` sources),
+which together make its key; ``{hash}`` is a hash of that key, so a run of another config in the same ``DIR``
+neither uses nor touches it, and anything else starts afresh. The checkpoint is removed once the figure's results
+are written (an abandoned one of another config stays until removed by hand).
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class Checkpoint:
             device = config["device"]
         key = json.dumps({"figure": figure, "config": config, "code": code_hash(), "runs_on": device},
                          sort_keys=True, default=str)
-        return cls(Path(out) / f".{figure}.checkpoint.npz", key)
+        # one file per command: runs of other configs in the same folder keep their own checkpoints
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return cls(Path(out) / f".{figure}.checkpoint.{digest}.npz", key)
 
     def read(self) -> dict[str, np.ndarray] | None:
         """The arrays of a checkpoint written by this very command, else ``None`` (absent, unreadable, other)."""

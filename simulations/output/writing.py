@@ -28,7 +28,9 @@ CSV_COLUMNS = ("step", "metric", "mean", "ci_low", "ci_high", "count")
 
 
 def check_out_dir(out: str | os.PathLike) -> Path:
-    """Refuse, before any work is done, an ``out`` that is a file or cannot be written; creates nothing."""
+    """Refuse, before any work is done, an ``out`` that is empty, a file or cannot be written; creates nothing."""
+    if os.fspath(out) == "":  # Path("") is ".": the results would land in whatever the current directory is
+        raise ValueError("--out must name a directory; got an empty path (use --out . for the current directory)")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out must be a directory; {str(path)!r} is a file")
