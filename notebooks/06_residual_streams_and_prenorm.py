@@ -24,8 +24,8 @@
 #
 # so the odds grow by at least `(1 + gamma)/(1 + gamma delta^2)`, which tends to 1 as `gamma -> 0`: a residual
 # stream slows escalation, it does not stop it. [YZ] read pre-norm's growing stream as a shrinking effective
-# gamma ("diminishing SA implicitly", Fig 4). The README records that the default-initialised stack does not
-# show that over 24 blocks; the last section looks at it.
+# gamma ("diminishing SA implicitly", Fig 4); the last section measures that gamma, the gain of the mean part,
+# in a default-initialised stack.
 
 # %% tags=["parameters"]
 import os
@@ -124,7 +124,9 @@ print(f"smallest exact growth / bound over all draws and gammas: {float(ratio_to
 # ## Figure 4: the pre-norm residual stream at initialisation
 # `simulate_fig4` runs pre-norm stacks (`X_k = X_{k-1} + SA(LN(X_{k-1}))`, then the MLP branch) and records
 # t_sim of the stream, the norms of the stream, of the attention input `LN(X)` and of the attention output,
-# and the attention output relative to the stream, `||SA(LN X)|| / ||X||`: C9's effective `sqrt(gamma)`.
+# the attention output relative to the stream, `||SA(LN X)|| / ||X||`, and C9's gains: `||Pi SA|| / ||Pi X||`,
+# the effective `sqrt(gamma)` (C9's `E||Pi Y||^2 = (1 + gamma)||Pi X||^2`), and the centred part's
+# `||Pi_perp SA|| / ||Pi_perp X||`.
 
 # %%
 cfg4 = Fig4Config(**STACK, seed=SEED, device="cpu")
@@ -135,12 +137,17 @@ ratio_first, ratio_last = res4.checks["mean_attn_ratio_first_last"]
 steps, ratio = res4.series("attn_ratio")[:2]
 print(f"attention share ||SA(LN X)|| / ||X||: block 1 {ratio_first:.3f}, largest {max(ratio):.3f} "
       f"(block {steps[int(np.argmax(ratio))]}), last {ratio_last:.3f}")
+for metric in ("mean_gain", "centred_gain"):
+    first, last = res4.checks[f"mean_{metric}_first_last"]
+    print(f"{metric}: block 1 {first:.3f}, last {last:.3f}")
 
 # %% [markdown]
-# The stream grows (`||X_k||` rises) but the attention output grows faster at first, so the effective gamma
-# *rises* over the first blocks and then levels off: at initialisation the residual stream does not diminish
-# attention over 24 blocks (the README's correction to THEORY.md's reading of Fig 4). Pre-norm nevertheless
-# escalates more slowly than post-norm, as Figure 1 shows with identical weights and inputs:
+# The attention output's share of the stream rises over the first blocks and then levels off, but that share is
+# not C9's gamma: it mixes the mean part's gain with the centred part's (share^2 = mean gain^2 t_sim + centred
+# gain^2 t_div) and grows as t_sim does. The mean part's own gain, the effective `sqrt(gamma)`, falls as the
+# stream grows: pre-norm does diminish attention implicitly, as [YZ] read Fig 4 (an earlier version of the
+# README said otherwise, from the share). Pre-norm escalates more slowly than post-norm, as Figure 1 shows with
+# identical weights and inputs:
 
 # %%
 cfg1 = Fig1Config(**STACK, seed=SEED, device="cpu")

@@ -22,7 +22,8 @@ EXPECTED = {
     "fig1": {f"{a}/{q}": (1 if q == "grad_norm" else 0) for a in ("post", "pre") for q in ("t_sim", "mean_cosine",
                                                                                              "grad_norm")},
     "fig2": {m: (0 if m in ("t_sim", "t_div", "log_t_div") else 1) for m in T.STEP_METRICS},
-    "fig4": {"t_sim": 0, "norm_x": 0, "norm_ln_x": 1, "norm_attn": 1, "attn_ratio": 1},
+    "fig4": {"t_sim": 0, "norm_x": 0, "norm_ln_x": 1, "norm_attn": 1, "attn_ratio": 1, "mean_gain": 1,
+             "centred_gain": 1},
     "fig5": {f"{p}/{q}": 0 for p in ("tau=0.1", "tau=0.5", "tau=1", "post") for q in ("t_div", "t_sim")},
 }
 
@@ -214,6 +215,16 @@ def test_fig4_attention_input_is_layer_normalised():
     result = _run("fig4")
     _, norm_ln, _, _ = result.series("norm_ln_x")
     np.testing.assert_allclose(norm_ln, math.sqrt(4 * 8), rtol=1e-3)  # ||LN(X)||^2 = n d var/(var + eps)
+
+
+def test_fig4_gains_split_the_attention_share_into_mean_and_centred_parts():
+    # C9's sqrt(gamma) is the mean part's gain, not the share ||SA|| / ||X||, which is its mix with the centred
+    # part's: share^2 = mean_gain^2 t_sim(X_{k-1}) + centred_gain^2 t_div(X_{k-1}), per trial and block
+    result = FIGURES["fig4"].simulate(Fig4Config(**{**TINY, "depth": 3}), progress=False, keep_trials=True)
+    v = {m: result.stats.trial_values(m) for m in ("attn_ratio", "mean_gain", "centred_gain", "t_sim")}
+    s = v["t_sim"][:, :-1]  # t_sim of X_{k-1}, blocks 1..L
+    share2 = v["mean_gain"][:, 1:] ** 2 * s + v["centred_gain"][:, 1:] ** 2 * (1 - s)
+    np.testing.assert_allclose(v["attn_ratio"][:, 1:] ** 2, share2, rtol=1e-10)
 
 
 def test_fig5_deescalation_keeps_more_diversity_than_plain_post_norm():
