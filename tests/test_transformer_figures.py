@@ -194,6 +194,60 @@ def test_C12_pre_cb_stack_escalates_its_branch_but_leaves_the_stream_unbroadcast
         torch.testing.assert_close(t.out - whole, (t.mid - t.mid.mean(-2, keepdim=True)) / 2)
 
 
+def _layer_norm(Z, ln):
+    mu = Z.mean(-1, keepdim=True)
+    return (Z - mu) / torch.sqrt((Z - mu).square().mean(-1, keepdim=True) + ln.eps) * ln.weight + ln.bias
+
+
+def _attention(Z, attn):
+    """Multi-head attention written out: per-head projections, softmax(Q K^T / sqrt(d_head)) V, output map."""
+    b, n, d = Z.shape
+    H = attn.num_heads
+    W, c = attn.in_proj_weight, attn.in_proj_bias
+    heads = lambda M: M.reshape(b, n, H, d // H).transpose(1, 2)  # noqa: E731
+    Q, K, V = (heads(Z @ W[i * d:(i + 1) * d].T + c[i * d:(i + 1) * d]) for i in range(3))
+    P = torch.softmax(Q @ K.mT / math.sqrt(d // H), dim=-1)
+    return (P @ V).transpose(1, 2).reshape(b, n, d) @ attn.out_proj.weight.T + attn.out_proj.bias
+
+
+def _reference_block(blk, X, arch, tau, at):
+    """One block from THEORY.md's definitions, independently of simulations.engine.blocks."""
+    mean = lambda Z: Z.mean(-2, keepdim=True).expand_as(Z)  # noqa: E731  Pi Z
+    ffn = lambda Z: torch.relu(Z @ blk.ffn[0].weight.T + blk.ffn[0].bias) @ blk.ffn[2].weight.T + blk.ffn[2].bias  # noqa: E731,E501
+    cb = lambda F: (F + mean(F)) / 2  # noqa: E731
+    if arch in PRE_NORM:
+        X1 = X + _attention(_layer_norm(X, blk.ln1), blk.attn)
+        F = ffn(_layer_norm(X1, blk.ln2))
+        return X1 + (cb(F) if arch == "pre-cb" else F)
+    A = _attention(X, blk.attn)
+    deesc = lambda Z, where: Z - tau * mean(Z) if arch == "deescalated" and at == where else Z  # noqa: E731
+    X1 = deesc(_layer_norm(deesc(X + deesc(A, "attention"), "residual"), blk.ln1), "output")
+    F = ffn(X1)
+    return _layer_norm(X1 + (cb(F) if arch == "cb" else F), blk.ln2)
+
+
+@pytest.mark.parametrize("arch, tau, at", [("post", 0.0, "residual"), ("pre", 0.0, "residual"),
+                                           ("cb", 0.0, "residual"), ("pre-cb", 0.0, "residual")]
+                         + [("deescalated", tau, at) for tau in (0.3, 1.0) for at in DEESCALATE_AT])
+def test_every_block_equals_a_forward_pass_written_from_the_definitions(arch, tau, at):
+    # mutations that passed every other test: CB computed but not added (cb = post), CB on the stream, LN1
+    # dropped in the post-norm family, (I - tau Pi) applied twice or at tau = 1 at attention and output
+    stack = build_stack(arch, width=16, heads=4, ffn=2, depth=3, seed=11, tau=tau, deescalate_at=at)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # LayerNorm gains and biases away from 1 and 0, attention biases non-zero: all count
+        for blk in stack.blocks:
+            for p in (blk.ln1.weight, blk.ln2.weight):
+                p.copy_(1 + 0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+            for p in (blk.ln1.bias, blk.ln2.bias, blk.attn.in_proj_bias, blk.attn.out_proj.bias):
+                p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        X = _tokens(2, n=6, d=16)
+        Y, _ = stack(X)
+        Z = X
+        for blk in stack.blocks:
+            Z = _reference_block(blk, Z, arch, tau, at)
+    torch.testing.assert_close(Y, Z, rtol=1e-12, atol=1e-12)
+
+
 def test_float32_stacks_stay_float32():
     stack = build_stack("deescalated", seed=0, tau=0.5, dtype=torch.float32, **SHAPE)
     with torch.no_grad():
@@ -231,6 +285,13 @@ def test_fig5_deescalation_keeps_more_diversity_than_plain_post_norm():
     result = _run("fig5", depth=4, taus=(1.0,))
     assert set(result.metrics) == {"tau=1/t_div", "tau=1/t_sim", "post/t_div", "post/t_sim"}
     assert result.series("tau=1/t_div")[1][-1] > result.series("post/t_div")[1][-1]
+
+
+@pytest.mark.parametrize("taus", [(0.5, 0.5), (0.1, 0.1000001)])
+def test_fig5_refuses_taus_that_would_share_a_curve(taus):
+    # (0.1, 0.1000001) ran as one variant labelled tau=0.1 that was really tau = 0.1000001
+    with pytest.raises(ValueError, match="taus must differ"):
+        Fig5Config(taus=taus)
 
 
 def test_cli_writes_fig5_with_its_own_flags(tmp_path):

@@ -164,6 +164,10 @@ class Fig5Config(TransformerConfig):
         super().__post_init__()
         if not self.taus or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in self.taus):
             raise ValueError(f"taus must be finite numbers; got {self.taus!r}")
+        labels = [f"{t:g}" for t in self.taus]  # each tau's metrics are named tau=<label> (fig5)
+        if len(set(labels)) < len(labels):
+            raise ValueError(f"taus must differ in their first 6 significant digits (each names its curve); got "
+                             f"{self.taus!r}")
         _check_deescalate_at(self.deescalate_at)
 
 
