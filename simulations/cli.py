@@ -372,13 +372,17 @@ def findings_command(args: argparse.Namespace) -> int:
 def summarize_checks(result) -> list[str]:
     c = result.checks
     lines = []
-    if "C2_identity_max_rel_error" in c:
+    if "C2_identity_max_rel_error" in c and not c["C2_steps_compared"]:
+        lines.append("C2 identity: no sampled step to compare (t_div(X) = 0 in every one)")
+    elif "C2_identity_max_rel_error" in c:
         lines.append(f"C2 identity against a full-form recomputation of the step: max relative error "
                      f"{c['C2_identity_max_rel_error']:.2g} over {c['C2_steps_compared']} sampled steps")
     if "C6_holds_every_step" in c:
         verdict = "held in every" if c["C6_holds_every_step"] else "FAILED in some"
         lines.append(f"C6 bound (odds form) {verdict} one of {c['C6_steps_checked']} steps (min relative slack "
                      f"{c['C6_min_odds_slack']:.3g}, tolerance {c['C6_tolerance']:.0e})")
+    elif "C6_violation_share" in c and not c["C6_steps_checked"]:
+        lines.append("C6 bound checked in no step (t_div = 0 after the first layer: every odds-form check undefined)")
     elif "C6_violation_share" in c:
         lines.append(f"C6 bound (not a theorem here, C8) failed in {100 * c['C6_violation_share']:.1f}% of "
                      f"{c['C6_steps_checked']} steps")
@@ -388,7 +392,11 @@ def summarize_checks(result) -> list[str]:
         u = c["delta_uncertain"]
         lines.append(f"delta: {u['count']} values ({100 * u['share']:.1f}%) are uncertain beyond {u['tolerance']:g} "
                      "relative (nearly defective attention; first-order error estimate)")
-    if "fitted_rate" in c:
+    if "fitted_rate" in c and not math.isfinite(c["fitted_rate"]["log_t_div_slope"]):
+        f = c["fitted_rate"]
+        lines.append(f"no linear rate fitted over layers {f['layers'][0]}-{f['layers'][1]}: ln t_div is undefined "
+                     f"(t_div = 0) there in every trial")
+    elif "fitted_rate" in c:
         f = c["fitted_rate"]
         lines.append(f"fitted linear rate over layers {f['layers'][0]}-{f['layers'][1]}: mean ln t_div falls "
                      f"{-f['log_t_div_slope']:.4g} per layer (95% CI {-f['ci'][1]:.4g} to {-f['ci'][0]:.4g}), "

@@ -251,3 +251,21 @@ def test_findings_from_good_runs_are_stored_and_rendered(tmp_path, capsys):
     assert out.startswith(f"findings: {store}/fig2.json (from the runs in {source})\n")
     assert json.loads((store / "fig2.json").read_text()) == json.loads((STORE / "fig2.json").read_text())
     assert readme_blocks(out)["fig2"] == rendered_store(STORE)["fig2"] + "\n"
+
+
+@pytest.mark.parametrize("attention", ["softmax", "sinkhorn"])
+def test_fig3_at_beta_zero_says_what_was_not_checked_instead_of_nan(attention):
+    # uniform attention leaves t_div = 0 after one layer: the text read "fails in nan% of 0 steps", "a factor nan
+    # per layer", "holds to nan relative"
+    from simulations.cli import summarize_checks
+    from simulations.engine.config import Fig3Config
+    from simulations.studies.fig3 import simulate_fig3
+    from simulations.studies.fig3_findings import fig3_findings, render_fig3_findings
+
+    result = simulate_fig3(Fig3Config(attention=attention, beta=0.0, trials=10, depth=4, tokens=8, width=8,
+                                      device="cpu"), progress=False)
+    text = render_fig3_findings(json.loads(json.dumps(fig3_findings(result))))
+    lines = "\n".join(summarize_checks(result))
+    assert "nan" not in text.lower() and "nan" not in lines.lower()
+    assert "checked in no step" in text and "no linear rate can be fitted" in text
+    assert "C6 bound checked in no step" in lines and "no linear rate fitted" in lines

@@ -54,9 +54,14 @@ def render_fig3_findings(f: dict) -> str:
     (_, t0), *later = f["t_div_at"]
     L, rate = f["depth"], f["rate"]
     falls = ", ".join(f"{sig(v)} after {k} layers" for k, v in later)
-    fitted = (f"the fitted linear rate over layers {rate['layers'][0]}-{rate['layers'][1]} is a factor "
-              f"{sig(rate['t_div_ratio_per_layer'], 3)} per layer on t_div (mean ln t_div falls "
-              f"{sig(-rate['log_t_div_slope'], 3)} per layer, 95% CI {sig(-rate['ci'][1], 3)}-{sig(-rate['ci'][0], 3)})")
+    if math.isfinite(rate["log_t_div_slope"]):
+        fitted = (f"the fitted linear rate over layers {rate['layers'][0]}-{rate['layers'][1]} is a factor "
+                  f"{sig(rate['t_div_ratio_per_layer'], 3)} per layer on t_div (mean ln t_div falls "
+                  f"{sig(-rate['log_t_div_slope'], 3)} per layer, 95% CI {sig(-rate['ci'][1], 3)}-"
+                  f"{sig(-rate['ci'][0], 3)})")
+    else:  # t_div = 0 in every trial over those layers (uniform attention, beta = 0): ln t_div is undefined
+        fitted = (f"no linear rate can be fitted over layers {rate['layers'][0]}-{rate['layers'][1]} (t_div is 0 "
+                  f"there in every trial)")
     kept = "every trial is kept at every step" if not f["excluded"] else f"{f['excluded']} values are left out"
     if f["attention"] == "symmetric":
         verdict = "held in every one" if f["C6_holds_every_step"] else "FAILED in some"
@@ -73,10 +78,7 @@ def render_fig3_findings(f: dict) -> str:
             f"{sig(f['r_minus_1_first'])} against C6's estimate {sig(f['r_estimate_minus_1_first'])} and bound "
             f"{sig(f['r_bound_minus_1_first'])}; at layer {L} r - 1 = {sig(f['r_minus_1_last'])} (estimate "
             f"{sig(f['r_estimate_minus_1_last'])}, bound {sig(f['r_bound_minus_1_last'])}): the layer mean of r is "
-            f"{vs_bound}, yet the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of "
-            f"{f['C6_steps_checked']} steps (C8: softmax attention is not symmetric). "
-            f"{_uncertain_text(f)} {_xi_text(f)} C2, checked against a full-form recomputation of "
-            f"{f['C2_steps_compared']} sampled steps, holds to {sig(f['C2_max_rel_error'], 1)} relative.")
+            f"{vs_bound}, {_c6_text(f, 'yet ')}. {_uncertain_text(f)} {_xi_text(f)} {_c2_text(f)}")
 
 
 _FAMILY_NAMES = {"causal": "causal softmax attention (a decoder's mask)", "dirichlet": "Dirichlet rows",
@@ -98,12 +100,31 @@ def _render_family(f: dict, t0: float, falls: str, fitted: str, kept: str, vs_bo
     else:
         delta = f"mean delta {sig(f['delta_mean'], 3)}"
     return (f"With {name} (fig3 --attention {f['attention']}{params}, T = {f['trials']}) t_div falls from {sig(t0)} "
-            f"to {falls}; {fitted}; {kept}. {delta[0].upper() + delta[1:]}. The per-step C6 bound fails in "
-            f"{sig(100 * f['C6_violation_share'])}% of {f['C6_steps_checked']} steps, and the layer mean of r is "
-            f"{vs_bound}. On the same trajectories the literature's metrics read: stable rank from "
+            f"to {falls}; {fitted}; {kept}. {delta[0].upper() + delta[1:]}. {_upper_first(_c6_text(f, ''))}, and "
+            f"the layer mean of r is {vs_bound}. On the same trajectories the literature's metrics read: stable rank from "
             f"{sig(f['stable_rank_first'])} to {sig(f['stable_rank_last'], 3)}, Dong et al.'s residual "
             f"{sig(f['dong_residual_last'])} and mean cosine {sig(f['mean_cosine_last'], 3)} at layer {f['depth']}. "
             f"{_uncertain_text(f)}")
+
+
+def _c6_text(f: dict, lead: str) -> str:
+    """How often C6's per-step bound fails, or that no step could be checked (t_div(X) = 0 from the first layer)."""
+    if not f["C6_steps_checked"]:
+        return (f"{'but ' if lead else ''}C6's per-step bound is checked in no step (t_div = 0 after the first layer, "
+                f"so every step's odds-form check is undefined)")
+    return (f"{lead}the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of {f['C6_steps_checked']} "
+            f"steps (C8: {f['attention']} attention is not symmetric)")
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _c2_text(f: dict) -> str:
+    if not f["C2_steps_compared"]:
+        return "C2 has no step to check against a full-form recomputation (t_div(X) = 0 in every sampled step)."
+    return (f"C2, checked against a full-form recomputation of {f['C2_steps_compared']} sampled steps, holds to "
+            f"{sig(f['C2_max_rel_error'], 1)} relative.")
 
 
 def _xi_text(f: dict) -> str:
