@@ -161,6 +161,10 @@ class Interrupted(Exception):
 
 
 def _raise_interrupted(signum, frame):  # noqa: ARG001 -- a signal handler's signature
+    # a second Ctrl-C while the first unwinds (torch's threads, the checkpoint's atomic write) aborted the process
+    # in 1 of 4 tries: from now until main returns, further SIGINT and SIGTERM are ignored
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
@@ -291,6 +295,17 @@ def sweep_command(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``python -m simulations`` command; returns its exit status. The signal handlers a run installs are put
+    back as they were when it returns (a caller's own Ctrl-C handling survives an in-process call)."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _main(argv)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "sweep":
         return sweep_command(argv[1:])

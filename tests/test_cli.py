@@ -376,3 +376,32 @@ def test_the_chunk_help_says_when_the_chunk_changes_the_random_numbers(monkeypat
     assert main(["sweep", "fig3", "--help"]) == 0
     assert "results do not depend on it; a sweep uses the same batches on CUDA as on the CPU" in " ".join(
         capsys.readouterr().out.split())
+
+
+def test_after_an_interrupt_further_signals_are_ignored_until_main_puts_the_handlers_back(tmp_path, monkeypatch):
+    # a second Ctrl-C while the first unwound aborted the process (rc 134) in 1 of 4 tries
+    import os
+    import signal
+
+    from simulations import cli
+
+    before = signal.getsignal(signal.SIGINT)
+    seen = {}
+
+    def interrupted_run(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the run's handler raises Interrupted here
+        raise AssertionError("not interrupted")
+
+    def unwinding(*args, **kwargs):
+        try:
+            interrupted_run()
+        finally:
+            seen["handlers"] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while unwinding: ignored
+
+    monkeypatch.setattr(cli, "run_figure", unwinding)
+    rc = cli.main(["fig3", "--trials", "2", "--depth", "2", "--device", "cpu", "--no-progress", "--out",
+                   str(tmp_path / "out")])
+    assert rc == 128 + signal.SIGINT
+    assert set(seen["handlers"].values()) == {signal.SIG_IGN}
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
