@@ -211,3 +211,17 @@ def test_D5_slem_error_estimate_says_which_digits_to_trust_against_50_digit_arit
             if trusted[i]:
                 assert abs(float(true) - float(delta[i])) <= 1e-6 * float(delta[i]), (beta, i)
     assert not bool(trusted.all())  # at beta = 1000 some deltas are flagged: the estimate is not blind
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -30, 2.0 ** -50, 2.0 ** -52])
+def test_slem_of_nearly_uniform_attention_keeps_its_digits_and_its_error_estimate_holds(scale):
+    # C was formed as Q^T P Q: eps ||P|| of rounding against a delta of ~1e-15 gave 3e-3 relative error (1e-2 at
+    # 2^-52) with an estimate of 8e-31. The deviation P - 1/n is exact here, so delta is scale times that of D
+    D = np.array([[1, 1, 1, -3], [0, 0, 0, 0], [2, -1, -1, 0], [-1, 0, 2, -1]], dtype=np.float64)
+    P = D * scale + 0.25
+    n = 4
+    Q = np.linalg.qr(np.eye(n) - 1 / n)[0][:, :n - 1]  # any orthonormal basis of 1's complement
+    want = scale * np.abs(np.linalg.eigvals(Q.T @ D @ Q)).max()
+    delta, err = T.slem_with_error(P)
+    assert abs(float(delta) - want) <= float(err) + 1e-13 * want
+    assert float(T.slem(P)) == pytest.approx(want, rel=1e-13)

@@ -4,6 +4,7 @@ Checked against LAPACK on attention families and edge cases, against its own err
 (Hypothesis), for batch independence (a matrix's result is bit-for-bit the same alone or in any batch), for its
 LAPACK fallback (counted) and for a clean fall back to LAPACK where no compiler is found."""
 
+import math
 import os
 import subprocess
 import sys
@@ -347,3 +348,52 @@ def test_a_compiler_given_as_a_command_line_is_used_as_make_would(tmp_path, monk
     assert lib is not None and lib.lockstep_lanes() == 5 and how == "env cc -O0"
     monkeypatch.setenv("CC", "/nonexistent/cc -O2")
     assert _lockstep.build(source, "k", [["-O0"]]) == (None, "no C compiler: '/nonexistent/cc -O2' not found")
+
+
+def test_a_matrix_with_nan_is_nan_with_infinite_error_and_not_counted_as_a_fallback():
+    # NaN or inf lanes went to LAPACK as "not converged": counted among the fallbacks (which README defines as
+    # convergence failures), and MKL printed a DGEBAL parameter error
+    from theory import _hqr
+    from theory._attention import _top_eigenvalue
+
+    C = torch.from_numpy(np.random.default_rng(3).standard_normal((4, 6, 6)))
+    C[1, 2, 3], C[2, 0, 0] = math.nan, math.inf
+    before = _hqr.fallbacks()
+    top, err = _top_eigenvalue(C, errors=True)
+    assert _hqr.fallbacks() == before
+    assert top[1:3].isnan().all() and (err[1:3] == math.inf).all()
+    want = torch.linalg.eigvals(C[[0, 3]]).abs().amax(-1)
+    torch.testing.assert_close(top[[0, 3]].abs(), want, rtol=1e-12, atol=0)
+
+
+def test_a_matrix_lapack_fails_on_goes_alone_to_numpy_and_never_aborts_the_batch(monkeypatch):
+    # MKL's geev failed (LinAlgError) on graded matrices the kernels do not converge on: the whole batch raised
+    from theory import _attention
+
+    C = torch.from_numpy(np.random.default_rng(4).standard_normal((3, 5, 5)))
+    real = torch.linalg.eigvals
+
+    def fails_on_batches_and_the_second(A):
+        if A.ndim == 3 or torch.equal(A, C[1]):
+            raise torch.linalg.LinAlgError("The algorithm failed to converge")
+        return real(A)
+
+    monkeypatch.setattr(torch.linalg, "eigvals", fails_on_batches_and_the_second)
+    top = _attention._lapack_top(C)
+    want = torch.from_numpy(np.abs(np.linalg.eigvals(C.numpy())).max(-1))
+    torch.testing.assert_close(top.abs(), want, rtol=1e-12, atol=0)  # the second from numpy's LAPACK
+    monkeypatch.setattr(np.linalg, "eigvals", lambda A: (_ for _ in ()).throw(np.linalg.LinAlgError("no")))
+    top = _attention._lapack_top(C)
+    assert top[1].isnan() and not top[[0, 2]].isnan().any()
+
+
+def test_fast_math_in_CC_does_not_remove_the_kernels_nan_checks(tmp_path):
+    # CC="cc -ffast-math" compiled the finiteness checks away: a NaN matrix came back finite and marked converged
+    probe = ("import numpy as np; from theory import _lockstep as L; C = np.random.default_rng(0).standard_normal("
+             "(4, 6, 6)); C[1, 2, 3] = np.nan; re, im, ok = L.top_eigenvalue(C)[:3]; "
+             "print(L.available(), bool(ok[1]), bool(np.isfinite(re[1])), bool(ok[[0, 2, 3]].all()))")
+    env = {**os.environ, "TSE_KERNEL_CACHE": str(tmp_path), "CC": "cc -ffast-math"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False", "True"]

@@ -87,6 +87,11 @@ def _cpu_id() -> str:
         return platform.processor() or platform.machine()
 
 
+# last on every compile command, so that they win over anything in CC: -ffast-math (-ffinite-math-only) removes the
+# kernel's NaN checks, and a NaN matrix came back as a finite eigenvalue marked converged
+STRICT_FLAGS = ("-fno-fast-math", "-fno-finite-math-only", "-fno-associative-math")
+
+
 def _compile(cc: str, flags: list[str], target: Path, source: Path) -> str | None:
     """Compile ``source`` into the shared library ``target`` (atomically); None on success, else the compiler's
     complaint."""
@@ -96,7 +101,7 @@ def _compile(cc: str, flags: list[str], target: Path, source: Path) -> str | Non
     except OSError as exc:
         return f"cannot write {target.parent}: {exc}"
     os.close(fd)
-    cmd = [*shlex.split(cc), *flags, "-shared", "-fPIC", "-std=gnu11", "-o", tmp, str(source), "-lm"]
+    cmd = [*shlex.split(cc), *flags, *STRICT_FLAGS, "-shared", "-fPIC", "-std=gnu11", "-o", tmp, str(source), "-lm"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -152,7 +157,7 @@ def build(source: Path, stem: str, flag_sets: list[list[str]]) -> tuple[ctypes.C
     text = source.read_bytes()
     errors = []
     for flags in flag_sets:
-        key = hashlib.sha256(b"\0".join([text, " ".join([cc, *flags]).encode(), platform.machine().encode(),
+        key = hashlib.sha256(b"\0".join([text, " ".join([cc, *flags, *STRICT_FLAGS]).encode(), platform.machine().encode(),
                                           _cpu_id().encode()])).hexdigest()[:20]
         lib, err = _load_or_compile(cc, flags, f"{stem}-{key}.so", source)
         if lib is not None:
