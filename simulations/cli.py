@@ -363,8 +363,9 @@ def findings_command(args: argparse.Namespace) -> int:
 
     # every input (runs, store, README) is read and rendered before anything is written: a damaged one is an
     # error that leaves the store and the README as they were
+    stale: list[str] = []
     try:
-        records = collect_findings(args.source) if args.source is not None else {}
+        records = collect_findings(args.source, stale) if args.source is not None else {}
         if args.readme is not None:
             changed = update_readme(args.readme, args.store, records)  # writes the records too, once all render
             blocks = ", ".join(readme_blocks(open(args.readme).read()))
@@ -374,6 +375,10 @@ def findings_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"python -m simulations findings: error: {exc}", file=sys.stderr)
         return 2
+    for path in stale:  # stored all the same: a long run (train) is often worth keeping across unrelated changes
+        print(f"findings: warning: {path} was written by other code than this checkout's (or by a version that did "
+              f"not record it): its numbers may not be what this code gives; run it again to be sure",
+              file=sys.stderr)
     for name in records:
         print(f"findings: {args.store}/{name}.json (from the runs in {args.source})")
     if args.readme is not None:

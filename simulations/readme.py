@@ -150,10 +150,19 @@ def _damaged(path: Path, exc: Exception, what: str = "a run output") -> ValueErr
     return ValueError(f"cannot take findings from {str(path)!r} (damaged or not {what}): {why}")
 
 
-def collect_findings(source: str | Path) -> dict[str, dict]:
+def collect_findings(source: str | Path, stale: list[str] | None = None) -> dict[str, dict]:
     """record name -> record (:func:`findings_record`) of every run in ``source`` (``<name>.json`` of a figure
     with findings, and ``sweep.json``). Every input is read, checked and rendered here and nothing is written, so
-    a damaged one is a ValueError naming it before the store is touched."""
+    a damaged one is a ValueError naming it before the store is touched. ``stale`` (if given) gets the path of
+    every run written by other code than this checkout's (its ``versions.code`` differs or is missing)."""
+    from .engine.checkpoint import code_hash
+
+    current = code_hash()
+
+    def check_code(path: Path, meta: dict) -> None:
+        versions = meta.get("versions")
+        if stale is not None and (not isinstance(versions, dict) or versions.get("code") != current):
+            stale.append(str(path))
 
     source = Path(source)
     if not source.is_dir():
@@ -167,6 +176,7 @@ def collect_findings(source: str | Path) -> dict[str, dict]:
     for name in names:
         path = source / f"{name}.json"
         meta = load_record(path)  # names the file itself when it is no JSON object
+        check_code(path, meta)
         try:
             record = findings_record(name, _with_findings(source, name, meta))
             render_record(record)  # findings the README could not be rendered from are damaged too
@@ -175,6 +185,7 @@ def collect_findings(source: str | Path) -> dict[str, dict]:
         records[record_name(name, record["config"])] = record
     if sweep.is_file():
         meta = load_record(sweep)
+        check_code(sweep, meta)
         if "findings" not in meta:
             raise ValueError(f"{str(sweep)!r} holds no findings (written by an older version: run the sweep again)")
         try:

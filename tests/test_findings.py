@@ -269,3 +269,22 @@ def test_fig3_at_beta_zero_says_what_was_not_checked_instead_of_nan(attention):
     assert "nan" not in text.lower() and "nan" not in lines.lower()
     assert "checked in no step" in text and "no linear rate can be fitted" in text
     assert "C6 bound checked in no step" in lines and "no linear rate fitted" in lines
+
+
+def test_findings_warn_about_runs_written_by_other_code(tmp_path, capsys):
+    # an old results folder silently rolled README back: a run now records the code that wrote it
+    runs, store = tmp_path / "runs", tmp_path / "store"
+    assert main(["fig4", "--trials", "2", "--depth", "2", "--device", "cpu", "--no-progress", "--out", str(runs)]) == 0
+    meta = json.loads((runs / "fig4.json").read_text())
+    from simulations.engine.checkpoint import code_hash
+
+    assert meta["versions"]["code"] == code_hash()
+    capsys.readouterr()
+    assert main(["findings", "--from", str(runs), "--store", str(store)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    meta["versions"]["code"] = "an older checkout"
+    (runs / "fig4.json").write_text(json.dumps(meta))
+    assert main(["findings", "--from", str(runs), "--store", str(store)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {runs / 'fig4.json'} was written by other code" in err
+    assert list(store.glob("fig4*.json"))  # stored all the same

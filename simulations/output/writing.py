@@ -79,8 +79,11 @@ def _csv_bytes(result: FigureResult) -> bytes:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on (read from metadata: no imports)."""
-    out = {"python": platform.python_version()}
+    """Versions of Python and of the packages a result depends on (read from metadata: no imports), and ``code``,
+    the hash of this checkout's ``theory`` and ``simulations`` sources (``findings`` warns when it differs)."""
+    from ..engine.checkpoint import code_hash
+
+    out = {"python": platform.python_version(), "code": code_hash()}
     for package in ("torch", "numpy", "scipy", "matplotlib", "tse-sandbox"):
         try:
             out[package] = version(package)
