@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -177,6 +179,25 @@ def _import_for_the_end() -> None:
     from .output import plotting  # noqa: F401
 
 
+def _written_by_this(fig, cfg, out: str) -> bool:
+    """Whether ``out`` holds ``fig``'s CSV, PNG and JSON, the JSON written by this very code, config and device:
+    the same command would write the same numbers (results are a pure function of these), so `all` skips it."""
+    from .engine.checkpoint import code_hash
+
+    base = os.path.join(out, fig.name)
+    try:
+        meta = json.loads(open(base + ".json").read())
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(meta, dict) and all(os.path.isfile(base + ext) for ext in (".csv", ".png"))):
+        return False
+    want = json.loads(json.dumps(cfg.to_dict(), default=str))
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    return (all(config.get(k) == v for k, v in want.items())
+            and (meta.get("versions") or {}).get("code") == code_hash()
+            and meta.get("device") == str(resolve_device(cfg.device)))
+
+
 def run_figure(fig, cfg, out: str, *, progress: bool | None, checkpoint: Checkpoint | None = None) -> dict:
     """Simulate (resuming from a checkpoint of this very command if there is one), plot, write atomically.
     ``checkpoint``: the run's own (:meth:`Checkpoint.for_run`), given where the caller must name its file."""
@@ -317,7 +338,12 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         check_out_dir(args.out)
         names = list(IN_ALL) if args.figure == "all" else [args.figure]
-        configs = [(FIGURES[n], _config(FIGURES[n], args)) for n in names]
+        configs = []
+        for n in names:
+            try:
+                configs.append((FIGURES[n], _config(FIGURES[n], args)))
+            except ValueError as exc:  # in `all`, say which figure's config it is (all shares flags across them)
+                raise ValueError(f"{n}: {exc}" if len(names) > 1 else str(exc)) from None
         for _, cfg in configs:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
         make_out_dir(args.out)  # last: nothing is created for a bad flag
@@ -328,6 +354,10 @@ def _main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _raise_interrupted)
     for fig, cfg in configs:
         t0 = time.perf_counter()
+        if len(configs) > 1 and _written_by_this(fig, cfg, args.out):  # `all` continued after an interruption
+            print(f"{fig.name}: already written in {args.out} by this code with this config; skipped (remove "
+                  f"{os.path.join(args.out, fig.name + '.json')} to run it again)")
+            continue
         checkpoint = None
         try:
             checkpoint = Checkpoint.for_run(args.out, fig.name, cfg.to_dict())

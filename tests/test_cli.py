@@ -201,6 +201,23 @@ def test_all_writes_every_figure_with_shared_overrides(tmp_path, capsys):
         assert rows and max(r["step"] for r in rows) == 2 and all(r["count"] == 2 for r in rows)
         assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.json").exists()
     assert "C2 identity" in capsys.readouterr().out
+    # run again (as after an interruption): every figure written by this code and config is skipped, not rerun
+    before = {n: (tmp_path / f"{n}.json").stat().st_mtime_ns for n in ("fig1", "fig2", "fig3", "fig4", "fig5")}
+    assert main(["all", *tiny, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("by this code with this config; skipped") == 5
+    assert before == {n: (tmp_path / f"{n}.json").stat().st_mtime_ns for n in before}
+    # another config: fig3 runs again; a figure whose JSON is gone runs again
+    (tmp_path / "fig4.json").unlink()
+    assert main(["all", *tiny[:-3], "--seed", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert "skipped" not in capsys.readouterr().out
+
+
+def test_a_config_error_in_all_names_its_figure(tmp_path, capsys):
+    # all --width 30 said "width must be divisible by heads" without saying whose heads
+    assert main(["all", "--width", "30", "--out", str(tmp_path / "out")]) == 2
+    assert "error: fig1: width must be divisible by heads" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("attention", ["softmax", "sinkhorn"])
