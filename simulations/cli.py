@@ -380,9 +380,10 @@ def _main(argv: list[str] | None = None) -> int:
         for line in summarize_checks(result):
             print(f"  {line}")
         if result.findings:
-            from .readme import provenance, render_findings
+            from .readme import provenance, render_findings, run_config
 
-            text = render_findings(fig.name, result.findings, provenance(fig.name, result.config))
+            text = render_findings(fig.name, result.findings,
+                                   provenance(fig.name, run_config(result.config, result.device)))
             print("  findings: " + text.replace("\n", "\n  "))
     return 0
 

@@ -30,13 +30,14 @@ from .output.quoting import partial_note
 from .registry import FIGURES
 
 __all__ = ["render_findings", "findings_record", "provenance", "record_name", "load_record", "load_result",
-           "readme_blocks", "replace_blocks", "rendered_store", "update_readme", "store_findings", "sweep_record_name",
+           "readme_blocks", "replace_blocks", "run_config", "rendered_store", "update_readme", "store_findings", "sweep_record_name",
            "collect_findings", "write_records"]
 
 _BLOCK = re.compile(r"<!-- findings:(?P<name>[\w.,=-]+) -->\n(?P<body>.*?)<!-- /findings:(?P=name) -->", re.S)
 _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")
-# fields that never change a result (scheduling, placement), left out of a record's "flags"
-_IRRELEVANT = ("chunk", "device", "workers")
+# fields that never change a result (scheduling, placement), left out of a record's "flags"; the device is kept
+# where it is a GPU (:func:`run_config`): a GPU's random numbers are not a CPU's
+_IRRELEVANT = ("chunk", "workers")
 
 
 def render_findings(name: str, findings: dict, flags: str = "") -> str:
@@ -69,6 +70,10 @@ def _changed(name: str, config: dict) -> list[tuple[str, str]]:
     for key, default in _config_defaults(name).items():
         if key in _IRRELEVANT or key not in config:
             continue
+        if key == "device":  # named only for a GPU run: on a CPU, cpu and auto draw the same numbers
+            if str(config[key]).startswith("cuda"):
+                out.append((key, "cuda"))
+            continue
         value = config[key]
         if isinstance(value, (list, tuple)):
             same = isinstance(default, tuple) and list(value) == list(default)
@@ -78,6 +83,12 @@ def _changed(name: str, config: dict) -> list[tuple[str, str]]:
         if not same:
             out.append((key, shown))
     return out
+
+
+def run_config(config: dict, device: str | None) -> dict:
+    """``config`` with the device the run actually used where that was a GPU (``--device auto`` on a GPU
+    machine): its record is named, and its command quoted, with ``--device cuda``, which reproduces it."""
+    return {**config, "device": "cuda"} if str(device).startswith("cuda") else config
 
 
 def provenance(name: str, config: dict) -> str:
@@ -101,8 +112,9 @@ def _safe(shown: str) -> str:
 
 def findings_record(name: str, meta: dict) -> dict:
     """What docs/findings/<record name>.json holds: the findings and the run they came from."""
-    return {"figure": name, "seed": meta.get("seed"), "flags": provenance(name, meta.get("config", {})),
-            "config": meta.get("config", {}), "device": meta.get("device"), "versions": meta.get("versions", {}),
+    config = run_config(meta.get("config", {}), meta.get("device"))
+    return {"figure": name, "seed": meta.get("seed"), "flags": provenance(name, config), "config": config,
+            "device": meta.get("device"), "versions": meta.get("versions", {}),
             "findings": meta["findings"]}
 
 

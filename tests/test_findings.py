@@ -288,3 +288,16 @@ def test_findings_warn_about_runs_written_by_other_code(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"warning: {runs / 'fig4.json'} was written by other code" in err
     assert list(store.glob("fig4*.json"))  # stored all the same
+
+
+def test_a_gpu_run_is_named_and_quoted_with_its_device():
+    # a GPU's random numbers are not a CPU's: fig2 at defaults on a GPU was stored as "fig2" and quoted as
+    # `python -m simulations fig2`, which on a CPU gives other numbers
+    from simulations.readme import findings_record, record_name
+
+    stored = json.loads((STORE / "fig2.json").read_text())
+    meta = {"seed": 0, "config": stored["config"], "findings": stored["findings"], "versions": {}}
+    gpu = findings_record("fig2", {**meta, "device": "cuda:0"})
+    assert gpu["flags"] == "--device cuda" and record_name("fig2", gpu["config"]) == "fig2.device=cuda"
+    cpu = findings_record("fig2", {**meta, "device": "cpu"})
+    assert cpu["flags"] == "" and record_name("fig2", cpu["config"]) == "fig2"
