@@ -207,10 +207,17 @@ def test_all_writes_every_figure_with_shared_overrides(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("by this code with this config; skipped") == 5
     assert before == {n: (tmp_path / f"{n}.json").stat().st_mtime_ns for n in before}
-    # another config: fig3 runs again; a figure whose JSON is gone runs again
+    # a figure whose JSON is gone runs again, the rest are still skipped
     (tmp_path / "fig4.json").unlink()
-    assert main(["all", *tiny[:-3], "--seed", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path)]) == 0
-    assert "skipped" not in capsys.readouterr().out
+    assert main(["all", *tiny, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped") == 4 and "fig4: 2 trials" in out
+    from simulations import cli  # another config (seed) is not taken for the one written
+    from simulations.engine.config import Fig3Config
+
+    same = dict(tokens=4, width=8, depth=2, trials=2, device="cpu")
+    assert cli._written_by_this(cli.FIGURES["fig3"], Fig3Config(**same), str(tmp_path))
+    assert not cli._written_by_this(cli.FIGURES["fig3"], Fig3Config(**same, seed=1), str(tmp_path))
 
 
 def test_a_config_error_in_all_names_its_figure(tmp_path, capsys):
