@@ -77,8 +77,9 @@ for key, ref in reference.items():
 # `r_estimate_minus_1`, `r_bound_minus_1`): `r - 1` shrinks with t_div, and `r` formed in float64 and less 1
 # would keep only the digits that `r - 1` has above float64's `eps` (the cell prints how many, here), and none at
 # all in a chain that collapses faster (the data attention below, where `r` rounds to exactly 1.0 in float64
-# within a few steps; its cell prints from which). The check itself uses C6's odds form, `delta^2 (xi1/xi2)^2 >= 1`, a relative slack that does
-# not shrink with t_div, so every step is judged, however collapsed.
+# within a few steps; its cell prints from which). The check itself uses C6's odds form,
+# `delta^2 (xi1/xi2)^2 >= 1`, a relative slack that does not shrink with t_div, so every step is judged, however
+# collapsed.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))

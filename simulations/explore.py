@@ -20,7 +20,8 @@ $(1 - \tau)^2 < \mu^2$. The rate panel draws the measured growth against $(1-\ta
 $(1-\tau)^2/\delta^2$ (C6's bound: a theorem per step only for ``symmetric``). $\tau = 1$ removes the mean
 token after every layer: t_sim is then 0 and the odds growth undefined (the panel says so). At $\beta = 0$ softmax
 and sinkhorn attention is uniform, $P_k = \Pi$: t_div is 0 after one layer, the odds growth again undefined (the
-panel says so too); with $\tau = 1$ as well, $X_k = 0$ and t_sim and t_div are undefined too (said in the panels). Dirichlet, symmetric and data attention do not use beta.
+panel says so too); with $\tau = 1$ as well, $X_k = 0$ and t_sim and t_div are undefined too (said in the
+panels). Dirichlet, symmetric and data attention do not use beta.
 
 The chain is carried in split form (:mod:`theory._split`), so t_div keeps its digits however small (data attention
 reaches ln t_div ~ -1e3 within a few layers); the plots show logs where values leave the float range.

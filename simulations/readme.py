@@ -30,8 +30,8 @@ from .output.quoting import partial_note
 from .registry import FIGURES
 
 __all__ = ["render_findings", "findings_record", "provenance", "record_name", "load_record", "load_result",
-           "readme_blocks", "replace_blocks", "run_config", "rendered_store", "update_readme", "store_findings", "sweep_record_name",
-           "collect_findings", "write_records"]
+           "readme_blocks", "replace_blocks", "run_config", "rendered_store", "update_readme", "store_findings",
+           "sweep_record_name", "collect_findings", "write_records"]
 
 _BLOCK = re.compile(r"<!-- findings:(?P<name>[\w.,=-]+) -->\n(?P<body>.*?)<!-- /findings:(?P=name) -->", re.S)
 _OPEN = re.compile(r"<!-- (/?)findings:([\w.,=-]+) -->")

@@ -213,7 +213,8 @@ def _attention(Z, attn):
 def _reference_block(blk, X, arch, tau, at):
     """One block from THEORY.md's definitions, independently of simulations.engine.blocks."""
     mean = lambda Z: Z.mean(-2, keepdim=True).expand_as(Z)  # noqa: E731  Pi Z
-    ffn = lambda Z: torch.relu(Z @ blk.ffn[0].weight.T + blk.ffn[0].bias) @ blk.ffn[2].weight.T + blk.ffn[2].bias  # noqa: E731,E501
+    lin1, lin2 = blk.ffn[0], blk.ffn[2]
+    ffn = lambda Z: torch.relu(Z @ lin1.weight.T + lin1.bias) @ lin2.weight.T + lin2.bias  # noqa: E731
     cb = lambda F: (F + mean(F)) / 2  # noqa: E731
     if arch in PRE_NORM:
         X1 = X + _attention(_layer_norm(X, blk.ln1), blk.attn)

@@ -56,8 +56,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C9", "R", "residual slows escalation (Fig 4)",
           "Y = X + P X W, P doubly stochastic (symmetric for the bound), W iid N(0, sigma_w^2), gamma = sigma_w^2 d",
           "E||Pi Y||^2 = (1+gamma)||Pi X||^2; E||Pi_perp Y||^2 = ||Pi_perp X||^2 + gamma ||Pi_perp P Pi_perp X||^2 "
-          "<= (1+gamma delta^2)||Pi_perp X||^2; (E||Pi Y||^2 / E||Pi_perp Y||^2)/odds(X) >= (1+gamma)/(1+gamma delta^2) "
-          "(a ratio of expectations: not per draw, not E[odds(Y)]/odds(X); the odds, not rbar: rbar -> 1 as s -> 1)",
+          "<= (1+gamma delta^2)||Pi_perp X||^2; (E||Pi Y||^2 / E||Pi_perp Y||^2)/odds(X) "
+          ">= (1+gamma)/(1+gamma delta^2) (a ratio of expectations: not per draw, not E[odds(Y)]/odds(X); the odds, "
+          "not rbar: rbar -> 1 as s -> 1)",
           ("residual_second_moments", "residual_odds_growth_bound")),
     Claim("C10", "R", "multi-head (Fig 2)", "Y = sum_h P_h X W_h, W_h independent iid N(0, sigma_w^2), P_h symmetric",
           "rbar >= 1/(s + mean_h(delta_h^2) (1-s))",

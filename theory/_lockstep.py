@@ -157,7 +157,8 @@ def build(source: Path, stem: str, flag_sets: list[list[str]]) -> tuple[ctypes.C
     text = source.read_bytes()
     errors = []
     for flags in flag_sets:
-        key = hashlib.sha256(b"\0".join([text, " ".join([cc, *flags, *STRICT_FLAGS]).encode(), platform.machine().encode(),
+        command = " ".join([cc, *flags, *STRICT_FLAGS]).encode()
+        key = hashlib.sha256(b"\0".join([text, command, platform.machine().encode(),
                                           _cpu_id().encode()])).hexdigest()[:20]
         lib, err = _load_or_compile(cc, flags, f"{stem}-{key}.so", source)
         if lib is not None:

@@ -101,8 +101,8 @@ def _render_family(f: dict, t0: float, falls: str, fitted: str, kept: str, vs_bo
         delta = f"mean delta {sig(f['delta_mean'], 3)}"
     return (f"With {name} (fig3 --attention {f['attention']}{params}, T = {f['trials']}) t_div falls from {sig(t0)} "
             f"to {falls}; {fitted}; {kept}. {delta[0].upper() + delta[1:]}. {_upper_first(_c6_text(f, ''))}, and "
-            f"the layer mean of r is {vs_bound}. On the same trajectories the literature's metrics read: stable rank from "
-            f"{sig(f['stable_rank_first'])} to {sig(f['stable_rank_last'], 3)}, Dong et al.'s residual "
+            f"the layer mean of r is {vs_bound}. On the same trajectories the literature's metrics read: stable rank "
+            f"from {sig(f['stable_rank_first'])} to {sig(f['stable_rank_last'], 3)}, Dong et al.'s residual "
             f"{sig(f['dong_residual_last'])} and mean cosine {sig(f['mean_cosine_last'], 3)} at layer {f['depth']}. "
             f"{_uncertain_text(f)}")
 
