@@ -140,7 +140,7 @@ def _config(fig, args: argparse.Namespace):
             small = given.get("chunk", math.inf) < batches["rng_block"]
             given["rng_block"] = given["chunk"] if small else batches["rng_block"]
         block = given["rng_block"]
-        given.setdefault("chunk", block * max(1, -(-batches["chunk"] // block)))  # a multiple of the block
+        given.setdefault("chunk", _multiple_of(block, batches["chunk"]))
     if "rng_block" in given and "chunk" not in given and _valid_sizes(given):
         given["chunk"] = _chunk_for_block(fig.config, given["rng_block"])
     return fig.config(**given)
@@ -150,8 +150,12 @@ def _chunk_for_block(cfg_cls: type[RunConfig], block: int) -> int:
     """The chunk of a run given ``--rng-block`` but no ``--chunk``: the default chunk rounded up to a multiple of
     the block. Results do not depend on the chunk, so a quoted command (which leaves it out) reproduces its run;
     the default itself refused every block that does not divide it."""
-    default = next(f.default for f in dataclasses.fields(cfg_cls) if f.name == "chunk")
-    return block * max(1, -(-default // block))
+    return _multiple_of(block, next(f.default for f in dataclasses.fields(cfg_cls) if f.name == "chunk"))
+
+
+def _multiple_of(block: int, chunk: int) -> int:
+    """``chunk`` rounded up to a multiple of ``block`` (at least one block)."""
+    return block * max(1, -(-chunk // block))
 
 
 class Interrupted(Exception):
@@ -183,13 +187,14 @@ def _written_by_this(fig, cfg, out: str) -> bool:
     """Whether ``out`` holds ``fig``'s CSV, PNG and JSON, the JSON written by this very code, config and device:
     the same command would write the same numbers (results are a pure function of these), so `all` skips it."""
     from .engine.checkpoint import code_hash
+    from .readme import load_record
 
     base = os.path.join(out, fig.name)
     try:
-        meta = json.loads(open(base + ".json").read())
-    except (OSError, ValueError):
+        meta = load_record(base + ".json")  # a JSON object, else ValueError
+    except ValueError:
         return False
-    if not (isinstance(meta, dict) and all(os.path.isfile(base + ext) for ext in (".csv", ".png"))):
+    if not all(os.path.isfile(base + ext) for ext in (".csv", ".png")):
         return False
     want = json.loads(json.dumps(cfg.to_dict(), default=str))
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}

@@ -40,16 +40,16 @@ _LAW_NAMES = {"softmax": "the circular law", "sinkhorn": "the circular law", "di
               "banded": "the diffusive-gap law", "causal": "the exact diagonal law"}
 
 
+def _attention(f: dict, p: dict) -> str:
+    """The ensemble of sweep point ``p``: swept, or fixed, or fig3's default."""
+    return p["point"].get("attention", f["fixed"].get("attention", "softmax"))
+
+
 def _law_name(f: dict, points: list[dict]) -> str:
     """The name of the law ``points`` are compared with: their ensemble's (swept or fixed; fig3's default is
     softmax), or a generic name where they mix ensembles with different laws."""
-    names = {_LAW_NAMES.get(p["point"].get("attention", f["fixed"].get("attention", "softmax")), "theory's law")
-             for p in points}
+    names = {_LAW_NAMES.get(_attention(f, p), "theory's law") for p in points}
     return names.pop() if len(names) == 1 else "theory's law for each ensemble"
-
-
-def _attention(f: dict, p: dict) -> str:
-    return p["point"].get("attention", f["fixed"].get("attention", "softmax"))
 
 
 def _law_off(f: dict, p: dict, law: float) -> float:
