@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, cogram, gaussian_nc_expectation, gram, nc, one,
-                           oneT, transpose)
+from ._sym_algebra import (ONES, PI, PI_PERP, assert_nc_identity, check_helmert_basis, cogram, gaussian_nc_expectation,
+                           gram, nc, one, oneT, transpose)
 from .symbolic import (Pi, Pi_perp, SymbolicResult, assert_identity, assert_sign, assert_zero, doubly_stochastic,
                        gaussian_expectation, helmert, register, require, row_stochastic, sqnorm, symmetric_stochastic,
                        t_sim, tokens)
@@ -31,6 +31,12 @@ T_ = {one: oneT, X_: XT_, P_: PT_, P2_: P2T_, W_: WT_, W2_: W2T_}
 ROW = ONES + [((P_, one), one), ((oneT, PT_), oneT), ((P2_, one), one), ((oneT, P2T_), oneT)]
 DOUBLY = ROW + [((oneT, P_), oneT), ((PT_, one), one), ((oneT, P2_), oneT), ((P2T_, one), one)]
 T_SYM = {**T_, P_: P_, P2_: P2_}  # symmetric P: P^T = P
+# the Helmert basis Q (n x (n-1)): V = [1/sqrt n | Q] is orthogonal at every n (check_helmert_basis proves its
+# columns orthonormal; a square matrix with orthonormal columns has V V^T = I), so Q^T Q = I and
+# Q Q^T = I - 1 1^T / n = Pi_perp. C = Q^T P Q.
+Q_, QT_ = nc("Q QT")
+BASIS: list = [((QT_, Q_), sp.Integer(1)), ((Q_, QT_), PI_PERP)]
+C_ = QT_ * P_ * Q_
 
 
 def _sym2(a: sp.Symbol) -> sp.Matrix:
@@ -69,9 +75,13 @@ def check_c5() -> SymbolicResult:
     Pp = PI_PERP * P_ * PI_PERP
     assert_nc_identity(transpose(Pp, T_SYM), Pp, ROW, "C5 symmetric P: Pi_perp P Pi_perp symmetric, every n")
     assert_nc_identity(PI * P_ * X_, PI * X_, DOUBLY, "C5 doubly stochastic: Pi P X = Pi X, every n")
+    check_helmert_basis()
+    assert_nc_identity(Q_ * C_ * QT_, PI_PERP * P_ * PI_PERP, ROW + BASIS,
+                       "C5 Pi_perp P Pi_perp = Q C Q^T (sigma = ||C||_2, Q^T Q = I), every n")
     return SymbolicResult("reduced", "every n: Pi_perp P X = (Pi_perp P Pi_perp)(Pi_perp X), Pi P X = Pi X + "
-                                     "(Pi P Pi_perp)(Pi_perp X), symmetric => Pi_perp P Pi_perp symmetric "
-                                     "(sigma = delta), doubly stochastic => xi1 = 1; explicit at n = 2, 3",
+                                     "(Pi P Pi_perp)(Pi_perp X), Pi_perp P Pi_perp = Q C Q^T (Helmert basis), "
+                                     "symmetric => Pi_perp P Pi_perp symmetric (sigma = delta), doubly "
+                                     "stochastic => xi1 = 1; explicit at n = 2, 3",
                           facts=(SUBMULT, TRIANGLE, SPECTRAL))
 
 
@@ -113,12 +123,17 @@ def check_c6() -> SymbolicResult:
                        "C6 E||Pi P X W||^2 = gamma ||Pi P X||^2: rbar = t_sim(P X), every n")
     assert_nc_identity(gram(P_ * X_, T_), gram(PI * X_, T_) + gram(PI_PERP * P_ * PI_PERP * X_, T_), DOUBLY,
                        "C6 ||P X||^2 = ||Pi X||^2 + ||Pi_perp P Pi_perp X||^2 (doubly stochastic), every n")
-    Q_, QT_ = nc("Q QT")
-    Cn = QT_ * P_ * Q_
-    assert_nc_identity(transpose(Cn, {**T_SYM, Q_: QT_}), Cn, [], "C6 C = Q^T P Q symmetric, every n")
+    T_Q = {**T_SYM, Q_: QT_}
+    assert_nc_identity(transpose(C_, T_Q), C_, [], "C6 C = Q^T P Q symmetric, every n")
+    # (n-1) mu^2 = ||Pi_perp P Pi_perp||^2 = ||Q C Q^T||^2 = ||C Q^T||^2 = ||C||^2 (Gram matrices, Q^T Q = I;
+    # C5 gives Pi_perp P Pi_perp = Q C Q^T), the sum of C's squared eigenvalues (spectral theorem)
+    check_helmert_basis()
+    assert_nc_identity(gram(Q_ * (C_ * QT_), T_Q), gram(C_ * QT_, T_Q), BASIS, "C6 ||Q C Q^T|| = ||C Q^T||, every n")
+    assert_nc_identity(cogram(C_ * QT_, T_Q), cogram(C_, T_Q), BASIS, "C6 ||C Q^T|| = ||C||, every n")
     return SymbolicResult("reduced", "every n: r monotone in xi2/xi1 (derivative sign) with xi2 <= delta, xi1 = 1 "
                                      "(C5); E[W W^T] = gamma I gives rbar = t_sim(P X); ||P X||^2 split "
-                                     "(doubly stochastic); C symmetric so mu <= delta; explicit at n = 2, 3",
+                                     "(doubly stochastic); C symmetric and (n-1) mu^2 = ||C||_F^2 (Helmert basis), "
+                                     "so mu <= delta; explicit at n = 2, 3",
                           facts=(SUBMULT, SPECTRAL))
 
 

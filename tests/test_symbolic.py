@@ -234,3 +234,19 @@ def test_C8_symbolic_check_rejects_a_perturbed_positive_counterexample(monkeypat
     monkeypatch.setattr(sp, "Matrix", perturbed)
     result = run_symbolic("C8")
     assert result.status == "failed" and "C8 positive" in result.method
+
+
+def test_every_n_identity_needs_the_helmert_basis_C5_and_C6():
+    # Pi_perp P Pi_perp = Q C Q^T rests on Q Q^T = Pi_perp (V = [1/sqrt n | Q] square and orthogonal), not on
+    # Q Q^T = I (Q has n - 1 columns); ||Q C Q^T|| = ||C|| rests on Q^T Q = I
+    from proofs_check._sym_inequalities import BASIS, C_, P_, ROW, Q_, QT_, T_SYM
+
+    assert_nc_identity(Q_ * C_ * QT_, PI_PERP * P_ * PI_PERP, ROW + BASIS, "C5")
+    with pytest.raises(SymbolicCheckFailed):
+        assert_nc_identity(Q_ * C_ * QT_, PI_PERP * P_ * PI_PERP, ROW + [BASIS[0], ((Q_, QT_), sp.Integer(1))],
+                           "C5 with Q Q^T = I")
+    with pytest.raises(SymbolicCheckFailed):
+        assert_nc_identity(Q_ * C_ * QT_, PI_PERP * P_ * PI_PERP, ROW + [BASIS[0]], "C5 without Q Q^T = Pi_perp")
+    T = {**T_SYM, Q_: QT_}
+    with pytest.raises(SymbolicCheckFailed):
+        assert_nc_identity(gram(Q_ * (C_ * QT_), T), gram(C_ * QT_, T), [BASIS[1]], "C6 without Q^T Q = I")
