@@ -128,3 +128,36 @@ def test_a_metric_left_out_at_every_step_is_noted_not_drawn_and_an_unknown_one_s
     with pytest.raises(ValueError, match="unknown metric 'typo'"):
         plot_panels(result, [Panel("typo", ("typo",), "typo")], "f")
     plt.close("all")
+
+
+def test_a_bounded_metrics_band_is_cut_at_its_range_and_noted_its_mean_left_alone():
+    # a t interval over three seeds reached from -0.25 to 1.75 on test accuracy (docs/train.png)
+    rows = [SummaryRow(k, "acc", m, m - 0.9, m + 0.9, 3) for k, m in ((6, 0.74), (12, 0.8), (24, 0.97))]
+    rows += [SummaryRow(k, "other", 0.5, 0.45, 0.55, 3) for k in (6, 12, 24)]
+    result = FigureResult("f", {"trials": 3}, rows)
+    fig = plot_panels(result, [Panel("accuracy", ("acc", "other"), "accuracy", bounds=(0, 1)),
+                               Panel("unbounded", ("acc",), "accuracy")], "f")
+    cut, free = fig.axes
+    ys = np.concatenate([p.vertices[:, 1] for c in cut.collections for p in c.get_paths()])
+    assert ys.min() == 0.0 and ys.max() == 1.0
+    assert [list(ln.get_ydata()) for ln in cut.lines[:1]] == [[0.74, 0.8, 0.97]]  # the means are not moved
+    notes = "\n".join(t.get_text() for t in cut.texts)
+    assert "95% bands cut at [0, 1], the metric's range, at steps 6, 12, 24" in notes
+    free_ys = np.concatenate([p.vertices[:, 1] for c in free.collections for p in c.get_paths()])
+    assert free_ys.min() < -0.1 and free_ys.max() > 1.8 and not free.texts  # no bounds: drawn as computed
+    plt.close(fig)
+    inside = FigureResult("f", {"trials": 3}, rows[3:])  # a band inside the range gets no note
+    fig = plot_panels(inside, [Panel("other", ("other",), "share", bounds=(0, 1))], "f")
+    assert not fig.axes[0].texts
+    plt.close(fig)
+
+
+def test_a_panel_of_a_few_spaced_out_steps_has_a_tick_at_each_and_none_between():
+    rows = [SummaryRow(k, "acc", 0.9, 0.85, 0.95, 3) for k in (6, 12, 24)]
+    fig = plot_panels(FigureResult("f", {"trials": 3}, rows), [Panel("a", ("acc",), "a")], "f")
+    assert list(fig.axes[0].get_xticks()) == [6, 12, 24]
+    plt.close(fig)
+    rows = [SummaryRow(k, "x", 1.0, 0.9, 1.1, 3) for k in range(25)]  # a depth-24 chain keeps matplotlib's ticks
+    fig = plot_panels(FigureResult("f", {"trials": 3}, rows), [Panel("x", ("x",), "x")], "f")
+    assert len(fig.axes[0].get_xticks()) < 25
+    plt.close(fig)

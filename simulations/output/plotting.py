@@ -5,7 +5,8 @@ A plot never shows more than the rows hold. Where values were left out of a mean
 dtype's precision), that mean is over the surviving trials only: those steps get hollow markers and dotted line
 segments and a note under the panel says how many of the trials remain where. On a log axis a confidence bound
 <= 0 cannot be drawn: there the band is left out and only its upper bound is marked (a triangle pointing
-down), with a note; a mean <= 0 is left out likewise and noted."""
+down), with a note; a mean <= 0 is left out likewise and noted. A panel of a bounded metric (a share, an accuracy)
+cuts its bands at the metric's range, with a note; a panel of a dozen steps or fewer has a tick at each."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ class Panel:
     labels: tuple[str, ...] = ()  # legend labels, default the metric names
     predicted: tuple[str, ...] = ()  # metrics drawn dashed (estimates and bounds)
     xlabel: str = "step k (layer)"  # what the CSV's step means in this panel (layer, epoch, depth, ...)
+    # the range the metrics lie in (shares and accuracies: (0, 1)): a 95% band reaching past it, as a t interval
+    # over a few seeds does, is cut there and a note says so; the means are never moved
+    bounds: tuple[float, float] | None = None
 
 
 def step_ranges(steps) -> str:
@@ -94,6 +98,7 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
     notes, used = [], {"partial": False, "upper_only": False}
     drawn = []  # every finite value drawn, for the limits of a log axis
     many = grid.size > 30
+    clipped = []  # the steps where a band reached past panel.bounds
     for i, (metric, label) in enumerate(zip(panel.metrics, labels)):
         color = f"C{i % 10}"  # fixed per metric: the extra marks below must not advance the colour cycle
         if metric in gone:
@@ -142,6 +147,12 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
                              "upper bound only")
                 ax.plot(grid[upper_only], hi[upper_only], "v", ms=3.5, color=color, alpha=0.7, linestyle="none")
                 drawn.append(hi[upper_only])
+        if panel.bounds is not None:
+            b0, b1 = panel.bounds
+            past = band & ((lo < b0) | (hi > b1))
+            if past.any():
+                clipped.append(grid[past])
+            lo, hi = np.clip(lo, b0, b1), np.clip(hi, b0, b1)
         drawn += [lo[band], hi[band]]
         ax.fill_between(grid, np.where(band, lo, np.nan), np.where(band, hi, np.nan), where=band, color=color,
                         alpha=0.2, linewidth=0)
@@ -149,6 +160,12 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
         _log_limits(ax, np.concatenate(drawn) if drawn else np.array([]))  # first: set_yscale autoscales
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(_WideLogLocator())
+    if clipped:
+        b0, b1 = panel.bounds
+        notes.append(f"95% bands cut at [{b0:g}, {b1:g}], the metric's range, at steps "
+                     f"{step_ranges(np.unique(np.concatenate(clipped)))}")
+    if 1 < grid.size <= 12 and np.all(grid == np.round(grid)):
+        ax.set_xticks(grid)  # a few steps, maybe spaced out (depths 6, 12, 24): a tick at each, none between
     ax.set_title(panel.title, fontsize=10)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)

@@ -32,7 +32,7 @@ SUMMARY_LABELS = {
 }
 # t_sim at the last layer is shown as its complement t_div (exact, on a log scale): near 1, t_sim's own digits
 # are all 9s and a colour map cannot tell the points apart
-_UNPLOTTED = ("t_sim_last",)
+_UNPLOTTED = ("t_sim_last", "delta_ci_halfwidth")  # the half-width qualifies the findings' prose, not a map
 _PAIRS = {"delta_mean": "delta_predicted", "t_div_last_tau": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
 
 

@@ -87,9 +87,9 @@ def fig1_panels(result: FigureResult) -> list:
     labels = ("post-norm", "pre-norm")
     return [
         Panel("token similarity of block output X_k", tuple(f"{a}/t_sim" for a in FIG1_ARCHS), "t_sim",
-              labels=labels),
+              labels=labels, bounds=(0, 1)),
         Panel("mean pairwise cosine similarity of tokens", tuple(f"{a}/mean_cosine" for a in FIG1_ARCHS),
-              "mean cos(x_i, x_j), i != j", labels=labels),
+              "mean cos(x_i, x_j), i != j", labels=labels, bounds=(-1, 1)),
         Panel("gradient norm of block k's parameters", tuple(f"{a}/grad_norm" for a in FIG1_ARCHS),
               "||dloss/dtheta_k||", labels=labels),  # within a factor ~3: a log axis would show one tick
     ]

@@ -108,7 +108,7 @@ def fig2_panels(result: FigureResult) -> list:
 
     return [
         Panel("token similarity / diversity of block output X_k", ("t_sim", "t_div"), "share of ||X||^2",
-              log=True),
+              log=True, bounds=(0, 1)),
         Panel("attention sub-layer: growth-factor ratio", ("xi_ratio_minus_1", "xi_estimate_minus_1"),
               "xi1/xi2 - 1", log=True, labels=("measured", "spectral estimate 1/sqrt(mean mu^2) - 1"),
               predicted=("xi_estimate_minus_1",)),

@@ -332,7 +332,7 @@ def fig3_panels(result: FigureResult) -> list:
     from ..output.plotting import Panel
 
     return [
-        Panel("token similarity and diversity", ("t_sim", "t_div"), "share of ||X||^2", log=True),
+        Panel("token similarity and diversity", ("t_sim", "t_div"), "share of ||X||^2", log=True, bounds=(0, 1)),
         Panel("growth-factor ratio xi1/xi2 - 1", ("xi_ratio_minus_1", "xi_estimate_minus_1", "xi_bound_minus_1"),
               "xi1/xi2 - 1", log=True,
               labels=("measured", "spectral estimate 1/mu - 1", "C5 symmetric bound 1/delta - 1"),
@@ -346,7 +346,7 @@ def fig3_panels(result: FigureResult) -> list:
               labels=("stable rank ||X||_F^2 / ||X||_2^2", "Dong residual ||X - 1 xbar^T||_1,inf / ||X||_1,inf",
                       "t_div (for comparison)")),
         Panel("mean cosine of token pairs (literature)", ("mean_cosine", "t_sim"), "value",
-              labels=("mean cosine over i != j", "t_sim (for comparison)")),
+              labels=("mean cosine over i != j", "t_sim (for comparison)"), bounds=(-1, 1)),
     ]
 
 

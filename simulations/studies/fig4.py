@@ -78,7 +78,7 @@ def fig4_panels(result: FigureResult) -> list:
     from ..output.plotting import Panel
 
     return [
-        Panel("token similarity of residual stream X_k", ("t_sim",), "t_sim"),
+        Panel("token similarity of residual stream X_k", ("t_sim",), "t_sim", bounds=(0, 1)),
         Panel("Frobenius norms", ("norm_x", "norm_ln_x", "norm_attn"), "norm", log=True,
               labels=("||X_k|| (residual stream)", "||LN(X_{k-1})|| (attention input)",
                       "||P(Xhat) Xhat W|| (attention output)")),

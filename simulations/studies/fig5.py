@@ -74,9 +74,9 @@ def fig5_panels(result: FigureResult) -> list:
     labels = tuple("post-norm (no de-escalation)" if p == "post" else p.replace("tau=", "tau = ") for p in prefixes)
     return [
         Panel("token diversity of block output X_k", tuple(f"{p}/t_div" for p in prefixes), "t_div", log=True,
-              labels=labels, predicted=("post/t_div",)),
+              labels=labels, predicted=("post/t_div",), bounds=(0, 1)),
         Panel("token similarity of block output X_k", tuple(f"{p}/t_sim" for p in prefixes), "t_sim",
-              labels=labels, predicted=("post/t_sim",)),
+              labels=labels, predicted=("post/t_sim",), bounds=(0, 1)),
     ]
 
 

@@ -336,12 +336,12 @@ def real_panels(result: FigureResult) -> list:
             Panel("escalation rate per layer (attention sub-layer not recomputed)", ("r_layer",),
                   "r = t_sim(out)/t_sim(in)", labels=("whole layer X_{k-1} -> X_k",)))
     return [
-        Panel("hidden state X_k (step 0 = embeddings)", ("t_sim", "t_div"), "share of ||X||^2"),
+        Panel("hidden state X_k (step 0 = embeddings)", ("t_sim", "t_div"), "share of ||X||^2", bounds=(0, 1)),
         rate,
         Panel("attention of layer k (D5), head means", ("delta", "sigma", "mu", "omega", "asymmetry"), "value"),
         Panel("shares of heads / attention mass", ("share_C5_holds", "share_C6_holds", "special_mass"), "share",
               labels=("C5 holds (theorem for any P)", "C6 bound holds (= xi1/xi2 >= 1/delta)",
-                      "attention mass on removed tokens")),
+                      "attention mass on removed tokens"), bounds=(0, 1)),
     ]
 
 

@@ -63,11 +63,21 @@ def _layer_mean(result: FigureResult, metric: str) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
+def _layer_mean_halfwidth(result: FigureResult, metric: str) -> float:
+    """A bound on the 95% half-width of :func:`_layer_mean`: the mean of the layers' half-widths (the standard
+    error of a mean of L layers' means is at most the mean of their standard errors, however the layers are
+    correlated; Minkowski). NaN where a layer has none (fewer than two trials)."""
+    steps, means, lo, hi = result.series(metric)
+    widths = [(h - l) / 2 for s, m, l, h in zip(steps, means, lo, hi) if s >= 1 and math.isfinite(m)]
+    return sum(widths) / len(widths) if widths else math.nan
+
+
 def _fig3_summary(result: FigureResult) -> dict[str, float]:
     c = result.checks
     pred = c.get("delta_prediction", {})
     return {"C6_violation_share": c["C6_violation_share"],
             "delta_mean": _layer_mean(result, "delta"),
+            "delta_ci_halfwidth": _layer_mean_halfwidth(result, "delta"),
             "delta_predicted": pred.get("predicted_mean", math.nan) if pred.get("in_regime") else math.nan,
             "t_div_ratio_per_layer": c["fitted_rate"]["t_div_ratio_per_layer"],
             "t_sim_last": _last(result, "t_sim"), "t_div_last": _last(result, "t_div"),

@@ -509,13 +509,13 @@ def train_panels(result: FigureResult) -> list:
     labels = tuple(variants)
     return [
         Panel("test accuracy (95% interval over seeds)", tuple(f"{v}/test_acc_vs_depth" for v in variants),
-              "test accuracy", labels=labels, xlabel="depth L (blocks)"),
+              "test accuracy", labels=labels, xlabel="depth L (blocks)", bounds=(0, 1)),
         Panel(f"training loss, L = {L}", tuple(f"{v}/d{L}/train_loss" for v in variants),
               "cross-entropy", log=True, labels=labels, xlabel="epoch"),
         Panel(f"t_sim per block at init, L = {L}", tuple(f"{v}/d{L}/t_sim_init" for v in variants),
-              "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)"),
+              "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)", bounds=(0, 1)),
         Panel(f"t_sim per block after training, L = {L}", tuple(f"{v}/d{L}/t_sim_trained" for v in variants),
-              "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)"),
+              "t_sim (test images)", labels=labels, xlabel="block k (0 = embedded input)", bounds=(0, 1)),
     ]
 
 
