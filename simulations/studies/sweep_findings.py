@@ -190,7 +190,7 @@ def render_sweep_findings(f: dict) -> str:
         if fails:
             text += f" Outside it the law fails as stated: {at(max(fails, key=factor))}."
         elif all(sum(off(p)) <= _LAW_FAILS for p in outside):  # measured to hold where not claimed: say so
-            worst = max(outside, key=lambda p: sum(off(p)))
+            worst = max(outside, key=lambda p: off(p)[0])
             text += (f" Outside its claimed regime it still holds at these points, to {sig(100 * off(worst)[0])}% at "
                      f"worst: {at(worst)}.")
         else:
