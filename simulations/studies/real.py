@@ -178,7 +178,7 @@ def simulate_real(cfg: RealConfig, *, keep_trials: bool = False, progress: bool 
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
     loaded = load_model(cfg.model, device=device, dtype=dtype)
     structure = inspect_structure(loaded, texts[0], max_tokens=cfg.max_tokens)
-    sub, blocks = structure.sublayer, loaded.blocks
+    sub, blocks = structure.sublayer, structure.blocks
     step = None if sub is None else (lambda Xin, P: sub.step(blocks, Xin, P))
     metrics = REAL_METRICS if sub is not None else tuple(m for m in REAL_METRICS if m not in SUBLAYER_METRICS)
     L, H = structure.layers, structure.heads

@@ -17,8 +17,9 @@ the attentions $P_{k,h}$ of every layer and head. The attention sub-layer is rec
 
 with $SA(A) = \sum_h P_h (A W_{V,h} + \mathbf{1} b_{V,h}^T) W_{O,h} + \mathbf{1} b_O^T$.
 
-Restriction (stated in every output): tokens are the rows kept by ``scope`` ("content": no special tokens such
-as [CLS]/[SEP], no padding; "all": no padding). Padding keys get zero weight from the model's mask already; the
+Restriction (stated in every output): tokens are the rows kept by ``scope`` ("content": no special tokens, those
+the tokenizer adds such as [CLS]/[SEP] and any written in the text, [UNK] excepted, and no padding; "all": no
+padding). Padding keys get zero weight from the model's mask already; the
 kept block of each $P_h$ is renormalised, $P \leftarrow D^{-1} P_{KK}$ with $D = \mathrm{diag}(P_{KK}\mathbf{1})$,
 so it is row-stochastic on the kept tokens (C3); a causal (lower-triangular) $P$ stays lower-triangular.
 """
@@ -28,7 +29,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -85,11 +86,25 @@ def _name(config, path: Path) -> str:
     name = getattr(config, "_name_or_path", "") or ""
     return name if name and not Path(name).is_absolute() and not Path(name).exists() else path.resolve().name
 
+# families whose position ids start after the padding id (pad_token_id + 1, ..., pad_token_id + m: RoBERTa's
+# create_position_ids_from_input_ids), so a sequence may hold pad_token_id + 1 fewer tokens than
+# max_position_embeddings (RoBERTa's 514 is 512 tokens; BERTweet's 130 is 128)
+OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
+                              "roberta-prelayernorm", "xmod", "luke", "mpnet", "ibert", "esm", "lilt", "markuplm",
+                              "layoutlmv3"})
+
 
 def _declares_causal(config) -> bool:
+    """The config's own word where it has one (XLM and Flaubert carry ``causal``: their ``...WithLMHeadModel`` is
+    a bidirectional masked LM), else a decoder flag, a causal model type or a ``...ForCausalLM`` head. A name
+    ending in ``LMHeadModel`` alone says nothing (``XLMWithLMHeadModel``, ``XLNetLMHeadModel``); GPT-2's is
+    known by its type."""
+    decoder = bool(getattr(config, "is_decoder", False))
+    causal = getattr(config, "causal", None)
+    if isinstance(causal, bool):
+        return causal or decoder
     archs = getattr(config, "architectures", None) or []
-    return (bool(getattr(config, "is_decoder", False)) or getattr(config, "model_type", "") in CAUSAL_TYPES
-            or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs))
+    return decoder or getattr(config, "model_type", "") in CAUSAL_TYPES or any(a.endswith("ForCausalLM") for a in archs)
 
 
 def model_title(model: str) -> str:
@@ -110,8 +125,10 @@ class LoadedModel:
     path: Path
     transformers_version: str
     name: str = MODEL_NAME
-    causal_declared: bool = False  # from the config (is_decoder, model type, architectures)
-    blocks: list | None = None  # the L transformer layers, where a ModuleList of L of them is found
+    causal_declared: bool = False  # from the config (causal, is_decoder, model type, architectures)
+    # every ModuleList of L modules, in the model's order: which one holds the transformer layers (XLM's first
+    # such list is its attention modules) is :func:`inspect_structure`'s to tell, from what they compute
+    candidates: list[list] = field(default_factory=list)
     max_length: int = 512  # the model's position limit (truncation never goes beyond it)
 
 
@@ -148,10 +165,12 @@ def load_model(model: str | Path = MODEL_NAME, *, device: torch.device, dtype: t
     net = net.to(device=device, dtype=dtype).eval()
     config = net.config
     L = getattr(config, "num_hidden_layers", None)
-    blocks = next((list(m) for m in net.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == L), None)
+    candidates = [list(m) for m in net.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == L]
     limit = getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and getattr(config, "model_type", "") in OFFSET_POSITIONS:
+        limit -= (getattr(config, "pad_token_id", None) or 0) + 1  # positions pad_id + 1 .. pad_id + m
     return LoadedModel(net, tokenizer, path, transformers.__version__, MODEL_NAME if bundled else _name(config, path),
-                       _declares_causal(config), blocks, limit if isinstance(limit, int) and limit > 0 else 512)
+                       _declares_causal(config), candidates, limit if isinstance(limit, int) and limit > 0 else 512)
 
 
 def _forward(loaded: LoadedModel, enc: dict) -> tuple[Tensor, Tensor]:
@@ -201,7 +220,11 @@ def encode(loaded: LoadedModel, texts: list[str], *, max_tokens: int, scope: str
     if loaded.tokenizer.pad_token is None and len(texts) > 1:
         return [s for t in texts for s in encode(loaded, [t], max_tokens=max_tokens, scope=scope)]
     enc = _tokenize(loaded, texts, max_tokens, pad=len(texts) > 1)
-    special = enc.pop("special_tokens_mask").bool()  # (B, m_max): [CLS], [SEP] and padding
+    # the special tokens: those the tokenizer added ([CLS], [SEP]) and padding, and any written in the text
+    # itself ("[SEP]" in a line is the sink token, not a word), but not [UNK], which stands for a word
+    special = enc.pop("special_tokens_mask").bool()  # (B, m_max)
+    ids = set(loaded.tokenizer.all_special_ids) - {loaded.tokenizer.unk_token_id}
+    special |= torch.isin(enc["input_ids"], torch.tensor(sorted(ids), dtype=enc["input_ids"].dtype))
     mask = enc["attention_mask"].bool() if "attention_mask" in enc else torch.ones_like(special)  # False on padding
     full = [len(ids) for ids in loaded.tokenizer(texts, truncation=False)["input_ids"]]  # before truncation
     H, A = _forward(loaded, enc)  # (B, L + 1, m_max, d), (B, L, H, m_max, m_max)
@@ -304,6 +327,7 @@ class Structure:
     sublayer_note: str  # what was recomputed, or why not
     layers: int  # L, from the attentions returned
     heads: int  # H
+    blocks: list | None = None  # the L transformer layers (:func:`_find_blocks`), None where none was found
 
 
 def _first(x):
@@ -327,16 +351,47 @@ def _norm_placement(seen: list[dict]) -> str:
     return verdicts.pop() if len(verdicts) == 1 else "norm placement differs between blocks"
 
 
+def _find_blocks(loaded: LoadedModel, enc: dict) -> tuple[list | None, Tensor]:
+    """``(blocks, attention)``: the first of ``loaded.candidates`` whose module k takes ``hidden_states[k]`` and,
+    but for the last (a final norm may follow it), returns ``hidden_states[k + 1]``, seen in one forward pass on
+    ``enc`` (one sequence); None where no list does. A list of L modules is not enough: XLM's first is its
+    attention modules, whose outputs are not the hidden states."""
+    seen = [[{} for _ in c] for c in loaded.candidates]
+
+    def on_block(i, k):
+        def hook(module, args, kwargs, output):  # noqa: ARG001
+            seen[i][k]["in"] = args[0] if args else kwargs.get("hidden_states")
+            seen[i][k]["out"] = _first(output)
+        return hook
+
+    hooks = [b.register_forward_hook(on_block(i, k), with_kwargs=True)
+             for i, c in enumerate(loaded.candidates) for k, b in enumerate(c)]
+    try:
+        hidden, attention = _forward(loaded, enc)  # (1, L + 1, m, d), (1, L, H, m, m)
+    finally:
+        for h in hooks:
+            h.remove()
+
+    def same(x, k: int) -> bool:
+        return isinstance(x, Tensor) and x.shape[1:] == hidden.shape[2:] and torch.equal(x[0], hidden[0, k])
+
+    for c, s in zip(loaded.candidates, seen):
+        if all(same(b.get("in"), k) for k, b in enumerate(s)) and all(same(s[k].get("out"), k + 1)
+                                                                      for k in range(len(s) - 1)):
+            return c, attention
+    return None, attention
+
+
 def inspect_structure(loaded: LoadedModel, text: str, *, max_tokens: int) -> Structure:
-    """One forward pass over ``text`` alone with hooks on the blocks, their norms and the attention output
-    projections: the norm placement, whether ``hidden_states[L]`` is block L's own output, and whether a family
-    in :data:`SUBLAYERS` reproduces the model's own attention output from ``hidden_states`` and the attentions
-    (relative error within ``2^10 eps`` of the model's dtype; else the sub-layer is not measured)."""
-    blocks = loaded.blocks
+    """Two forward passes over ``text`` alone: one finds the blocks (:func:`_find_blocks`), the other, with hooks
+    on the blocks, their norms and the attention output projections, tells the norm placement, whether
+    ``hidden_states[L]`` is block L's own output, and whether a family in :data:`SUBLAYERS` reproduces the
+    model's own attention output from ``hidden_states`` and the attentions (relative error within ``2^10 eps`` of
+    the model's dtype; else the sub-layer is not measured)."""
+    enc = _tokenize(loaded, [text], max_tokens, pad=False)
+    enc.pop("special_tokens_mask")
+    blocks, attention = _find_blocks(loaded, enc)  # fails, in one line, without attentions or hidden states
     if blocks is None:
-        enc = _tokenize(loaded, [text], max_tokens, pad=False)
-        enc.pop("special_tokens_mask")
-        _, attention = _forward(loaded, enc)  # fails here, in one line, without attentions or hidden states
         return Structure("norm placement not detected (no list of L blocks found)", False, None, None,
                          "not recomputed: no list of L blocks found in the model", *attention.shape[1:3])
     seen = [{"norms": []} for _ in blocks]
@@ -364,8 +419,6 @@ def inspect_structure(loaded: LoadedModel, text: str, *, max_tokens: int) -> Str
                     hooks.append(m.register_forward_hook(on_norm(k)))
             if family is not None:
                 hooks.append(family.projection(block).register_forward_hook(on_projection(k)))
-        enc = _tokenize(loaded, [text], max_tokens, pad=False)
-        enc.pop("special_tokens_mask")
         hidden, attention = _forward(loaded, enc)  # (1, L + 1, m, d), (1, L, H, m, m)
     finally:
         for h in hooks:
@@ -374,7 +427,7 @@ def inspect_structure(loaded: LoadedModel, text: str, *, max_tokens: int) -> Str
     norm, (L, H) = _norm_placement(seen), attention.shape[1:3]
     if family is None:
         return Structure(norm, last_after, None, None,
-                         "not recomputed: no known family (BERT-style or GPT-2-style attention modules)", L, H)
+                         "not recomputed: no known family (BERT-style or GPT-2-style attention modules)", L, H, blocks)
     X, P = hidden[0, :-1], attention[0]  # (L, m, d) layer inputs, (L, H, m, m): no padding, nothing removed
     with torch.no_grad():
         _, Y = family.step(blocks, X, P)  # (L, m, d) in the model's dtype
@@ -383,7 +436,7 @@ def inspect_structure(loaded: LoadedModel, text: str, *, max_tokens: int) -> Str
     if error <= 2 ** 10 * torch.finfo(Y.dtype).eps:
         return Structure(norm, last_after, family, error,
                          f"{family.family} attention sub-layer recomputed: it reproduces the model's own output "
-                         + (f"to {error:.1g} relative" if error else "exactly"), L, H)
+                         + (f"to {error:.1g} relative" if error else "exactly"), L, H, blocks)
     return Structure(norm, last_after, None, error,
                      f"not recomputed: the {family.family} recomputation differs from the model's own output by "
-                     f"{error:.2g} relative", L, H)
+                     f"{error:.2g} relative", L, H, blocks)
