@@ -225,3 +225,18 @@ def test_slem_of_nearly_uniform_attention_keeps_its_digits_and_its_error_estimat
     delta, err = T.slem_with_error(P)
     assert abs(float(delta) - want) <= float(err) + 1e-13 * want
     assert float(T.slem(P)) == pytest.approx(want, rel=1e-13)
+
+
+def test_slem_with_error_in_float32_counts_the_rounding_of_delta_to_float32():
+    # the work is float64 and delta is returned in P's dtype: e was float64's (1e-16 relative) while the float32
+    # delta is off by up to half a float32 ulp (3e-8 relative)
+    from theory._attention import _restrict_deviation, _slem_of
+
+    P = T.softmax_attention((200,), 9, beta=2.0, generator=T.make_generator(5)).float()
+    delta, err = T.slem_with_error(P)
+    assert delta.dtype == err.dtype == torch.float32
+    P64 = P.double()  # the float32 matrix itself, whose rows sum to 1 only to float32's rounding
+    delta64, err64 = _slem_of(_restrict_deviation(P64), P64, errors=True)
+    gap = (delta.double() - delta64).abs() + err64  # how far the float32 delta may be from the float32 P's own
+    assert bool(((delta.double() - delta64).abs() > 1e-12).any())  # rounding to float32 moved them
+    assert bool((gap <= err.double() * (1 + 1e-6)).all())

@@ -347,12 +347,15 @@ def slem_with_error(P: Tensor) -> tuple[Tensor, Tensor]:
     solver, $e \approx \epsilon\|C\|$. Otherwise $e = \epsilon\|C\|_F\,\kappa$ with $\kappa$ the condition number of
     the eigenvalue (first-order perturbation theory): for nearly one-hot rows (softmax at beta >= 100) C can be
     nearly defective and float64 fixes delta only to a few digits, which $e$ says (``inf`` where C is
-    numerically defective). Checked against 50-digit arithmetic in ``tests/test_attention.py``.
+    numerically defective). Checked against 50-digit arithmetic in ``tests/test_attention.py``. In a narrower dtype
+    than float64, $e$ also counts delta's rounding to it (exactly: the float64 delta less the one returned).
     """
     check_row_stochastic("P", P)
     P64 = P.to(torch.float64)
     delta, err = _slem_of(_restrict_deviation(P64), P64, errors=True)
-    return delta.to(P.dtype), err.to(P.dtype)
+    out = delta.to(P.dtype)
+    rounding = (delta - out.to(torch.float64)).abs()  # 0 in float64; NaN for a NaN lane, whose err stays inf
+    return out, (err + torch.where(rounding.isnan(), 0.0, rounding)).to(P.dtype)
 
 
 @array_function
