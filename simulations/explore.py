@@ -44,6 +44,7 @@ import torch
 from matplotlib.figure import Figure
 
 import theory as T
+from theory._attention import deviation_stats
 from theory._similarity import log_share
 
 from .engine.config import Fig3Config
@@ -67,7 +68,8 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
       both NaN where $X_k = 0$: beta = 0 with tau = 1, uniform attention removes the centred part and tau = 1 the
       mean);
     - ``log_odds_growth``: $\ln(\mathrm{odds}(X_k)/\mathrm{odds}(X_{k-1}))$, $k = 1..L$ (NaN where undefined);
-    - ``delta``, ``mu``: of $P_k$ (D5);
+    - ``delta``, ``mu``: of $P_k$ (D5; 0 where they underflow, data attention near collapse), and ``log_delta``,
+      ``log_mu``: their natural logs, finite there too;
 
     and the scalars ``delta_predicted`` (theory's mean delta, NaN where none is known), ``in_regime`` (whether
     the law is claimed to hold at this beta) and ``tau``. Bad arguments raise ``ValueError`` (fig3's checks).
@@ -81,13 +83,16 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
     ch = Block(0, 0, BlockRandom(generator, trials, torch.device("cpu"), torch.float64))
     X = T.split_tokens(initial_tokens(cfg, ch))  # (T, n, d) in split form: X = 1 m^T + E
     s, t = _log_shares(X)
-    log_sim, log_div, delta, mu = [s], [t], [], []
+    log_sim, log_div, delta, mu, log_delta, log_mu = [s], [t], [], [], [], []
     for _ in range(depth):
         kw, W = draw_step(cfg, ch, X)
         Y = T.attend(X, W=W, **kw)
         m = T.split_step_metrics(X, Y, **kw)
         delta.append(m["delta"])
         mu.append(m["mu"])
+        ld, lm = _log_delta_mu(kw, m)
+        log_delta.append(ld)
+        log_mu.append(lm)
         # (I - tau Pi) Y: the mean part times (1 - tau), the centred part unchanged (theory.deescalate, C11)
         Y = T.SplitTokens(Y.mean * (1 - tau), Y.centred, Y.mean_exp, Y.centred_exp)
         X = Y.scaled_to(math.sqrt(n * d))
@@ -101,8 +106,21 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
     predicted = delta_prediction(cfg, in_regime=False)
     return {"log_t_sim": log_sim, "log_t_div": log_div, "log_odds_growth": growth,
             "delta": torch.stack(delta, -1).numpy(), "mu": torch.stack(mu, -1).numpy(),
+            "log_delta": torch.stack(log_delta, -1).numpy(), "log_mu": torch.stack(log_mu, -1).numpy(),
             "delta_predicted": predicted, "in_regime": _in_regime(cfg),
             "tau": float(tau)}
+
+
+def _log_delta_mu(kw: dict, m: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ln delta, ln mu) of one layer's P, finite where they leave the float range: data attention near collapse
+    has P = Pi + 1 rho^T + 2^e D with e ~ -1e4, whose delta = 2^e delta(D) (and mu) underflow to 0; both scale
+    linearly with D, so their logs are ln delta(D) + e ln 2."""
+    if kw["D_exp"] is None:
+        with np.errstate(divide="ignore"):
+            return m["delta"].log(), m["mu"].log()
+    delta, _, mu, _, _ = deviation_stats(kw["D"], torch.zeros_like(kw["D_exp"]), kw["row"])
+    shift = kw["D_exp"].to(torch.float64) * math.log(2)
+    return delta.log() + shift, mu.log() + shift
 
 
 def _log_shares(X: T.SplitTokens) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,19 +156,25 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
                      f"{_pow10(lg[:, -1].mean())} at layer {L})", fontsize=10)
     ax_sim.grid(alpha=0.3)
 
-    # delta over every step and trial, against theory's mean
-    delta = c["delta"].ravel()
-    ax_delta.hist(delta, bins=40, color="C2", alpha=0.7, label=f"{delta.size} steps")
-    ax_delta.axvline(delta.mean(), color="k", lw=2, label=f"measured mean {delta.mean():.3g}")
+    # delta over every step and trial, against theory's mean; on a log10 axis where it spans decades (data
+    # attention near collapse: below 1e-308 delta is 0 in float64, its log is not)
+    delta, log10_delta = c["delta"].ravel(), c["log_delta"].ravel() / LOG10
+    finite = log10_delta[np.isfinite(log10_delta)]
+    on_log = finite.size > 0 and finite.max() - finite.min() > 3
+    ax_delta.hist(log10_delta[np.isfinite(log10_delta)] if on_log else delta, bins=40, color="C2", alpha=0.7,
+                  label=f"{delta.size} steps" + (f" ({delta.size - finite.size} with delta = 0 not drawn)"
+                                                 if on_log and finite.size < delta.size else ""))
+    at = (lambda v: math.log10(v) if v > 0 else -math.inf) if on_log else (lambda v: v)  # noqa: E731
+    ax_delta.axvline(at(delta.mean()), color="k", lw=2, label=f"measured mean {delta.mean():.3g}")
     pred = c["delta_predicted"]
     if math.isfinite(pred) and pred <= 1.05:
-        ax_delta.axvline(pred, color="C3", ls="--" if c["in_regime"] else ":", lw=2,
+        ax_delta.axvline(at(pred), color="C3", ls="--" if c["in_regime"] else ":", lw=2,
                          label=f"theory {pred:.3g}" + ("" if c["in_regime"] else " (outside its regime)"))
     law = T.SLEM_LAWS.get(attention, "theory predicts no delta for this ensemble")
     if math.isfinite(pred) and pred > 1.05:
         law += f"; it predicts {pred:.3g} here (outside its regime)"
     ax_delta.set_title("delta of P_k over all layers and trials\n" + "\n".join(textwrap.wrap(law, 62)), fontsize=8)
-    ax_delta.set_xlabel("delta = |lambda_2(P_k)|")
+    ax_delta.set_xlabel("log10 delta, delta = |lambda_2(P_k)|" if on_log else "delta = |lambda_2(P_k)|")
     ax_delta.set_ylabel("count")
     ax_delta.legend(fontsize=8)
 
@@ -171,8 +195,9 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
         with np.errstate(divide="ignore", invalid="ignore"):
             shrink = 2 * math.log(abs(1 - tau)) / LOG10
             ax_rate.plot(layers, np.nanmean(c["log_odds_growth"], 0) / LOG10, "o-", ms=3, label="measured")
-            ax_rate.plot(layers, shrink - 2 * np.log10(c["mu"]).mean(0), "--", label="estimate (1 - tau)^2 / mu^2 (mean part's own growth)")
-            ax_rate.plot(layers, shrink - 2 * np.log10(c["delta"]).mean(0), ":", lw=2,
+            ax_rate.plot(layers, shrink - 2 * c["log_mu"].mean(0) / LOG10, "--",
+                         label="estimate (1 - tau)^2 / mu^2 (assumes xi1 = 1)")
+            ax_rate.plot(layers, shrink - 2 * c["log_delta"].mean(0) / LOG10, ":", lw=2,
                          label="C6 bound (1 - tau)^2 / delta^2" + (" (a theorem)" if attention == "symmetric" else ""))
         ax_rate.legend(fontsize=8)
     ax_rate.set_xlabel("layer k")

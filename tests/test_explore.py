@@ -138,3 +138,29 @@ def test_explorer_builds_and_its_callback_reruns_for_every_control_headless():
         assert ("beta =" in w.result._suptitle.get_text()) == (attention in BETA_ENSEMBLES)
     assert not explorer(trials=2, tokens=5, depth=2, width=4, attention="causal").children[0].disabled
     assert explorer(trials=2, tokens=5, depth=2, width=4, attention="symmetric").children[0].disabled
+
+
+@pytest.mark.parametrize("attention, tau", [("softmax", 0.0), ("softmax", 0.3), ("data", 0.0)])
+def test_the_plotted_lines_are_the_chains_numbers(attention, tau):
+    # the lines were never read back: drawn in ln instead of log10, mu and delta swapped, the factor 2 of the
+    # (1 - tau)^2 dropped, or t_sim taken from t_div all passed; data attention's delta and mu underflow to 0
+    # from layer ~8 (their logs reach -1e4), and the estimate and bound curves vanished there
+    args = dict(beta=4.0, tokens=16, tau=tau, depth=12, attention=attention, trials=6, seed=1, width=16)
+    c = explore_chain(**args)
+    fig = explore_figure(**args)
+    ax_sim, ax_delta, ax_rate, ax_div = fig.axes
+    np.testing.assert_allclose(ax_sim.get_lines()[0].get_ydata(), np.exp(c["log_t_sim"]).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(ax_div.get_lines()[0].get_ydata(), (c["log_t_div"] / math.log(10)).mean(0),
+                               rtol=1e-12)
+    measured, estimate, bound = (ln.get_ydata() for ln in ax_rate.get_lines()[1:])  # [0]: the zero line
+    shrink = 2 * math.log10(abs(1 - tau))
+    np.testing.assert_allclose(measured, np.nanmean(c["log_odds_growth"], 0) / math.log(10), rtol=1e-12)
+    np.testing.assert_allclose(estimate, shrink - 2 * np.log10(np.exp(1)) * c["log_mu"].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(bound, shrink - 2 * np.log10(np.exp(1)) * c["log_delta"].mean(0), rtol=1e-12)
+    assert np.isfinite(estimate).all() and np.isfinite(bound).all()
+    with np.errstate(divide="ignore"):  # where delta and mu are representable, their logs are theirs
+        ok = c["delta"] > 1e-300
+        np.testing.assert_allclose(c["log_delta"][ok], np.log(c["delta"][ok]), rtol=1e-12)
+        np.testing.assert_allclose(c["log_mu"][ok], np.log(c["mu"][ok]), rtol=1e-12)
+    if attention == "data":
+        assert (c["delta"] == 0).any() and (c["log_delta"] < -1000).any()  # the case the logs are for

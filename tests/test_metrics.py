@@ -137,3 +137,22 @@ def test_step_metrics_returns_the_literature_metrics_of_its_output():
     for name, f in (("stable_rank", T.stable_rank), ("mean_cosine", T.mean_cosine), ("dong_residual", T.dong_residual)):
         torch.testing.assert_close(m[name], f(Y), rtol=0, atol=0)
     assert set(T.COLLAPSE_METRICS) <= set(m)
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 665, 2.0 ** -665])
+def test_metrics_are_scale_free_down_to_the_float_range(scale):
+    # every metric is scaled by a power of two first: without it ||X||^2 overflows at 2^665 (stable rank NaN)
+    # and underflows at 2^-665; an exact power of two changes no digit
+    X = np.array([[1.0, 2.0, -1.0], [0.5, -1.0, 3.0], [2.0, 0.25, 1.0], [-1.0, 1.0, 0.5]])
+    for f in (T.stable_rank, T.mean_cosine, T.dong_residual):
+        assert f(X * scale) == f(X)
+
+
+def test_split_mean_cosine_of_a_token_far_smaller_than_the_others_is_its_cosine_with_n_at_most_d():
+    # n <= d: the split form's cosines come from the token Gram it shares with the stable rank; a token 1e-170
+    # times the others has a squared norm below the float range there, and its cosines went to NaN unless the
+    # Gram is rebuilt with each token scaled by its own power of two
+    # (the tiny token must survive the split: X = 1 m^T + E holds it where it is not far below the mean token)
+    X = np.array([[1.0, 0.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 1e-170, 0.0, 0.0]])
+    got = T.split_collapse_metrics(T.split_tokens(X))["mean_cosine"]
+    assert float(got) == pytest.approx(-1 / 3, rel=1e-14)  # cos(x1, x2) = -1, the tiny token orthogonal to both

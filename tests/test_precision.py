@@ -274,3 +274,39 @@ def test_split_tokens_takes_numpy_and_refuses_what_is_not_an_array():
     assert float(t) == pytest.approx(float(T.token_diversity(X)), rel=1e-15, abs=0)
     with pytest.raises(ValueError, match="X must be"):
         T.split_tokens("tokens")
+
+
+def _split(mean, centred, mean_exp, centred_exp):
+    t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    return T.SplitTokens(t(mean), t(centred), t(float(mean_exp)), t(float(centred_exp)))
+
+
+def test_a_step_keeps_a_mean_part_far_below_the_centred_one_when_u_is_exactly_0():
+    # m' = (m + u) W summed at the scale of the largest term: the old scale was the largest exponent, a centred
+    # part's at 2^0 included, so a mean at 2^-1100 was flushed to 0 (t_sim 0) although u = 0 exactly (symmetric D)
+    X = _split([[0.5, 0.0]], [[0.75, -0.5], [-0.75, 0.5]], -1100, 0)
+    D = torch.tensor([[0.25, -0.25], [-0.25, 0.25]], dtype=torch.float64)  # symmetric, rows sum to 0: u = 0
+    Y = T.attend(X, D, torch.eye(2, dtype=torch.float64))
+    assert torch.equal(Y.mean, X.mean) and float(Y.mean_exp) == -1100  # Pi P X = Pi X: the mean is unchanged
+    a, b = Y.norms()
+    # ||1 m^T||^2 = 2 (0.5 2^-1100)^2; the centred part D E = [[.375, -.25], [-.375, .25]]: ln t_sim by hand
+    mean2, centred2 = 2 * 0.5 ** 2, 2 * (0.375 ** 2 + 0.25 ** 2)
+    assert math.isclose(float(T._similarity.log_share(a, b)), math.log(mean2 / centred2) - 2200 * math.log(2),
+                        rel_tol=1e-14)
+
+
+def test_an_exactly_zero_part_never_sets_the_scale_its_exponent_is_arbitrary():
+    # a zero-mean X through a step with D at 2^-1100 leaves a zero mean part at exponent 0 beside the centred part
+    # at 2^-1100: shares, the literature's metrics and the next step's mean all went to NaN or 0
+    X = T.split_tokens(torch.tensor([[0.75, -0.5], [-0.75, 0.5]], dtype=torch.float64))
+    W, e = torch.eye(2, dtype=torch.float64), torch.tensor(-1100.0, dtype=torch.float64)
+    Y = T.attend(X, torch.tensor([[0.5, -0.5], [-0.5, 0.5]], dtype=torch.float64), W, D_exp=e)
+    assert [float(v) for v in Y.shares()] == [0.0, 1.0] and float(Y.log_diversity()) == 0.0
+    metrics = T.split_collapse_metrics(Y)  # Y = 2^-1100 [[.75, -.5], [-.75, .5]]: rank one, opposite tokens
+    assert [float(metrics[k]) for k in ("stable_rank", "mean_cosine", "dong_residual")] == pytest.approx([1, -1, 1])
+    # the next step: u = mean row of D2 Y != 0 at 2^-2200 is the whole new mean, exactly
+    Z = T.attend(Y, torch.tensor([[0.25, -0.25], [0.5, -0.5]], dtype=torch.float64), W, D_exp=e)
+    assert (Z.mean * 2.0 ** (float(Z.mean_exp) + 2200)).tolist() == [[0.5625, -0.375]]
+    # D2 Y = 2^-2200 [[.375, -.25], [.75, -.5]]: ||1 m^T||^2 and ||E||^2 (times 2^-4400), E's rows +-[.1875, -.125]
+    mean2, centred2 = 2 * (0.5625 ** 2 + 0.375 ** 2), 2 * (0.1875 ** 2 + 0.125 ** 2)
+    assert float(Z.shares()[0]) == pytest.approx(mean2 / (mean2 + centred2), rel=1e-14)

@@ -5,7 +5,10 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
 - ``stable_rank`` (Mind the Gap 2025; rank collapse): $\|X\|_F^2/\|X\|_2^2 \in [1, \min(n, d)]$. Since
   $\|X\|_2^2 \ge \|X^T\mathbf 1\|^2/n = s\|X\|_F^2$, it obeys $1 \le$ stable_rank $\le 1/s = 1 + t/s$: token
   collapse ($t \to 0$) forces rank collapse, but not conversely: $X = u v^T$ with $u \not\parallel \mathbf 1$ has
-  stable rank 1 and any $t$ (the metrics disagree on "collapse" exactly there).
+  stable rank 1 and any $t$ (the metrics disagree on "collapse" exactly there). Computed as a ratio of order-1
+  numbers, it keeps its distance from 1 only to rounding: near collapse stable rank - 1 (= O(t)) and 1 - mean
+  cosine are lost below ~1e-16 (and stable rank may come out a rounding below 1); t_div, carried in split form,
+  keeps those digits.
 - ``mean_cosine`` (fig1, Noci et al., [CB]): mean of $\cos(x_i, x_j)$ over pairs $i \ne j$. With equal token
   norms (after LayerNorm) it is exactly $(ns - 1)/(n - 1) = 1 - \frac{n}{n-1} t$; with unequal norms it can be
   far from it either way (a token of norm 0 has no cosine: NaN).
@@ -119,7 +122,10 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
         raise ValueError(f"X must be a SplitTokens (theory.split_tokens); got {type(X).__name__}")
     # X 2^-e, e the larger part's exponent: its entries are of order 1 (each part's largest entry is in [1/2, 1)),
     # and every metric is scale-free (an exact power of two changes none of their digits)
-    e = torch.maximum(X.mean_exp, X.centred_exp)
+    # (a part that is exactly 0 has an arbitrary exponent and does not set e: common_scale's rule)
+    a, b = X.norms()
+    e = torch.where(a.value == 0, X.centred_exp,
+                    torch.where(b.value == 0, X.mean_exp, torch.maximum(X.mean_exp, X.centred_exp)))
     scaled = (ldexp(X.mean, (X.mean_exp - e)[..., None, None])
               + ldexp(X.centred, (X.centred_exp - e)[..., None, None])).to(torch.float64)  # shared by all three
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part

@@ -147,8 +147,10 @@ def part_norms(xbar: Tensor, centred: Tensor, e: Tensor, n: int) -> tuple[Scaled
 
 
 def common_scale(a: ScaledNorm, b: ScaledNorm) -> tuple[Tensor, Tensor, Tensor]:
-    """(a, b, e) with a = a.value 2^(a.exp - e), b likewise, e the larger exponent: the larger is of order 1."""
-    e = torch.maximum(a.exp, b.exp)
+    """(a, b, e) with a = a.value 2^(a.exp - e), b likewise, e the larger exponent: the larger is of order 1. A zero
+    norm's exponent is arbitrary (a part that is exactly 0 keeps whatever exponent it was given), so it never sets
+    e: else a zero mean part carrying a large exponent would flush the other part to 0 (NaN shares)."""
+    e = torch.where(a.value == 0, b.exp, torch.where(b.value == 0, a.exp, torch.maximum(a.exp, b.exp)))
     return ldexp(a.value, a.exp - e), ldexp(b.value, b.exp - e), e
 
 

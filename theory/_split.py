@@ -47,6 +47,12 @@ def _check_step(X: "SplitTokens", D: Tensor, W: Tensor) -> None:
     check_finite("D", D)
 
 
+def _top_exponent(A: Tensor, e: Tensor) -> Tensor:
+    """The exponent of max|A 2^e| over the last two dims (max|A| in [2^(f-1), 2^f): e + f); -inf where A = 0."""
+    top = max_abs(A, (-2, -1))
+    return torch.where(top == 0, -math.inf, e + exponent_of(top))
+
+
 def _normalised(A: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
     """(A 2^-f, e + f), f the exponent of max|A| over the last two dims: the value's largest entry in [1/2, 1)."""
     f = pow2_exponent(A, (-2, -1))
@@ -149,10 +155,18 @@ def attend(X: SplitTokens, D: Tensor, W: Tensor, D_exp: Tensor | None = None, ro
     DE = matmul(D, X.centred)  # (..., n, d), at exponent centred_exp + D_exp
     u = DE.mean(dim=-2, keepdim=True)  # (..., 1, d): mean_rows(P E) - rho^T E, since Pi E = 0
     e_u = X.centred_exp if D_exp is None else X.centred_exp + D_exp
-    e0 = torch.maximum(X.mean_exp, torch.maximum(e_u, X.centred_exp))
-    m = ldexp(X.mean, (X.mean_exp - e0)[..., None, None]) + ldexp(u, (e_u - e0)[..., None, None])
+    # m's terms summed at the scale of the largest term actually present: a part or term that is exactly 0 has an
+    # arbitrary exponent (a zero mean part at 2^0 beside u at 2^-2200 flushed u, the whole new mean, to 0; and a
+    # u exactly 0, as symmetric D gives, must not flush the mean either)
+    terms = [(X.mean, X.mean_exp), (u, e_u)]
     if row is not None:
-        m = m + ldexp(matmul(row, X.centred), (X.centred_exp - e0)[..., None, None])
+        terms.append((matmul(row, X.centred), X.centred_exp))
+    tops = [_top_exponent(A, e) for A, e in terms]
+    e0 = functools.reduce(torch.maximum, tops)
+    e0 = torch.where(e0 == -math.inf, 0.0, e0)  # every term 0: the new mean is 0 at any scale
+    # a zero term is not shifted (0 times 2^2200 would be NaN where 2^2200 overflows)
+    m = functools.reduce(torch.add, [ldexp(A, torch.where(top == -math.inf, 0.0, e - e0)[..., None, None])
+                                     for (A, e), top in zip(terms, tops)])
     mean, mean_exp = _normalised(matmul(m, W), e0)
     centred, centred_exp = _normalised(matmul(DE - u, W), e_u)
     return SplitTokens(mean, centred, mean_exp, centred_exp)
