@@ -2,13 +2,16 @@
 # The GPU measurements #13 still needs, ready for a session that is lent a GPU machine. Each step fits one call
 # of the device tool (at most 10 minutes); run them in this order and keep what each writes under $OUT:
 #
-#   bash benchmarks/gpu_session.sh tests   # the GPU tests: the CUDA kernels and the engine on CUDA (1-2 min)
-#   bash benchmarks/gpu_session.sh bench   # fig3 at 10^5, 10^6, 10^7 trials on CUDA: #13's < 60 s at 10^6 (~7 min)
-#   bash benchmarks/gpu_session.sh lanes   # lanes per matrix and the kernels' profile (~2 min)
+#   bash benchmarks/gpu_session.sh tests      # the GPU tests: the CUDA kernels and the engine on CUDA (1-2 min)
+#   bash benchmarks/gpu_session.sh bench      # the kernels' rates; fig3 at 10^5, 10^6, 10^7 trials in-process; then
+#                                             # #13's target itself, `fig3 --device cuda --trials 1000000` as a
+#                                             # whole command (< 60 s), timed by bash (~8 min in all)
+#   bash benchmarks/gpu_session.sh ensembles  # fig3 for every attention ensemble at 40,000 trials (~3 min)
+#   bash benchmarks/gpu_session.sh lanes      # lanes per matrix and the kernels' profile (~2 min)
 #
 # Copy what comes back into benchmarks/measured/ (gpu-h100*.json, gpu-h100*.txt) and quote it in README's
-# Performance section. pytest runs in one process here (-o addopts=-ra: the suite's -n auto needs pytest-xdist,
-# which the GPU machine's own Python may lack), so a CUDA context is not opened once per core.
+# Performance section. pytest runs with 8 workers where pytest-xdist is installed, else in one process
+# (-o addopts=-ra: the suite's own -n auto would fail without xdist, and would open a CUDA context per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-session}
@@ -22,20 +25,27 @@ print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}", flush=True)
 EOF
 case "${1:-}" in
   tests)
-    "$python" -m pytest -o addopts=-ra -p no:cacheprovider tests/test_hqr.py tests/test_simulations.py \
+    workers=$("$python" -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")  # 8 CUDA contexts fit easily
+    "$python" -m pytest -o addopts=-ra -p no:cacheprovider $workers tests/test_hqr.py tests/test_simulations.py \
       tests/test_resume.py tests/test_lockstep.py tests/test_random.py tests/test_transformer_figures.py \
       2>&1 | tee "$out/gpu-tests.txt"
     ;;
   bench)
     "$python" benchmarks/bench_gpu.py --trials 100000,1000000,10000000 --budget 400 --ensembles 0 \
       --json "$out/gpu-bench.json" 2>&1 | tee "$out/gpu-bench.txt"
+    { time "$python" -m simulations fig3 --device cuda --trials 1000000 --out "$out/fig3-cuda" --no-progress; } \
+      2>&1 | tee -a "$out/gpu-bench.txt"
+    ;;
+  ensembles)
+    "$python" benchmarks/bench_gpu.py --trials 100000 --ensembles 40000 --json "$out/gpu-ensembles.json" 2>&1 \
+      | tee "$out/gpu-ensembles.txt"
     ;;
   lanes)
     "$python" benchmarks/bench_hqr_lanes.py --json "$out/gpu-lanes.json" 2>&1 | tee "$out/gpu-lanes.txt"
     "$python" benchmarks/profile_gpu.py 2>&1 | tee "$out/gpu-profile.txt"
     ;;
   *)
-    echo "usage: bash benchmarks/gpu_session.sh tests|bench|lanes   (see the comment at the top)" >&2
+    echo "usage: bash benchmarks/gpu_session.sh tests|bench|ensembles|lanes   (see the comment at the top)" >&2
     exit 2
     ;;
 esac
