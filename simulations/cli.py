@@ -166,12 +166,27 @@ class Interrupted(Exception):
         self.signum = signum
 
 
+_SECOND_SIGNAL_EXITS = False  # set by main for the process `python -m simulations` runs in (not for a caller's)
+
+
 def _raise_interrupted(signum, frame):  # noqa: ARG001 -- a signal handler's signature
-    # a second Ctrl-C while the first unwinds (torch's threads, the checkpoint's atomic write) aborted the process
-    # in 1 of 4 tries: from now until main returns, further SIGINT and SIGTERM are ignored
+    # the blocks already running cannot be cancelled: the run stops once they finish (seconds at the defaults,
+    # minutes for very large n), so say so. A second Ctrl-C while the first unwinds (torch's threads, the
+    # checkpoint's atomic write) aborted the process in 1 of 4 tries: it now ends the process at once, cleanly
+    # (every file is written atomically: the finished chunks stay saved), or, where main runs inside a caller's
+    # process, is ignored until main returns
     for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, signal.SIG_IGN)
+        signal.signal(s, _stop_at_once if _SECOND_SIGNAL_EXITS else signal.SIG_IGN)
+    print(f"{signal.Signals(signum).name}: stopping once the blocks in progress finish"
+          + ("; again to stop at once (finished chunks stay saved)" if _SECOND_SIGNAL_EXITS else ""),
+          file=sys.stderr, flush=True)
     raise Interrupted(signum)
+
+
+def _stop_at_once(signum, frame):  # noqa: ARG001
+    print(f"{signal.Signals(signum).name} again: stopped at once; the chunks finished before the first are saved: "
+          "run the same command to continue", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
 
 
 def _import_for_the_end() -> None:
@@ -320,13 +335,18 @@ def sweep_command(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     """The ``python -m simulations`` command; returns its exit status. The signal handlers a run installs are put
-    back as they were when it returns (a caller's own Ctrl-C handling survives an in-process call)."""
+    back as they were when it returns (a caller's own Ctrl-C handling survives an in-process call).
+    ``own_process``: the process is this command's own (``python -m simulations``), so a second Ctrl-C may end it
+    at once; in a caller's process it is ignored until the run has stopped."""
+    global _SECOND_SIGNAL_EXITS
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    _SECOND_SIGNAL_EXITS = own_process
     try:
         return _main(argv)
     finally:
+        _SECOND_SIGNAL_EXITS = False
         for s, handler in previous.items():
             signal.signal(s, handler)
 

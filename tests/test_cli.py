@@ -429,3 +429,33 @@ def test_after_an_interrupt_further_signals_are_ignored_until_main_puts_the_hand
     assert rc == 128 + signal.SIGINT
     assert set(seen["handlers"].values()) == {signal.SIG_IGN}
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+
+
+def test_in_its_own_process_a_second_signal_stops_the_run_at_once(monkeypatch, capsys):
+    # the first Ctrl-C waits for the blocks in progress, which cannot be cancelled (minutes for a large n: a user
+    # had to SIGKILL it, the second Ctrl-C being ignored); where the process is the command's own, a second one
+    # now ends it at once (every file is written atomically, so the finished chunks stay saved)
+    import signal
+
+    from simulations import cli
+
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        monkeypatch.setattr(cli, "_SECOND_SIGNAL_EXITS", True)
+        with pytest.raises(cli.Interrupted):
+            cli._raise_interrupted(signal.SIGINT, None)
+        assert "again to stop at once" in capsys.readouterr().err
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # the second signal, SIGTERM this time
+        assert exits == [128 + signal.SIGTERM] and "stopped at once" in capsys.readouterr().err
+        monkeypatch.setattr(cli, "_SECOND_SIGNAL_EXITS", False)  # in a caller's process: ignored, as before
+        with pytest.raises(cli.Interrupted):
+            cli._raise_interrupted(signal.SIGINT, None)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert "again" not in capsys.readouterr().err
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    source = (ROOT / "simulations" / "__main__.py").read_text()
+    assert "main(own_process=True)" in source  # python -m simulations is the command's own process
