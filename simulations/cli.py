@@ -29,6 +29,7 @@ from .engine.config import ATTENTIONS, RunConfig, _positive_int
 from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
 from .output.writing import check_out_dir, make_out_dir, write_result
+from .studies.fig3_findings import no_rate_text, rate_factor_text
 
 # the figures whose CUDA runs take larger batches than a CPU's (_config), with their CUDA rng_block
 _CUDA_BLOCKS = ", ".join(f"{n}: {c['rng_block']}" for n, f in FIGURES.items()
@@ -469,14 +470,12 @@ def summarize_checks(result) -> list[str]:
         lines.append(f"delta: {u['count']} values ({100 * u['share']:.1f}%) are uncertain beyond {u['tolerance']:g} "
                      "relative (nearly defective attention; first-order error estimate)")
     if "fitted_rate" in c and not math.isfinite(c["fitted_rate"]["log_t_div_slope"]):
-        f = c["fitted_rate"]
-        lines.append(f"no linear rate fitted over layers {f['layers'][0]}-{f['layers'][1]}: ln t_div is undefined "
-                     f"(t_div = 0) there in every trial")
+        lines.append(no_rate_text(c["fitted_rate"]))
     elif "fitted_rate" in c:
         f = c["fitted_rate"]
         lines.append(f"fitted linear rate over layers {f['layers'][0]}-{f['layers'][1]}: mean ln t_div falls "
                      f"{-f['log_t_div_slope']:.4g} per layer (95% CI {-f['ci'][1]:.4g} to {-f['ci'][0]:.4g}), "
-                     f"t_div x {f['t_div_ratio_per_layer']:.4g} per layer")
+                     f"t_div x {rate_factor_text(f, 4)} per layer")
     if c.get("excluded_values"):
         lines.append("left out (undefined, below precision or beyond the float range): "
                      + ", ".join(f"{m} {n}" for m, n in c["excluded_values"].items()))

@@ -267,7 +267,7 @@ def test_fig3_at_beta_zero_says_what_was_not_checked_instead_of_nan(attention):
     text = render_fig3_findings(json.loads(json.dumps(fig3_findings(result))))
     lines = "\n".join(summarize_checks(result))
     assert "nan" not in text.lower() and "nan" not in lines.lower()
-    assert "checked in no step" in text and "no linear rate can be fitted" in text
+    assert "checked in no step" in text and "no linear rate fitted over layers" in text and "t_div = 0" in text
     assert "C6 bound checked in no step" in lines and "no linear rate fitted" in lines
 
 
@@ -301,3 +301,34 @@ def test_a_gpu_run_is_named_and_quoted_with_its_device():
     assert gpu["flags"] == "--device cuda" and record_name("fig2", gpu["config"]) == "fig2.device=cuda"
     cpu = findings_record("fig2", {**meta, "device": "cpu"})
     assert cpu["flags"] == "" and record_name("fig2", cpu["config"]) == "fig2"
+
+
+def test_data_attention_findings_and_figure_give_t_div_by_its_log_where_it_underflows():
+    # t_div falls below 1e-308 within 16 layers of data attention: the findings said "0.0 after 16 layers" and "a
+    # factor 0.00 per layer", and the shares' panel stopped at step 9 with its axis running to 1e11
+    from simulations.engine.config import Fig3Config
+    from simulations.studies.fig3 import fig3_panels, simulate_fig3
+    from simulations.studies.fig3_findings import fig3_findings, render_fig3_findings
+
+    result = simulate_fig3(Fig3Config(attention="data", trials=8, depth=16, tokens=16, width=16, device="cpu"),
+                           progress=False)
+    text = " ".join(render_fig3_findings(json.loads(json.dumps(fig3_findings(result)))).split())
+    steps, means, _, _ = result.series("log_t_div")
+    want = f"1e{means[steps.index(16)] / math.log(10):.0f} (geometric mean; t_div itself underflows float64) after 16"
+    assert want in text and "0.0 after 16" not in text
+    rate = result.checks["fitted_rate"]
+    assert f"a factor 10^{sig(rate['log_t_div_slope'] / math.log(10), 3)} per layer" in text
+    assert fig3_panels(result)[0].metrics == ("log_t_div",)
+    softmax = simulate_fig3(Fig3Config(trials=8, depth=4, tokens=8, width=8, device="cpu"), progress=False)
+    assert fig3_panels(softmax)[0].metrics == ("t_sim", "t_div")  # where t_div is representable, the shares
+
+
+def test_a_one_layer_run_says_a_rate_needs_two_layers_not_that_t_div_is_zero():
+    from simulations.cli import summarize_checks
+    from simulations.engine.config import Fig3Config
+    from simulations.studies.fig3 import simulate_fig3
+    from simulations.studies.fig3_findings import fig3_findings, render_fig3_findings
+
+    result = simulate_fig3(Fig3Config(trials=8, depth=1, tokens=8, width=8, device="cpu"), progress=False)
+    for text in (render_fig3_findings(fig3_findings(result)), "\n".join(summarize_checks(result))):
+        assert "a fit needs two layers or more" in text and "t_div = 0" not in text

@@ -249,3 +249,30 @@ def test_an_in_regime_point_beyond_the_laws_10_percent_by_more_than_its_interval
     assert "beyond the 10% its regime claims, by more than the 95% interval, at tokens 32." in text  # not 128
     text = render_sweep_findings(_record([(64, 0.26, 0.01, 0.25, True)]))
     assert "beyond" not in text
+
+
+def test_a_sweep_map_of_values_equal_to_rounding_has_one_colour_and_says_so(tmp_path):
+    # stable rank and mean cosine saturate at 1: their maps spread 1e-14 of rounding over the whole colour map
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simulations.output.sweep_plot import plot_sweep
+
+    results = [{"point": {"beta": b, "tokens": n},
+                "summary": {"mean_cosine_last": 1 - k * 1e-15, "delta_mean": 0.1 * k}}
+               for k, (b, n) in enumerate([(0.5, 16), (0.5, 32), (2.0, 16), (2.0, 32)])]
+    fig = plot_sweep("fig3", {"beta": [0.5, 2.0], "tokens": [16, 32]}, results, "t")
+    by_title = {ax.get_title().split("\n")[0]: ax for ax in fig.axes if ax.get_title()}
+    flat, spread = by_title["mean cosine at the last layer"], by_title["mean delta (layers)"]
+    colours = flat.images[0].to_rgba(flat.images[0].get_array())
+    assert np.ptp(colours.reshape(-1, 4), axis=0).max() == 0  # one colour
+    assert "equal at every point to 1e-9" in flat.get_title()
+    assert "equal" not in spread.get_title() and np.ptp(spread.images[0].to_rgba(
+        spread.images[0].get_array()).reshape(-1, 4), axis=0).max() > 0
+
+
+def test_a_one_point_sweep_is_described_in_the_singular():
+    from simulations.studies.sweep_findings import render_sweep_findings
+
+    text = " ".join(render_sweep_findings(_record([(64, 0.26, 0.01, 0.25, True)])).split())
+    assert "(1 point)" in text and "is 30% (tokens 64)" in text and "runs from" not in text

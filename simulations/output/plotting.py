@@ -138,6 +138,12 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
                     linestyle="none")
 
         band = shown & np.isfinite(lo) & np.isfinite(hi)
+        if panel.bounds is not None:  # first: the log axis's marks and limits must not reach past the range either
+            b0, b1 = panel.bounds
+            past = band & ((lo < b0) | (hi > b1))
+            if past.any():
+                clipped.append(grid[past])
+            lo, hi = np.clip(lo, b0, b1), np.clip(hi, b0, b1)
         if panel.log:
             upper_only = band & (lo <= 0) & (hi > 0)
             band &= lo > 0
@@ -147,12 +153,6 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
                              "upper bound only")
                 ax.plot(grid[upper_only], hi[upper_only], "v", ms=3.5, color=color, alpha=0.7, linestyle="none")
                 drawn.append(hi[upper_only])
-        if panel.bounds is not None:
-            b0, b1 = panel.bounds
-            past = band & ((lo < b0) | (hi > b1))
-            if past.any():
-                clipped.append(grid[past])
-            lo, hi = np.clip(lo, b0, b1), np.clip(hi, b0, b1)
         drawn += [lo[band], hi[band]]
         ax.fill_between(grid, np.where(band, lo, np.nan), np.where(band, hi, np.nan), where=band, color=color,
                         alpha=0.2, linewidth=0)

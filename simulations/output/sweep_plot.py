@@ -11,7 +11,7 @@ import itertools
 import math
 
 import matplotlib.pyplot as plt
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, Normalize
 import numpy as np
 
 __all__ = ["plot_sweep", "SUMMARY_LABELS"]
@@ -81,19 +81,28 @@ def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: 
                 finite = np.isfinite(grid)
                 vals = grid[finite]
                 log = vals.size > 0 and bool((vals > 0).all()) and vals.max() > 100 * vals.min()
+                # values equal to 1e-9 (stable rank and mean cosine saturated at 1): one colour, not rounding noise
+                # spread over the whole colour map
+                flat = vals.size > 0 and vals.max() - vals.min() <= 1e-9 * np.abs(vals).max()
                 norm = LogNorm(vals.min(), vals.max()) if log else None
-                im = ax.imshow(np.where(finite, grid, np.nan), origin="lower", aspect="auto", cmap="viridis", norm=norm)
+                shown = grid
+                if flat:  # every cell the colour map's middle (the numbers written on them stay the values)
+                    mid = float(vals.mean())
+                    shown, norm = np.where(finite, mid, np.nan), Normalize(mid - 1, mid + 1)
+                im = ax.imshow(np.where(finite, shown, np.nan), origin="lower", aspect="auto", cmap="viridis",
+                               norm=norm)
                 for (i, j), v in np.ndenumerate(grid):
                     if finite[i, j]:
                         lo, hi = (np.log(vals.min()), np.log(vals.max())) if log else (vals.min(), vals.max())
-                        dark = hi > lo and ((np.log(v) if log else v) - lo) / (hi - lo) > 0.6
+                        dark = not flat and hi > lo and ((np.log(v) if log else v) - lo) / (hi - lo) > 0.6
                         ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=7, color="black" if dark else "white")
                 ax.set_xticks(range(len(xs)), [str(x) for x in xs])
                 ax.set_yticks(range(len(ys)), [str(y) for y in ys])
                 ax.set_xlabel(names[0])
                 ax.set_ylabel(names[1])
                 where = ", ".join(f"{n} = {v}" for n, v in zip(rest, combo))
-                ax.set_title(SUMMARY_LABELS.get(k, k) + (f"\n({where})" if where else ""), fontsize=9)
+                ax.set_title(SUMMARY_LABELS.get(k, k) + (f"\n({where})" if where else "")
+                             + ("\n(equal at every point to 1e-9)" if flat and vals.size > 1 else ""), fontsize=9)
                 bar = fig.colorbar(im, ax=ax, shrink=0.8)
                 if not log:
                     bar.formatter.set_useOffset(False)

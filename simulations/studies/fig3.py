@@ -332,7 +332,7 @@ def fig3_panels(result: FigureResult) -> list:
     from ..output.plotting import Panel
 
     return [
-        Panel("token similarity and diversity", ("t_sim", "t_div"), "share of ||X||^2", log=True, bounds=(0, 1)),
+        _shares_panel(result),
         Panel("growth-factor ratio xi1/xi2 - 1", ("xi_ratio_minus_1", "xi_estimate_minus_1", "xi_bound_minus_1"),
               "xi1/xi2 - 1", log=True,
               labels=("measured", "spectral estimate 1/mu - 1", "C5 symmetric bound 1/delta - 1"),
@@ -348,6 +348,18 @@ def fig3_panels(result: FigureResult) -> list:
         Panel("mean cosine of token pairs (literature)", ("mean_cosine", "t_sim"), "value",
               labels=("mean cosine over i != j", "t_sim (for comparison)"), bounds=(-1, 1)),
     ]
+
+
+def _shares_panel(result: FigureResult):
+    """t_sim and t_div on a log axis; where t_div's mean leaves float64's range (data attention: ln t_div reaches
+    -1e4 within 16 layers) its log instead, which the chain keeps (the shares' panel would stop there)."""
+    from ..output.plotting import Panel
+
+    steps, means, _, _ = result.series("t_div")
+    _, logs, _, _ = result.series("log_t_div")
+    if any(m <= 0 for m in means) and all(math.isfinite(v) for v in logs):
+        return Panel("token diversity: ln t_div (t_div itself underflows float64 here)", ("log_t_div",), "ln t_div")
+    return Panel("token similarity and diversity", ("t_sim", "t_div"), "share of ||X||^2", log=True, bounds=(0, 1))
 
 
 def _attention_panel(result: FigureResult):

@@ -9,7 +9,33 @@ from ..engine.config import Fig3Config
 from ..engine.result import FigureResult
 from ..output.quoting import Quoter, bound_text, sig
 
-__all__ = ["fig3_findings", "render_fig3_findings", "family_params"]
+__all__ = ["fig3_findings", "render_fig3_findings", "family_params", "rate_factor_text", "no_rate_text"]
+
+_LOG10 = math.log(10)
+
+
+def rate_factor_text(rate: dict, digits: int = 3) -> str:
+    """t_div's factor per layer of a fitted rate, '0.466', or '10^-1.80e9' where the factor itself underflows
+    float64 (data attention: ln t_div falls ~4e9 per layer)."""
+    factor = rate["t_div_ratio_per_layer"]
+    if factor > 0:
+        return sig(factor, digits)
+    return f"10^{sig(rate['log_t_div_slope'] / _LOG10, digits)}"
+
+
+def no_rate_text(rate: dict) -> str:
+    """Why no rate was fitted over ``rate['layers']``: a single layer, or ln t_div undefined (t_div = 0)."""
+    first, last = rate["layers"]
+    if first >= last:
+        return f"no linear rate fitted over layers {first}-{last}: a fit needs two layers or more (fig3 --depth >= 2)"
+    return f"no linear rate fitted over layers {first}-{last}: ln t_div is undefined (t_div = 0) there in every trial"
+
+
+def _tdiv_text(value: float, log10: float | None) -> str:
+    """A mean t_div, or where it underflowed to 0 while ln t_div stayed finite, 1e<mean log10> (geometric)."""
+    if value == 0 and log10 is not None and math.isfinite(log10):
+        return f"1e{log10:.0f} (geometric mean; t_div itself underflows float64)"
+    return sig(value)
 
 
 def family_params(cfg: Fig3Config | dict) -> str:
@@ -27,6 +53,7 @@ def fig3_findings(result: FigureResult) -> dict:
     """The numbers README quotes from this run (see :mod:`simulations.readme`)."""
     q = Quoter(result)
     t_div, delta, mu = q.means("t_div"), q.means("delta"), q.means("mu")
+    log_t_div = q.means("log_t_div")
     r1, est1, bound1 = q.means("r_minus_1"), q.means("r_estimate_minus_1"), q.means("r_bound_minus_1")
     xi, xi_est = q.means("xi_ratio_minus_1"), q.means("xi_estimate_minus_1")
     L = max(t_div)
@@ -34,6 +61,7 @@ def fig3_findings(result: FigureResult) -> dict:
     return q.finish({
         "attention": result.config.get("attention"), "weights": result.config.get("weights"), "depth": L,
         "t_div_at": [[k, t_div[k]] for k in sorted({0, 4, 8, 16, L}) if k <= L],
+        "log10_t_div_at": [[k, log_t_div[k] / _LOG10] for k in sorted({0, 4, 8, 16, L}) if k <= L],
         "delta_mean": sum(delta.values()) / len(delta), "mu_mean": sum(mu.values()) / len(mu),
         "r_minus_1_first": r1[1], "r_estimate_minus_1_first": est1[1], "r_bound_minus_1_first": bound1[1],
         "r_minus_1_last": r1[L], "r_estimate_minus_1_last": est1[L], "r_bound_minus_1_last": bound1[L],
@@ -53,15 +81,15 @@ def fig3_findings(result: FigureResult) -> dict:
 def render_fig3_findings(f: dict) -> str:
     (_, t0), *later = f["t_div_at"]
     L, rate = f["depth"], f["rate"]
-    falls = ", ".join(f"{sig(v)} after {k} layers" for k, v in later)
+    logs = dict(f.get("log10_t_div_at", []))  # records from before it was stored have none
+    falls = ", ".join(f"{_tdiv_text(v, logs.get(k))} after {k} layers" for k, v in later)
     if math.isfinite(rate["log_t_div_slope"]):
         fitted = (f"the fitted linear rate over layers {rate['layers'][0]}-{rate['layers'][1]} is a factor "
-                  f"{sig(rate['t_div_ratio_per_layer'], 3)} per layer on t_div (mean ln t_div falls "
+                  f"{rate_factor_text(rate)} per layer on t_div (mean ln t_div falls "
                   f"{sig(-rate['log_t_div_slope'], 3)} per layer, 95% CI {sig(-rate['ci'][1], 3)}-"
                   f"{sig(-rate['ci'][0], 3)})")
-    else:  # t_div = 0 in every trial over those layers (uniform attention, beta = 0): ln t_div is undefined
-        fitted = (f"no linear rate can be fitted over layers {rate['layers'][0]}-{rate['layers'][1]} (t_div is 0 "
-                  f"there in every trial)")
+    else:  # t_div = 0 in every trial over those layers (uniform attention, beta = 0), or a single layer
+        fitted = no_rate_text(rate)
     kept = "every trial is kept at every step" if not f["excluded"] else f"{f['excluded']} values are left out"
     if f["attention"] == "symmetric":
         verdict = "held in every one" if f["C6_holds_every_step"] else "FAILED in some"

@@ -128,7 +128,10 @@ def render_sweep_findings(f: dict) -> str:
     axes = " x ".join(k + " in {" + ", ".join(map(str, v)) + "}" for k, v in f["swept"].items())
     no_share = [_where(p["point"]) for p in pts if not math.isfinite(p["summary"]["C6_violation_share"])]
     text = f"Over {axes} (fig3{_trials_text(f, 'point')}), "
-    if share:
+    if len(share) == 1:
+        text += (f"the share of steps where C6's per-step bound fails is "
+                 f"{sig(100 * share[0]['summary']['C6_violation_share'])}% ({_where(share[0]['point'])})")
+    elif share:
         text += (f"the share of steps where C6's per-step bound fails runs from "
                  f"{sig(100 * share[0]['summary']['C6_violation_share'])}% ({_where(share[0]['point'])}) to "
                  f"{sig(100 * share[-1]['summary']['C6_violation_share'])}% ({_where(share[-1]['point'])})")
@@ -136,7 +139,10 @@ def render_sweep_findings(f: dict) -> str:
             text += f" (C6 checked in no step at {'; '.join(no_share)}: t_div(X) = 0 there)"
     else:
         text += "C6's per-step bound was checked in no step (t_div(X) = 0 throughout)"
-    if rate:
+    if len(rate) == 1:
+        text += (f", and the fitted linear rate is a factor {sig(rate[0]['summary']['t_div_ratio_per_layer'], 3)} "
+                 f"per layer on t_div ({_where(rate[0]['point'])})")
+    elif rate:
         text += (f", and the fitted linear rate from a factor {sig(rate[0]['summary']['t_div_ratio_per_layer'], 3)} "
                  f"per layer on t_div ({_where(rate[0]['point'])}) to "
                  f"{sig(rate[-1]['summary']['t_div_ratio_per_layer'], 3)} ({_where(rate[-1]['point'])})")
@@ -148,7 +154,8 @@ def render_sweep_findings(f: dict) -> str:
     relative = [p for p in held if p["summary"]["delta_predicted"] != 0]
     zero = [p for p in held if p["summary"]["delta_predicted"] == 0]
     if held:
-        text += f" Where {_law_name(f, held)} is claimed to hold ({len(held)} points), mean delta is"
+        text += (f" Where {_law_name(f, held)} is claimed to hold ({len(held)} point{'s' * (len(held) != 1)}), "
+                 f"mean delta is")
     if relative:
         dev = [abs(_law_off(f, p, p["summary"]["delta_predicted"])) for p in relative]
         worst = relative[dev.index(max(dev))]
