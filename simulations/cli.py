@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from .engine.checkpoint import Checkpoint
 from .engine.config import ATTENTIONS, RunConfig, _positive_int
@@ -44,7 +45,7 @@ SHARED_HELP = {
              "--rng-block, which changes the random numbers",
     "rng_block": "trials per random-number block, computed as one batch (bounds memory; the random numbers depend on "
                  "it; chunk must be a multiple, and without --chunk is the default rounded up to one)",
-    "text": "text file, one sequence per line ('#' lines skipped); default simulations/studies/data/corpus.txt",
+    "text": "text file, one sequence per line ('#' lines skipped)",
     "max_tokens": "truncation length including [CLS]/[SEP]",
     "batch": "real: sequences per padded forward pass (results do not depend on it); train: the training "
              "minibatch size (results depend on it)",
@@ -54,21 +55,35 @@ SHARED_HELP = {
     "window": "banded: each token attends to its neighbours |i - j| <= window",
     "model": "all-MiniLM-L6-v2 (bundled) or a local Hugging Face model directory: config.json, weights "
              "(safetensors or weights-only .bin), tokenizer; read offline, never its own code",
+    "weights": "the chain's weights W: gaussian (entries N(0, 1/d)), orthogonal (Haar), or auto: orthogonal for "
+               "symmetric attention (C6 is then a theorem per step), gaussian otherwise",
+    "deescalate_at": "where (I - tau Pi) acts in a block: residual (on X + SA(X), before the norm), attention (on "
+                     "SA(X) alone) or output (after the norm)",
+    "heads": "attention heads per block (width must be divisible by it)",
+    "ffn": "the feed-forward layer's hidden width, as a multiple of the width",
+    "tau": "de-escalation strength: (I - tau Pi) removes tau of the mean token (C11; 1 removes it all)",
+    "taus": "the de-escalation strengths compared, one curve each",
+    "arch": "post, pre (pre-norm), deescalated (post-norm with (I - tau Pi)), cb (post-norm with context "
+            "broadcasting), pre-cb (pre-norm with it)",
 }
+# the checkout's stored findings (an editable install, as the README's commands make): found from any directory
+FINDINGS_STORE = Path(__file__).resolve().parents[1] / "docs" / "findings"
+# where a field's default is a name standing for another value, say which (the help shows the value otherwise)
+DEFAULT_SHOWN = {"text": "simulations/studies/data/corpus.txt"}
 # a sweep's points keep the config's batches on CUDA too (no _config there), so its chunk never sets the block
 SWEEP_HELP = {"chunk": "trials spread over the workers and checkpointed at once (results do not depend on it; a "
                        "sweep uses the same batches on CUDA as on the CPU)"}
 CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
            "attention": ATTENTIONS, "arch": ("post", "pre", "deescalated", "cb", "pre-cb"),
            "weights": ("auto", "gaussian", "orthogonal"), "scope": ("content", "all"),
-           "pool": ("cls", "mean")}
+           "pool": ("cls", "mean"), "deescalate_at": ("residual", "attention", "output")}
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, defaults: bool) -> None:
     """``cfg_cls``'s fields as flags; ``defaults=False`` (``all``): unset flags keep each figure's own default,
     and the help says so instead of naming ``cfg_cls``'s."""
     for f in dataclasses.fields(cfg_cls):
-        default = f.default if defaults else "each figure's own"
+        default = DEFAULT_SHOWN.get(f.name, f.default) if defaults else "each figure's own"
         flag = "--" + f.name.replace("_", "-")
         kind = type(f.default)
         if kind is tuple:
@@ -110,9 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     p = sub.add_parser("findings", help="store runs' findings and render README's findings blocks from them")
     p.add_argument("--from", dest="source", default=None,
-                   help="run outputs (DIR/<name>.json) whose findings are copied into --store first")
-    p.add_argument("--store", default="docs/findings",
-                   help="findings the README is rendered from, one <record>.json each (default docs/findings/)")
+                   help="run outputs (DIR/<name>.json) whose findings are copied into --store first (this writes "
+                        "there, with or without --readme)")
+    p.add_argument("--store", default=str(FINDINGS_STORE),
+                   help="findings the README is rendered from, one <record>.json each (default this checkout's "
+                        "docs/findings/, wherever the command runs)")
     p.add_argument("--readme", default=None,
                    help="rewrite this file's <!-- findings:RECORD --> blocks (default: print the rendered text)")
     return parser

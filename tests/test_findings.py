@@ -332,3 +332,15 @@ def test_a_one_layer_run_says_a_rate_needs_two_layers_not_that_t_div_is_zero():
     result = simulate_fig3(Fig3Config(trials=8, depth=1, tokens=8, width=8, device="cpu"), progress=False)
     for text in (render_fig3_findings(fig3_findings(result)), "\n".join(summarize_checks(result))):
         assert "a fit needs two layers or more" in text and "t_div = 0" not in text
+
+
+def test_findings_finds_the_checkouts_store_from_any_directory(tmp_path):
+    # run outside the repository root it failed ("no findings in 'docs/findings'"), and --from wrote a
+    # docs/findings/ of its own wherever it ran
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "simulations", "findings"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "<!-- findings:fig3 -->" in out.stdout and not (tmp_path / "docs").exists()
