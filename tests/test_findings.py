@@ -344,3 +344,26 @@ def test_findings_finds_the_checkouts_store_from_any_directory(tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "<!-- findings:fig3 -->" in out.stdout and not (tmp_path / "docs").exists()
+
+
+def test_two_different_quoted_values_never_read_the_same():
+    # "xi1/xi2 - 1 ends at 10, above its spectral estimate 1/mu - 1 = 10" (10.38 and 9.98)
+    from simulations.output.quoting import sig_apart
+    from simulations.studies.fig3_findings import _xi_text
+
+    assert sig_apart(10.38, 9.98) == ("10.4", "9.98") and sig_apart(0.5, 0.5) == ("0.50", "0.50")
+    text = _xi_text({"xi_minus_1_last": 10.38, "xi_estimate_minus_1_last": 9.98})
+    assert "ends at 10.4, above its spectral estimate 1/mu - 1 = 9.98" in text
+
+
+@pytest.mark.parametrize("pre_ci, verdict", [([0.4, 0.5], "pre-norm escalates more slowly than post-norm"),
+                                            ([0.7, 0.9], "this run cannot tell the two paces apart"),
+                                            ([math.nan, math.nan], "one trial has no interval")])
+def test_fig1_says_which_block_escalates_more_slowly_only_where_the_intervals_part(pre_ci, verdict):
+    # with one trial, 0.05175 against 0.05177 was read as "pre-norm escalates more slowly than post-norm"
+    from simulations.studies.fig1 import render_fig1_findings
+
+    arch = {"t_sim_first": 0.02, "cosine_last": 0.8, "grad_norm_block_1": 1.0, "grad_norm_last": 1.0}
+    f = {"trials": 20, "depth": 24, "post": {**arch, "t_sim_last": 0.83, "t_sim_last_ci": [0.8, 0.86]},
+         "pre": {**arch, "t_sim_last": sum(pre_ci) / 2, "t_sim_last_ci": pre_ci}, "seed": 0, "partial_means": []}
+    assert verdict in " ".join(render_fig1_findings(f).split())

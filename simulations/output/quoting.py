@@ -15,6 +15,16 @@ from ..engine.result import FigureResult
 
 __all__ = ["Quoter", "sig", "span", "bound_text", "series_text", "partial_note"]
 
+def sig_apart(a: float, b: float, digits: int = 2) -> tuple[str, str]:
+    """``sig`` of both, with as many more digits (up to 6) as it takes for two different values to read
+    differently ('10.4' and '9.98', not '10' and '10')."""
+    for d in range(digits, 7):
+        sa, sb = sig(a, d), sig(b, d)
+        if sa != sb or a == b:
+            break
+    return sa, sb
+
+
 def sig(x: float, digits: int = 2) -> str:
     """``x`` to ``digits`` significant digits, trailing zeros kept (0.50, 48, 0.016, 2.5e-4); whole numbers
     below a million in full (128, not 1.3e2)."""

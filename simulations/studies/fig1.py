@@ -102,16 +102,25 @@ def fig1_findings(result: FigureResult) -> dict:
     for a in FIG1_ARCHS:
         t_sim, cosine, grad = q.means(f"{a}/t_sim"), q.means(f"{a}/mean_cosine"), q.means(f"{a}/grad_norm")
         L = max(t_sim)
+        steps, _, lo, hi = result.series(f"{a}/t_sim")
         out[a] = {"t_sim_first": t_sim[0], "t_sim_last": t_sim[L], "cosine_last": cosine[L],
-                  "grad_norm_block_1": grad[1], "grad_norm_last": grad[L]}
+                  "grad_norm_block_1": grad[1], "grad_norm_last": grad[L],
+                  "t_sim_last_ci": [lo[steps.index(L)], hi[steps.index(L)]]}
     return q.finish({"depth": L, **out})
 
 
 def render_fig1_findings(f: dict) -> str:
     post, pre = f["post"], f["pre"]
-    pace = "more slowly than" if pre["t_sim_last"] < post["t_sim_last"] else "no more slowly than"
+    if "t_sim_last_ci" in pre and "t_sim_last_ci" in post:  # the verdict only where the 95% intervals part
+        (pre_lo, pre_hi), (post_lo, post_hi) = pre["t_sim_last_ci"], post["t_sim_last_ci"]
+        verdict = ("pre-norm escalates more slowly than post-norm" if pre_hi < post_lo else
+                   "pre-norm escalates faster than post-norm" if pre_lo > post_hi else
+                   "this run cannot tell the two paces apart (" + ("their 95% intervals overlap" if math.isfinite(
+                       pre_lo + post_lo) else "one trial has no interval") + ")")
+    else:  # records from before the intervals were stored
+        verdict = "pre-norm escalates " + ("more slowly than" if pre["t_sim_last"] < post["t_sim_last"] else
+                                           "no more slowly than") + " post-norm"
     return (f"With the same weights and input (fig1, T = {f['trials']}), t_sim of the block outputs goes from "
             f"{sig(post['t_sim_first'])} to {sig(post['t_sim_last'])} over {f['depth']} post-norm blocks and to "
             f"{sig(pre['t_sim_last'])} over {f['depth']} pre-norm blocks (mean pairwise cosine of the last "
-            f"block's tokens {sig(post['cosine_last'])} and {sig(pre['cosine_last'])}): pre-norm escalates {pace} "
-            f"post-norm.")
+            f"block's tokens {sig(post['cosine_last'])} and {sig(pre['cosine_last'])}): {verdict}.")

@@ -7,7 +7,7 @@ import math
 
 from ..engine.config import Fig3Config
 from ..engine.result import FigureResult
-from ..output.quoting import Quoter, bound_text, sig
+from ..output.quoting import Quoter, bound_text, sig, sig_apart
 
 __all__ = ["fig3_findings", "render_fig3_findings", "family_params", "rate_factor_text", "no_rate_text"]
 
@@ -160,9 +160,9 @@ def _xi_text(f: dict) -> str:
     if not (math.isfinite(xi) and math.isfinite(est)):  # every value left out at the last layer
         return ("At the last layer the growth-factor ratio xi1/xi2 has no value (undefined where the tokens are "
                 "equal, as at beta = 0, or beyond the float range).")
-    side = "above" if xi > est else "below"
-    return (f"The growth-factor ratio xi1/xi2 - 1 ends at {sig(xi)}, {side} its spectral estimate 1/mu - 1 = "
-            f"{sig(est)}.")
+    side = "above" if xi > est else "below" if xi < est else "equal to"
+    sx, se = sig_apart(xi, est)
+    return f"The growth-factor ratio xi1/xi2 - 1 ends at {sx}, {side} its spectral estimate 1/mu - 1 = {se}."
 
 
 def _uncertain_text(f: dict) -> str:
