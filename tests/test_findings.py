@@ -367,3 +367,13 @@ def test_fig1_says_which_block_escalates_more_slowly_only_where_the_intervals_pa
     f = {"trials": 20, "depth": 24, "post": {**arch, "t_sim_last": 0.83, "t_sim_last_ci": [0.8, 0.86]},
          "pre": {**arch, "t_sim_last": sum(pre_ci) / 2, "t_sim_last_ci": pre_ci}, "seed": 0, "partial_means": []}
     assert verdict in " ".join(render_fig1_findings(f).split())
+
+
+def test_the_vendored_specification_is_the_teams_own():
+    # docs/THEORY.md is a copy for readers of a clone; where the team's ../shared/THEORY.md is present it must match
+    root = Path(__file__).resolve().parents[1]
+    shared = root.parent / "shared" / "THEORY.md"
+    if not shared.is_file():
+        pytest.skip("../shared/THEORY.md is not beside this checkout")
+    copy = (root / "docs" / "THEORY.md").read_text()
+    assert copy.split("-->\n\n", 1)[1] == shared.read_text(), "re-copy ../shared/THEORY.md into docs/THEORY.md"
