@@ -100,7 +100,10 @@ def render_sweep_findings(f: dict) -> str:
     pts = [{**p, "delta_law": _num(p.get("delta_law")), "summary": {k: _num(v) for k, v in p["summary"].items()}}
            for p in f["points"]]  # NaN is stored as "nan" in JSON
     if f["figure"] != "fig3":
-        return "; ".join(f"{_where(p['point'])}: " + ", ".join(f"{k} {sig(v)}" for k, v in p["summary"].items())
+        from ..output.sweep_plot import SUMMARY_LABELS  # the maps' titles: the same words in both
+
+        return "; ".join(f"{_where(p['point'])}: " + ", ".join(f"{SUMMARY_LABELS.get(k, k)} {sig(v)}"
+                                                               for k, v in p["summary"].items())
                          for p in pts) + "."
     if list(f["swept"]) == ["attention"]:
         head = ("| attention | mean delta | theory's delta | C6 bound fails | t_div factor per layer | t_div | "
