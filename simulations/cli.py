@@ -83,7 +83,8 @@ def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, d
     """``cfg_cls``'s fields as flags; ``defaults=False`` (``all``): unset flags keep each figure's own default,
     and the help says so instead of naming ``cfg_cls``'s."""
     for f in dataclasses.fields(cfg_cls):
-        default = DEFAULT_SHOWN.get(f.name, f.default) if defaults else "each figure's own"
+        default = f.default if defaults else "each figure's own"
+        shown = DEFAULT_SHOWN.get(f.name, default) if defaults else default  # in the help only
         flag = "--" + f.name.replace("_", "-")
         kind = type(f.default)
         if kind is tuple:
@@ -96,7 +97,7 @@ def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, d
                            help=f"{SHARED_HELP.get(f.name, f.name)} (default {default}{on_cuda})")
         else:
             p.add_argument(flag, type=kind, default=default if defaults else None, choices=CHOICES.get(f.name),
-                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {default})")
+                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {shown})")
 
 
 class _Parser(argparse.ArgumentParser):

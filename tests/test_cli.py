@@ -459,3 +459,13 @@ def test_in_its_own_process_a_second_signal_stops_the_run_at_once(monkeypatch, c
             signal.signal(s, handler)
     source = (ROOT / "simulations" / "__main__.py").read_text()
     assert "main(own_process=True)" in source  # python -m simulations is the command's own process
+
+
+def test_a_default_shown_in_the_help_is_not_the_flags_value():
+    # real's --text default is "" (the bundled corpus, found from the package); showing the corpus's path in the
+    # help once made that relative path the flag's value, and the run's record name "real.text=corpus.txt"
+    from simulations import cli
+
+    args = cli.build_parser().parse_args(["real"])
+    assert args.text == "" and "corpus.txt" in cli.build_parser()._subparsers._group_actions[0].choices[
+        "real"].format_help()
