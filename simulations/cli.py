@@ -388,8 +388,12 @@ def _main(argv: list[str] | None = None) -> int:
                 configs.append((FIGURES[n], _config(FIGURES[n], args)))
             except ValueError as exc:  # in `all`, say which figure's config it is (all shares flags across them)
                 raise ValueError(f"{n}: {exc}" if len(names) > 1 else str(exc)) from None
-        for _, cfg in configs:
+        for fig, cfg in configs:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
+            for k in getattr(cfg, "unused_params", list)():  # accepted, but say it changes nothing
+                own = ", ".join("--" + p for p in cfg.ENSEMBLE_PARAMS[cfg.attention])
+                print(f"python -m simulations {fig.name}: warning: --{k} is not used by {cfg.attention} attention "
+                      f"({f'it draws with {own}' if own else 'it has no ensemble parameter'})", file=sys.stderr)
         make_out_dir(args.out)  # last: nothing is created for a bad flag
     except ValueError as exc:
         print(f"python -m simulations: error: {exc}", file=sys.stderr)

@@ -54,7 +54,7 @@ from .studies.fig3 import _in_regime, delta_prediction, draw_step, initial_token
 __all__ = ["BETA_ENSEMBLES", "ENSEMBLES", "explore_chain", "explore_figure", "explorer"]
 
 ENSEMBLES = ("softmax", "causal", "dirichlet", "sinkhorn", "banded", "symmetric", "data")  # fig3's, in the dropdown's order
-BETA_ENSEMBLES = ("softmax", "causal", "sinkhorn", "banded")  # those whose draws use beta (fig3's draw_step)
+BETA_ENSEMBLES = tuple(a for a, used in Fig3Config.ENSEMBLE_PARAMS.items() if "beta" in used)  # fig3's draw_step
 DPI = 80  # of the PNG the explorer shows: a few tens of kB per redraw
 LOG10 = math.log(10)
 

@@ -469,3 +469,14 @@ def test_a_default_shown_in_the_help_is_not_the_flags_value():
     args = cli.build_parser().parse_args(["real"])
     assert args.text == "" and "corpus.txt" in cli.build_parser()._subparsers._group_actions[0].choices[
         "real"].format_help()
+
+
+def test_an_ensemble_parameter_the_ensemble_does_not_use_is_accepted_with_a_warning(tmp_path, capsys):
+    # --attention dirichlet --beta 2 ran silently: beta changes nothing there
+    small = ["--trials", "2", "--depth", "2", "--tokens", "4", "--width", "4", "--device", "cpu", "--no-progress"]
+    assert main(["fig3", "--attention", "dirichlet", "--beta", "2", *small, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --beta is not used by dirichlet attention (it draws with --alpha)" in err
+    assert main(["fig3", "--attention", "banded", "--beta", "2", "--window", "1", *small,
+                 "--out", str(tmp_path / "b")]) == 0
+    assert "warning" not in capsys.readouterr().err  # banded draws with both

@@ -80,6 +80,18 @@ class Fig3Config(RunConfig):
             return self.weights
         return "orthogonal" if self.attention == "symmetric" else "gaussian"
 
+    # the ensemble parameters each attention ensemble draws with (fig3's draw_step); the others it ignores
+    ENSEMBLE_PARAMS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "softmax": ("beta",), "causal": ("beta",), "sinkhorn": ("beta",), "banded": ("beta", "window"),
+        "dirichlet": ("alpha",), "symmetric": (), "data": ()}
+
+    def unused_params(self) -> list[str]:
+        """The ensemble parameters set away from their defaults that this run's attention does not use
+        (``--attention dirichlet --beta 2``: beta changes nothing)."""
+        used = self.ENSEMBLE_PARAMS[self.attention]
+        return [k for k in ("beta", "alpha", "window")
+                if k not in used and getattr(self, k) != type(self).__dataclass_fields__[k].default]
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.weights not in ("auto", "gaussian", "orthogonal"):
