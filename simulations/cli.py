@@ -349,7 +349,10 @@ def sweep_command(argv: list[str]) -> int:
                         findings=findings)
     plt.close(figure_png)
     cleanup(args.out, results)
-    print(f"sweep {figure}: {len(results)} points in {time.perf_counter() - t0:.1f} s -> {paths['png']}, .csv, .json")
+    reused = sum(r.get("reused", False) for r in results)
+    kept = f" ({reused} kept from the interrupted run before, the rest computed)" if reused else ""
+    print(f"sweep {figure}: {len(results)} points{kept} in {time.perf_counter() - t0:.1f} s -> {paths['png']}, "
+          ".csv, .json")
     print("  findings: " + render_sweep_findings(findings).replace("\n", "\n  "))
     return 0
 

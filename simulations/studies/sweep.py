@@ -229,6 +229,7 @@ def run_sweep(grid: SweepGrid, simulate: Callable, out: str | Path, *, progress:
             key = _point_key(grid.figure, cfg)
             path = state / f"{key}.json"
             saved = _load_point(path) if path.is_file() else None
+            reused = saved is not None  # finished by an earlier, interrupted run of this sweep
             if saved is None:
                 state.mkdir(parents=True, exist_ok=True)
                 checkpoint = Checkpoint(state / f"{key}.checkpoint.npz", json.dumps(key))
@@ -240,7 +241,7 @@ def run_sweep(grid: SweepGrid, simulate: Callable, out: str | Path, *, progress:
                 saved = _load_point(path)
             else:
                 bar.update(cfg.trials)
-            done.append({"key": key, "point": point, "config": cfg.to_dict(), **saved})
+            done.append({"key": key, "point": point, "config": cfg.to_dict(), **saved, "reused": reused})
     return done
 
 
