@@ -66,8 +66,10 @@ SHARED_HELP = {
     "arch": "post, pre (pre-norm), deescalated (post-norm with (I - tau Pi)), cb (post-norm with context "
             "broadcasting), pre-cb (pre-norm with it)",
 }
-# the checkout's stored findings (an editable install, as the README's commands make): found from any directory
-FINDINGS_STORE = Path(__file__).resolve().parents[1] / "docs" / "findings"
+# the checkout's stored findings (an editable install, as the README's commands make): found from any directory;
+# installed elsewhere (site-packages holds no docs/), docs/findings under the current directory
+FINDINGS_STORE = (Path(__file__).resolve().parents[1] / "docs" / "findings"
+                  if (Path(__file__).resolve().parents[1] / "pyproject.toml").is_file() else Path("docs/findings"))
 # where a field's default is a name standing for another value, say which (the help shows the value otherwise)
 DEFAULT_SHOWN = {"text": "simulations/studies/data/corpus.txt"}
 # a sweep's points keep the config's batches on CUDA too (no _config there), so its chunk never sets the block

@@ -161,3 +161,13 @@ def test_a_panel_of_a_few_spaced_out_steps_has_a_tick_at_each_and_none_between()
     fig = plot_panels(FigureResult("f", {"trials": 3}, rows), [Panel("x", ("x",), "x")], "f")
     assert len(fig.axes[0].get_xticks()) < 25
     plt.close(fig)
+
+
+def test_on_a_log_axis_a_lower_bound_below_a_ranges_zero_is_noted_once_as_upper_only():
+    # the band was both "cut at [0, 1]" and "upper bound only" at the same steps
+    rows = [SummaryRow(k, "share", 0.1, -0.05, 0.3, 3) for k in range(3)]
+    fig = plot_panels(FigureResult("f", {"trials": 3}, rows), [Panel("s", ("share",), "s", log=True,
+                                                                      bounds=(0, 1))], "f")
+    notes = "\n".join(t.get_text() for t in fig.axes[0].texts)
+    assert "upper bound only" in notes and "cut at" not in notes
+    plt.close(fig)

@@ -201,3 +201,14 @@ def test_a_special_token_written_in_the_text_is_removed_with_the_added_ones_but_
     assert "[UNK]" in tokens and "[UNK]" in kept  # an unknown word is a word
     assert kept == [t for t in tokens if t not in ("[CLS]", "[SEP]", "[MASK]")]
     assert seq.removed == ("[CLS]", "[SEP]", "[MASK]", "[SEP]")
+
+
+def test_an_unk_token_that_is_also_a_separator_is_removed_as_one(loaded):
+    # GPT-2's <|endoftext|> is its unk, bos and eos at once: keeping every unk id kept that sink token
+    import copy
+
+    shadow = copy.copy(loaded)
+    shadow.tokenizer = copy.deepcopy(loaded.tokenizer)
+    shadow.tokenizer.unk_token = shadow.tokenizer.sep_token  # the unk id now also separates
+    seq = real_model.encode(shadow, ["hello [SEP] world"], max_tokens=64, scope="content")[0]
+    assert seq.removed == ("[CLS]", "[SEP]", "[SEP]")

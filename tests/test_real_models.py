@@ -299,3 +299,18 @@ def test_an_xlm_masked_lm_is_bidirectional_and_its_layers_are_not_its_attention_
     keep = [seq.keep for seq in real_model.encode(loaded, SENTENCES, max_tokens=64, scope="content")]
     by_hand = torch.stack([T.token_similarity(X[:, k]) for X, k in zip(own, keep)]).mean(0)
     assert torch.allclose(torch.tensor(_means(rows, "t_sim"), dtype=torch.float64), by_hand, rtol=1e-5, atol=0)
+
+
+def test_a_one_layer_xlms_attention_module_is_not_taken_for_its_layer(tmp_path):
+    # with L = 1 only the module's input was checked, and XLM's attention module is fed hidden_states[0]
+    from transformers import AutoTokenizer, XLMConfig, XLMModel
+
+    tokenizer = AutoTokenizer.from_pretrained(Path(minilm.get_model_path()), local_files_only=True)
+    torch.manual_seed(0)
+    XLMModel(XLMConfig(vocab_size=tokenizer.vocab_size, emb_dim=32, n_layers=1, n_heads=2,
+                       max_position_embeddings=64)).save_pretrained(tmp_path)
+    _copy_tokenizer(tmp_path)
+    loaded = real_model.load_model(tmp_path, device=torch.device("cpu"), dtype=torch.float32)
+    assert type(loaded.candidates[0][0]).__name__ == "MultiHeadAttention"
+    structure = real_model.inspect_structure(loaded, SENTENCES[1], max_tokens=64)
+    assert structure.blocks is None and not structure.last_after_final_norm

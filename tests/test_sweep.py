@@ -278,3 +278,16 @@ def test_a_one_point_sweep_is_described_in_the_singular():
 
     text = " ".join(render_sweep_findings(_record([(64, 0.26, 0.01, 0.25, True)])).split())
     assert "(1 point)" in text and "is 30% (tokens 64)" in text and "runs from" not in text
+
+
+def test_the_sweep_prose_quotes_its_largest_gap_and_every_point_without_a_share():
+    # "off by up to 35%" was quoted where another point was 45% off (chosen by the log factor); and with a single
+    # point that has a share, the points with none were no longer named
+    from simulations.studies.sweep_findings import render_sweep_findings
+
+    f = _record([(8, 0.65, 0.30, 1.0, False), (16, 1.45, 0.40, 1.0, False)])
+    text = " ".join(render_sweep_findings(f).split())
+    assert "off by up to 45% (at tokens 16" in text
+    f["points"][0]["summary"]["C6_violation_share"] = math.nan
+    text = " ".join(render_sweep_findings(f).split())
+    assert "C6 checked in no step at tokens 8" in text

@@ -140,7 +140,9 @@ def _draw(ax, result: FigureResult, panel: Panel) -> dict[str, bool]:
         band = shown & np.isfinite(lo) & np.isfinite(hi)
         if panel.bounds is not None:  # first: the log axis's marks and limits must not reach past the range either
             b0, b1 = panel.bounds
-            past = band & ((lo < b0) | (hi > b1))
+            # (on a log axis a lower bound at or below a range's 0 is not drawn at all: upper_only says so)
+            low = np.zeros_like(band) if panel.log and b0 <= 0 else lo < b0
+            past = band & (low | (hi > b1))
             if past.any():
                 clipped.append(grid[past])
             lo, hi = np.clip(lo, b0, b1), np.clip(hi, b0, b1)

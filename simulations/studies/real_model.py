@@ -223,7 +223,10 @@ def encode(loaded: LoadedModel, texts: list[str], *, max_tokens: int, scope: str
     # the special tokens: those the tokenizer added ([CLS], [SEP]) and padding, and any written in the text
     # itself ("[SEP]" in a line is the sink token, not a word), but not [UNK], which stands for a word
     special = enc.pop("special_tokens_mask").bool()  # (B, m_max)
-    ids = set(loaded.tokenizer.all_special_ids) - {loaded.tokenizer.unk_token_id}
+    tok = loaded.tokenizer
+    roles = {getattr(tok, f"{r}_token_id", None) for r in ("bos", "eos", "cls", "sep", "pad", "mask")}
+    # [UNK] is kept, unless its id also plays another part (GPT-2's <|endoftext|> is unk, bos and eos at once)
+    ids = set(tok.all_special_ids) - ({tok.unk_token_id} - roles)
     special |= torch.isin(enc["input_ids"], torch.tensor(sorted(ids), dtype=enc["input_ids"].dtype))
     mask = enc["attention_mask"].bool() if "attention_mask" in enc else torch.ones_like(special)  # False on padding
     full = [len(ids) for ids in loaded.tokenizer(texts, truncation=False)["input_ids"]]  # before truncation
@@ -376,8 +379,10 @@ def _find_blocks(loaded: LoadedModel, enc: dict) -> tuple[list | None, Tensor]:
         return isinstance(x, Tensor) and x.shape[1:] == hidden.shape[2:] and torch.equal(x[0], hidden[0, k])
 
     for c, s in zip(loaded.candidates, seen):
-        if all(same(b.get("in"), k) for k, b in enumerate(s)) and all(same(s[k].get("out"), k + 1)
-                                                                      for k in range(len(s) - 1)):
+        # a single module is checked by its output too (a final norm may follow it, and then it is not accepted):
+        # else any module fed hidden_states[0], as XLM's first attention module is, would pass
+        outputs = range(len(s) - 1) if len(s) > 1 else range(1)
+        if all(same(b.get("in"), k) for k, b in enumerate(s)) and all(same(s[k].get("out"), k + 1) for k in outputs):
             return c, attention
     return None, attention
 
