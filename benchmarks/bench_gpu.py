@@ -144,16 +144,11 @@ def worst_z(a, b, exact_zeros: tuple[str, ...] = ()) -> dict:
 
 
 def _json(value) -> str:
-    """``value`` as JSON, a NaN or infinite float as null (JSON has neither; a strict reader refuses them)."""
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-    return json.dumps(clean(value), indent=1, allow_nan=False)
+    """``value`` as strict JSON: a NaN or infinite float spelled out as a string, as every result file of the
+    project writes it (:func:`simulations.output.writing._jsonable`; JSON itself has neither)."""
+    from simulations.output.writing import _jsonable
+
+    return json.dumps(_jsonable(value), indent=1, allow_nan=False)
 
 
 def said(w: dict) -> str:

@@ -115,9 +115,9 @@ def _log_delta_mu(kw: dict, m: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(ln delta, ln mu) of one layer's P, finite where they leave the float range: data attention near collapse
     has P = Pi + 1 rho^T + 2^e D with e ~ -1e4, whose delta = 2^e delta(D) (and mu) underflow to 0; both scale
     linearly with D, so their logs are ln delta(D) + e ln 2."""
-    if kw["D_exp"] is None:
-        with np.errstate(divide="ignore"):
-            return m["delta"].log(), m["mu"].log()
+    tiny = torch.finfo(m["delta"].dtype).tiny
+    if kw["D_exp"] is None or not bool(((m["delta"] < tiny) | (m["mu"] < tiny)).any()):
+        return m["delta"].log(), m["mu"].log()  # all in range: the step's own values (no second eigensolve)
     delta, _, mu, _, _ = deviation_stats(kw["D"], torch.zeros_like(kw["D_exp"]), kw["row"])
     shift = kw["D_exp"].to(torch.float64) * math.log(2)
     return delta.log() + shift, mu.log() + shift
@@ -161,7 +161,7 @@ def explore_figure(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth:
     delta, log10_delta = c["delta"].ravel(), c["log_delta"].ravel() / LOG10
     finite = log10_delta[np.isfinite(log10_delta)]
     on_log = finite.size > 0 and finite.max() - finite.min() > 3
-    ax_delta.hist(log10_delta[np.isfinite(log10_delta)] if on_log else delta, bins=40, color="C2", alpha=0.7,
+    ax_delta.hist(finite if on_log else delta, bins=40, color="C2", alpha=0.7,
                   label=f"{delta.size} steps" + (f" ({delta.size - finite.size} with delta = 0 not drawn)"
                                                  if on_log and finite.size < delta.size else ""))
     at = (lambda v: math.log10(v) if v > 0 else -math.inf) if on_log else (lambda v: v)  # noqa: E731

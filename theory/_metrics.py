@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ._attention import symmetric_max_eigenvalue
 from ._backend import array_function, matmul
-from ._similarity import _scaled_parts, ldexp, pow2_exponent
+from ._similarity import _scaled_parts, larger_exponent, ldexp, pow2_exponent
 from ._split import SplitTokens
 from ._validate import check_tokens
 
@@ -122,10 +122,8 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
         raise ValueError(f"X must be a SplitTokens (theory.split_tokens); got {type(X).__name__}")
     # X 2^-e, e the larger part's exponent: its entries are of order 1 (each part's largest entry is in [1/2, 1)),
     # and every metric is scale-free (an exact power of two changes none of their digits)
-    # (a part that is exactly 0 has an arbitrary exponent and does not set e: common_scale's rule)
-    a, b = X.norms()
-    e = torch.where(a.value == 0, X.centred_exp,
-                    torch.where(b.value == 0, X.mean_exp, torch.maximum(X.mean_exp, X.centred_exp)))
+    a, b = X.norms()  # (a part that is exactly 0 does not set e)
+    e = larger_exponent(X.mean_exp, X.centred_exp, a.value == 0, b.value == 0)
     scaled = (ldexp(X.mean, (X.mean_exp - e)[..., None, None])
               + ldexp(X.centred, (X.centred_exp - e)[..., None, None])).to(torch.float64)  # shared by all three
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part

@@ -146,11 +146,16 @@ def part_norms(xbar: Tensor, centred: Tensor, e: Tensor, n: int) -> tuple[Scaled
     return ScaledNorm(a.value * math.sqrt(n), a.exp + e), ScaledNorm(b.value, b.exp + e)
 
 
+def larger_exponent(ea: Tensor, eb: Tensor, a_zero: Tensor, b_zero: Tensor) -> Tensor:
+    """The larger of two parts' exponents, a part that is exactly 0 left out: its exponent is arbitrary (it keeps
+    whatever it was given), and a zero mean part carrying a large one would flush the other part to 0."""
+    return torch.where(a_zero, eb, torch.where(b_zero, ea, torch.maximum(ea, eb)))
+
+
 def common_scale(a: ScaledNorm, b: ScaledNorm) -> tuple[Tensor, Tensor, Tensor]:
-    """(a, b, e) with a = a.value 2^(a.exp - e), b likewise, e the larger exponent: the larger is of order 1. A zero
-    norm's exponent is arbitrary (a part that is exactly 0 keeps whatever exponent it was given), so it never sets
-    e: else a zero mean part carrying a large exponent would flush the other part to 0 (NaN shares)."""
-    e = torch.where(a.value == 0, b.exp, torch.where(b.value == 0, a.exp, torch.maximum(a.exp, b.exp)))
+    """(a, b, e) with a = a.value 2^(a.exp - e), b likewise, e the larger exponent of a non-zero norm
+    (:func:`larger_exponent`): the larger is of order 1."""
+    e = larger_exponent(a.exp, b.exp, a.value == 0, b.value == 0)
     return ldexp(a.value, a.exp - e), ldexp(b.value, b.exp - e), e
 
 

@@ -41,12 +41,7 @@ def _tdiv_text(value: float, log10: float | None) -> str:
 def family_params(cfg: Fig3Config | dict) -> str:
     """The parameters that define the run's attention ensemble, as text: 'beta = 4', 'alpha = 0.5', ..."""
     get = (lambda k: cfg[k]) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
-    attention = get("attention")
-    if attention == "dirichlet":
-        return f"alpha = {get('alpha'):g}"
-    if attention == "banded":
-        return f"beta = {get('beta'):g}, window = {get('window')}"
-    return "" if attention in ("symmetric", "data") else f"beta = {get('beta'):g}"
+    return ", ".join(f"{k} = {get(k):g}" for k in Fig3Config.ENSEMBLE_PARAMS[get("attention")])
 
 
 def fig3_findings(result: FigureResult) -> dict:

@@ -354,6 +354,14 @@ def _norm_placement(seen: list[dict]) -> str:
     return verdicts.pop() if len(verdicts) == 1 else "norm placement differs between blocks"
 
 
+def _recording(store: dict):
+    """A forward hook (``with_kwargs``) that keeps a block's input hidden state and its output in ``store``."""
+    def hook(module, args, kwargs, output):  # noqa: ARG001
+        store["in"] = args[0] if args else kwargs.get("hidden_states")
+        store["out"] = _first(output)
+    return hook
+
+
 def _find_blocks(loaded: LoadedModel, enc: dict) -> tuple[list | None, Tensor]:
     """``(blocks, attention)``: the first of ``loaded.candidates`` whose module k takes ``hidden_states[k]`` and,
     but for the last (a final norm may follow it), returns ``hidden_states[k + 1]``, seen in one forward pass on
@@ -361,13 +369,7 @@ def _find_blocks(loaded: LoadedModel, enc: dict) -> tuple[list | None, Tensor]:
     attention modules, whose outputs are not the hidden states."""
     seen = [[{} for _ in c] for c in loaded.candidates]
 
-    def on_block(i, k):
-        def hook(module, args, kwargs, output):  # noqa: ARG001
-            seen[i][k]["in"] = args[0] if args else kwargs.get("hidden_states")
-            seen[i][k]["out"] = _first(output)
-        return hook
-
-    hooks = [b.register_forward_hook(on_block(i, k), with_kwargs=True)
+    hooks = [b.register_forward_hook(_recording(seen[i][k]), with_kwargs=True)
              for i, c in enumerate(loaded.candidates) for k, b in enumerate(c)]
     try:
         hidden, attention = _forward(loaded, enc)  # (1, L + 1, m, d), (1, L, H, m, m)
@@ -404,12 +406,6 @@ def inspect_structure(loaded: LoadedModel, text: str, *, max_tokens: int) -> Str
     family = next((s for s in SUBLAYERS if all(s.applies(b) for b in blocks)), None)
     hooks = []
 
-    def on_block(k):
-        def hook(module, args, kwargs, output):  # noqa: ARG001
-            seen[k]["in"] = args[0] if args else kwargs.get("hidden_states")
-            seen[k]["out"] = _first(output)
-        return hook
-
     def on_norm(k):
         return lambda module, args, output: seen[k]["norms"].append((_first(args), _first(output)))  # noqa: ARG005
 
@@ -418,7 +414,7 @@ def inspect_structure(loaded: LoadedModel, text: str, *, max_tokens: int) -> Str
 
     try:
         for k, block in enumerate(blocks):
-            hooks.append(block.register_forward_hook(on_block(k), with_kwargs=True))
+            hooks.append(block.register_forward_hook(_recording(seen[k]), with_kwargs=True))
             for m in block.modules():
                 if m is not block and "norm" in type(m).__name__.lower():
                     hooks.append(m.register_forward_hook(on_norm(k)))

@@ -197,14 +197,13 @@ def render_sweep_findings(f: dict) -> str:
         # fails where some point is off by more than 10% with its whole 95% interval; holds where every point is
         # within 10% with its whole interval; else the sampling leaves it open (a sweep of few trials)
         fails = [p for p in outside if off(p)[0] - off(p)[1] > _LAW_FAILS]
+        far = max(outside, key=lambda p: off(p)[0])  # the largest gap, the one quoted where none fails
         if fails:
             text += f" Outside it the law fails as stated: {at(max(fails, key=factor))}."
         elif all(sum(off(p)) <= _LAW_FAILS for p in outside):  # measured to hold where not claimed: say so
-            worst = max(outside, key=lambda p: off(p)[0])
-            text += (f" Outside its claimed regime it still holds at these points, to {sig(100 * off(worst)[0])}% at "
-                     f"worst: {at(worst)}.")
+            text += (f" Outside its claimed regime it still holds at these points, to {sig(100 * off(far)[0])}% at "
+                     f"worst: {at(far)}.")
         else:
-            far = max(outside, key=lambda p: off(p)[0])  # the largest gap quoted is the largest gap
             text += (f" Outside its claimed regime the law is off by up to {sig(100 * off(far)[0])}% ({at(far)}); "
                      f"whether by more than {sig(100 * _LAW_FAILS)}% the 95% intervals leave open: more trials "
                      f"would tell.")
