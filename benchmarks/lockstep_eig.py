@@ -3,6 +3,7 @@ LAPACK's geev per matrix (torch and numpy) on five families of fig3-like matrice
 
     python benchmarks/lockstep_eig.py [--count 2048] [--tokens 32] [--rounds 5]
     python benchmarks/lockstep_eig.py --numba      # also the same lockstep algorithm compiled with numba (pip install -e ".[bench]")
+    python benchmarks/lockstep_eig.py --against REV --rounds 21   # the kernel against its source at a git revision
 
 Prints, per family, microseconds per matrix (best of ``--rounds``, the solvers alternated within each round),
 the speed-up against torch's geev (#13's target: >= 2.5x at n = 31), the agreement with LAPACK (median and
@@ -327,6 +328,56 @@ def symmetric_kernel(count: int, n: int, rounds: int) -> None:
           f"({min(lapack) / min(kernel):.1f}x); largest difference {err:.1e} of the largest eigenvalue")
 
 
+def against(rev: str, count: int, tokens: int, rounds: int) -> None:
+    """The kernel against its own source at git revision ``rev``, built alike, in the same process: for each family,
+    microseconds per matrix (best of ``rounds``) and the median of the paired per-round ratios, the two run
+    alternately, first one then the other (the machine's drift cancels in the pairs)."""
+    import subprocess
+    import tempfile
+
+    from theory import _lockstep
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        text = subprocess.run(["git", "show", f"{rev}:theory/_lockstep.c"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"cannot read theory/_lockstep.c at {rev!r}: {getattr(exc, 'stderr', '') or exc}")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "_lockstep.c"
+        source.write_text(text)
+        flags = [[*f, f"-DLANES={_lockstep.LANES}"] for f in _lockstep._FLAGS]
+        old, how = _lockstep.build(source, "lockstep-against", flags)
+    if old is None:
+        sys.exit(f"the kernel at {rev} did not build: {how}")
+    new = _lockstep._kernel()
+    old.lockstep_top.argtypes, old.lockstep_top.restype = new.lockstep_top.argtypes, new.lockstep_top.restype
+
+    def run(lib, C):
+        b, m = C.shape[:2]
+        re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
+        if lib.lockstep_top(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data, None,
+                            _lockstep.STRAGGLE, _lockstep.SMALL):
+            raise MemoryError("lockstep_top failed")
+        return np.hypot(re, im), ok.astype(bool)
+
+    print(f"the kernel in this checkout against theory/_lockstep.c at {rev} (n = {tokens}; {count} matrices per "
+          f"family; one thread; {rounds} rounds alternated), microseconds per matrix")
+    for name, C in _families(count, tokens).items():
+        times = {"this": [], rev: []}
+        for r in range(rounds):
+            for key, lib in ((("this", new), (rev, old)) if r % 2 else ((rev, old), ("this", new))):
+                t0 = time.perf_counter()
+                run(lib, C)
+                times[key].append((time.perf_counter() - t0) / count * 1e6)
+        (a, oka), (b, okb) = run(new, C), run(old, C)
+        both = oka & okb
+        rel = np.abs(a - b)[both] / np.maximum(b[both], 1e-300)
+        ratio = np.median(np.array(times["this"]) / np.array(times[rev]))
+        print(f"  {name:26s} this {min(times['this']):5.1f}  {rev} {min(times[rev]):5.1f}  this / {rev}: median "
+              f"{ratio:.3f}  rel. diff max {rel.max():.0e}  not converged {int((~oka).sum())} vs {int((~okb).sum())}")
+
+
 def main() -> None:
     import argparse
     import time
@@ -342,6 +393,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--numba", action="store_true", help="also time the numba variant")
     p.add_argument("--symmetric", action="store_true", help="only the symmetric kernel against torch's eigvalsh")
+    p.add_argument("--against", metavar="REV", help="only the kernel against its source at git revision REV, paired")
     a = p.parse_args()
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
@@ -349,6 +401,8 @@ def main() -> None:
     threadpool_limits(limits=1, user_api="blas")  # numpy's OpenBLAS too: torch.set_num_threads does not reach it
     if a.symmetric:
         return symmetric_kernel(a.count, a.tokens, a.rounds)
+    if a.against:
+        return against(a.against, a.count, a.tokens, a.rounds)
     if not _lockstep.available():
         sys.exit(f"the kernel is not available: {_lockstep.status()}")
     if a.numba:

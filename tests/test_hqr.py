@@ -4,6 +4,9 @@ Their source compiles as C for the CPU (one lane runs every index of a warp-para
 against LAPACK here, on every machine; on a machine with a GPU the CUDA build is checked against the CPU build
 and against LAPACK, and the engine's path against the CPU's."""
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 import torch
@@ -268,6 +271,21 @@ def test_a_gpu_load_that_fails_unexpectedly_raises_records_nothing_and_is_tried_
     monkeypatch.setitem(sys.modules, "cupy", None)  # now plainly not importable
     assert not _hqr.cuda_available()
     assert "CuPy is not installed" in _hqr.cuda_status()
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs CUDA's compiler nvcc (not a GPU)")
+@pytest.mark.parametrize("lanes", [32, 16, 8])
+def test_the_cuda_build_of_the_source_compiles_without_a_gpu(lanes, tmp_path):
+    # the C build above checks the algorithm on every machine; this compiles the CUDA build itself (as CuPy's
+    # NVRTC does on a GPU machine, for an H100) wherever nvcc is installed, so that an edit made where no GPU is
+    # lent cannot leave the GPU's kernels unbuildable, which would send every CUDA matrix to torch's solvers
+    from theory import _hqr
+
+    assert lanes in _hqr.LANE_CHOICES
+    cmd = ["nvcc", "--std=c++17", f"-DLANES={lanes}", "-arch=sm_90", "-Werror", "all-warnings", "-c", "-x", "cu",
+           str(_hqr._SOURCE), "-o", str(tmp_path / "hqr.o")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
 
 
 def _cupy_missing() -> bool:

@@ -2,7 +2,8 @@
  *
  * top_kernel: the eigenvalue of largest modulus of a small non-symmetric matrix: Householder reduction to upper
  *   Hessenberg form (reflectors as LAPACK's dlarfg, the column scaled by its largest entry), then the Francis
- *   double-shift QR of EISPACK's hqr with deflation and exceptional shifts, eigenvalues only.
+ *   double-shift QR of EISPACK's hqr with deflation and exceptional shifts, eigenvalues only (the shifts, the
+ *   first column of each step and the deflation test in LAPACK dlahqr's scaled form, as the CPU kernel's).
  * sym_max_kernel: the largest eigenvalue of a symmetric matrix: the same reduction (tridiagonal for a symmetric
  *   matrix), then multisection on Sturm counts, 32 points per round, one per lane.
  * error_kernel: the first-order error estimate of top_kernel's eigenvalue, from the Hessenberg form top_kernel
@@ -171,12 +172,13 @@ DEV int hqr_top(double *A, int m, int ld, int lane, double *re, double *im) {
     *im = 0.0;
     int nn = m - 1, its = 0;
     const int maxit = 30 * (m > 10 ? m : 10);  /* per eigenvalue, as LAPACK's dlahqr */
+    const double smlnum = 2.2250738585072014e-308 * (m / 2.220446049250313e-16);  /* DBL_MIN m / eps */
     while (nn >= 0) {
         int q = nn;
-        while (q >= 1) {
-            double ss = fabs(AT(q - 1, q - 1)) + fabs(AT(q, q));
+        while (q >= 1) {  /* a negligible subdiagonal: EISPACK's test, and dlahqr's (as the CPU kernel's) */
+            double ss = fabs(AT(q - 1, q - 1)) + fabs(AT(q, q)), h = fabs(AT(q, q - 1));
             if (ss == 0.0) ss = anorm;
-            if (fabs(AT(q, q - 1)) + ss == ss) break;
+            if (h + ss == ss || h <= smlnum) break;
             q--;
         }
         if (q >= 1) {  /* a negligible subdiagonal: set it to zero once every lane has read it */
@@ -210,26 +212,67 @@ DEV int hqr_top(double *A, int m, int ld, int lane, double *re, double *im) {
             continue;
         }
         if (its >= maxit) return 0;
-        if (its > 0 && its % 10 == 0) {  /* exceptional shift */
+        double c, d;  /* the shifts c +- i d, as the CPU kernel's (theory/_lockstep.c: shifts, first_column) */
+        if (its > 0 && its % 10 == 0) {  /* exceptional shift (EISPACK's, about the origin moved to x) */
             t += x;
             SYNC();
             PAR(i, 0, nn + 1) AT(i, i) -= x;
             SYNC();
             double ss = fabs(AT(nn, nn - 1)) + fabs(AT(nn - 1, nn - 2));
-            x = 0.75 * ss;
-            y = x;
-            w = -0.4375 * ss * ss;
+            c = 0.75 * ss;  /* EISPACK's x = y = 0.75 ss, w = -0.4375 ss^2: the pair 0.75 ss +- i sqrt(0.4375) ss */
+            d = 0.6614378277661477 * ss;
+        } else {
+            /* the trailing 2 x 2 block's eigenvalues, from the block divided by the sum of its moduli (no product
+             * of two entries: EISPACK's w underflowed below ~1e-154); a real pair replaced by twice the one
+             * nearer the corner, as dlahqr does */
+            double a = AT(nn - 1, nn - 1), b = AT(nn - 1, nn), e = AT(nn, nn - 1), f = x;
+            double s = fabs(a) + fabs(b) + fabs(e) + fabs(f);
+            if (s > 0.0) {  /* (all zero: c = d = 0) */
+                double rs = recip(s);
+                a = rs != 0.0 ? a * rs : a / s;
+                b = rs != 0.0 ? b * rs : b / s;
+                e = rs != 0.0 ? e * rs : e / s;
+                f = rs != 0.0 ? f * rs : f / s;
+            }
+            double tr = 0.5 * (a + f), det = (a - tr) * (f - tr) - b * e, rt = sqrt(fabs(det));
+            if (det >= 0.0) {
+                c = tr * s;
+                d = rt * s;
+            } else {
+                double r1 = tr + rt, r2 = tr - rt;
+                c = (fabs(r1 - f) <= fabs(r2 - f) ? r1 : r2) * s;
+                d = 0.0;
+            }
         }
         its++;
+        /* where the bulge starts: the largest mm in [q, nn - 2] with two consecutive small subdiagonal elements
+         * (EISPACK's test on the first column of (H - s1)(H - s2) times h21), else q. The test's cheap unscaled
+         * form underflows in windows below ~1e-154, so a start is taken only where vv, the side it compares
+         * with, is at least DBL_MIN / eps (there an underflowed u is negligible beside it, as the test asks);
+         * elsewhere the step starts at q, always valid (as the CPU kernel's) */
+        const double tiny = 2.2250738585072014e-308 / 2.220446049250313e-16;
         int mm = nn - 2;
-        double p = 0.0, qv = 0.0, rv = 0.0;
-        for (;;) {
-            /* the first column of (H - s1)(H - s2) from row mm, times h21 (dividing by h21, as Numerical
-             * Recipes does, overflows when h21 is tiny beside the shifts; only the direction is used) */
-            double z = AT(mm, mm), r = x - z, s2 = y - z, h21 = AT(mm + 1, mm);
-            p = r * s2 - w + AT(mm, mm + 1) * h21;
-            qv = h21 * (AT(mm + 1, mm + 1) - z - r - s2);
-            rv = h21 * AT(mm + 2, mm + 1);
+        for (; mm > q; mm--) {
+            double z = AT(mm, mm), h21 = AT(mm + 1, mm), h22 = AT(mm + 1, mm + 1), e = z - c;
+            double p = e * e + d * d + AT(mm, mm + 1) * h21;
+            double qv = h21 * (z + h22 - c - c), rv = h21 * AT(mm + 2, mm + 1);
+            double u = fabs(AT(mm, mm - 1)) * (fabs(qv) + fabs(rv));
+            double vv = fabs(p) * (fabs(AT(mm - 1, mm - 1)) + fabs(z) + fabs(h22));
+            if (u + vv == vv && vv >= tiny) break;
+        }
+        /* the first column from row mm, in dlahqr's scaled form: h21 and h11 - c divided by
+         * s = |h11 - c| + d + |h21| before any product, then the column scaled to unit 1-norm (only its direction
+         * is used). EISPACK's r s - w + h12 h21 multiplied a window's entries together: below ~1e-154 it
+         * underflowed, the step made no progress, and graded matrices did not converge */
+        double p, qv, rv;
+        {
+            double z = AT(mm, mm), h21 = AT(mm + 1, mm), ez = z - c;
+            double s = fabs(ez) + d + fabs(h21), rs = recip(s);  /* s >= |h21| > 0 */
+            double h = rs != 0.0 ? h21 * rs : h21 / s, es = rs != 0.0 ? ez * rs : ez / s;
+            double ds = rs != 0.0 ? d * rs : d / s;
+            p = h * AT(mm, mm + 1) + ez * es + d * ds;
+            qv = h * (z + AT(mm + 1, mm + 1) - c - c);
+            rv = h * AT(mm + 2, mm + 1);
             double ss = fabs(p) + fabs(qv) + fabs(rv);
             if (!(ss > 0.0)) {  /* all underflowed: any reflector is a valid similarity */
                 p = 0.0;
@@ -238,11 +281,6 @@ DEV int hqr_top(double *A, int m, int ld, int lane, double *re, double *im) {
                 ss = 1.0;
             }
             scale3(&p, &qv, &rv, ss);
-            if (mm == q) break;
-            double u = fabs(AT(mm, mm - 1)) * (fabs(qv) + fabs(rv));
-            double vv = fabs(p) * (fabs(AT(mm - 1, mm - 1)) + fabs(z) + fabs(AT(mm + 1, mm + 1)));
-            if (u + vv == vv) break;
-            mm--;
         }
         PAR(i, mm + 2, nn + 1) {
             AT(i, i - 2) = 0.0;

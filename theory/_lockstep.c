@@ -4,8 +4,9 @@
  *
  * LANES matrices travel together, stored lane-innermost: entry (i, j) of lane l is A[(i*m + j)*LANES + l], so
  * every row and column update of the Householder reduction to Hessenberg form and of the Francis double-shift
- * QR sweeps (EISPACK's hqr, Numerical Recipes' form, eigenvalues only; a real pair of shifts is replaced by
- * LAPACK dlahqr's double shift by the one nearer the corner) is one loop over lanes of compile-time
+ * QR sweeps (EISPACK's hqr, Numerical Recipes' form, eigenvalues only; the shifts and the first column of each
+ * step in LAPACK dlahqr's scaled form, a real pair of shifts replaced by its double shift by the one nearer the
+ * corner) is one loop over lanes of compile-time
  * length, which the compiler turns into SIMD instructions with the lane's scalars in registers. Each lane keeps
  * its own active window, shifts, deflations and iteration count; a lane whose step is elsewhere is masked by
  * an identity reflector. The loops run over the union of the lanes' windows, a valid similarity transform of
@@ -138,14 +139,81 @@ static inline void record(lane_state *st, double re, double im) {
     }
 }
 
+/* A power of two within a factor of 2 of 1 / s, for s >= 0 (2^1023 for s below DBL_MIN; 2^-1022 for inf or NaN):
+ * an exact scale for quantities of size s, from s's exponent bits, so no division (measured: dividing made the
+ * kernel 12-20% slower) and the lane loops still vectorise */
+static inline __attribute__((always_inline)) double scale_of(double s) {
+    uint64_t u;
+    memcpy(&u, &s, sizeof u);
+    int64_t e = 2046 - (int64_t)(u >> 52 & 0x7ff);
+    uint64_t r = (uint64_t)(e < 1 ? 1 : e) << 52;
+    double x;
+    memcpy(&x, &r, sizeof x);
+    return x;
+}
+
+/* 1 / scale_of(s), exactly (2^-1023, a subnormal, for s below DBL_MIN), also without a division */
+static inline __attribute__((always_inline)) double unscale_of(double s) {
+    uint64_t u;
+    memcpy(&u, &s, sizeof u);
+    int64_t e = 2046 - (int64_t)(u >> 52 & 0x7ff);
+    int64_t b = 2046 - (e < 1 ? 1 : e);
+    uint64_t r = b >= 1 ? (uint64_t)b << 52 : (uint64_t)1 << 51;
+    double x;
+    memcpy(&x, &r, sizeof x);
+    return x;
+}
+
+/* The shifts of a QR step, c +- i d (d >= 0): the eigenvalues of the trailing 2 x 2 block [[a, b], [e, f]], as
+ * LAPACK's dlahqr computes them, from the block scaled by about 1 / (|a| + |b| + |e| + |f|) first (a power of two:
+ * exact), so that no product of two entries is formed (EISPACK's w = b e underflows in windows below ~1e-154).
+ * A real pair is replaced by twice the one nearer f (d = 0), as dlahqr does (measured: about 4% less time at
+ * beta 1000, the other families within the spread). */
+static inline void shifts(double a, double b, double e, double f, double *c, double *d) {
+    double rs = scale_of(fabs(a) + fabs(b) + fabs(e) + fabs(f)), s = 1.0 / rs; /* exact: powers of two */
+    a *= rs;
+    b *= rs;
+    e *= rs;
+    f *= rs;
+    double tr = 0.5 * (a + f), det = (a - tr) * (f - tr) - b * e, rt = sqrt(fabs(det));
+    if (det >= 0.0) {
+        *c = tr * s;
+        *d = rt * s;
+    } else {
+        double r1 = tr + rt, r2 = tr - rt;
+        *c = (fabs(r1 - f) <= fabs(r2 - f) ? r1 : r2) * s;
+        *d = 0.0;
+    }
+}
+
+/* The first column (p, q, r) of (H - s1)(H - s2) below row mm - 1 for the shifts c +- i d, in dlahqr's form, its
+ * direction only (the reflector is homogeneous in it): h21 and h11 - c are scaled by about 1 / s,
+ * s = |h11 - c| + d + |h21|, before any product, so that a window's entries are never multiplied together, and the
+ * column then to 1-norm in [1, 2). EISPACK's r s - w + h12 h21 was such a product: below ~1e-154 it underflowed,
+ * the step made no progress or started at the wrong row, and 9 of 64 graded 12 x 12 matrices (entries spanning
+ * 1e-100) and all 64 at 20 x 20 did not converge. (0, 0, 1) where everything underflowed (any reflector is a
+ * valid similarity). */
+static inline __attribute__((always_inline)) void first_column(double h11, double h12, double h21, double h22,
+                                                              double h32, double c, double d, double *p,
+                                                              double *q, double *r) {
+    double e = h11 - c, rs = scale_of(fabs(e) + d + fabs(h21));
+    double h = h21 * rs, es = e * rs, ds = d * rs;
+    double v1 = h * h12 + e * es + d * ds, v2 = h * (h11 + h22 - c - c), v3 = h * h32;
+    double t = fabs(v1) + fabs(v2) + fabs(v3), rt = scale_of(t);
+    int some = t > 0.0;
+    *p = some ? v1 * rt : 0.0;
+    *q = some ? v2 * rt : 0.0;
+    *r = some ? v3 * rt : 1.0;
+}
+
 /* Deflate lane l (1x1 and 2x2 blocks at the bottom of its window) until it needs a QR step (returns 1 and sets
- * its window's start and the shifts' parameters x, y, w) or is done or failed (returns 0). neg[q][l]: whether
+ * its window's start and the shifts c +- i d) or is done or failed (returns 0). neg[q][l]: whether
  * lane l's subdiagonal entry (q, q-1) is negligible (computed for all lanes at once by qr_phase). */
 static void qr_one(int m, double *restrict A, lane_state *st, int maxit, int small);
 
 static inline __attribute__((always_inline)) int settle(int m, double *restrict A, const int L, int l, int small,
-                                                        lane_state *st, int maxit, double *x0, double *y0,
-                                                        double *w0, unsigned char neg[][LANES]) {
+                                                        lane_state *st, int maxit, double *c0, double *d0,
+                                                        unsigned char neg[][LANES]) {
     while (st->nn >= 0 && !st->failed) {
         int n1 = st->nn, q = n1;
         while (q >= 1 && !neg[q][l]) --q;
@@ -195,30 +263,20 @@ static inline __attribute__((always_inline)) int settle(int m, double *restrict 
             st->failed = 1;
             return 0;
         }
-        if (st->its > 0 && st->its % 10 == 0) { /* exceptional shift */
+        /* the shifts c +- i d (d >= 0): a complex pair, or twice the same real shift */
+        double c, d;
+        if (st->its > 0 && st->its % 10 == 0) { /* exceptional shift (EISPACK's, about the origin moved to x) */
             st->t += x;
             for (int i = 0; i <= n1; ++i) A[AI(i, i) + l] -= x;
             double ss = fabs(A[AI(n1, n1 - 1) + l]) + fabs(A[AI(n1 - 1, n1 - 2) + l]);
-            x = 0.75 * ss;
-            y = x;
-            w = -0.4375 * ss * ss;
-        } else {
-            /* the trailing 2 x 2 block's eigenvalues are the shifts; where they are real, LAPACK's dlahqr shifts
-             * twice by the one nearer H(n1, n1) (measured: about 4% less time at beta 1000, the other families
-             * within the spread) */
-            double p = 0.5 * (y - x), qq = p * p + w;
-            if (qq >= 0.0) {
-                double s = x + p - copysign(sqrt(qq), p);
-                x = s;
-                y = s;
-                w = 0.0;
-            }
-        }
+            c = 0.75 * ss; /* EISPACK's x = y = 0.75 ss, w = -0.4375 ss^2: the pair 0.75 ss +- i sqrt(0.4375) ss */
+            d = 0.6614378277661477 * ss;
+        } else
+            shifts(y, A[AI(n1 - 1, n1) + l], A[AI(n1, n1 - 1) + l], x, &c, &d);
         st->its++;
         st->lo = q;
-        *x0 = x;
-        *y0 = y;
-        *w0 = w;
+        *c0 = c;
+        *d0 = d;
         return 1;
     }
     return 0;
@@ -231,7 +289,7 @@ typedef void (*qr_fn)(int, double *restrict, lane_state *, int, int);
 static inline __attribute__((always_inline)) void qr_phase(int m, double *restrict A, const int L,
                                                            lane_state *st, int maxit, int straggle, int small,
                                                            qr_fn alone) {
-    double sp[LANES], sq[LANES], sr[LANES];
+    double sp[LANES], sq[LANES], sr[LANES], sc[LANES], sd[LANES];
     double rx[LANES], ry[LANES], rz[LANES], rq[LANES], rr[LANES];
     int lo[LANES], start[LANES], nn[LANES];
     double spare[LANES];
@@ -254,19 +312,28 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
                 return;
             }
         }
-        /* which subdiagonal entries are negligible (EISPACK's test), for every lane at once: settle's scans read
-         * this instead of the matrix (the entries it reads do not change until the next sweep) */
+        /* which subdiagonal entries are negligible, for every lane at once: settle's scans read this instead of
+         * the matrix (the entries it reads do not change until the next sweep). EISPACK's test, and LAPACK
+         * dlahqr's: below DBL_MIN m / eps, which beside the matrix's largest entry in [1/2, 1) is far below its
+         * rounding (without it, windows of subnormal numbers did not converge: graded 20 x 20 matrices spanning
+         * 1e-200) */
         int top = 0;
-        for (int l = 0; l < L; ++l) top = st[l].nn > top ? st[l].nn : top;
+        const double smlnum = DBL_MIN * (m / DBL_EPSILON);
+        double anorm[LANES]; /* the lanes' norms side by side, so this loop vectorises (from st it did not) */
+        for (int l = 0; l < L; ++l) {
+            top = st[l].nn > top ? st[l].nn : top;
+            anorm[l] = st[l].anorm;
+        }
         for (int q = 1; q <= top; ++q)
             for (int l = 0; l < L; ++l) {
-                double ss = fabs(A[AI(q - 1, q - 1) + l]) + fabs(A[AI(q, q) + l]);
-                ss = ss == 0.0 ? st[l].anorm : ss;
-                neg[q][l] = fabs(A[AI(q, q - 1) + l]) + ss == ss;
+                double ss = fabs(A[AI(q - 1, q - 1) + l]) + fabs(A[AI(q, q) + l]), h = fabs(A[AI(q, q - 1) + l]);
+                ss = ss == 0.0 ? anorm[l] : ss;
+                h = h <= smlnum ? 0.0 : h;
+                neg[q][l] = h + ss == ss;
             }
         int active = 0, kmin = m, kmax = -1, ilo = m;
         for (int l = 0; l < L; ++l) {
-            int go = settle(m, A, L, l, small, &st[l], maxit, &sp[l], &sq[l], &sr[l], neg);
+            int go = settle(m, A, L, l, small, &st[l], maxit, &sc[l], &sd[l], neg);
             if (go) {
                 ++active;
                 if (st[l].nn - 1 > kmax) kmax = st[l].nn - 1;
@@ -277,37 +344,29 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
         }
         if (active == 0) return;
         /* where each lane's bulge starts: the largest mm in [lo, nn - 2] with two consecutive small subdiagonal
-         * elements (EISPACK's test, scale-free, so the first column of (H - s1)(H - s2) is taken times h21:
-         * Numerical Recipes divides by h21, which overflows when h21 is tiny beside the shifts), else lo.
-         * One branch-free pass over the union of the windows serves every lane. */
+         * elements, else lo. EISPACK's test on the first column times h21 (below: (p, qv, rv)), in its cheap
+         * unscaled form, which underflows in windows below ~1e-154; so a start is taken only where vv, the side
+         * the test compares with, is at least DBL_MIN / eps: there an underflowed u (< DBL_MIN) is negligible
+         * beside it, as the test asks. Elsewhere the step starts at lo, always valid (measured: the scaled form
+         * of first_column here made the kernel 5-9% slower). One branch-free pass over the union of the windows
+         * serves every lane. */
         for (int l = 0; l < L; ++l) start[l] = lo[l];
+        const double tiny = DBL_MIN / DBL_EPSILON;
         for (int mm = ilo + 1; mm <= kmax - 1; ++mm)
             for (int l = 0; l < L; ++l) {
-                double z = A[AI(mm, mm) + l], r = sp[l] - z, s2 = sq[l] - z, h21 = A[AI(mm + 1, mm) + l];
-                double h22 = A[AI(mm + 1, mm + 1) + l];
-                double p = r * s2 - sr[l] + A[AI(mm, mm + 1) + l] * h21;
-                double qv = h21 * (h22 - z - r - s2), rv = h21 * A[AI(mm + 2, mm + 1) + l];
+                double z = A[AI(mm, mm) + l], h21 = A[AI(mm + 1, mm) + l], h22 = A[AI(mm + 1, mm + 1) + l];
+                double e = z - sc[l], p = e * e + sd[l] * sd[l] + A[AI(mm, mm + 1) + l] * h21;
+                double qv = h21 * (z + h22 - sc[l] - sc[l]), rv = h21 * A[AI(mm + 2, mm + 1) + l];
                 double u = fabs(A[AI(mm, mm - 1) + l]) * (fabs(qv) + fabs(rv));
                 double vv = fabs(p) * (fabs(A[AI(mm - 1, mm - 1) + l]) + fabs(z) + fabs(h22));
-                int here = (mm > lo[l]) & (mm <= nn[l] - 2) & (u + vv == vv);
+                int here = (mm > lo[l]) & (mm <= nn[l] - 2) & (u + vv == vv) & (vv >= tiny);
                 start[l] = here ? mm : start[l];
             }
         for (int l = 0; l < L; ++l) {
             if (nn[l] < 0) continue;
             int mm = start[l];
-            double z = A[AI(mm, mm) + l], r = sp[l] - z, s2 = sq[l] - z, h21 = A[AI(mm + 1, mm) + l];
-            double p = r * s2 - sr[l] + A[AI(mm, mm + 1) + l] * h21;
-            double qv = h21 * (A[AI(mm + 1, mm + 1) + l] - z - r - s2), rv = h21 * A[AI(mm + 2, mm + 1) + l];
-            double ss = fabs(p) + fabs(qv) + fabs(rv);
-            if (!(ss > 0.0)) { /* all underflowed: any reflector is a valid similarity */
-                p = 0.0;
-                qv = 0.0;
-                rv = 1.0;
-                ss = 1.0;
-            }
-            sp[l] = p / ss;
-            sq[l] = qv / ss;
-            sr[l] = rv / ss;
+            first_column(A[AI(mm, mm) + l], A[AI(mm, mm + 1) + l], A[AI(mm + 1, mm) + l], A[AI(mm + 1, mm + 1) + l],
+                         A[AI(mm + 2, mm + 1) + l], sc[l], sd[l], &sp[l], &sq[l], &sr[l]);
             if (mm < kmin) kmin = mm;
         }
         /* one Francis sweep for every active lane, k over the union of their bulge paths */
@@ -322,14 +381,16 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
                 int first = k == start[l], last = k == nn[l] - 1;
                 double pb = c0[l], qb = c1[l], r2 = c2[l];
                 double rb = last ? 0.0 : r2;
-                double xb = fabs(pb) + fabs(qb) + fabs(rb);
-                double xinv = 1.0 / (xb != 0.0 ? xb : 1.0);
-                double p = first ? sp[l] : pb * xinv, qv = first ? sq[l] : qb * xinv, rv = first ? sr[l] : rb * xinv;
-                double x = first ? 1.0 : xb;
+                /* the column scaled by a power of two to 1-norm in [1, 2) (the first column comes so), so its
+                 * norm neither overflows nor underflows; x undoes the scaling exactly. One division serves both
+                 * reciprocals: |ss pp| is in [1/3, 8). (Measured: 3 divisions here were 6% of the time) */
+                double xb = fabs(pb) + fabs(qb) + fabs(rb), xs = scale_of(xb);
+                double p = first ? sp[l] : pb * xs, qv = first ? sq[l] : qb * xs, rv = first ? sr[l] : rb * xs;
+                double x = first ? 1.0 : unscale_of(xb);
                 double nrm = sqrt(p * p + qv * qv + rv * rv);
                 double ss = p < 0.0 ? -nrm : nrm;
                 int ok = act & (ss != 0.0);
-                double sinv = 1.0 / (ok ? ss : 1.0), pp = p + ss, pinv = 1.0 / (pp != 0.0 ? pp : 1.0);
+                double pp = p + ss, inv = 1.0 / (ok ? ss * pp : 1.0), sinv = pp * inv, pinv = ss * inv;
                 rx[l] = ok ? pp * sinv : 0.0;
                 ry[l] = ok ? qv * sinv : 0.0;
                 rz[l] = ok ? rv * sinv : 0.0;
