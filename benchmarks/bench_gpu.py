@@ -41,11 +41,13 @@ from simulations import Fig3Config, simulate_fig3  # noqa: E402
 # is float rounding and two runs' means differ by their summation order (|z| = 12 between two CPU runs of other
 # blocks); log_t_div carries the same quantity to full precision.
 # The stored H100 runs (benchmarks/measured/gpu-h100*.json) compared the first seven; the last four were added
-# later, unmeasured until a GPU runs this again. Not stable_rank and mean_cosine either, for t_sim's reason: they
-# saturate at 1 to within rounding as t_div falls (their spread is then rounding); the GPU's symmetric kernel they
-# go through is checked against LAPACK by tests/test_hqr.py.
+# later, unmeasured until a GPU runs this again, and so are the logs of the stable rank's and the mean cosine's
+# excesses (from the split parts), added later still. Not stable_rank and mean_cosine themselves, for t_sim's
+# reason: they saturate at 1 to within rounding as t_div falls (their spread is then rounding); the GPU's
+# symmetric kernel the stable rank goes through is checked against LAPACK by tests/test_hqr.py.
 COMPARED = ("log_t_div", "r_minus_1", "xi_ratio_minus_1", "delta", "sigma", "mu", "omega",
-            "t_div", "r_estimate_minus_1", "r_bound_minus_1", "dong_residual")
+            "t_div", "r_estimate_minus_1", "r_bound_minus_1", "dong_residual",
+            "log_stable_rank_minus_1", "log_one_minus_mean_cosine")
 
 
 def best_rate(fn, batch: torch.Tensor, device: str) -> float:

@@ -21,7 +21,9 @@ def test_fig3_writes_png_csv_and_json(tmp_path):
     header = (tmp_path / "fig3.csv").read_text().splitlines()[0]
     assert header == ",".join(CSV_COLUMNS)
     assert {r["metric"] for r in rows if r["step"] == 0} == {"t_sim", "t_div", "log_t_div", "stable_rank",
-                                                             "mean_cosine", "dong_residual"}
+                                                             "mean_cosine", "dong_residual", "stable_rank_minus_1",
+                                                             "log_stable_rank_minus_1", "one_minus_mean_cosine",
+                                                             "log_one_minus_mean_cosine"}
     assert max(r["step"] for r in rows) == 3 and all(r["count"] == 20 for r in rows)
     meta = json.loads((tmp_path / "fig3.json").read_text())
     assert meta["seed"] == 3 and meta["config"]["trials"] == 20 and meta["device"] == "cpu"

@@ -156,3 +156,100 @@ def test_split_mean_cosine_of_a_token_far_smaller_than_the_others_is_its_cosine_
     X = np.array([[1.0, 0.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 1e-170, 0.0, 0.0]])
     got = T.split_collapse_metrics(T.split_tokens(X))["mean_cosine"]
     assert float(got) == pytest.approx(-1 / 3, rel=1e-14)  # cos(x1, x2) = -1, the tiny token orthogonal to both
+
+
+def _split(m: np.ndarray, E: np.ndarray, k: int) -> T.SplitTokens:
+    """X = 1 m^T + 2^k E in split form, one matrix (m (1, d), E (n, d) centred, both of order 1)."""
+    f = lambda a: torch.from_numpy(a)[None]  # noqa: E731
+    return T.SplitTokens(f(m), f(E), torch.tensor([0.0], dtype=torch.float64),
+                         torch.tensor([float(k)], dtype=torch.float64))
+
+
+def _parts(seed: int, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    m, E = rng.standard_normal((1, d)), rng.standard_normal((n, d))
+    E -= E.mean(0)
+    return m / np.abs(m).max(), E / np.abs(E).max()
+
+
+def _exact_excesses(m: np.ndarray, E: np.ndarray, k: int, dps: int) -> tuple[float, float]:
+    """(ln(stable rank - 1), ln(1 - mean cosine)) of the X that (m, E, k) represents, in dps-digit arithmetic from
+    the definitions: the largest eigenvalue of X^T X (mpmath's symmetric solver) and the cosines of token pairs."""
+    import mpmath
+
+    with mpmath.workdps(dps):
+        n, d = E.shape
+        X = mpmath.matrix([[mpmath.mpf(m[0, j]) + mpmath.ldexp(mpmath.mpf(E[i, j]), k) for j in range(d)]
+                           for i in range(n)])
+        G = X.T * X
+        top = max(mpmath.eigsy(G, eigvals_only=True))
+        fro = sum(X[i, j] ** 2 for i in range(n) for j in range(d))
+        norms = [mpmath.sqrt(sum(X[i, j] ** 2 for j in range(d))) for i in range(n)]
+        cos = [sum(X[i, j] * X[l, j] for j in range(d)) / (norms[i] * norms[l])
+               for i in range(n) for l in range(n) if i != l]
+        return float(mpmath.log(fro / top - 1)), float(mpmath.log(1 - mpmath.fsum(cos) / len(cos)))
+
+
+@pytest.mark.parametrize("k", [-8, -30, -100, -160])
+@pytest.mark.parametrize("n, d, seed", [(4, 3, 0), (5, 7, 1), (8, 8, 2)])
+def test_excesses_keep_their_digits_near_collapse_against_high_precision(k, n, d, seed):
+    # stable rank - 1 and 1 - mean cosine are O(t_div) = O(2^(2k)): from the whole matrix (stable_rank - 1) they
+    # are rounding from 2^-27 on (0 or a few eps, even negative); from the split parts they keep their digits
+    m, E = _parts(seed, n, d)
+    S = _split(m, E, k)
+    got = T.split_collapse_metrics(S)
+    want_sr, want_cd = _exact_excesses(m, E, k, dps=40 + int(-k * 0.61))
+    # a log's absolute error is the value's relative error
+    assert float(got["log_stable_rank_minus_1"]) == pytest.approx(want_sr, abs=1e-13, rel=0)
+    assert float(got["log_one_minus_mean_cosine"]) == pytest.approx(want_cd, abs=1e-13, rel=0)
+    for name in ("stable_rank_minus_1", "one_minus_mean_cosine"):  # the values themselves where float64 holds them
+        assert float(got[name]) == pytest.approx(math.exp(float(got["log_" + name])), rel=1e-12)
+    if k <= -30:  # what the whole matrix gives instead: no digit of the excess
+        assert abs(float(got["stable_rank"]) - 1) < 1e-14 and float(got["stable_rank_minus_1"]) < 1e-17
+
+
+@pytest.mark.parametrize("n, d, seed", [(4, 3, 3), (6, 10, 4)])
+def test_excesses_from_the_parts_and_from_the_whole_matrix_agree_where_both_hold(n, d, seed):
+    # around the switch (t_div = 1e-4) both ways are valid: the parts' series and the whole matrix's ratio
+    from theory._metrics import _split_excesses
+
+    m, E = _parts(seed, n, d)
+    for k in (-3, -5, -7, -9):
+        S = _split(m, E, k)
+        whole = T.split_collapse_metrics(S)
+        kk = torch.tensor([float(k)], dtype=torch.float64)
+        sr, cd = _split_excesses(S.mean, S.centred, kk)
+        np.testing.assert_allclose(sr * 2.0 ** (2 * k), whole["stable_rank"] - 1, rtol=1e-9)
+        np.testing.assert_allclose(cd * 2.0 ** (2 * k), 1 - whole["mean_cosine"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [-200, -600, -1500])
+def test_excesses_scale_exactly_with_the_centred_part_past_the_float_range(k):
+    # t_div = 2^(2k) beyond float64 (data attention's chains reach ln t_div = -1e4): the logs stay finite, follow
+    # the centred part's exponent (2 ln 2 per unit of k; the first-order terms are exact there) and keep
+    # stable rank - 1 <= t_div / t_sim (the module's bound)
+    m, E = _parts(5, 6, 4)
+    ref = T.split_collapse_metrics(_split(m, E, -100))
+    got = T.split_collapse_metrics(_split(m, E, k))
+    for name in ("log_stable_rank_minus_1", "log_one_minus_mean_cosine"):
+        assert math.isfinite(float(got[name]))
+        assert float(got[name]) - float(ref[name]) == pytest.approx(2 * (k + 100) * math.log(2), rel=1e-14)
+    S = _split(m, E, k)
+    log_t = float(S.log_diversity())
+    assert float(got["log_stable_rank_minus_1"]) <= log_t + 1e-12 * abs(log_t)  # t_sim = 1 to rounding here
+
+
+def test_excesses_of_exactly_collapsed_and_of_rank_one_tokens():
+    m, E = _parts(6, 5, 3)
+    zero = T.split_collapse_metrics(_split(m, np.zeros_like(E), 7))  # E = 0: its exponent means nothing
+    for name in ("stable_rank_minus_1", "one_minus_mean_cosine"):
+        assert float(zero[name]) == 0 and float(zero["log_" + name]) == -math.inf
+    # tokens c_i m, all parallel but of different norms: rank one and every cosine 1, at any t_div
+    c = np.array([1.0, 2.0, 3.0, -0.5, 0.5])[:, None]
+    X = T.split_tokens(torch.from_numpy(c * m))
+    got = T.split_collapse_metrics(X)
+    assert float(got["stable_rank_minus_1"]) < 1e-15
+    assert float(got["mean_cosine"]) < 1  # the negative token: cosines -1 with it
+    near = T.split_collapse_metrics(_split(m, (c - c.mean()) * m / 3, -300))  # parallel, t_div ~ 2^-600
+    assert float(near["log_stable_rank_minus_1"]) < -600 * math.log(2) - 25  # 0 to rounding relative to t_div
+    assert float(near["log_one_minus_mean_cosine"]) < -600 * math.log(2) - 25

@@ -254,18 +254,19 @@ def test_an_in_regime_point_beyond_the_laws_10_percent_by_more_than_its_interval
 
 
 def test_a_sweep_map_of_values_equal_to_rounding_has_one_colour_and_says_so(tmp_path):
-    # stable rank and mean cosine saturate at 1: their maps spread 1e-14 of rounding over the whole colour map
+    # a saturated quantity (stable rank and mean cosine at 1, mapped before their excesses were) spread 1e-14 of
+    # rounding over the whole colour map
     import matplotlib
 
     matplotlib.use("Agg")
     from simulations.output.sweep_plot import plot_sweep
 
     results = [{"point": {"beta": b, "tokens": n},
-                "summary": {"mean_cosine_last": 1 - k * 1e-15, "delta_mean": 0.1 * k}}
+                "summary": {"t_div_ratio_per_layer": 1 - k * 1e-15, "delta_mean": 0.1 * k}}
                for k, (b, n) in enumerate([(0.5, 16), (0.5, 32), (2.0, 16), (2.0, 32)])]
     fig = plot_sweep("fig3", {"beta": [0.5, 2.0], "tokens": [16, 32]}, results, "t")
     by_title = {ax.get_title().split("\n")[0]: ax for ax in fig.axes if ax.get_title()}
-    flat, spread = by_title["mean cosine at the last layer"], by_title["mean delta (layers)"]
+    flat, spread = by_title["fitted linear rate: t_div factor per layer"], by_title["mean delta (layers)"]
     colours = flat.images[0].to_rgba(flat.images[0].get_array())
     assert np.ptp(colours.reshape(-1, 4), axis=0).max() == 0  # one colour
     assert "equal at every point to 1e-9" in flat.get_title()

@@ -6,12 +6,15 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
   $\|X\|_2^2 \ge \|X^T\mathbf 1\|^2/n = s\|X\|_F^2$, it obeys $1 \le$ stable_rank $\le 1/s = 1 + t/s$: token
   collapse ($t \to 0$) forces rank collapse, but not conversely: $X = u v^T$ with $u \not\parallel \mathbf 1$ has
   stable rank 1 and any $t$ (the metrics disagree on "collapse" exactly there). Computed as a ratio of order-1
-  numbers, it keeps its distance from 1 only to rounding: near collapse stable rank - 1 (= O(t)) and 1 - mean
-  cosine are lost below ~1e-16 (and stable rank may come out a rounding below 1); t_div, carried in split form,
-  keeps those digits.
+  numbers, it keeps its distance from 1 only to rounding: near collapse stable rank - 1 (= O(t)) is lost below
+  ~1e-16 (and stable rank may come out a rounding below 1). Its excess ``stable_rank_minus_1`` (and its natural
+  log, finite where it underflows) is computed from the split parts instead (:func:`_split_excesses`) and keeps
+  its digits however small t is.
 - ``mean_cosine`` (fig1, Noci et al., [CB]): mean of $\cos(x_i, x_j)$ over pairs $i \ne j$. With equal token
   norms (after LayerNorm) it is exactly $(ns - 1)/(n - 1) = 1 - \frac{n}{n-1} t$; with unequal norms it can be
-  far from it either way (a token of norm 0 has no cosine: NaN).
+  far from it either way (a token of norm 0 has no cosine: NaN). Its deficit ``one_minus_mean_cosine`` (and its
+  log) is computed from the split parts too: $1 - $ mean cosine $= \sum_i \|\hat x_i - \bar{\hat x}\|^2/(n-1)$
+  over the unit tokens $\hat x_i$, and $\hat x_i - \hat x_1$ is formed from the centred part alone.
 - ``dong_residual`` (Dong et al. 2021): $\|X - \mathbf 1\bar x^T\|_{1,\infty}/\|X\|_{1,\infty}$ with the
   composite norm $\|A\|_{1,\infty} = \sqrt{\|A\|_1\|A\|_\infty}$ (max column and max row absolute sums). Since
   $\|A\|_F/\sqrt{\min(n,d)} \le \|A\|_{1,\infty} \le (nd)^{1/4}\|A\|_F$, dong_residual$^2$ and t_div agree up to
@@ -20,10 +23,13 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
 
 ``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
 itself (so it keeps its digits however small it is), the other two from the whole matrix, where they are of
-order 1.
+order 1, and the two excesses from the parts where t_div < 1e-4 (from the whole matrix above it, where they
+lose at most ~1e4 eps t_div to rounding).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -31,12 +37,15 @@ from torch import Tensor
 from ._attention import symmetric_max_eigenvalue
 from ._backend import array_function, matmul
 from ._similarity import _scaled_parts, larger_exponent, ldexp, pow2_exponent
-from ._split import SplitTokens
+from ._split import SplitTokens, _normalised
 from ._validate import check_tokens
 
 __all__ = ["stable_rank", "mean_cosine", "dong_residual", "split_collapse_metrics", "COLLAPSE_METRICS"]
 
-COLLAPSE_METRICS = ("stable_rank", "mean_cosine", "dong_residual")
+COLLAPSE_METRICS = ("stable_rank", "mean_cosine", "dong_residual", "stable_rank_minus_1", "log_stable_rank_minus_1",
+                    "one_minus_mean_cosine", "log_one_minus_mean_cosine")
+SERIES_T_DIV = 1e-4  # below this t_div the excesses come from the split parts (_split_excesses)
+_SERIES_TERMS = 4  # of mu's series there: the next term is below (t_div / t_sim)^4 ~ 1e-16 of the first
 
 
 def _scaled(X: Tensor) -> Tensor:
@@ -110,10 +119,94 @@ def dong_residual(X: Tensor) -> Tensor:
     return _dong_residual(X)
 
 
+def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+    r"""(a, b) with stable rank - 1 $= 2^{2k} a$ and 1 - mean cosine $= 2^{2k} b$ of $X = \mathbf 1 m^T + 2^k E$
+    (float64 parts: ``mean`` $m$ ``(..., 1, d)``, ``centred`` $E$ ``(..., n, d)``, each of order 1) however small
+    $2^k$ is, where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-4).
+
+    Stable rank: with $a = \sqrt n\, m$ and $\alpha = \|a\|^2$, $X^T X = a a^T + E^T E$ ($\mathbf 1^T E = 0$), so
+    $\|X\|_F^2 = \alpha + \|E\|_F^2$ and $\|X\|_2^2 = \alpha + \mu$, $\mu = \sum_{j \ge 1}
+    a^T (E^T E)^j a/(\alpha + \mu)^j$ (the secular equation of $X X^T$ in the basis $\mathbf 1/\sqrt n$, $Q$):
+    stable rank - 1 $= (\|E\|_F^2 - \mu)/(\alpha + \mu)$, a difference of two numbers of the centred part's
+    size, never of two of order 1. $\mu$ by a few fixed-point steps on its series (terms fall by t_div / t_sim).
+
+    Cosines: with $w_i = 1/\|x_i\|$, $w_i - w_1 = 2^k\delta_i$, $\delta_i = (2 m\cdot(E_1 - E_i) + 2^k(\|E_1\|^2 -
+    \|E_i\|^2))/((\|x_1\| + \|x_i\|)\|x_i\|\|x_1\|)$ (from $\|x_1\|^2 - \|x_i\|^2$), the unit tokens' deviations
+    from their mean are $\hat x_i - \bar{\hat x} = 2^k H_i$, $H_i = m(\delta_i - \bar\delta) + w_i E_i -
+    \overline{wE}$, so 1 - mean cosine $= 2^{2k}\sum_i \|H_i\|^2/(n - 1)$.
+
+    Both are differences of numbers of the centred part's size: each is exact to about eps t_div, so to its own
+    rounding where it is of the order of t_div (its usual size: stable rank - 1 <= t_div/t_sim, and
+    1 - mean cosine = n/(n-1) t_div for tokens of equal norms); where the tokens are nearly parallel (X nearly of
+    rank one, or tokens differing in norm only) it is that small absolute error instead."""
+    n = centred.shape[-2]
+    one = torch.ones_like(k)
+    rho, rho2 = ldexp(one, k), ldexp(one, 2 * k)  # 0 where they underflow: they weigh higher orders only
+    mm = mean.square().sum((-2, -1))  # |m|^2
+    alpha = n * mm
+    m_dot = (centred @ mean.mT)[..., 0]  # m . E_i (..., n)
+    sq = torch.linalg.vector_norm(centred, dim=-1).square()  # |E_i|^2
+    fro = sq.sum(-1)  # in float64 whatever the chain's dtype: a float32 norm's rounding swamped ||E||^2 - mu
+    c = [n * m_dot.square().sum(-1)]  # c_j = a^T (E^T E)^j a: ||E a||^2 = n ||E m||^2, ||E^T E a||^2, ...
+    v = m_dot[..., :, None] * math.sqrt(n)
+    for j in range(1, _SERIES_TERMS):
+        v = centred.mT @ v if j % 2 else centred @ v
+        c.append(v.square().sum((-2, -1)))
+    nu = c[0] / alpha  # mu / 2^(2k)
+    for _ in range(3):
+        g = alpha + rho2 * nu
+        acc = torch.zeros_like(nu)
+        for cj in reversed(c[1:]):
+            acc = rho2 * (cj + acc) / g  # rho2 c2 / g + rho2^2 c3 / g^2 + ...
+        nu = (c[0] + acc) / g
+    sr = (fro - nu) / (alpha + rho2 * nu)
+    r = rho[..., None]
+    norms = torch.sqrt(mm[..., None] + r * (2 * m_dot + r * sq))  # ||x_i||, its parts of very different sizes
+    delta = (2 * (m_dot[..., :1] - m_dot) + r * (sq[..., :1] - sq)) / ((norms[..., :1] + norms) * norms * norms[..., :1])
+    w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
+    # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n) quantities
+    # and one product E^T w: no (..., n, d) temporary
+    fbar = (centred.mT @ w[..., None])[..., 0] / n
+    total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
+    return sr.clamp_min(0), total.clamp_min(0) / (n - 1)
+
+
+def _excess_metrics(X: SplitTokens, stable: Tensor, cosine: Tensor) -> dict[str, Tensor]:
+    """stable rank - 1 and 1 - mean cosine of X, and their natural logs (finite where they underflow), from the
+    parts where t_div < SERIES_T_DIV, else from ``stable`` and ``cosine`` (X's stable rank and mean cosine),
+    an excess a rounding below 0 counted as 0."""
+    a, b = X.norms()
+    mean_zero, centred_zero = a.value == 0, b.value == 0
+    k = torch.where(mean_zero | centred_zero, 0.0, X.centred_exp - X.mean_exp).to(torch.float64)
+    series = ~mean_zero & (X.shares()[1] < SERIES_T_DIV)
+    dtype = X.centred.dtype
+    wholes = {"stable_rank_minus_1": stable - 1, "one_minus_mean_cosine": 1 - cosine}
+    out = {}
+    if series.device.type == "cpu" and not bool(series.any()):  # no step near collapse: the parts are not needed
+        for name, whole in wholes.items():
+            whole = whole.to(torch.float64).clamp_min(0)
+            out[name], out["log_" + name] = whole.to(dtype), torch.log(whole).to(dtype)
+        return out
+    parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k)
+    for (name, whole), part in zip(wholes.items(), parts):
+        whole = whole.to(torch.float64).clamp_min(0)
+        out[name] = torch.where(series, ldexp(part, 2 * k), whole).to(dtype)
+        out["log_" + name] = torch.where(series, torch.log(part) + 2 * k * _LN2, torch.log(whole)).to(dtype)
+    return out
+
+
+_LN2 = math.log(2.0)
+
+
 def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
-    """The three metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
+    """The metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
     G = _gram(X)  # one Gram for stable rank and, where it is the token Gram (n <= d), mean cosine
-    return {"stable_rank": _stable_rank(X, G), "mean_cosine": _mean_cosine(X, G), "dong_residual": _dong_residual(X)}
+    out = {"stable_rank": _stable_rank(X, G), "mean_cosine": _mean_cosine(X, G), "dong_residual": _dong_residual(X)}
+    xbar, centred, e = _scaled_parts(X)  # X in split form, as theory.split_tokens makes it (unchecked here)
+    mean, mean_exp = _normalised(xbar, e)
+    centred, centred_exp = _normalised(centred, e)
+    split = SplitTokens(mean, centred, mean_exp, centred_exp)
+    return {**out, **_excess_metrics(split, out["stable_rank"], out["mean_cosine"])}
 
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
@@ -130,5 +223,6 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     dtype = X.centred.dtype
     dong = ldexp(num / _composite(scaled), (X.centred_exp - e).to(torch.float64)).to(dtype)
     G = _gram(scaled, scaled)
-    return {"stable_rank": _stable_rank(scaled, G).to(dtype), "mean_cosine": _mean_cosine(scaled, G).to(dtype),
-            "dong_residual": dong}
+    stable, cosine = _stable_rank(scaled, G), _mean_cosine(scaled, G)
+    return {"stable_rank": stable.to(dtype), "mean_cosine": cosine.to(dtype), "dong_residual": dong,
+            **_excess_metrics(X, stable, cosine)}

@@ -29,10 +29,14 @@ SUMMARY_LABELS = {
     "stable_rank_last": "stable rank at the last layer",
     "dong_residual_last": "Dong residual at the last layer",
     "mean_cosine_last": "mean cosine at the last layer",
+    "stable_rank_minus_1_last": "stable rank - 1 at the last layer",
+    "one_minus_mean_cosine_last": "1 - mean cosine at the last layer",
 }
 # t_sim at the last layer is shown as its complement t_div (exact, on a log scale): near 1, t_sim's own digits
 # are all 9s and a colour map cannot tell the points apart
-_UNPLOTTED = ("t_sim_last", "delta_ci_halfwidth")  # the half-width qualifies the findings' prose, not a map
+# the half-width qualifies the findings' prose, not a map; stable rank and mean cosine are mapped as their
+# excesses over 1 (below 1 for the cosine), exact where they read 1.00 (a map of 1.00s tells nothing)
+_UNPLOTTED = ("t_sim_last", "delta_ci_halfwidth", "stable_rank_last", "mean_cosine_last")
 _PAIRS = {"delta_mean": "delta_predicted", "t_div_last_tau": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
 
 

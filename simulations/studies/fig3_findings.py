@@ -70,6 +70,9 @@ def fig3_findings(result: FigureResult) -> dict:
         "family": family_params(result.config), "delta_prediction": c.get("delta_prediction"),
         "dong_residual_last": q.means("dong_residual")[L], "stable_rank_first": q.means("stable_rank")[0],
         "stable_rank_last": q.means("stable_rank")[L], "mean_cosine_last": q.means("mean_cosine")[L],
+        **{f"{m}_last": q.means(m)[L] for m in ("stable_rank_minus_1", "one_minus_mean_cosine")},
+        **{f"log10_{m}_last": q.means(f"log_{m}")[L] / _LOG10 for m in ("stable_rank_minus_1", "one_minus_mean_cosine")},
+        "t_div_over_t_sim_last": t_div[L] / q.means("t_sim")[L],
     })
 
 
@@ -101,7 +104,17 @@ def render_fig3_findings(f: dict) -> str:
             f"{sig(f['r_minus_1_first'])} against C6's estimate {sig(f['r_estimate_minus_1_first'])} and bound "
             f"{sig(f['r_bound_minus_1_first'])}; at layer {L} r - 1 = {sig(f['r_minus_1_last'])} (estimate "
             f"{sig(f['r_estimate_minus_1_last'])}, bound {sig(f['r_bound_minus_1_last'])}): the layer mean of r is "
-            f"{vs_bound}, {_c6_text(f, 'yet ')}. {_uncertain_text(f)} {_xi_text(f)} {_c2_text(f)}")
+            f"{vs_bound}, {_c6_text(f, 'yet ')}. {_uncertain_text(f)} {_xi_text(f)} {_c2_text(f)}"
+            f"{_literature_excess_text(f)}")
+
+
+def _literature_excess_text(f: dict) -> str:
+    """The default run's sentence on the literature's metrics near collapse (records from before the excesses
+    were computed: none)."""
+    if "stable_rank_minus_1_last" not in f:
+        return ""
+    return (f" At layer {f['depth']} the stable rank and the mean cosine read {sig(f['stable_rank_last'], 3)} and "
+            f"{sig(f['mean_cosine_last'], 3)}{_excess_text(f)}.")
 
 
 _FAMILY_NAMES = {"causal": "causal softmax attention (a decoder's mask)", "dirichlet": "Dirichlet rows",
@@ -126,8 +139,27 @@ def _render_family(f: dict, t0: float, falls: str, fitted: str, kept: str, vs_bo
             f"to {falls}; {fitted}; {kept}. {delta[0].upper() + delta[1:]}. {_upper_first(_c6_text(f, ''))}, and "
             f"the layer mean of r is {vs_bound}. On the same trajectories the literature's metrics read: stable rank "
             f"from {sig(f['stable_rank_first'])} to {sig(f['stable_rank_last'], 3)}, Dong et al.'s residual "
-            f"{sig(f['dong_residual_last'])} and mean cosine {sig(f['mean_cosine_last'], 3)} at layer {f['depth']}. "
-            f"{_uncertain_text(f)}")
+            f"{sig(f['dong_residual_last'])} and mean cosine {sig(f['mean_cosine_last'], 3)} at layer {f['depth']}"
+            f"{_excess_text(f)}. {_uncertain_text(f)}")
+
+
+def _excess_text(f: dict) -> str:
+    """The excesses the split form keeps where stable rank and mean cosine read 1 (records from before they were
+    computed have none: nothing)."""
+    if "stable_rank_minus_1_last" not in f:
+        return ""
+    sr = _excess(f["stable_rank_minus_1_last"], f["log10_stable_rank_minus_1_last"])
+    cd = _excess(f["one_minus_mean_cosine_last"], f["log10_one_minus_mean_cosine_last"])
+    bound = f["t_div_over_t_sim_last"]
+    below = "" if bound == 0 else f", under its bound t_div/t_sim = {sig(bound)}"
+    return f"; computed from the split parts, stable rank - 1 is {sr} there{below}, and 1 - mean cosine {cd}"
+
+
+def _excess(value: float, log10: float) -> str:
+    """A mean excess, or 1e<mean log10> where it underflowed to 0 while its log stayed finite."""
+    if value == 0 and math.isfinite(log10):
+        return f"1e{log10:.0f} (geometric mean)"
+    return sig(value)
 
 
 def _c6_text(f: dict, lead: str) -> str:

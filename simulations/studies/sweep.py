@@ -83,7 +83,10 @@ def _fig3_summary(result: FigureResult) -> dict[str, float]:
             "t_sim_last": _last(result, "t_sim"), "t_div_last": _last(result, "t_div"),
             # the literature's metrics at the last layer, on the same trajectories
             "stable_rank_last": _last(result, "stable_rank"), "dong_residual_last": _last(result, "dong_residual"),
-            "mean_cosine_last": _last(result, "mean_cosine")}
+            "mean_cosine_last": _last(result, "mean_cosine"),
+            # and their excesses, from the split parts: what still tells collapsing chains apart where both read 1
+            "stable_rank_minus_1_last": _last(result, "stable_rank_minus_1"),
+            "one_minus_mean_cosine_last": _last(result, "one_minus_mean_cosine")}
 
 
 def _fig2_summary(result: FigureResult) -> dict[str, float]:

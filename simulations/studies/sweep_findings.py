@@ -83,6 +83,15 @@ def _measured_text(p: dict) -> str:
 _LAW_FAILS = 0.1  # a law off by more than this (relatively) outside its regime fails there; the regimes hold to it
 
 
+def _excess(summary: dict, metric: str) -> float:
+    """stable rank - 1 or 1 - mean cosine at the last layer: from the split parts where the record has it, else
+    (records from before it was computed) from the metric itself, which keeps it only to rounding."""
+    key = "stable_rank_minus_1_last" if metric == "stable_rank" else "one_minus_mean_cosine_last"
+    if key in summary:
+        return summary[key]
+    return summary["stable_rank_last"] - 1 if metric == "stable_rank" else 1 - summary["mean_cosine_last"]
+
+
 def _share_text(share: float) -> str:
     from ..output.quoting import sig
 
@@ -107,7 +116,7 @@ def render_sweep_findings(f: dict) -> str:
                          for p in pts) + "."
     if list(f["swept"]) == ["attention"]:
         head = ("| attention | mean delta | theory's delta | C6 bound fails | t_div factor per layer | t_div | "
-                "stable rank | Dong residual | mean cosine |\n|---|---|---|---|---|---|---|---|---|")
+                "stable rank - 1 | Dong residual | 1 - mean cosine |\n|---|---|---|---|---|---|---|---|---|")
         rows = []
         for p in pts:
             s = p["summary"]
@@ -115,11 +124,12 @@ def render_sweep_findings(f: dict) -> str:
                 if math.isfinite(p["delta_law"]) else "none at this beta"
             rows.append(f"| {p['point']['attention']} | {sig(s['delta_mean'], 3)} | {law} | "
                         f"{_share_text(s['C6_violation_share'])} | {sig(s['t_div_ratio_per_layer'], 3)} | "
-                        f"{sig(s['t_div_last'])} | {sig(s['stable_rank_last'], 3)} | "
-                        f"{sig(s['dong_residual_last'])} | {sig(s['mean_cosine_last'], 3)} |")
+                        f"{sig(s['t_div_last'])} | {sig(_excess(s, 'stable_rank'))} | "
+                        f"{sig(s['dong_residual_last'])} | {sig(_excess(s, 'mean_cosine'))} |")
         fixed = ", ".join(f"{k} = {v}" for k, v in f["fixed"].items() if k != "trials")
-        return (f"{head}\n" + "\n".join(rows) + f"\n\nt_div, stable rank, Dong residual and mean cosine at the "
-                f"last layer{_trials_text(f, 'ensemble', '; ')}{', ' + fixed if fixed else ''}.")
+        return (f"{head}\n" + "\n".join(rows) + f"\n\nt_div, stable rank - 1, Dong residual and 1 - mean cosine at "
+                f"the last layer (the two excesses from the split parts){_trials_text(f, 'ensemble', '; ')}"
+                f"{', ' + fixed if fixed else ''}.")
     # a point where C6 was checked in no step (t_div(X) = 0 throughout: beta = 0) has no share
     share = sorted((p for p in pts if math.isfinite(p["summary"]["C6_violation_share"])),
                    key=lambda p: p["summary"]["C6_violation_share"])
