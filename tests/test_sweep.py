@@ -292,3 +292,36 @@ def test_the_sweep_prose_quotes_its_largest_gap_and_every_point_without_a_share(
     f["points"][0]["summary"]["C6_violation_share"] = math.nan
     text = " ".join(render_sweep_findings(f).split())
     assert "C6 checked in no step at tokens 8" in text
+
+
+def _attention_record(excesses: bool) -> dict:
+    """An ensemble sweep's findings as stored before (``excesses`` False) and after the excesses were recorded."""
+    def summary(a):
+        s = {"C6_violation_share": 0.3, "delta_mean": 0.7, "delta_ci_halfwidth": 0.01, "delta_predicted": math.nan,
+             "t_div_ratio_per_layer": 0.5, "t_sim_last": 1.0, "t_div_last": 1e-9 * a, "stable_rank_last": 1.0,
+             "dong_residual_last": 1e-5, "mean_cosine_last": 1.0}
+        return {**s, "stable_rank_minus_1_last": 7e-10 * a, "one_minus_mean_cosine_last": 8e-10 * a} if excesses else s
+
+    return {"figure": "fig3", "swept": {"attention": ["softmax", "dirichlet"]}, "fixed": {}, "trials": 10, "seed": 0,
+            "points": [{"point": {"attention": name}, "delta_law": math.nan, "in_regime": False, "summary": summary(a)}
+                       for a, name in ((1, "softmax"), (2, "dirichlet"))]}
+
+
+@pytest.mark.parametrize("excesses", [True, False])
+def test_the_ensemble_table_and_maps_say_where_the_excesses_come_from(excesses, tmp_path):
+    # records stored before the excesses were computed have none: their table shows stable rank - 1 from the
+    # metric itself (rounding where it reads 1) and says so, and their maps keep stable rank and mean cosine
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simulations.output.sweep_plot import plot_sweep
+    from simulations.studies.sweep_findings import render_sweep_findings
+
+    f = _attention_record(excesses)
+    text = " ".join(render_sweep_findings(f).split())
+    assert ("from the split parts" in text) == excesses and ("from the whole matrix" in text) != excesses
+    assert ("| 7e-10 |" in text.replace("7.0e-10", "7e-10")) == excesses
+    fig = plot_sweep("fig3", f["swept"], [{"point": p["point"], "summary": p["summary"]} for p in f["points"]], "t")
+    titles = {ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_title()}
+    assert ("stable rank - 1 at the last layer" in titles) == excesses
+    assert ("stable rank at the last layer" in titles) != excesses

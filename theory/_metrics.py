@@ -23,8 +23,9 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
 
 ``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
 itself (so it keeps its digits however small it is), the other two from the whole matrix, where they are of
-order 1, and the two excesses from the parts where t_div < 1e-4 (from the whole matrix above it, where they
-lose at most ~1e4 eps t_div to rounding).
+order 1, and the two excesses from the parts: stable rank - 1 where t_div < 1e-4 (from the whole matrix above
+it, where it loses at most ~1e4 eps t_div to rounding), 1 - mean cosine wherever the mean part is not
+negligible.
 """
 
 from __future__ import annotations
@@ -60,15 +61,15 @@ def _gram(X: Tensor, scaled: Tensor | None = None) -> Tensor:
     return matmul(Xs, Xs.mT) if Xs.shape[-2] <= Xs.shape[-1] else matmul(Xs.mT, Xs)
 
 
-def _stable_rank(X: Tensor, G: Tensor | None = None) -> Tensor:
+def _stable_rank(X: Tensor, G: Tensor | None = None, dtype: torch.dtype | None = None) -> Tensor:
     # ||X||_F^2 = trace G, ||X||_2^2 = lambda_max(G): one symmetric eigensolve, no SVD; lambda_max is
-    # well-conditioned (relative error ~eps) however ill-conditioned G is
+    # well-conditioned (relative error ~eps) however ill-conditioned G is. In X's dtype unless ``dtype`` is given
     G = _gram(X) if G is None else G
     trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return (trace / symmetric_max_eigenvalue(G)).to(X.dtype)
+    return (trace / symmetric_max_eigenvalue(G)).to(dtype or X.dtype)
 
 
-def _mean_cosine(X: Tensor, G: Tensor | None = None) -> Tensor:
+def _mean_cosine(X: Tensor, G: Tensor | None = None, dtype: torch.dtype | None = None) -> Tensor:
     n = X.shape[-2]
     if G is None or G.shape[-1] != n or bool((G.diagonal(dim1=-2, dim2=-1) < _SAFE_SQUARE).any()):
         # the token Gram X X^T, each token first scaled by its own power of two (cosines do not change): a token
@@ -78,7 +79,7 @@ def _mean_cosine(X: Tensor, G: Tensor | None = None) -> Tensor:
     inv = torch.rsqrt(G.diagonal(dim1=-2, dim2=-1))  # inf for a zero token: its cosines are NaN
     C = G * inv[..., :, None] * inv[..., None, :]
     off = C.sum((-2, -1)) - C.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return (off / (n * (n - 1))).to(X.dtype)
+    return (off / (n * (n - 1))).to(dtype or X.dtype)
 
 
 _SAFE_SQUARE = torch.finfo(torch.float64).tiny ** 0.5  # a float64 Gram diagonal above it lost nothing to underflow
@@ -173,25 +174,29 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, T
 
 def _excess_metrics(X: SplitTokens, stable: Tensor, cosine: Tensor) -> dict[str, Tensor]:
     """stable rank - 1 and 1 - mean cosine of X, and their natural logs (finite where they underflow), from the
-    parts where t_div < SERIES_T_DIV, else from ``stable`` and ``cosine`` (X's stable rank and mean cosine),
-    an excess a rounding below 0 counted as 0."""
+    parts (:func:`_split_excesses`) where they hold, else from ``stable`` and ``cosine`` (X's stable rank and mean
+    cosine, float64), an excess a rounding below 0 counted as 0. The stable rank's series needs t_div <
+    SERIES_T_DIV; the cosines' identity holds at any t_div, used wherever the mean part is not negligible (its
+    exponent at most 30 below the centred part's; below, t_div is 1 to 1e-18 and the whole matrix loses nothing)."""
     a, b = X.norms()
     mean_zero, centred_zero = a.value == 0, b.value == 0
     k = torch.where(mean_zero | centred_zero, 0.0, X.centred_exp - X.mean_exp).to(torch.float64)
-    series = ~mean_zero & (X.shares()[1] < SERIES_T_DIV)
+    use = {"stable_rank_minus_1": ~mean_zero & (X.shares()[1] < SERIES_T_DIV),
+           "one_minus_mean_cosine": ~mean_zero & (k <= 30)}
     dtype = X.centred.dtype
     wholes = {"stable_rank_minus_1": stable - 1, "one_minus_mean_cosine": 1 - cosine}
+    parts = None
+    if k.device.type != "cpu" or any(bool(u.any()) for u in use.values()):  # else no part is needed
+        k = torch.where(use["one_minus_mean_cosine"], k, 0.0)  # (and 2^k stays finite)
+        parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k)
     out = {}
-    if series.device.type == "cpu" and not bool(series.any()):  # no step near collapse: the parts are not needed
-        for name, whole in wholes.items():
-            whole = whole.to(torch.float64).clamp_min(0)
-            out[name], out["log_" + name] = whole.to(dtype), torch.log(whole).to(dtype)
-        return out
-    parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k)
-    for (name, whole), part in zip(wholes.items(), parts):
+    for i, (name, whole) in enumerate(wholes.items()):
         whole = whole.to(torch.float64).clamp_min(0)
-        out[name] = torch.where(series, ldexp(part, 2 * k), whole).to(dtype)
-        out["log_" + name] = torch.where(series, torch.log(part) + 2 * k * _LN2, torch.log(whole)).to(dtype)
+        if parts is None:
+            out[name], out["log_" + name] = whole.to(dtype), torch.log(whole).to(dtype)
+            continue
+        out[name] = torch.where(use[name], ldexp(parts[i], 2 * k), whole).to(dtype)
+        out["log_" + name] = torch.where(use[name], torch.log(parts[i]) + 2 * k * _LN2, torch.log(whole)).to(dtype)
     return out
 
 
@@ -201,12 +206,14 @@ _LN2 = math.log(2.0)
 def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
     """The metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
     G = _gram(X)  # one Gram for stable rank and, where it is the token Gram (n <= d), mean cosine
-    out = {"stable_rank": _stable_rank(X, G), "mean_cosine": _mean_cosine(X, G), "dong_residual": _dong_residual(X)}
+    # in float64 for the excesses above the switch (a float32 stable rank - 1 kept float32's digits only)
+    stable, cosine = _stable_rank(X, G, torch.float64), _mean_cosine(X, G, torch.float64)
+    out = {"stable_rank": stable.to(X.dtype), "mean_cosine": cosine.to(X.dtype), "dong_residual": _dong_residual(X)}
     xbar, centred, e = _scaled_parts(X)  # X in split form, as theory.split_tokens makes it (unchecked here)
     mean, mean_exp = _normalised(xbar, e)
     centred, centred_exp = _normalised(centred, e)
     split = SplitTokens(mean, centred, mean_exp, centred_exp)
-    return {**out, **_excess_metrics(split, out["stable_rank"], out["mean_cosine"])}
+    return {**out, **_excess_metrics(split, stable, cosine)}
 
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:

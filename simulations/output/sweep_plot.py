@@ -34,9 +34,11 @@ SUMMARY_LABELS = {
 }
 # t_sim at the last layer is shown as its complement t_div (exact, on a log scale): near 1, t_sim's own digits
 # are all 9s and a colour map cannot tell the points apart
-# the half-width qualifies the findings' prose, not a map; stable rank and mean cosine are mapped as their
-# excesses over 1 (below 1 for the cosine), exact where they read 1.00 (a map of 1.00s tells nothing)
-_UNPLOTTED = ("t_sim_last", "delta_ci_halfwidth", "stable_rank_last", "mean_cosine_last")
+# the half-width qualifies the findings' prose, not a map
+_UNPLOTTED = ("t_sim_last", "delta_ci_halfwidth")
+# stable rank and mean cosine are mapped as their excesses over 1 (below 1 for the cosine) where a record has
+# them, exact where the metrics read 1.00 (a map of 1.00s tells nothing); older records keep their own maps
+_MAPPED_AS = {"stable_rank_last": "stable_rank_minus_1_last", "mean_cosine_last": "one_minus_mean_cosine_last"}
 _PAIRS = {"delta_mean": "delta_predicted", "t_div_last_tau": "t_div_last_post"}  # drawn in one panel (1-D sweeps)
 
 
@@ -48,7 +50,9 @@ def _fmt(v: float) -> str:
 
 def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: str) -> plt.Figure:
     names = list(swept)
-    keys = [k for k in results[0]["summary"] if (k not in _PAIRS.values() or len(names) > 1) and k not in _UNPLOTTED]
+    summary = results[0]["summary"]
+    keys = [k for k in summary if (k not in _PAIRS.values() or len(names) > 1) and k not in _UNPLOTTED
+            and _MAPPED_AS.get(k) not in summary]
     value = {(tuple(r["point"][n] for n in names), k): (math.nan if r["summary"].get(k) is None else r["summary"][k])
              for r in results for k in r["summary"]}
     if len(names) == 1:

@@ -150,9 +150,10 @@ def _excess_text(f: dict) -> str:
         return ""
     sr = _excess(f["stable_rank_minus_1_last"], f["log10_stable_rank_minus_1_last"])
     cd = _excess(f["one_minus_mean_cosine_last"], f["log10_one_minus_mean_cosine_last"])
-    bound = f["t_div_over_t_sim_last"]
-    below = "" if bound == 0 else f", under its bound t_div/t_sim = {sig(bound)}"
-    return f"; computed from the split parts, stable rank - 1 is {sr} there{below}, and 1 - mean cosine {cd}"
+    bound = f["t_div_over_t_sim_last"]  # of the means: the bound holds in every trial, not for the means
+    beside = (f" (its bound in each trial is t_div/t_sim; of the means {sig(bound)})"
+              if math.isfinite(bound) and bound > 0 else "")
+    return f"; computed from the split parts, stable rank - 1 is {sr} there{beside}, and 1 - mean cosine {cd}"
 
 
 def _excess(value: float, log10: float) -> str:

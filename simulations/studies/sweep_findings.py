@@ -127,9 +127,11 @@ def render_sweep_findings(f: dict) -> str:
                         f"{sig(s['t_div_last'])} | {sig(_excess(s, 'stable_rank'))} | "
                         f"{sig(s['dong_residual_last'])} | {sig(_excess(s, 'mean_cosine'))} |")
         fixed = ", ".join(f"{k} = {v}" for k, v in f["fixed"].items() if k != "trials")
+        parts = all("stable_rank_minus_1_last" in p["summary"] for p in pts)
+        source = ("the two excesses from the split parts" if parts else
+                  "the two excesses from the whole matrix in this record, which keeps them only to rounding")
         return (f"{head}\n" + "\n".join(rows) + f"\n\nt_div, stable rank - 1, Dong residual and 1 - mean cosine at "
-                f"the last layer (the two excesses from the split parts){_trials_text(f, 'ensemble', '; ')}"
-                f"{', ' + fixed if fixed else ''}.")
+                f"the last layer ({source}){_trials_text(f, 'ensemble', '; ')}{', ' + fixed if fixed else ''}.")
     # a point where C6 was checked in no step (t_div(X) = 0 throughout: beta = 0) has no share
     share = sorted((p for p in pts if math.isfinite(p["summary"]["C6_violation_share"])),
                    key=lambda p: p["summary"]["C6_violation_share"])
