@@ -24,8 +24,8 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
 ``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
 itself (so it keeps its digits however small it is), the other two from the whole matrix, where they are of
 order 1, and the two excesses from the parts: stable rank - 1 where t_div < 1e-4 (from the whole matrix above
-it, where it loses at most ~1e4 eps t_div to rounding), 1 - mean cosine wherever the mean part is not
-negligible.
+it, where it loses at most ~1e4 eps t_div to rounding), 1 - mean cosine where t_div < 1e-2 (~100 eps t_div
+above).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ __all__ = ["stable_rank", "mean_cosine", "dong_residual", "split_collapse_metric
 
 COLLAPSE_METRICS = ("stable_rank", "mean_cosine", "dong_residual", "stable_rank_minus_1", "log_stable_rank_minus_1",
                     "one_minus_mean_cosine", "log_one_minus_mean_cosine")
-SERIES_T_DIV = 1e-4  # below this t_div the excesses come from the split parts (_split_excesses)
+SERIES_T_DIV = 1e-4  # below this t_div stable rank - 1 comes from the split parts (_split_excesses)
+COSINE_T_DIV = 1e-2  # and 1 - mean cosine below this one
 _SERIES_TERMS = 4  # of mu's series there: the next term is below (t_div / t_sim)^4 ~ 1e-16 of the first
 
 
@@ -120,10 +121,11 @@ def dong_residual(X: Tensor) -> Tensor:
     return _dong_residual(X)
 
 
-def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool, bool] = (True, True)
+                    ) -> tuple[Tensor | None, Tensor | None]:
     r"""(a, b) with stable rank - 1 $= 2^{2k} a$ and 1 - mean cosine $= 2^{2k} b$ of $X = \mathbf 1 m^T + 2^k E$
     (float64 parts: ``mean`` $m$ ``(..., 1, d)``, ``centred`` $E$ ``(..., n, d)``, each of order 1) however small
-    $2^k$ is, where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-4).
+    $2^k$ is: a where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-4; a series), b at any $2^k$ (an identity).
 
     Stable rank: with $a = \sqrt n\, m$ and $\alpha = \|a\|^2$, $X^T X = a a^T + E^T E$ ($\mathbf 1^T E = 0$), so
     $\|X\|_F^2 = \alpha + \|E\|_F^2$ and $\|X\|_2^2 = \alpha + \mu$, $\mu = \sum_{j \ge 1}
@@ -139,19 +141,41 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, T
     Both are differences of numbers of the centred part's size: each is exact to about eps t_div, so to its own
     rounding where it is of the order of t_div (its usual size: stable rank - 1 <= t_div/t_sim, and
     1 - mean cosine = n/(n-1) t_div for tokens of equal norms); where the tokens are nearly parallel (X nearly of
-    rank one, or tokens differing in norm only) it is that small absolute error instead."""
+    rank one, or tokens differing in norm only) it is that small absolute error instead.
+
+    ``which``: whether to compute (a, b); None in place of one not asked for."""
     n = centred.shape[-2]
     one = torch.ones_like(k)
-    rho, rho2 = ldexp(one, k), ldexp(one, 2 * k)  # 0 where they underflow: they weigh higher orders only
+    rho2 = ldexp(one, 2 * k)  # 0 where it underflows (as 2^k below): it weighs higher orders only
     mm = mean.square().sum((-2, -1))  # |m|^2
-    alpha = n * mm
     m_dot = (centred @ mean.mT)[..., 0]  # m . E_i (..., n)
     sq = torch.linalg.vector_norm(centred, dim=-1).square()  # |E_i|^2
+    sr = total = None
+    if which[0]:
+        sr = _stable_rank_excess(centred, mm, m_dot, sq, rho2)
+    if which[1]:
+        r = ldexp(one, k)[..., None]
+        norms = torch.sqrt(mm[..., None] + r * (2 * m_dot + r * sq))  # ||x_i||, its parts of very different sizes
+        delta = (2 * (m_dot[..., :1] - m_dot) + r * (sq[..., :1] - sq)) / (
+            (norms[..., :1] + norms) * norms * norms[..., :1])
+        w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
+        # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n)
+        # quantities and one product E^T w: no (..., n, d) temporary
+        fbar = (w[..., None, :] @ centred)[..., 0, :] / n  # E^T w as w^T E: torch's batched E^T v is 2x slower
+        total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
+        total = total.clamp_min(0) / (n - 1)
+    return sr, total
+
+
+def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, rho2: Tensor) -> Tensor:
+    """:func:`_split_excesses`' a from E, |m|^2, m . E_i, |E_i|^2 and 2^(2k)."""
+    n = centred.shape[-2]
+    alpha = n * mm
     fro = sq.sum(-1)  # in float64 whatever the chain's dtype: a float32 norm's rounding swamped ||E||^2 - mu
     c = [n * m_dot.square().sum(-1)]  # c_j = a^T (E^T E)^j a: ||E a||^2 = n ||E m||^2, ||E^T E a||^2, ...
-    v = m_dot[..., :, None] * math.sqrt(n)
-    for j in range(1, _SERIES_TERMS):
-        v = centred.mT @ v if j % 2 else centred @ v
+    v = m_dot[..., None, :] * math.sqrt(n)  # E a, as a row
+    for j in range(1, _SERIES_TERMS):  # E^T v as v^T E (a row; torch's batched E^T v is 2x slower), E v as a column
+        v = v @ centred if j % 2 else (centred @ v.mT).mT
         c.append(v.square().sum((-2, -1)))
     nu = c[0] / alpha  # mu / 2^(2k)
     for _ in range(3):
@@ -160,39 +184,33 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, T
         for cj in reversed(c[1:]):
             acc = rho2 * (cj + acc) / g  # rho2 c2 / g + rho2^2 c3 / g^2 + ...
         nu = (c[0] + acc) / g
-    sr = (fro - nu) / (alpha + rho2 * nu)
-    r = rho[..., None]
-    norms = torch.sqrt(mm[..., None] + r * (2 * m_dot + r * sq))  # ||x_i||, its parts of very different sizes
-    delta = (2 * (m_dot[..., :1] - m_dot) + r * (sq[..., :1] - sq)) / ((norms[..., :1] + norms) * norms * norms[..., :1])
-    w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
-    # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n) quantities
-    # and one product E^T w: no (..., n, d) temporary
-    fbar = (centred.mT @ w[..., None])[..., 0] / n
-    total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
-    return sr.clamp_min(0), total.clamp_min(0) / (n - 1)
+    return ((fro - nu) / (alpha + rho2 * nu)).clamp_min(0)
 
 
 def _excess_metrics(X: SplitTokens, stable: Tensor, cosine: Tensor) -> dict[str, Tensor]:
     """stable rank - 1 and 1 - mean cosine of X, and their natural logs (finite where they underflow), from the
     parts (:func:`_split_excesses`) where they hold, else from ``stable`` and ``cosine`` (X's stable rank and mean
     cosine, float64), an excess a rounding below 0 counted as 0. The stable rank's series needs t_div <
-    SERIES_T_DIV; the cosines' identity holds at any t_div, used wherever the mean part is not negligible (its
-    exponent at most 30 below the centred part's; below, t_div is 1 to 1e-18 and the whole matrix loses nothing)."""
+    SERIES_T_DIV; the cosines' identity holds at any t_div, used below COSINE_T_DIV (above it the whole matrix's
+    1 - mean cosine loses at most ~100 eps t_div, and the parts' three passes over E are saved)."""
     a, b = X.norms()
     mean_zero, centred_zero = a.value == 0, b.value == 0
     k = torch.where(mean_zero | centred_zero, 0.0, X.centred_exp - X.mean_exp).to(torch.float64)
-    use = {"stable_rank_minus_1": ~mean_zero & (X.shares()[1] < SERIES_T_DIV),
-           "one_minus_mean_cosine": ~mean_zero & (k <= 30)}
+    t = X.shares()[1]
+    use = {"stable_rank_minus_1": ~mean_zero & (t < SERIES_T_DIV),
+           "one_minus_mean_cosine": ~mean_zero & (t < COSINE_T_DIV)}
     dtype = X.centred.dtype
     wholes = {"stable_rank_minus_1": stable - 1, "one_minus_mean_cosine": 1 - cosine}
-    parts = None
-    if k.device.type != "cpu" or any(bool(u.any()) for u in use.values()):  # else no part is needed
+    # on the CPU a part nowhere needed is not computed (the check is a host sync elsewhere)
+    which = tuple(k.device.type != "cpu" or bool(u.any()) for u in use.values())
+    parts = (None, None)
+    if any(which):
         k = torch.where(use["one_minus_mean_cosine"], k, 0.0)  # (and 2^k stays finite)
-        parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k)
+        parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k, which)
     out = {}
     for i, (name, whole) in enumerate(wholes.items()):
         whole = whole.to(torch.float64).clamp_min(0)
-        if parts is None:
+        if parts[i] is None:
             out[name], out["log_" + name] = whole.to(dtype), torch.log(whole).to(dtype)
             continue
         out[name] = torch.where(use[name], ldexp(parts[i], 2 * k), whole).to(dtype)
