@@ -38,7 +38,7 @@ from torch import Tensor
 from ._attention import symmetric_max_eigenvalue
 from ._backend import array_function, matmul
 from ._similarity import _scaled_parts, larger_exponent, ldexp, pow2_exponent
-from ._split import SplitTokens, _normalised
+from ._split import SplitTokens, _split_unchecked
 from ._validate import check_tokens
 
 __all__ = ["stable_rank", "mean_cosine", "dong_residual", "split_collapse_metrics", "COLLAPSE_METRICS"]
@@ -227,11 +227,7 @@ def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
     # in float64 for the excesses above the switch (a float32 stable rank - 1 kept float32's digits only)
     stable, cosine = _stable_rank(X, G, torch.float64), _mean_cosine(X, G, torch.float64)
     out = {"stable_rank": stable.to(X.dtype), "mean_cosine": cosine.to(X.dtype), "dong_residual": _dong_residual(X)}
-    xbar, centred, e = _scaled_parts(X)  # X in split form, as theory.split_tokens makes it (unchecked here)
-    mean, mean_exp = _normalised(xbar, e)
-    centred, centred_exp = _normalised(centred, e)
-    split = SplitTokens(mean, centred, mean_exp, centred_exp)
-    return {**out, **_excess_metrics(split, stable, cosine)}
+    return {**out, **_excess_metrics(_split_unchecked(X), stable, cosine)}  # X as theory.split_tokens splits it
 
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:

@@ -136,6 +136,11 @@ def split_tokens(X: Tensor) -> SplitTokens:
     :mod:`theory._similarity`); the parts are torch tensors."""
     X = _tensor_in("X", X, None)  # a tensor as it is (integers as float64), an array-like as float64, else ValueError
     check_tokens("X", X, nonzero=False)
+    return _split_unchecked(X)
+
+
+def _split_unchecked(X: Tensor) -> SplitTokens:
+    """:func:`split_tokens` of a tensor, without its checks (NaN in, NaN out)."""
     xbar, centred, e = _scaled_parts(X)
     mean, mean_exp = _normalised(xbar, e)
     centred, centred_exp = _normalised(centred, e)

@@ -31,10 +31,11 @@ def no_rate_text(rate: dict) -> str:
     return f"no linear rate fitted over layers {first}-{last}: ln t_div is undefined (t_div = 0) there in every trial"
 
 
-def _tdiv_text(value: float, log10: float | None) -> str:
-    """A mean t_div, or where it underflowed to 0 while ln t_div stayed finite, 1e<mean log10> (geometric)."""
+def _mean_text(value: float, log10: float | None, why: str = "") -> str:
+    """A mean (of t_div, or of an excess), or where it underflowed to 0 while its log stayed finite,
+    1e<mean log10> (the geometric mean; ``why`` is added to that remark)."""
     if value == 0 and log10 is not None and math.isfinite(log10):
-        return f"1e{log10:.0f} (geometric mean; t_div itself underflows float64)"
+        return f"1e{log10:.0f} (geometric mean{why})"
     return sig(value)
 
 
@@ -80,7 +81,8 @@ def render_fig3_findings(f: dict) -> str:
     (_, t0), *later = f["t_div_at"]
     L, rate = f["depth"], f["rate"]
     logs = dict(f.get("log10_t_div_at", []))  # records from before it was stored have none
-    falls = ", ".join(f"{_tdiv_text(v, logs.get(k))} after {k} layers" for k, v in later)
+    falls = ", ".join(f"{_mean_text(v, logs.get(k), '; t_div itself underflows float64')} after {k} layers"
+                      for k, v in later)
     if math.isfinite(rate["log_t_div_slope"]):
         fitted = (f"the fitted linear rate over layers {rate['layers'][0]}-{rate['layers'][1]} is a factor "
                   f"{rate_factor_text(rate)} per layer on t_div (mean ln t_div falls "
@@ -148,19 +150,13 @@ def _excess_text(f: dict) -> str:
     computed have none: nothing)."""
     if "stable_rank_minus_1_last" not in f:
         return ""
-    sr = _excess(f["stable_rank_minus_1_last"], f["log10_stable_rank_minus_1_last"])
-    cd = _excess(f["one_minus_mean_cosine_last"], f["log10_one_minus_mean_cosine_last"])
+    sr = _mean_text(f["stable_rank_minus_1_last"], f["log10_stable_rank_minus_1_last"])
+    cd = _mean_text(f["one_minus_mean_cosine_last"], f["log10_one_minus_mean_cosine_last"])
     bound = f["t_div_over_t_sim_last"]  # of the means: the bound holds in every trial, not for the means
     beside = (f" (its bound in each trial is t_div/t_sim; of the means {sig(bound)})"
               if math.isfinite(bound) and bound > 0 else "")
     return f"; computed from the split parts, stable rank - 1 is {sr} there{beside}, and 1 - mean cosine {cd}"
 
-
-def _excess(value: float, log10: float) -> str:
-    """A mean excess, or 1e<mean log10> where it underflowed to 0 while its log stayed finite."""
-    if value == 0 and math.isfinite(log10):
-        return f"1e{log10:.0f} (geometric mean)"
-    return sig(value)
 
 
 def _c6_text(f: dict, lead: str) -> str:
