@@ -216,11 +216,47 @@ def test_excesses_from_the_parts_and_from_the_whole_matrix_agree_where_both_hold
     m, E = _parts(seed, n, d)
     for k in (-3, -5, -7, -9):
         S = _split(m, E, k)
-        whole = T.split_collapse_metrics(S)
+        X = S.tokens()  # whole, as the public metrics take it (k >= -9: it loses no digit that matters here)
         kk = torch.tensor([float(k)], dtype=torch.float64)
         sr, cd = _split_excesses(S.mean, S.centred, kk)
-        np.testing.assert_allclose(sr * 2.0 ** (2 * k), whole["stable_rank"] - 1, rtol=1e-9)
-        np.testing.assert_allclose(cd * 2.0 ** (2 * k), 1 - whole["mean_cosine"], rtol=1e-9)
+        np.testing.assert_allclose(sr * 2.0 ** (2 * k), T.stable_rank(X) - 1, rtol=1e-9)
+        np.testing.assert_allclose(cd * 2.0 ** (2 * k), 1 - T.mean_cosine(X), rtol=1e-9)
+
+
+def test_near_collapse_the_metrics_are_one_plus_or_minus_their_excesses_and_need_no_whole_matrix(monkeypatch):
+    # a batch with trials on both sides of the switches (t_div 1e-4 for the stable rank, 1e-2 for the cosines): each
+    # trial's metrics are those it has alone, 1 +- the excess where that comes from the parts; and where every
+    # trial is below 1e-4 the CPU computes neither the Gram matrix nor its eigensolve
+    import theory._metrics as M
+
+    m, E = _parts(7, 6, 5)
+    ks = [-1, -4, -9, -40]  # t_div ~ 2^(2k): above both switches, between them, below both (twice)
+    batch = T.SplitTokens(*(torch.cat(parts) for parts in zip(*((S.mean, S.centred, S.mean_exp, S.centred_exp)
+                                                                 for S in (_split(m, E, k) for k in ks)))))
+    got = T.split_collapse_metrics(batch)
+    t = batch.shares()[1]
+    assert float(t[1]) > 1e-4 and float(t[1]) < 1e-2 and float(t[2]) < 1e-4 < float(t[0])
+    for i, k in enumerate(ks):
+        alone = T.split_collapse_metrics(_split(m, E, k))
+        for name in T.COLLAPSE_METRICS:
+            assert torch.equal(got[name][i:i + 1], alone[name]), (k, name)
+    for i in (2, 3):
+        assert float(got["stable_rank"][i]) == 1 + float(got["stable_rank_minus_1"][i])
+        assert float(got["mean_cosine"][i]) == 1 - float(got["one_minus_mean_cosine"][i])
+    assert float(got["mean_cosine"][1]) == 1 - float(got["one_minus_mean_cosine"][1])
+    X = batch.tokens()  # the two trials above 1e-4 against the whole-matrix definitions
+    np.testing.assert_allclose(got["stable_rank"][:2], T.stable_rank(X[:2]), rtol=1e-13)
+    np.testing.assert_allclose(got["mean_cosine"][:2], T.mean_cosine(X[:2]), rtol=1e-13)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole matrix's eigensolve ran where every trial is near collapse")
+
+    monkeypatch.setattr(M, "symmetric_max_eigenvalue", refuse)
+    monkeypatch.setattr(M, "_gram", refuse)
+    near = T.SplitTokens(batch.mean[2:], batch.centred[2:], batch.mean_exp[2:], batch.centred_exp[2:])
+    again = T.split_collapse_metrics(near)
+    for name in T.COLLAPSE_METRICS:
+        assert torch.equal(again[name], got[name][2:]), name
 
 
 @pytest.mark.parametrize("k", [-200, -600, -1500])

@@ -22,10 +22,11 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
   the log), which is why Dong et al.'s doubly exponential rate and [YZ]'s linear one can describe one chain.
 
 ``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
-itself (so it keeps its digits however small it is), the other two from the whole matrix, where they are of
-order 1, and the two excesses from the parts: stable rank - 1 where t_div < 1e-4 (from the whole matrix above
-it, where it loses at most ~1e4 eps t_div to rounding), 1 - mean cosine where t_div < 1e-2 (~100 eps t_div
-above).
+itself (so it keeps its digits however small it is), and the two excesses from the parts: stable rank - 1 where
+t_div < 1e-4 (from the whole matrix above it, where it loses at most ~1e4 eps t_div to rounding), 1 - mean cosine
+where t_div < 1e-2 (~100 eps t_div above). The stable rank and the mean cosine are 1 plus or minus their excess
+where the excess comes from the parts, else the whole matrix's (of order 1 there); on the CPU the whole matrix's
+Gram and eigensolve are then computed only for the trials with t_div >= 1e-4 (none near collapse).
 """
 
 from __future__ import annotations
@@ -187,47 +188,73 @@ def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, 
     return ((fro - nu) / (alpha + rho2 * nu)).clamp_min(0)
 
 
-def _excess_metrics(X: SplitTokens, stable: Tensor, cosine: Tensor) -> dict[str, Tensor]:
-    """stable rank - 1 and 1 - mean cosine of X, and their natural logs (finite where they underflow), from the
-    parts (:func:`_split_excesses`) where they hold, else from ``stable`` and ``cosine`` (X's stable rank and mean
-    cosine, float64), an excess a rounding below 0 counted as 0. The stable rank's series needs t_div <
-    SERIES_T_DIV; the cosines' identity holds at any t_div, used below COSINE_T_DIV (above it the whole matrix's
-    1 - mean cosine loses at most ~100 eps t_div, and the parts' three passes over E are saved)."""
+def _uses(X: SplitTokens) -> tuple[Tensor, dict[str, Tensor]]:
+    """(k, use): the centred part's exponent over the mean's (float64; 0 where either part is exactly 0), and per
+    excess where it comes from the parts: the stable rank's series needs t_div < SERIES_T_DIV; the cosines'
+    identity holds at any t_div, used below COSINE_T_DIV (above it the whole matrix's 1 - mean cosine loses at
+    most ~100 eps t_div, and the parts' three passes over E are saved). Neither where the mean part is 0."""
     a, b = X.norms()
     mean_zero, centred_zero = a.value == 0, b.value == 0
     k = torch.where(mean_zero | centred_zero, 0.0, X.centred_exp - X.mean_exp).to(torch.float64)
     t = X.shares()[1]
-    use = {"stable_rank_minus_1": ~mean_zero & (t < SERIES_T_DIV),
-           "one_minus_mean_cosine": ~mean_zero & (t < COSINE_T_DIV)}
+    return k, {"stable_rank": ~mean_zero & (t < SERIES_T_DIV), "mean_cosine": ~mean_zero & (t < COSINE_T_DIV)}
+
+
+def _whole_metrics(scaled: Tensor, need: Tensor) -> tuple[Tensor, Tensor]:
+    """(stable rank, mean cosine) in float64 of the whole matrices ``scaled`` (X times a power of two, float64),
+    NaN where ``need`` is False. On the CPU only the needed matrices are computed (near collapse none is: the
+    parts give both, :func:`_excess_metrics`, and the Gram matrix and its eigensolve are saved); elsewhere all are
+    (a host sync would cost more)."""
+    if scaled.device.type == "cpu" and not bool(need.all()):
+        stable = torch.full(need.shape, torch.nan, dtype=torch.float64)
+        cosine = stable.clone()
+        if bool(need.any()):
+            stable[need], cosine[need] = _whole_metrics(scaled[need], need[need])
+        return stable, cosine
+    G = _gram(scaled, scaled)  # one Gram for both where it is the token Gram (n <= d)
+    return _stable_rank(scaled, G), _mean_cosine(scaled, G)
+
+
+def _excess_metrics(X: SplitTokens, k: Tensor, use: dict[str, Tensor], stable: Tensor, cosine: Tensor
+                    ) -> dict[str, Tensor]:
+    """The stable rank and the mean cosine of X, their excesses stable rank - 1 and 1 - mean cosine, and the
+    excesses' natural logs (finite where they underflow), in X's dtype: from the parts (:func:`_split_excesses`)
+    where ``use`` says (:func:`_uses`), the metric itself then 1 + or 1 - its excess; else from ``stable`` and
+    ``cosine`` (X's stable rank and mean cosine from the whole matrix, float64), an excess a rounding below 0
+    counted as 0."""
     dtype = X.centred.dtype
-    wholes = {"stable_rank_minus_1": stable - 1, "one_minus_mean_cosine": 1 - cosine}
+    wholes = {"stable_rank": (stable, 1.0), "mean_cosine": (cosine, -1.0)}  # (value, the excess's sign)
     # on the CPU a part nowhere needed is not computed (the check is a host sync elsewhere)
     which = tuple(k.device.type != "cpu" or bool(u.any()) for u in use.values())
     parts = (None, None)
     if any(which):
-        k = torch.where(use["one_minus_mean_cosine"], k, 0.0)  # (and 2^k stays finite)
+        k = torch.where(use["mean_cosine"], k, 0.0)  # (and 2^k stays finite)
         parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k, which)
     out = {}
-    for i, (name, whole) in enumerate(wholes.items()):
-        whole = whole.to(torch.float64).clamp_min(0)
-        if parts[i] is None:
-            out[name], out["log_" + name] = whole.to(dtype), torch.log(whole).to(dtype)
-            continue
-        out[name] = torch.where(use[name], ldexp(parts[i], 2 * k), whole).to(dtype)
-        out["log_" + name] = torch.where(use[name], torch.log(parts[i]) + 2 * k * _LN2, torch.log(whole)).to(dtype)
-    return out
+    for part, (name, (whole, sign)) in zip(parts, wholes.items()):
+        excess_name = {"stable_rank": "stable_rank_minus_1", "mean_cosine": "one_minus_mean_cosine"}[name]
+        whole_excess = (sign * (whole - 1)).clamp_min(0)
+        if part is None:
+            out[name], out[excess_name], out["log_" + excess_name] = whole, whole_excess, torch.log(whole_excess)
+        else:
+            u = use[name]
+            excess = torch.where(u, ldexp(part, 2 * k), whole_excess)
+            out[name] = torch.where(u, 1 + sign * excess, whole)
+            out[excess_name] = excess
+            out["log_" + excess_name] = torch.where(u, torch.log(part) + 2 * k * _LN2, torch.log(whole_excess))
+    return {name: out[name].to(dtype) for name in ("stable_rank", "mean_cosine", *_EXCESSES)}
 
 
 _LN2 = math.log(2.0)
+_EXCESSES = COLLAPSE_METRICS[3:]
 
 
 def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
     """The metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
-    G = _gram(X)  # one Gram for stable rank and, where it is the token Gram (n <= d), mean cosine
-    # in float64 for the excesses above the switch (a float32 stable rank - 1 kept float32's digits only)
-    stable, cosine = _stable_rank(X, G, torch.float64), _mean_cosine(X, G, torch.float64)
-    out = {"stable_rank": stable.to(X.dtype), "mean_cosine": cosine.to(X.dtype), "dong_residual": _dong_residual(X)}
-    return {**out, **_excess_metrics(_split_unchecked(X), stable, cosine)}  # X as theory.split_tokens splits it
+    S = _split_unchecked(X)  # X as theory.split_tokens splits it
+    k, use = _uses(S)
+    stable, cosine = _whole_metrics(_scaled(X).to(torch.float64), ~use["stable_rank"])
+    return _in_order({"dong_residual": _dong_residual(X), **_excess_metrics(S, k, use, stable, cosine)})
 
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
@@ -239,11 +266,13 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     a, b = X.norms()  # (a part that is exactly 0 does not set e)
     e = larger_exponent(X.mean_exp, X.centred_exp, a.value == 0, b.value == 0)
     scaled = (ldexp(X.mean, (X.mean_exp - e)[..., None, None])
-              + ldexp(X.centred, (X.centred_exp - e)[..., None, None])).to(torch.float64)  # shared by all three
+              + ldexp(X.centred, (X.centred_exp - e)[..., None, None])).to(torch.float64)
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part
-    dtype = X.centred.dtype
-    dong = ldexp(num / _composite(scaled), (X.centred_exp - e).to(torch.float64)).to(dtype)
-    G = _gram(scaled, scaled)
-    stable, cosine = _stable_rank(scaled, G), _mean_cosine(scaled, G)
-    return {"stable_rank": stable.to(dtype), "mean_cosine": cosine.to(dtype), "dong_residual": dong,
-            **_excess_metrics(X, stable, cosine)}
+    dong = ldexp(num / _composite(scaled), (X.centred_exp - e).to(torch.float64)).to(X.centred.dtype)
+    k, use = _uses(X)
+    stable, cosine = _whole_metrics(scaled, ~use["stable_rank"])
+    return _in_order({"dong_residual": dong, **_excess_metrics(X, k, use, stable, cosine)})
+
+
+def _in_order(metrics: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {name: metrics[name] for name in COLLAPSE_METRICS}
