@@ -351,10 +351,16 @@ def against(rev: str, count: int, tokens: int, rounds: int) -> None:
     if old is None:
         sys.exit(f"the kernel at {rev} did not build: {how}")
     new = _lockstep._kernel()
-    old.lockstep_top.argtypes, old.lockstep_top.restype = new.lockstep_top.argtypes, new.lockstep_top.restype
+    for fn in ("lockstep_top", "lockstep_sym_max"):
+        getattr(old, fn).argtypes, getattr(old, fn).restype = getattr(new, fn).argtypes, getattr(new, fn).restype
 
-    def run(lib, C):
+    def run(lib, C, symmetric=False):
         b, m = C.shape[:2]
+        if symmetric:
+            out = np.empty(b)
+            if lib.lockstep_sym_max(b, m, C.ctypes.data, out.ctypes.data):
+                raise MemoryError("lockstep_sym_max failed")
+            return out, np.ones(b, dtype=bool)
         re, im, ok = np.empty(b), np.empty(b), np.empty(b, dtype=np.uint8)
         if lib.lockstep_top(b, m, C.ctypes.data, re.ctypes.data, im.ctypes.data, ok.ctypes.data, None,
                             _lockstep.STRAGGLE, _lockstep.SMALL):
@@ -363,14 +369,17 @@ def against(rev: str, count: int, tokens: int, rounds: int) -> None:
 
     print(f"the kernel in this checkout against theory/_lockstep.c at {rev} (n = {tokens}; {count} matrices per "
           f"family; one thread; {rounds} rounds alternated), microseconds per matrix")
-    for name, C in _families(count, tokens).items():
+    families = {name: (C, False) for name, C in _families(count, tokens).items()}
+    X = np.random.default_rng(1).standard_normal((count, tokens, 2 * tokens))
+    families["symmetric kernel: X X^T"] = (X @ X.transpose(0, 2, 1), True)  # as the stable rank's (n x n, d = 2n)
+    for name, (C, symmetric) in families.items():
         times = {"this": [], rev: []}
         for r in range(rounds):
             for key, lib in ((("this", new), (rev, old)) if r % 2 else ((rev, old), ("this", new))):
                 t0 = time.perf_counter()
-                run(lib, C)
+                run(lib, C, symmetric)
                 times[key].append((time.perf_counter() - t0) / count * 1e6)
-        (a, oka), (b, okb) = run(new, C), run(old, C)
+        (a, oka), (b, okb) = run(new, C, symmetric), run(old, C, symmetric)
         both = oka & okb
         rel = np.abs(a - b)[both] / np.maximum(b[both], 1e-300)
         ratio = np.median(np.array(times["this"]) / np.array(times[rev]))
