@@ -358,6 +358,26 @@ def test_symmetric_largest_eigenvalue_matches_eigvalsh_to_eps_norm(m, seed, scal
     assert (np.abs(got - ref) <= 8 * m * np.finfo(float).eps * np.maximum(norm, 1e-300)).all()
 
 
+@pytest.mark.parametrize("m", [5, 31])
+def test_a_symmetric_matrix_gets_the_same_bits_alone_and_in_any_batch(m):
+    # the bisection ran every lane until all had closed, so a closed lane went on halving its interval: 4 of 64
+    # Gram matrices at m = 5 (magnitudes 1 and 1e-3 mixed) and 1-2 at m = 31 came out differently alone (a review)
+    X = np.random.default_rng(3).standard_normal((64, m, m + 2))
+    G = X @ X.transpose(0, 2, 1)
+    G[::7] *= 1e-3
+    batch = _lockstep.symmetric_max_eigenvalue(G)
+    alone = np.array([_lockstep.symmetric_max_eigenvalue(G[i:i + 1])[0] for i in range(len(G))])
+    assert np.array_equal(batch, alone)
+
+
+@pytest.mark.parametrize("lam", [1e-25, -1e-25, 1e-50])
+def test_a_largest_eigenvalue_far_below_the_norm_keeps_its_own_digits(lam):
+    # Sturm counts from the leading minors take |q_i| below pivmin as -pivmin; pivmin is relative to the point
+    # counted at (2^-62 |x|), so such an eigenvalue keeps its ulps (with a fixed 2^-60 it came out -1.7e-18)
+    G = np.diag([-1.0, -0.5, lam])
+    assert _lockstep.symmetric_max_eigenvalue(G[None])[0] == pytest.approx(lam, rel=1e-15)
+
+
 def test_sigma_and_stable_rank_use_it_and_agree_with_the_svd():
     P = T.softmax_attention((64,), 32, beta=4.0, generator=T.make_generator(3))
     C = _restrict(P)

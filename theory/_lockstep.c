@@ -719,12 +719,14 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
 
 int lockstep_lanes(void) { return LANES; }
 
-/* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (symmetric to rounding: after
- * the reduction only the diagonal and the subdiagonal are read, so an asymmetry enters at its own size). The
+/* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (symmetric to rounding: only its
+ * lower triangle is read, so an asymmetry enters at its own size). The
  * symmetric Householder reduction above (tridiagonal) takes each G to tridiagonal form T, an orthogonal
  * similarity, and bisection on Sturm counts (the signs of T - x I's leading minors, as in LAPACK's dstebz, whose
- * pivots are their ratios) finds T's largest eigenvalue to a few ulps of its magnitude, all lanes in lockstep. Backward stable: the error is ~eps ||G||, the same as a
- * symmetric eigensolver's. Returns 0, -1 when m is out of range, -2 when out of memory. */
+ * pivots are their ratios) finds T's largest eigenvalue to a few ulps of its magnitude where that is above ~2^-178
+ * ||G|| (to ~2^-240 ||G|| below), all lanes in lockstep, each lane's interval closed on its own. Backward stable:
+ * the error is ~eps ||G||, the same as a symmetric eigensolver's. Returns 0, -1 when m is out of range, -2 when out
+ * of memory. */
 int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restrict out) {
     if (m < 1 || m > MAXM) return -1;
     enum { L = LANES };
@@ -735,17 +737,18 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
         int e[LANES], bad[LANES];
         load_scaled(m, G, g0, used, A, L, e, bad);
         tridiagonal(m, A, L);
-        /* Gershgorin bounds of T, then bisection: lo stays below the largest eigenvalue, hi at or above it */
+        /* the bracket: the largest diagonal entry of T below (a Rayleigh quotient), Gershgorin's bound above; then
+         * bisection keeps lo at or below the largest eigenvalue, hi at or above it */
         double lo[LANES], hi[LANES];
         for (int l = 0; l < L; ++l) {
-            lo[l] = INFINITY;
+            lo[l] = -INFINITY;
             hi[l] = -INFINITY;
         }
         for (int i = 0; i < m; ++i)
             for (int l = 0; l < L; ++l) {
                 double d = A[AI(i, i) + l];
                 double r = (i > 0 ? fabs(A[AI(i, i - 1) + l]) : 0.0) + (i + 1 < m ? fabs(A[AI(i + 1, i) + l]) : 0.0);
-                lo[l] = d - r < lo[l] ? d - r : lo[l];
+                lo[l] = d > lo[l] ? d : lo[l];
                 hi[l] = d + r > hi[l] ? d + r : hi[l];
             }
         /* Sturm counts from the leading minors p_i = det(T_i - x I) themselves, p_i = (a_i - x) p_(i-1) -
@@ -753,22 +756,26 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
          * differ in sign) without a division, which made the count's loop run at the divider's throughput
          * (measured: this bisection 2.4x faster). Each step's rounding is a relative perturbation of a_i - x and
          * b_i^2, so the count is exact for a matrix within a few eps ||T|| of T, as Kahan's is. As Kahan's pivmin, a
-         * |q_i| below 2^-60 (far below eps ||T||: T's largest entry is of order 1) counts as -2^-60; so |q_i| lies
-         * in [2^-60, ~2^72] and eight steps change p by at most 2^+-600: p is rescaled by a power of two (exact)
-         * every eighth step only, and never overflows or underflows. */
+         * |q_i| below pivmin = max(2^-62 |x|, 2^-240) counts as -pivmin: a perturbation of a_i far below an ulp of x
+         * (and of ||T||, whose largest entry is of order 1), so the largest eigenvalue keeps its own ulps down to
+         * ~2^-178 ||T||. Then |q_i| >= 2^-240, a q_i above ~2^73 (|a_i|, |b_i| <= ~m) is b_i^2 / q_(i-1) after a
+         * tiny one, and four steps change p by at most about 2^+-960 (four tiny q need b = 0 between them; a huge
+         * q follows a tiny one): p is rescaled by a power of two (exact) every fourth step only, and never
+         * overflows or underflows. */
         double b2[MAXM][LANES];
         for (int l = 0; l < L; ++l) b2[0][l] = 0.0;
         for (int i = 1; i < m; ++i)
             for (int l = 0; l < L; ++l) b2[i][l] = A[AI(i, i - 1) + l] * A[AI(i, i - 1) + l];
-        const double pivmin = 0x1p-60;
-        for (int it = 0; it < 128; ++it) {
-            int open = 0;
-            double mid[LANES], below[LANES];
+        for (int it = 0; it < 256; ++it) { /* each halves the bracket: enough from ||T|| down to 2^-200 ||T|| */
+            int open = 0, act[LANES];
+            double mid[LANES], below[LANES], piv[LANES];
             for (int l = 0; l < L; ++l) {
                 double scale = fabs(lo[l]) > fabs(hi[l]) ? fabs(lo[l]) : fabs(hi[l]);
-                open |= hi[l] - lo[l] > 2 * DBL_EPSILON * scale;
+                act[l] = hi[l] - lo[l] > 2 * DBL_EPSILON * scale;
+                open |= act[l];
                 mid[l] = 0.5 * (lo[l] + hi[l]);
                 below[l] = 0.0;
+                piv[l] = fmax(0x1p-62 * fabs(mid[l]), 0x1p-240); /* pivmin: far below an ulp of mid */
             }
             if (!open) break;
             double p1[LANES], p2[LANES]; /* p_(i-1), p_(i-2) */
@@ -776,23 +783,24 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
             for (int i = 0; i < m; ++i) {
                 for (int l = 0; l < L; ++l) {
                     double p = (A[AI(i, i) + l] - mid[l]) * p1[l] - b2[i][l] * p2[l];
-                    double floor = pivmin * fabs(p1[l]);
+                    double floor = piv[l] * fabs(p1[l]);
                     p = fabs(p) < floor ? -copysign(floor, p1[l]) : p; /* q_i = -pivmin */
                     below[l] += (p < 0.0) != (p1[l] < 0.0);
                     p2[l] = p1[l];
                     p1[l] = p;
                 }
-                if ((i & 7) == 7)
+                if ((i & 3) == 3)
                     for (int l = 0; l < L; ++l) {
                         double sc = scale_of(fabs(p1[l]));
                         p1[l] *= sc;
                         p2[l] *= sc;
                     }
             }
-            for (int l = 0; l < L; ++l) { /* all m eigenvalues below mid: the largest is below it */
+            for (int l = 0; l < L; ++l) { /* all m eigenvalues below mid: the largest is below it. A lane already
+                                           * closed keeps its interval: its result does not depend on its group */
                 int all = below[l] >= m;
-                hi[l] = all ? mid[l] : hi[l];
-                lo[l] = all ? lo[l] : mid[l];
+                hi[l] = act[l] & all ? mid[l] : hi[l];
+                lo[l] = act[l] & !all ? mid[l] : lo[l];
             }
         }
         for (int l = 0; l < used; ++l) out[g0 + l] = bad[l] ? NAN : ldexp(0.5 * (lo[l] + hi[l]), e[l]);

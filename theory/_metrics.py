@@ -22,11 +22,11 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
   the log), which is why Dong et al.'s doubly exponential rate and [YZ]'s linear one can describe one chain.
 
 ``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
-itself (so it keeps its digits however small it is), and the two excesses from the parts: stable rank - 1 where
-t_div < 1e-4 (from the whole matrix above it, where it loses at most ~1e4 eps t_div to rounding), 1 - mean cosine
-where t_div < 1e-2 (~100 eps t_div above). The stable rank and the mean cosine are 1 plus or minus their excess
-where the excess comes from the parts, else the whole matrix's (of order 1 there); on the CPU the whole matrix's
-Gram and eigensolve are then computed only for the trials with t_div >= 1e-4 (none near collapse).
+itself (so it keeps its digits however small it is), and the two excesses from the parts where t_div < 1e-2 (from
+the whole matrix above, where each loses at most ~100 eps t_div to rounding). The stable rank and the mean cosine
+are 1 plus or minus their excess where the excess comes from the parts, else the whole matrix's (of order 1 there);
+on the CPU the whole matrix's Gram and eigensolve are then computed only for the trials with t_div >= 1e-2 (none
+near collapse).
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ __all__ = ["stable_rank", "mean_cosine", "dong_residual", "split_collapse_metric
 
 COLLAPSE_METRICS = ("stable_rank", "mean_cosine", "dong_residual", "stable_rank_minus_1", "log_stable_rank_minus_1",
                     "one_minus_mean_cosine", "log_one_minus_mean_cosine")
-SERIES_T_DIV = 1e-4  # below this t_div stable rank - 1 comes from the split parts (_split_excesses)
+SERIES_T_DIV = 1e-2  # below this t_div stable rank - 1 comes from the split parts (_split_excesses)
 COSINE_T_DIV = 1e-2  # and 1 - mean cosine below this one
-_SERIES_TERMS = 4  # of mu's series there: the next term is below (t_div / t_sim)^4 ~ 1e-16 of the first
+_SERIES_TERMS = 8  # of mu's series there: the next term is below (t_div / t_sim)^8 ~ 1.2e-16 of the first
+_FIXED_POINT_STEPS = 8  # on it: the error falls by t_div / t_sim <= 0.0102 per step, from about that much
 
 
 def _scaled(X: Tensor) -> Tensor:
@@ -68,20 +69,23 @@ def _stable_rank(X: Tensor, G: Tensor | None = None, dtype: torch.dtype | None =
     # well-conditioned (relative error ~eps) however ill-conditioned G is. In X's dtype unless ``dtype`` is given
     G = _gram(X) if G is None else G
     trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return (trace / symmetric_max_eigenvalue(G)).to(dtype or X.dtype)
+    # a rounding below 1 (X of rank one) is 1, the bound
+    return (trace / symmetric_max_eigenvalue(G)).clamp_min(1).to(dtype or X.dtype)
 
 
 def _mean_cosine(X: Tensor, G: Tensor | None = None, dtype: torch.dtype | None = None) -> Tensor:
     n = X.shape[-2]
-    if G is None or G.shape[-1] != n or bool((G.diagonal(dim1=-2, dim2=-1) < _SAFE_SQUARE).any()):
-        # the token Gram X X^T, each token first scaled by its own power of two (cosines do not change): a token
-        # 1e-170 times the largest would otherwise have a squared norm that underflows, and a NaN cosine
+    # the token Gram X X^T (``G`` where it is one), or where a squared token norm lost digits to underflow in it
+    # (a token 1e-170 times the largest; its cosines would be NaN), the Gram of the tokens each first scaled by its
+    # own power of two (cosines do not change): chosen per matrix, so a matrix's value does not depend on its batch
+    small = None if G is None or G.shape[-1] != n else (G.diagonal(dim1=-2, dim2=-1) < _SAFE_SQUARE).any(-1)
+    if small is None or bool(small.any()):
         Xr = ldexp(X, -pow2_exponent(X, (-1,))[..., None]).to(torch.float64)
-        G = Xr @ Xr.mT
+        G = Xr @ Xr.mT if small is None else torch.where(small[..., None, None], Xr @ Xr.mT, G)
     inv = torch.rsqrt(G.diagonal(dim1=-2, dim2=-1))  # inf for a zero token: its cosines are NaN
     C = G * inv[..., :, None] * inv[..., None, :]
     off = C.sum((-2, -1)) - C.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return (off / (n * (n - 1))).to(dtype or X.dtype)
+    return (off / (n * (n - 1))).clamp_max(1).to(dtype or X.dtype)  # a rounding above 1 (parallel tokens) is 1
 
 
 _SAFE_SQUARE = torch.finfo(torch.float64).tiny ** 0.5  # a float64 Gram diagonal above it lost nothing to underflow
@@ -126,13 +130,13 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool,
                     ) -> tuple[Tensor | None, Tensor | None]:
     r"""(a, b) with stable rank - 1 $= 2^{2k} a$ and 1 - mean cosine $= 2^{2k} b$ of $X = \mathbf 1 m^T + 2^k E$
     (float64 parts: ``mean`` $m$ ``(..., 1, d)``, ``centred`` $E$ ``(..., n, d)``, each of order 1) however small
-    $2^k$ is: a where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-4; a series), b at any $2^k$ (an identity).
+    $2^k$ is: a where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-2; a series), b at any $2^k$ (an identity).
 
     Stable rank: with $a = \sqrt n\, m$ and $\alpha = \|a\|^2$, $X^T X = a a^T + E^T E$ ($\mathbf 1^T E = 0$), so
     $\|X\|_F^2 = \alpha + \|E\|_F^2$ and $\|X\|_2^2 = \alpha + \mu$, $\mu = \sum_{j \ge 1}
     a^T (E^T E)^j a/(\alpha + \mu)^j$ (the secular equation of $X X^T$ in the basis $\mathbf 1/\sqrt n$, $Q$):
     stable rank - 1 $= (\|E\|_F^2 - \mu)/(\alpha + \mu)$, a difference of two numbers of the centred part's
-    size, never of two of order 1. $\mu$ by a few fixed-point steps on its series (terms fall by t_div / t_sim).
+    size, never of two of order 1. $\mu$ by fixed-point steps on its series (terms fall by t_div / t_sim or more).
 
     Cosines: with $w_i = 1/\|x_i\|$, $w_i - w_1 = 2^k\delta_i$, $\delta_i = (2 m\cdot(E_1 - E_i) + 2^k(\|E_1\|^2 -
     \|E_i\|^2))/((\|x_1\| + \|x_i\|)\|x_i\|\|x_1\|)$ (from $\|x_1\|^2 - \|x_i\|^2$), the unit tokens' deviations
@@ -173,18 +177,19 @@ def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, 
     n = centred.shape[-2]
     alpha = n * mm
     fro = sq.sum(-1)  # in float64 whatever the chain's dtype: a float32 norm's rounding swamped ||E||^2 - mu
-    c = [n * m_dot.square().sum(-1)]  # c_j = a^T (E^T E)^j a: ||E a||^2 = n ||E m||^2, ||E^T E a||^2, ...
+    c = [n * m_dot.square().sum(-1)]  # c_j = a^T (E^T E)^(j+1) a: ||E a||^2 = n ||E m||^2, ||E^T E a||^2, ...
     v = m_dot[..., None, :] * math.sqrt(n)  # E a, as a row
     for j in range(1, _SERIES_TERMS):  # E^T v as v^T E (a row; torch's batched E^T v is 2x slower), E v as a column
         v = v @ centred if j % 2 else (centred @ v.mT).mT
         c.append(v.square().sum((-2, -1)))
-    nu = c[0] / alpha  # mu / 2^(2k)
-    for _ in range(3):
+    c = torch.stack(c, -1)  # (..., J)
+    powers = torch.arange(_SERIES_TERMS, dtype=c.dtype, device=c.device)
+    # nu = mu / 2^(2k) solves nu = sum_j c_j z^j / g, g = alpha + rho2 nu, z = rho2 / g: fixed-point steps from
+    # nu = c_0 / alpha, each gaining a factor of about z c_0 / alpha <= t_div / t_sim (<= 0.0102 below the switch)
+    nu = c[..., 0] / alpha
+    for _ in range(_FIXED_POINT_STEPS):
         g = alpha + rho2 * nu
-        acc = torch.zeros_like(nu)
-        for cj in reversed(c[1:]):
-            acc = rho2 * (cj + acc) / g  # rho2 c2 / g + rho2^2 c3 / g^2 + ...
-        nu = (c[0] + acc) / g
+        nu = (c * (rho2 / g)[..., None] ** powers).sum(-1) / g  # 0^0 = 1: the first term where rho2 underflowed
     return ((fro - nu) / (alpha + rho2 * nu)).clamp_min(0)
 
 
@@ -233,7 +238,7 @@ def _excess_metrics(X: SplitTokens, k: Tensor, use: dict[str, Tensor], stable: T
     out = {}
     for part, (name, (whole, sign)) in zip(parts, wholes.items()):
         excess_name = {"stable_rank": "stable_rank_minus_1", "mean_cosine": "one_minus_mean_cosine"}[name]
-        whole_excess = (sign * (whole - 1)).clamp_min(0)
+        whole_excess = sign * (whole - 1)  # >= 0: the whole matrix's values are clamped to their ranges
         if part is None:
             out[name], out[excess_name], out["log_" + excess_name] = whole, whole_excess, torch.log(whole_excess)
         else:
