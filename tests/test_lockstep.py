@@ -370,12 +370,22 @@ def test_a_symmetric_matrix_gets_the_same_bits_alone_and_in_any_batch(m):
     assert np.array_equal(batch, alone)
 
 
-@pytest.mark.parametrize("lam", [1e-25, -1e-25, 1e-50])
-def test_a_largest_eigenvalue_far_below_the_norm_keeps_its_own_digits(lam):
-    # Sturm counts from the leading minors take |q_i| below pivmin as -pivmin; pivmin is relative to the point
-    # counted at (2^-62 |x|), so such an eigenvalue keeps its ulps (with a fixed 2^-60 it came out -1.7e-18)
-    G = np.diag([-1.0, -0.5, lam])
-    assert _lockstep.symmetric_max_eigenvalue(G[None])[0] == pytest.approx(lam, rel=1e-15)
+@pytest.mark.parametrize("order", [2, 3])
+def test_a_largest_eigenvalue_far_below_the_norm_is_not_moved_by_the_pivot_floor(order):
+    # Sturm counts from the leading minors take |q_i| below pivmin as -pivmin; with a fixed pivmin 2^-60 the largest
+    # eigenvalue ~2^-40 of this T (exactly tridiagonal: the reduction changes nothing) came out 9.094929770e-13
+    # against 9.094947118e-13 (a review); pivmin relative to the point counted leaves it to the bisection's ulps
+    import mpmath
+
+    b = 2.0 ** -20
+    T_ = np.diag([-1.0] * (order - 1) + [1e-20]) + np.diag([0.0] * (order - 2) + [b], 1) + np.diag(
+        [0.0] * (order - 2) + [b], -1)
+    with mpmath.workdps(50):
+        exact = float(max(mpmath.eigsy(mpmath.matrix(T_.tolist()), eigvals_only=True)))
+    got = _lockstep.symmetric_max_eigenvalue(T_[None])[0]
+    assert got == pytest.approx(exact, rel=4e-16, abs=0)
+    if order == 2:  # and a diagonal matrix's largest entry, far below the norm, exactly (the bracket starts there)
+        assert _lockstep.symmetric_max_eigenvalue(np.diag([-1.0, 1e-25])[None])[0] == 1e-25
 
 
 def test_sigma_and_stable_rank_use_it_and_agree_with_the_svd():

@@ -720,12 +720,13 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
 int lockstep_lanes(void) { return LANES; }
 
 /* The largest eigenvalue of each of the b symmetric matrices G (b, m, m) row-major (symmetric to rounding: only its
- * lower triangle is read, so an asymmetry enters at its own size). The
+ * lower triangle enters the reduction, so an asymmetry enters at its own size; the whole matrix sets the scale and
+ * is checked for NaN). The
  * symmetric Householder reduction above (tridiagonal) takes each G to tridiagonal form T, an orthogonal
  * similarity, and bisection on Sturm counts (the signs of T - x I's leading minors, as in LAPACK's dstebz, whose
- * pivots are their ratios) finds T's largest eigenvalue to a few ulps of its magnitude where that is above ~2^-178
- * ||G|| (to ~2^-240 ||G|| below), all lanes in lockstep, each lane's interval closed on its own. Backward stable:
- * the error is ~eps ||G||, the same as a symmetric eigensolver's. Returns 0, -1 when m is out of range, -2 when out
+ * pivots are their ratios) finds T's largest eigenvalue, all lanes in lockstep, each lane's interval closed on its
+ * own (to 2 eps of its magnitude). Backward stable: the error is ~eps ||G||, the same as a symmetric eigensolver's
+ * (and no more relative to a small largest eigenvalue unless T's pivots do not cancel). Returns 0, -1 when m is out of range, -2 when out
  * of memory. */
 int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restrict out) {
     if (m < 1 || m > MAXM) return -1;
@@ -757,11 +758,12 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
          * (measured: this bisection 2.4x faster). Each step's rounding is a relative perturbation of a_i - x and
          * b_i^2, so the count is exact for a matrix within a few eps ||T|| of T, as Kahan's is. As Kahan's pivmin, a
          * |q_i| below pivmin = max(2^-62 |x|, 2^-240) counts as -pivmin: a perturbation of a_i far below an ulp of x
-         * (and of ||T||, whose largest entry is of order 1), so the largest eigenvalue keeps its own ulps down to
-         * ~2^-178 ||T||. Then |q_i| >= 2^-240, a q_i above ~2^73 (|a_i|, |b_i| <= ~m) is b_i^2 / q_(i-1) after a
-         * tiny one, and four steps change p by at most about 2^+-960 (four tiny q need b = 0 between them; a huge
-         * q follows a tiny one): p is rescaled by a power of two (exact) every fourth step only, and never
-         * overflows or underflows. */
+         * (and of ||T||, whose largest entry is of order 1), which adds nothing that matters to the backward error
+         * (a fixed 2^-60 did: it moved a largest eigenvalue 2^-40 beside -1 in its sixth digit). Then |q_i| >=
+         * 2^-240, a q_i above ~2^73 (|a_i|, |b_i| <= ~m) is b_i^2 / q_(i-1) after a tiny one, and four steps change p
+         * by at most about 2^+-960 (four tiny q need tiny b between them; a huge q follows a tiny one; a review's
+         * instrumented worst cases reached 2^-960 and 2^281): p is rescaled by a power of two (exact) every fourth
+         * step only, and never overflows or underflows. */
         double b2[MAXM][LANES];
         for (int l = 0; l < L; ++l) b2[0][l] = 0.0;
         for (int i = 1; i < m; ++i)

@@ -7,7 +7,7 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
   collapse ($t \to 0$) forces rank collapse, but not conversely: $X = u v^T$ with $u \not\parallel \mathbf 1$ has
   stable rank 1 and any $t$ (the metrics disagree on "collapse" exactly there). Computed as a ratio of order-1
   numbers, it keeps its distance from 1 only to rounding: near collapse stable rank - 1 (= O(t)) is lost below
-  ~1e-16 (and stable rank may come out a rounding below 1). Its excess ``stable_rank_minus_1`` (and its natural
+  ~1e-16 (a rounding below 1 is clamped to 1). Its excess ``stable_rank_minus_1`` (and its natural
   log, finite where it underflows) is computed from the split parts instead (:func:`_split_excesses`) and keeps
   its digits however small t is.
 - ``mean_cosine`` (fig1, Noci et al., [CB]): mean of $\cos(x_i, x_j)$ over pairs $i \ne j$. With equal token
@@ -23,7 +23,7 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
 
 ``split_collapse_metrics`` computes them on a chain carried in split form: dong_residual from the centred part
 itself (so it keeps its digits however small it is), and the two excesses from the parts where t_div < 1e-2 (from
-the whole matrix above, where each loses at most ~100 eps t_div to rounding). The stable rank and the mean cosine
+the whole matrix above, where each loses a few hundred eps t_div to rounding: up to 361 eps measured at 0.01). The stable rank and the mean cosine
 are 1 plus or minus their excess where the excess comes from the parts, else the whole matrix's (of order 1 there);
 on the CPU the whole matrix's Gram and eigensolve are then computed only for the trials with t_div >= 1e-2 (none
 near collapse).
@@ -153,7 +153,9 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool,
     one = torch.ones_like(k)
     rho2 = ldexp(one, 2 * k)  # 0 where it underflows (as 2^k below): it weighs higher orders only
     mm = mean.square().sum((-2, -1))  # |m|^2
-    m_dot = (centred @ mean.mT)[..., 0]  # m . E_i (..., n)
+    # products through _backend.matmul (one gemm per matrix): torch's batched matvec rounded a matrix's product
+    # differently alone and in a batch (at n = 31, d = 64), so its excesses depended on its batch (a review)
+    m_dot = matmul(centred, mean.mT)[..., 0]  # m . E_i (..., n)
     sq = torch.linalg.vector_norm(centred, dim=-1).square()  # |E_i|^2
     sr = total = None
     if which[0]:
@@ -166,7 +168,7 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool,
         w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
         # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n)
         # quantities and one product E^T w: no (..., n, d) temporary
-        fbar = (w[..., None, :] @ centred)[..., 0, :] / n  # E^T w as w^T E: torch's batched E^T v is 2x slower
+        fbar = matmul(w[..., None, :], centred)[..., 0, :] / n  # E^T w as w^T E (a row)
         total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
         total = total.clamp_min(0) / (n - 1)
     return sr, total
@@ -179,8 +181,8 @@ def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, 
     fro = sq.sum(-1)  # in float64 whatever the chain's dtype: a float32 norm's rounding swamped ||E||^2 - mu
     c = [n * m_dot.square().sum(-1)]  # c_j = a^T (E^T E)^(j+1) a: ||E a||^2 = n ||E m||^2, ||E^T E a||^2, ...
     v = m_dot[..., None, :] * math.sqrt(n)  # E a, as a row
-    for j in range(1, _SERIES_TERMS):  # E^T v as v^T E (a row; torch's batched E^T v is 2x slower), E v as a column
-        v = v @ centred if j % 2 else (centred @ v.mT).mT
+    for j in range(1, _SERIES_TERMS):  # E^T v as v^T E (a row), E v as a column
+        v = matmul(v, centred) if j % 2 else matmul(centred, v.mT).mT
         c.append(v.square().sum((-2, -1)))
     c = torch.stack(c, -1)  # (..., J)
     powers = torch.arange(_SERIES_TERMS, dtype=c.dtype, device=c.device)
@@ -197,7 +199,7 @@ def _uses(X: SplitTokens) -> tuple[Tensor, dict[str, Tensor]]:
     """(k, use): the centred part's exponent over the mean's (float64; 0 where either part is exactly 0), and per
     excess where it comes from the parts: the stable rank's series needs t_div < SERIES_T_DIV; the cosines'
     identity holds at any t_div, used below COSINE_T_DIV (above it the whole matrix's 1 - mean cosine loses at
-    most ~100 eps t_div, and the parts' three passes over E are saved). Neither where the mean part is 0."""
+    most a few hundred eps t_div, and the parts' three passes over E are saved). Neither where the mean part is 0."""
     a, b = X.norms()
     mean_zero, centred_zero = a.value == 0, b.value == 0
     k = torch.where(mean_zero | centred_zero, 0.0, X.centred_exp - X.mean_exp).to(torch.float64)
@@ -238,7 +240,7 @@ def _excess_metrics(X: SplitTokens, k: Tensor, use: dict[str, Tensor], stable: T
     out = {}
     for part, (name, (whole, sign)) in zip(parts, wholes.items()):
         excess_name = {"stable_rank": "stable_rank_minus_1", "mean_cosine": "one_minus_mean_cosine"}[name]
-        whole_excess = sign * (whole - 1)  # >= 0: the whole matrix's values are clamped to their ranges
+        whole_excess = sign * (whole - 1) + 0.0  # >= 0 (clamped values; + 0.0 makes -0.0 a 0)
         if part is None:
             out[name], out[excess_name], out["log_" + excess_name] = whole, whole_excess, torch.log(whole_excess)
         else:
