@@ -60,8 +60,8 @@ static inline __attribute__((always_inline)) double unscale_of(double s) {
 }
 
 /* LAPACK's dlarfg on column k of every lane: H = I - tau v v^T with v[k+1] = 1 maps the column below the diagonal
- * to beta e_1; the norm is taken on the column scaled by its largest entry, so tiny columns (nearly one-hot
- * attention) neither underflow nor make tau overflow. Nothing below x0: H = I (tau = 0, beta = x0). */
+ * to beta e_1; the norm is taken on the column scaled by a power of two to largest entry in [1, 2), so tiny
+ * columns (nearly one-hot attention) neither underflow nor make tau overflow. Nothing below x0: H = I (tau = 0, beta = x0). */
 static inline __attribute__((always_inline)) void column_reflector(int m, const double *restrict A, const int L,
                                                                     int k, double v[][LANES], double *tau,
                                                                     double *beta) {
@@ -130,8 +130,8 @@ static inline __attribute__((always_inline)) void hessenberg(int m, double *rest
 
 /* Householder reduction of symmetric matrices to tridiagonal form (LAPACK's dsytd2 on the lower triangle), all
  * lanes alike: per step p = tau T v, w = p - (tau/2)(p^T v) v, T -= v w^T + w v^T on the trailing block T, of
- * which only the lower triangle (i >= j) is read and written (measured: half the memory traffic of the full block,
- * 1.4x faster); the subdiagonal then holds the off-diagonal (beta of each reflector, as in hessenberg). */
+ * which only the lower triangle (i >= j) is read and written (half the memory traffic of the full block; measured
+ * with the load, 6.0 us a 32 x 32 matrix against 7.2); the subdiagonal then holds the off-diagonal (beta of each reflector, as in hessenberg). */
 static inline __attribute__((always_inline)) void tridiagonal(int m, double *restrict A, const int L) {
     double v[MAXM][LANES], w[MAXM][LANES];
     double tau[LANES], beta[LANES];
