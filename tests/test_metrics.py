@@ -293,7 +293,7 @@ def test_near_collapse_the_metrics_are_one_plus_or_minus_their_excesses_and_need
                                                                  for S in (_split(m, E, k) for k in ks)))))
     got = T.split_collapse_metrics(batch)
     t = batch.shares()[1]
-    assert float(t[0]) > M.SERIES_T_DIV > float(t[1]) > 1e-3
+    assert float(t[0]) > M.PARTS_T_DIV > float(t[1]) > 1e-3
     for i, k in enumerate(ks):
         alone = T.split_collapse_metrics(_split(m, E, k))
         for name in T.COLLAPSE_METRICS:

@@ -46,8 +46,10 @@ __all__ = ["stable_rank", "mean_cosine", "dong_residual", "split_collapse_metric
 
 COLLAPSE_METRICS = ("stable_rank", "mean_cosine", "dong_residual", "stable_rank_minus_1", "log_stable_rank_minus_1",
                     "one_minus_mean_cosine", "log_one_minus_mean_cosine")
-SERIES_T_DIV = 1e-2  # below this t_div stable rank - 1 comes from the split parts (_split_excesses)
-COSINE_T_DIV = 1e-2  # and 1 - mean cosine below this one
+# below this t_div both excesses come from the split parts (_split_excesses): the stable rank's series needs it;
+# the cosines' identity holds at any t_div, but above it the whole matrix's values serve, and the parts' passes over
+# E and the whole matrix's Gram are not both computed
+PARTS_T_DIV = 1e-2
 _SERIES_TERMS = 8  # of mu's series there: the next term is below (t_div / t_sim)^8 ~ 1.2e-16 of the first
 _FIXED_POINT_STEPS = 8  # on it: the error falls by t_div / t_sim <= 0.0102 per step, from about that much
 
@@ -126,8 +128,7 @@ def dong_residual(X: Tensor) -> Tensor:
     return _dong_residual(X)
 
 
-def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool, bool] = (True, True)
-                    ) -> tuple[Tensor | None, Tensor | None]:
+def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
     r"""(a, b) with stable rank - 1 $= 2^{2k} a$ and 1 - mean cosine $= 2^{2k} b$ of $X = \mathbf 1 m^T + 2^k E$
     (float64 parts: ``mean`` $m$ ``(..., 1, d)``, ``centred`` $E$ ``(..., n, d)``, each of order 1) however small
     $2^k$ is: a where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-2; a series), b at any $2^k$ (an identity).
@@ -146,9 +147,7 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool,
     Both are differences of numbers of the centred part's size: each is exact to about eps t_div, so to its own
     rounding where it is of the order of t_div (its usual size: stable rank - 1 <= t_div/t_sim, and
     1 - mean cosine = n/(n-1) t_div for tokens of equal norms); where the tokens are nearly parallel (X nearly of
-    rank one, or tokens differing in norm only) it is that small absolute error instead.
-
-    ``which``: whether to compute (a, b); None in place of one not asked for."""
+    rank one, or tokens differing in norm only) it is that small absolute error instead."""
     n = centred.shape[-2]
     one = torch.ones_like(k)
     rho2 = ldexp(one, 2 * k)  # 0 where it underflows (as 2^k below): it weighs higher orders only
@@ -157,21 +156,17 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, which: tuple[bool,
     # differently alone and in a batch (at n = 31, d = 64), so its excesses depended on its batch (a review)
     m_dot = matmul(centred, mean.mT)[..., 0]  # m . E_i (..., n)
     sq = torch.linalg.vector_norm(centred, dim=-1).square()  # |E_i|^2
-    sr = total = None
-    if which[0]:
-        sr = _stable_rank_excess(centred, mm, m_dot, sq, rho2)
-    if which[1]:
-        r = ldexp(one, k)[..., None]
-        norms = torch.sqrt(mm[..., None] + r * (2 * m_dot + r * sq))  # ||x_i||, its parts of very different sizes
-        delta = (2 * (m_dot[..., :1] - m_dot) + r * (sq[..., :1] - sq)) / (
-            (norms[..., :1] + norms) * norms * norms[..., :1])
-        w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
-        # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n)
-        # quantities and one product E^T w: no (..., n, d) temporary
-        fbar = matmul(w[..., None, :], centred)[..., 0, :] / n  # E^T w as w^T E (a row)
-        total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
-        total = total.clamp_min(0) / (n - 1)
-    return sr, total
+    sr = _stable_rank_excess(centred, mm, m_dot, sq, rho2)
+    r = ldexp(one, k)[..., None]
+    norms = torch.sqrt(mm[..., None] + r * (2 * m_dot + r * sq))  # ||x_i||, its parts of very different sizes
+    delta = (2 * (m_dot[..., :1] - m_dot) + r * (sq[..., :1] - sq)) / (
+        (norms[..., :1] + norms) * norms * norms[..., :1])
+    w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
+    # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n)
+    # quantities and one product E^T w: no (..., n, d) temporary
+    fbar = matmul(w[..., None, :], centred)[..., 0, :] / n  # E^T w as w^T E (a row)
+    total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
+    return sr, total.clamp_min(0) / (n - 1)
 
 
 def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, rho2: Tensor) -> Tensor:
@@ -195,16 +190,13 @@ def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, 
     return ((fro - nu) / (alpha + rho2 * nu)).clamp_min(0)
 
 
-def _uses(X: SplitTokens) -> tuple[Tensor, dict[str, Tensor]]:
-    """(k, use): the centred part's exponent over the mean's (float64; 0 where either part is exactly 0), and per
-    excess where it comes from the parts: the stable rank's series needs t_div < SERIES_T_DIV; the cosines'
-    identity holds at any t_div, used below COSINE_T_DIV (above it the whole matrix's 1 - mean cosine loses at
-    most a few hundred eps t_div, and the parts' three passes over E are saved). Neither where the mean part is 0."""
+def _uses(X: SplitTokens) -> tuple[Tensor, Tensor]:
+    """(k, use): where the excesses come from the parts (t_div < PARTS_T_DIV, the mean part not 0), and there the
+    centred part's exponent over the mean's (float64; 0 elsewhere and where the centred part is 0, so 2^k stays
+    finite)."""
     a, b = X.norms()
-    mean_zero, centred_zero = a.value == 0, b.value == 0
-    k = torch.where(mean_zero | centred_zero, 0.0, X.centred_exp - X.mean_exp).to(torch.float64)
-    t = X.shares()[1]
-    return k, {"stable_rank": ~mean_zero & (t < SERIES_T_DIV), "mean_cosine": ~mean_zero & (t < COSINE_T_DIV)}
+    use = (a.value != 0) & (X.shares()[1] < PARTS_T_DIV)
+    return torch.where(use & (b.value != 0), X.centred_exp - X.mean_exp, 0.0).to(torch.float64), use
 
 
 def _whole_metrics(scaled: Tensor, need: Tensor) -> tuple[Tensor, Tensor]:
@@ -222,45 +214,38 @@ def _whole_metrics(scaled: Tensor, need: Tensor) -> tuple[Tensor, Tensor]:
     return _stable_rank(scaled, G), _mean_cosine(scaled, G)
 
 
-def _excess_metrics(X: SplitTokens, k: Tensor, use: dict[str, Tensor], stable: Tensor, cosine: Tensor
-                    ) -> dict[str, Tensor]:
+def _excess_metrics(X: SplitTokens, k: Tensor, use: Tensor, stable: Tensor, cosine: Tensor) -> dict[str, Tensor]:
     """The stable rank and the mean cosine of X, their excesses stable rank - 1 and 1 - mean cosine, and the
     excesses' natural logs (finite where they underflow), in X's dtype: from the parts (:func:`_split_excesses`)
     where ``use`` says (:func:`_uses`), the metric itself then 1 + or 1 - its excess; else from ``stable`` and
-    ``cosine`` (X's stable rank and mean cosine from the whole matrix, float64), an excess a rounding below 0
-    counted as 0."""
-    dtype = X.centred.dtype
-    wholes = {"stable_rank": (stable, 1.0), "mean_cosine": (cosine, -1.0)}  # (value, the excess's sign)
-    # on the CPU a part nowhere needed is not computed (the check is a host sync elsewhere)
-    which = tuple(k.device.type != "cpu" or bool(u.any()) for u in use.values())
-    parts = (None, None)
-    if any(which):
-        k = torch.where(use["mean_cosine"], k, 0.0)  # (and 2^k stays finite)
-        parts = _split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k, which)
+    ``cosine`` (X's stable rank and mean cosine from the whole matrix, float64, clamped to their ranges, so the
+    excess is >= 0 there too)."""
+    # on the CPU the parts are computed only where a trial of the batch needs them (the check is a host sync
+    # elsewhere)
+    parts = (_split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k)
+             if k.device.type != "cpu" or bool(use.any()) else (None, None))
     out = {}
-    for part, (name, (whole, sign)) in zip(parts, wholes.items()):
-        excess_name = {"stable_rank": "stable_rank_minus_1", "mean_cosine": "one_minus_mean_cosine"}[name]
+    for part, whole, (name, excess_name, sign) in zip(parts, (stable, cosine), _EXCESS_OF):
         whole_excess = sign * (whole - 1) + 0.0  # >= 0 (clamped values; + 0.0 makes -0.0 a 0)
         if part is None:
             out[name], out[excess_name], out["log_" + excess_name] = whole, whole_excess, torch.log(whole_excess)
         else:
-            u = use[name]
-            excess = torch.where(u, ldexp(part, 2 * k), whole_excess)
-            out[name] = torch.where(u, 1 + sign * excess, whole)
+            excess = torch.where(use, ldexp(part, 2 * k), whole_excess)
+            out[name] = torch.where(use, 1 + sign * excess, whole)
             out[excess_name] = excess
-            out["log_" + excess_name] = torch.where(u, torch.log(part) + 2 * k * _LN2, torch.log(whole_excess))
-    return {name: out[name].to(dtype) for name in ("stable_rank", "mean_cosine", *_EXCESSES)}
+            out["log_" + excess_name] = torch.where(use, torch.log(part) + 2 * k * _LN2, torch.log(whole_excess))
+    return {name: v.to(X.centred.dtype) for name, v in out.items()}
 
 
 _LN2 = math.log(2.0)
-_EXCESSES = COLLAPSE_METRICS[3:]
+_EXCESS_OF = (("stable_rank", "stable_rank_minus_1", 1.0), ("mean_cosine", "one_minus_mean_cosine", -1.0))
 
 
 def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
     """The metrics of whole token matrices ``(..., n, d)``, unchecked (NaN where undefined, e.g. X = 0)."""
     S = _split_unchecked(X)  # X as theory.split_tokens splits it
     k, use = _uses(S)
-    stable, cosine = _whole_metrics(_scaled(X).to(torch.float64), ~use["stable_rank"])
+    stable, cosine = _whole_metrics(_scaled(X).to(torch.float64), ~use)
     return _in_order({"dong_residual": _dong_residual(X), **_excess_metrics(S, k, use, stable, cosine)})
 
 
@@ -277,7 +262,7 @@ def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
     num = _composite(X.centred.to(torch.float64))  # ||E||_{1,inf} of the normalised centred part
     dong = ldexp(num / _composite(scaled), (X.centred_exp - e).to(torch.float64)).to(X.centred.dtype)
     k, use = _uses(X)
-    stable, cosine = _whole_metrics(scaled, ~use["stable_rank"])
+    stable, cosine = _whole_metrics(scaled, ~use)
     return _in_order({"dong_residual": dong, **_excess_metrics(X, k, use, stable, cosine)})
 
 
