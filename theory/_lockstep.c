@@ -27,6 +27,18 @@
 
 #define AI(i, j) (((i) * m + (j)) * L)
 
+/* a * b + c. Where the target has a fused multiply-add (FP_FAST_FMA: -march=native on any recent x86 or ARM), one
+ * rounding, written out so that the vector lane loops and the scalar path of a lane finished alone round alike
+ * (the compiler's own contraction stays off: it would fuse some products and not others, differently in the two
+ * paths). Elsewhere the two roundings of a * b + c, the same in both paths too. Used in the Hessenberg reduction
+ * and the QR sweeps' updates (measured: the general kernel 0.88-0.90x its time, half the arithmetic issued); not in
+ * the tridiagonal reduction, where it made the symmetric kernel 1.04-1.06x slower. */
+#ifdef FP_FAST_FMA
+#define FMA(a, b, c) fma(a, b, c)
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 typedef struct {
     int nn, its, lo, failed;
     double t, anorm, best, re, im;
@@ -106,12 +118,12 @@ static inline __attribute__((always_inline)) void hessenberg(int m, double *rest
             for (int l = 0; l < L; ++l) sj[j][l] = 0.0;
         for (int i = k + 1; i < m; ++i)
             for (int j = k + 1; j < m; ++j)
-                for (int l = 0; l < L; ++l) sj[j][l] += v[i][l] * A[AI(i, j) + l];
+                for (int l = 0; l < L; ++l) sj[j][l] = FMA(v[i][l], A[AI(i, j) + l], sj[j][l]);
         for (int j = k + 1; j < m; ++j)
             for (int l = 0; l < L; ++l) sj[j][l] *= tau[l];
         for (int i = k + 1; i < m; ++i)
             for (int j = k + 1; j < m; ++j)
-                for (int l = 0; l < L; ++l) A[AI(i, j) + l] -= v[i][l] * sj[j][l];
+                for (int l = 0; l < L; ++l) A[AI(i, j) + l] = FMA(-v[i][l], sj[j][l], A[AI(i, j) + l]);
         for (int l = 0; l < L; ++l) A[AI(k + 1, k) + l] = alpha[l];
         for (int i = k + 2; i < m; ++i)
             for (int l = 0; l < L; ++l) A[AI(i, k) + l] = 0.0;
@@ -120,10 +132,10 @@ static inline __attribute__((always_inline)) void hessenberg(int m, double *rest
             double s[LANES];
             for (int l = 0; l < L; ++l) s[l] = 0.0;
             for (int j = k + 1; j < m; ++j)
-                for (int l = 0; l < L; ++l) s[l] += A[AI(i, j) + l] * v[j][l];
+                for (int l = 0; l < L; ++l) s[l] = FMA(A[AI(i, j) + l], v[j][l], s[l]);
             for (int l = 0; l < L; ++l) s[l] *= tau[l];
             for (int j = k + 1; j < m; ++j)
-                for (int l = 0; l < L; ++l) A[AI(i, j) + l] -= s[l] * v[j][l];
+                for (int l = 0; l < L; ++l) A[AI(i, j) + l] = FMA(-s[l], v[j][l], A[AI(i, j) + l]);
         }
     }
 }
@@ -426,18 +438,18 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
                 for (int j = k; j <= jmax; ++j)
                     for (int l = 0; l < L; ++l) {
                         double a0 = A[AI(k, j) + l], a1 = A[AI(k + 1, j) + l], a2 = A[AI(k + 2, j) + l];
-                        double pj = a0 + rq[l] * a1 + rr[l] * a2;
-                        A[AI(k + 2, j) + l] = a2 - pj * rz[l];
-                        A[AI(k + 1, j) + l] = a1 - pj * ry[l];
-                        A[AI(k, j) + l] = a0 - pj * rx[l];
+                        double pj = FMA(rr[l], a2, FMA(rq[l], a1, a0));
+                        A[AI(k + 2, j) + l] = FMA(-pj, rz[l], a2);
+                        A[AI(k + 1, j) + l] = FMA(-pj, ry[l], a1);
+                        A[AI(k, j) + l] = FMA(-pj, rx[l], a0);
                     }
             } else {
                 for (int j = k; j <= jmax; ++j)
                     for (int l = 0; l < L; ++l) {
                         double a0 = A[AI(k, j) + l], a1 = A[AI(k + 1, j) + l];
-                        double pj = a0 + rq[l] * a1;
-                        A[AI(k + 1, j) + l] = a1 - pj * ry[l];
-                        A[AI(k, j) + l] = a0 - pj * rx[l];
+                        double pj = FMA(rq[l], a1, a0);
+                        A[AI(k + 1, j) + l] = FMA(-pj, ry[l], a1);
+                        A[AI(k, j) + l] = FMA(-pj, rx[l], a0);
                     }
             }
             int ihi = k + 3 < m - 1 ? k + 3 : m - 1;
@@ -446,17 +458,17 @@ static inline __attribute__((always_inline)) void qr_phase(int m, double *restri
                 for (int i = ilo; i <= ihi; ++i)
                     for (int l = 0; l < L; ++l) {
                         double a0 = A[AI(i, k) + l], a1 = A[AI(i, k + 1) + l], a2 = A[AI(i, k + 2) + l];
-                        double pi = rx[l] * a0 + ry[l] * a1 + rz[l] * a2;
-                        A[AI(i, k + 2) + l] = a2 - pi * rr[l];
-                        A[AI(i, k + 1) + l] = a1 - pi * rq[l];
+                        double pi = FMA(rz[l], a2, FMA(ry[l], a1, rx[l] * a0));
+                        A[AI(i, k + 2) + l] = FMA(-pi, rr[l], a2);
+                        A[AI(i, k + 1) + l] = FMA(-pi, rq[l], a1);
                         A[AI(i, k) + l] = a0 - pi;
                     }
             } else {
                 for (int i = ilo; i <= ihi; ++i)
                     for (int l = 0; l < L; ++l) {
                         double a0 = A[AI(i, k) + l], a1 = A[AI(i, k + 1) + l];
-                        double pi = rx[l] * a0 + ry[l] * a1;
-                        A[AI(i, k + 1) + l] = a1 - pi * rq[l];
+                        double pi = FMA(ry[l], a1, rx[l] * a0);
+                        A[AI(i, k + 1) + l] = FMA(-pi, rq[l], a1);
                         A[AI(i, k) + l] = a0 - pi;
                     }
             }

@@ -44,8 +44,9 @@ STRAGGLE = 3  # finish a group's lanes one at a time once at most this many are 
 SMALL = 8  # finish a lane's window alone when it is at most this large
 
 _SOURCE = Path(__file__).with_name("_lockstep.c")
-# no FMA contraction: the vector and scalar paths then round alike, so a matrix's result does not depend on the
-# other matrices in its batch (tested); it costs nothing measurable. The second set where -march=native fails.
+# no FMA contraction by the compiler: the kernel writes its fused multiply-adds out (its FMA macro), so the vector
+# and scalar paths round alike and a matrix's result does not depend on the other matrices in its batch (tested).
+# The second set where -march=native fails.
 _COMMON = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fcx-fortran-rules"]
 _FLAGS = [["-march=native", *_COMMON], _COMMON]
 _lock = threading.Lock()
