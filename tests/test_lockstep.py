@@ -139,8 +139,9 @@ def test_graded_matrices_converge_and_match_lapack(solver, span, m):
 
 
 def test_a_matrix_gets_the_same_bits_alone_and_in_any_batch():
-    # stragglers and small windows are finished one lane at a time, and FMA contraction is off, so a lane's
-    # arithmetic never depends on its group-mates (nearly one-hot rows exercise both hand-offs)
+    # stragglers are finished one lane at a time, small windows in batches of their own merged back in each lane's
+    # order, and the fused multiply-adds are written out (the compiler's contraction off), so a lane's arithmetic
+    # never depends on its group-mates (nearly one-hot rows exercise both hand-offs)
     Cs = np.concatenate([_c(T.softmax_attention((40,), 32, beta=b, generator=T.make_generator(7)))
                          for b in (0.5, 1000.0)])
     re, im, _ = _lockstep.top_eigenvalue(Cs)
@@ -148,6 +149,34 @@ def test_a_matrix_gets_the_same_bits_alone_and_in_any_batch():
     rp, ip, _ = _lockstep.top_eigenvalue(Cs[perm])
     assert np.array_equal(rp, re[perm]) and np.array_equal(ip, im[perm])
     for i in range(0, len(Cs), 9):
+        r1, i1, _ = _lockstep.top_eigenvalue(Cs[i:i + 1])
+        assert (r1[0], i1[0]) == (re[i], im[i])
+
+
+def test_queued_small_windows_give_each_matrix_its_own_bits_and_its_largest_modulus():
+    # nearly one-hot attention that is a product of short cycles splits into many windows of order 3-8, queued
+    # from every lane of a group and solved 16 at a time (more than 16 a group: solved before the group ends too);
+    # each window's eigenvalues are merged back into its own lane, in that lane's order of records, so the
+    # eigenvalue returned (of several with modulus 1) is the same alone, in any batch, and in any order
+    rng = np.random.default_rng(11)
+    n, Ps = 32, []
+    for _ in range(48):
+        perm, start = rng.permutation(n), 0
+        P = np.zeros((n, n))
+        while start < n:
+            c = perm[start:start + int(rng.integers(3, 9))]
+            P[c, np.roll(c, 1)] = 1.0
+            start += len(c)
+        Ps.append(0.999 * P + 0.001 * rng.dirichlet(np.ones(n), size=n))
+    Cs = _c(torch.from_numpy(np.stack(Ps)))
+    re, im, ok = _lockstep.top_eigenvalue(Cs)
+    assert ok.all()
+    lam = np.linalg.eigvals(Cs)
+    np.testing.assert_allclose(np.hypot(re, im), np.abs(lam).max(-1), rtol=1e-9)
+    perm = rng.permutation(len(Cs))
+    rp, ip, _ = _lockstep.top_eigenvalue(Cs[perm])
+    assert np.array_equal(rp, re[perm]) and np.array_equal(ip, im[perm])
+    for i in range(0, len(Cs), 5):
         r1, i1, _ = _lockstep.top_eigenvalue(Cs[i:i + 1])
         assert (r1[0], i1[0]) == (re[i], im[i])
 
