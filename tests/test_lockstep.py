@@ -155,9 +155,10 @@ def test_a_matrix_gets_the_same_bits_alone_and_in_any_batch():
 
 def test_queued_small_windows_give_each_matrix_its_own_bits_and_its_largest_modulus():
     # nearly one-hot attention that is a product of short cycles splits into many windows of order 3-8, queued
-    # from every lane of a group and solved 16 at a time (more than 16 a group: solved before the group ends too);
-    # each window's eigenvalues are merged back into its own lane, in that lane's order of records, so the
-    # eigenvalue returned (of several with modulus 1) is the same alone, in any batch, and in any order
+    # from every lane of a group, dropped where a bound on their eigenvalues is below their lane's largest modulus
+    # (with the lane's exceptional shifts added back: without, windows holding the largest eigenvalue were dropped
+    # here) and solved 16 at a time; each window's eigenvalues are merged back into its own lane, in that lane's
+    # order of records, so the eigenvalue returned is the largest and the same alone, in any batch, in any order
     rng = np.random.default_rng(11)
     n, Ps = 32, []
     for _ in range(48):
