@@ -793,31 +793,42 @@ static void eigen_errors(int m, const double *restrict H, const double *restrict
  * largest entry in [1/2, 1), as LAPACK's geev scales far from 1: products of entries then neither underflow nor
  * overflow where they matter. Unused lanes hold zeros, and so does a lane whose matrix has a NaN or an infinite
  * entry (bad[l] = 1: it has no eigenvalues to compute, and left in, a NaN is dropped by every comparison and an
- * infinity makes its neighbours look negligible, so the lane would converge to a finite answer). Reads are
- * contiguous, one lane at a time. */
+ * infinity makes its neighbours look negligible, so the lane would converge to a finite answer). The largest |entry|
+ * and the NaN / infinity check are one pass of integer maxima over the entries' bits without their sign (ordered as
+ * the magnitudes, infinity and NaN above every finite number), which vectorises (compared as doubles with NaN
+ * checked, it ran one entry at a time: a fifth of the symmetric kernel's time); the entries are then written lane by
+ * lane, read across the lanes. */
 static inline __attribute__((always_inline)) void load_scaled(int m, const double *restrict src, int64_t g0,
                                                                int used, double *restrict A, const int L, int *e,
                                                                int *bad) {
     size_t mm2 = (size_t)m * m;
+    const double *x[LANES];
+    double f1[LANES], f2[LANES];
+    int keep[LANES];
     for (int l = 0; l < L; ++l) {
         e[l] = 0;
         bad[l] = 0;
-        const double *x = l < used ? &src[(size_t)(g0 + l) * mm2] : NULL;
-        double amax = 0.0;
-        if (x)
+        keep[l] = l < used;
+        x[l] = keep[l] ? &src[(size_t)(g0 + l) * mm2] : src; /* an unused lane reads a valid matrix, writes 0 */
+        if (keep[l]) {
+            uint64_t top = 0;
             for (size_t i = 0; i < mm2; ++i) {
-                double a = fabs(x[i]);
-                bad[l] |= !(a <= DBL_MAX); /* NaN or infinite */
-                amax = a > amax ? a : amax;
+                uint64_t u;
+                memcpy(&u, &x[l][i], sizeof u);
+                u &= 0x7fffffffffffffffULL;
+                top = u > top ? u : top;
             }
-        if (!x || bad[l]) {
-            for (size_t i = 0; i < mm2; ++i) A[i * L + l] = 0.0;
-            continue;
+            bad[l] = top >= 0x7ff0000000000000ULL; /* an infinity or a NaN */
+            keep[l] = !bad[l];
+            double amax;
+            memcpy(&amax, &top, sizeof amax);
+            if (keep[l] && amax > 0.0) frexp(amax, &e[l]);
         }
-        if (amax > 0.0) frexp(amax, &e[l]);
-        double f1 = ldexp(1.0, -e[l] / 2), f2 = ldexp(1.0, -e[l] - (-e[l] / 2)); /* 2^-e, each representable */
-        for (size_t i = 0; i < mm2; ++i) A[i * L + l] = x[i] * f1 * f2;
+        f1[l] = ldexp(1.0, -e[l] / 2);
+        f2[l] = ldexp(1.0, -e[l] - (-e[l] / 2)); /* 2^-e, each representable */
     }
+    for (size_t i = 0; i < mm2; ++i)
+        for (int l = 0; l < L; ++l) A[i * L + l] = keep[l] ? x[l][i] * f1[l] * f2[l] : 0.0;
 }
 
 /* The eigenvalue of largest modulus (re, im) of each of the b matrices C (b, m, m) row-major, and ok = 1 where
@@ -950,7 +961,8 @@ int lockstep_sym_max(int64_t b, int m, const double *restrict G, double *restric
                 open |= act[l];
                 mid[l] = 0.5 * (lo[l] + hi[l]);
                 below[l] = 0.0;
-                piv[l] = fmax(0x1p-62 * fabs(mid[l]), 0x1p-240); /* pivmin: far below an ulp of mid */
+                double pm = 0x1p-62 * fabs(mid[l]); /* pivmin: far below an ulp of mid (not fmax: a libm call) */
+                piv[l] = pm > 0x1p-240 ? pm : 0x1p-240;
             }
             if (!open) break;
             double p1[LANES], p2[LANES]; /* p_(i-1), p_(i-2) */
