@@ -182,6 +182,21 @@ def test_queued_small_windows_give_each_matrix_its_own_bits_and_its_largest_modu
         assert (r1[0], i1[0]) == (re[i], im[i])
 
 
+def test_a_tiny_window_holding_the_largest_eigenvalue_is_not_dropped():
+    # a 3 x 3 window near 1e-25 beside a nilpotent block of order 1 (the scale) and an eigenvalue half its spectral
+    # radius: the drop test's bound from B^8 underflowed there (||B||_F^16 ~ 1e-400), fell to its margin alone, a
+    # twentieth of ||B||_F, and the window with the largest eigenvalue was dropped (a review); B is now scaled first
+    for s in (1e-25, 1e-60, 1e-150):
+        R = s * np.array([[0.5, 0.2, 0.9], [0.8, 0.3, 0.1], [0.0, 0.7, 0.4]])
+        rho = np.abs(np.linalg.eigvals(R)).max()
+        A = np.zeros((6, 6))
+        A[0, 1] = 0.5
+        A[2:5, 2:5] = R
+        A[5, 5] = 0.5 * rho
+        re, im, ok = _lockstep.top_eigenvalue(A[None])
+        assert ok[0] and np.hypot(re[0], im[0]) == pytest.approx(rho, rel=1e-12, abs=0)
+
+
 def test_a_tiny_window_gets_the_same_bits_alone_and_beside_group_mates_that_finish_at_once():
     # a window near 1e-290 meets dlahqr's test for negligible subdiagonals (below DBL_MIN m / eps): it used the
     # order of the block being solved, which is smaller when a lane is finished alone as a straggler, and whether

@@ -60,6 +60,7 @@ typedef struct {
     int small, count, cap, maxit, straggle;
     lane_state *group; /* the group's lanes */
     int *seq;          /* (cap) each window's place in its lane's records */
+    unsigned char *keep; /* (cap) whether each window is solved (solve_small) */
     lane_state *st;    /* (cap) each window's lane state when it split off, its window the leading block */
     double *W;         /* (cap / LANES chunks, small, small, LANES) the windows */
     double *B;         /* (small, small, LANES) a batch being solved */
@@ -524,50 +525,52 @@ static void solve_batch(small_queue *queue, lane_state *st, const int *seq, int 
 }
 
 /* The group's queued windows, once its lanes are done. A window whose every eigenvalue, as the QR iteration would
- * compute it, is below its lane's largest modulus so far cannot change the lane's result, and is dropped: the QR
- * iteration's eigenvalues are those of a matrix B + E, ||E||_F <= c eps ||B||_F, and
- * rho(B + E)^8 <= ||(B + E)^8||_F <= ||B^8||_F + (||B||_F + ||E||_F)^8 - ||B||_F^8, so with B^8 from three
- * squarings (their rounding below 3 k eps ||B||_F^8 at order k <= 8 beside it) the bound
- * (||B^8||_F + 1e-10 ||B||_F^8)^(1/8) covers c up to about 50000: a QR iteration of every one of its 30 max(m, 10)
- * allowed steps per eigenvalue, each of at most 8 reflectors, each ~eps ||B||. Nearly one-hot attention's windows
- * are mostly nearly nilpotent blocks beside a cycle's eigenvalue of modulus about 1: measured at beta 1000, 70% of
- * the windows are dropped (none at beta 4, where the last window holds the largest eigenvalue). The others are
- * solved LANES at a time. Whether a window is dropped depends on its own lane only. */
+ * compute it, is below its lane's largest modulus so far cannot change the lane's result, and is dropped. The window
+ * holds W = B - t I (t: its lane's exceptional shifts, recorded eigenvalues being W's plus t); the QR iteration's
+ * eigenvalues of W are those of W + E, ||E||_F <= c eps ||W||_F, so with F = max(||B||_F, ||W||_F) their moduli plus t
+ * are at most rho(B + E) <= ||(B + E)^8||_F^(1/8) <= (||B^8||_F + 8 c eps F^8 (1 + c eps)^7)^(1/8). With B^8 from
+ * three squarings of B scaled by a power of two to ||B||_F in [1, 2) (unscaled, the squares of B^8's entries
+ * underflowed for ||B||_F below ~1e-19 and the bound was the margin alone, a twentieth of ||B||_F: a review's 6 x 6
+ * matrix lost its largest eigenvalue that way), their rounding below 3 k eps ||B||_F^8 at order k <= 8, the bound
+ * (||B^8||_F + 1e-10 F^8)^(1/8) covers c up to about 50000: every one of the 30 max(m, 10) steps allowed per
+ * eigenvalue, each of at most 8 reflectors of ~eps ||W||. Nearly one-hot attention's windows are mostly nearly
+ * nilpotent blocks beside a cycle's eigenvalue of modulus about 1: measured at beta 1000, 70% of the windows are
+ * dropped (none at beta 4, where the last window holds the largest eigenvalue). Every decision is taken first,
+ * from each lane's own records only (none of the windows solved yet), so it depends on its own lane only; a dropped
+ * window that would not have converged is not reported (its eigenvalues are below the lane's answer, which stands).
+ * The others are solved LANES at a time. */
 static void solve_small(small_queue *queue) {
     const int M = queue->small, n = queue->count;
-    int count = 0, seq[LANES];
-    lane_state st[LANES];
     for (int c0 = 0; c0 < n; c0 += LANES) {
         const double *W = queue->W + (size_t)c0 * M * M;
-        /* B: the window with its lane's shift origin t added back to the diagonal (the window holds B - t I, and
-         * its eigenvalues are recorded plus t); the rounding of b_ii + t is part of E */
-        double B[MAXM][LANES], P[MAXM][LANES], Q[MAXM][LANES], fro[LANES], bound[LANES], t0[LANES];
-        int k[LANES];
+        double B[MAXM][LANES], P[MAXM][LANES], Q[MAXM][LANES], frob[LANES], frow[LANES], bound[LANES];
+        double t0[LANES], sc[LANES];
+        int k[LANES], in[LANES];
         for (int l = 0; l < LANES; ++l) {
-            t0[l] = c0 + l < n ? queue->st[c0 + l].t : 0.0;
-            k[l] = c0 + l < n ? queue->st[c0 + l].nn + 1 : 0;
-            fro[l] = 0.0;
+            in[l] = c0 + l < n; /* the last chunk's other lanes hold stale windows: zeros instead */
+            t0[l] = in[l] ? queue->st[c0 + l].t : 0.0;
+            k[l] = in[l] ? queue->st[c0 + l].nn + 1 : 0;
+            frob[l] = frow[l] = 0.0;
         }
         for (int i = 0; i < M; ++i)
             for (int j = 0; j < M; ++j)
-                for (int l = 0; l < LANES; ++l)
-                    B[i * M + j][l] = W[(size_t)(i * M + j) * LANES + l] + (i == j && i < k[l] ? t0[l] : 0.0);
+                for (int l = 0; l < LANES; ++l) {
+                    double w = in[l] ? W[(size_t)(i * M + j) * LANES + l] : 0.0;
+                    double b = w + (i == j && i < k[l] ? t0[l] : 0.0); /* its rounding is part of E */
+                    B[i * M + j][l] = b;
+                    frow[l] = FMA(w, w, frow[l]);
+                    frob[l] = FMA(b, b, frob[l]);
+                }
+        for (int l = 0; l < LANES; ++l) {
+            frob[l] = sqrt(frob[l]);
+            frow[l] = sqrt(frow[l]);
+            sc[l] = scale_of(frob[l]); /* a power of two: ||B||_F sc in [1, 2) (exact) */
+        }
         for (int i = 0; i < M * M; ++i)
-            for (int l = 0; l < LANES; ++l) {
-                double a = B[i][l];
-                fro[l] = FMA(a, a, fro[l]);
-            }
-        /* P = B^2, Q = P^2, P = Q^2 (B^8), all lanes at once (M * M <= MAXM entries) */
-        for (int i = 0; i < M; ++i)
-            for (int j = 0; j < M; ++j) {
-                double acc[LANES];
-                for (int l = 0; l < LANES; ++l) acc[l] = 0.0;
-                for (int t = 0; t < M; ++t)
-                    for (int l = 0; l < LANES; ++l) acc[l] = FMA(B[i * M + t][l], B[t * M + j][l], acc[l]);
-                for (int l = 0; l < LANES; ++l) P[i * M + j][l] = acc[l];
-            }
-        for (int r = 0; r < 2; ++r) {
-            double (*X)[LANES] = r == 0 ? P : Q, (*Y)[LANES] = r == 0 ? Q : P;
+            for (int l = 0; l < LANES; ++l) B[i][l] *= sc[l];
+        /* P = B^2, Q = P^2, P = Q^2 (B^8 of the scaled B), all lanes at once (M * M <= MAXM entries) */
+        for (int r = 0; r < 3; ++r) {
+            double (*X)[LANES] = r == 0 ? B : r == 1 ? P : Q, (*Y)[LANES] = r == 1 ? Q : P;
             for (int i = 0; i < M; ++i)
                 for (int j = 0; j < M; ++j) {
                     double acc[LANES];
@@ -580,19 +583,25 @@ static void solve_small(small_queue *queue) {
         for (int l = 0; l < LANES; ++l) bound[l] = 0.0;
         for (int i = 0; i < M * M; ++i)
             for (int l = 0; l < LANES; ++l) bound[l] = FMA(P[i][l], P[i][l], bound[l]);
-        for (int l = 0; l < LANES && c0 + l < n; ++l) {
-            const lane_state *w = &queue->st[c0 + l];
-            double f4 = fro[l] * fro[l]; /* ||B||_F^4 */
+        for (int l = 0; l < LANES && in[l]; ++l) {
+            double f = (frob[l] > frow[l] ? frob[l] : frow[l]) * sc[l], f2 = f * f, f4 = f2 * f2; /* F, scaled */
             double b8 = sqrt(bound[l]) + 1e-10 * (f4 * f4);
-            double best = queue->group[w->id].best;
-            if (best > 0.0 && isfinite(b8) && sqrt(sqrt(sqrt(b8))) * (1.0 + 1e-6) < best) continue; /* dropped */
-            for (int i = 0; i < M * M; ++i) queue->B[(size_t)i * LANES + count] = W[(size_t)i * LANES + l];
-            st[count] = *w;
-            seq[count] = queue->seq[c0 + l];
-            if (++count == LANES) {
-                solve_batch(queue, st, seq, count);
-                count = 0;
-            }
+            double rho = sqrt(sqrt(sqrt(b8))) / sc[l]; /* the bound, unscaled (exact: sc a power of two) */
+            double best = queue->group[queue->st[c0 + l].id].best;
+            queue->keep[c0 + l] = !(best > 0.0 && rho * (1.0 + 1e-6) < best); /* NaN bound: kept */
+        }
+    }
+    int count = 0, seq[LANES];
+    lane_state st[LANES];
+    for (int w = 0; w < n; ++w) {
+        if (!queue->keep[w]) continue;
+        const double *src = queue->W + (size_t)(w / LANES) * M * M * LANES + w % LANES;
+        for (int i = 0; i < M * M; ++i) queue->B[(size_t)i * LANES + count] = src[(size_t)i * LANES];
+        st[count] = queue->st[w];
+        seq[count] = queue->seq[w];
+        if (++count == LANES) {
+            solve_batch(queue, st, seq, count);
+            count = 0;
         }
     }
     if (count) solve_batch(queue, st, seq, count);
@@ -842,26 +851,30 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
     double *A = aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8));
     double *H = err ? aligned_alloc(64, sizeof(double) * ((size_t)m * m * L + 8)) : NULL;
     double *W = err ? malloc(sizeof(double) * (2 * (size_t)m * m * LANES + 7 * (size_t)m * LANES)) : NULL;
-    small = small < 3 ? 0 : small > SMALL_MAX ? SMALL_MAX : small > m ? m : small;
+    small = small > SMALL_MAX ? SMALL_MAX : small;
+    small = small > m ? m : small;
+    small = small < 3 ? 0 : small; /* no window of order 3 or more to queue: none is */
     /* the queue: every window a group's lanes can defer (disjoint, each of order >= 3: m / 3 a lane) */
     int cap = small ? LANES * (m / 3) : 0, chunks = (cap + LANES - 1) / LANES;
     size_t win = (size_t)small * small * LANES;
     double *S = small ? aligned_alloc(64, sizeof(double) * (win * (chunks + 1) + 8)) : NULL;
     lane_state *qst = small ? malloc(sizeof(lane_state) * cap) : NULL;
     int *qseq = small ? malloc(sizeof(int) * cap) : NULL;
-    if (!A || (err && (!H || !W)) || (small && (!S || !qst || !qseq))) {
+    unsigned char *qkeep = small ? malloc(cap ? cap : 1) : NULL;
+    if (!A || (err && (!H || !W)) || (small && (!S || !qst || !qseq || !qkeep))) {
         free(A);
         free(H);
         free(W);
         free(S);
         free(qst);
         free(qseq);
+        free(qkeep);
         return -2;
     }
     int maxit = 30 * (m > 10 ? m : 10); /* per deflation, as LAPACK's dlahqr */
     lane_state st[LANES];
     small_queue sq = {.small = small, .count = 0, .cap = cap, .maxit = maxit, .straggle = straggle, .group = st,
-                      .seq = qseq, .st = qst, .W = S, .B = S ? S + win * chunks : NULL};
+                      .seq = qseq, .keep = qkeep, .st = qst, .W = S, .B = S ? S + win * chunks : NULL};
     for (int64_t g0 = 0; g0 < b; g0 += L) {
         int used = b - g0 < L ? (int)(b - g0) : L;
         int e[LANES], bad[LANES];
@@ -898,6 +911,7 @@ int lockstep_top(int64_t b, int m, const double *restrict C, double *restrict re
     free(S);
     free(qst);
     free(qseq);
+    free(qkeep);
     return 0;
 }
 
