@@ -496,13 +496,8 @@ static void qr_one(int m, double *restrict A, lane_state *st, int maxit, int sma
     qr_phase(m, A, 1, st, maxit, 0, small, NULL, queue);
 }
 
-/* Solve a batch (queue->B, its states in st[0..count), their places in seq) in lockstep (LANES lanes of order
- * queue->small, unused lanes empty; a window that splits again goes on in place, not deferred a second time), then
- * merge each window's record into its lane: where its largest modulus beats the lane's, or ties it and comes first
- * in the lane's order, as if the window had been solved when it split off. A lane's result therefore does not
- * depend on the other windows in the batch. (Before, each window was solved at once, alone, and its own small splits
- * copied out again: the same algorithm, rounded differently where a window split twice; measured, the batches made
- * the kernel 0.96-0.97x its time on every family.) */
+/* Merge window w's record into its lane g: where its largest modulus beats the lane's, or ties it and comes first
+ * in the lane's order (seq, its place there), as if the window had been solved when it split off. */
 static void merge_window(lane_state *g, const lane_state *w, int seq) {
     g->failed |= w->failed;
     if (w->best > g->best || (w->best == g->best && seq < g->bseq)) {
@@ -513,6 +508,12 @@ static void merge_window(lane_state *g, const lane_state *w, int seq) {
     }
 }
 
+/* Solve a batch (queue->B, its states in st[0..count), their places in seq) in lockstep (LANES lanes of order
+ * queue->small, unused lanes empty; a window that splits again goes on in place, not deferred a second time), then
+ * merge each window into its lane. A lane's result does not depend on the other windows in the batch. (Before, each
+ * window was solved at once, alone, and its own small splits copied out again: the same algorithm, rounded
+ * differently where a window split twice; measured, the batches made the kernel 0.96-0.97x its time on every
+ * family.) */
 static void solve_batch(small_queue *queue, lane_state *st, const int *seq, int count) {
     const int M = queue->small;
     for (int s = count; s < LANES; ++s) {

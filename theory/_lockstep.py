@@ -4,9 +4,10 @@ LAPACK's ``geev`` (behind ``torch.linalg.eigvals``, numpy and scipy alike) solve
 n = 31 its scalar loops leave the SIMD units idle: about 0.11 ms per matrix, most of fig3's compute. The kernel
 (``_lockstep.c``) runs 16 matrices in lockstep across the SIMD lanes, each with its own shifts, deflations and
 iteration count: a Householder reduction to Hessenberg form and the Francis double-shift QR of EISPACK's
-``hqr``, eigenvalues only. Small windows (nearly one-hot attention splits into many) are queued and solved 16 at
-a time in a lockstep of their own, and the last few unfinished lanes of a group are finished one at a time by the
-same code, so a group does not wait for its stragglers.
+``hqr``, eigenvalues only. Small windows (nearly one-hot attention splits into many) are queued, dropped where a
+bound shows they cannot hold their matrix's largest eigenvalue, and the rest solved 16 at a time in a lockstep of
+their own; the last few unfinished lanes of a group are finished one at a time by the same code, so a group does
+not wait for its stragglers.
 
 Why C and not numba: the same lockstep algorithm compiled with numba ran 1.2-1.8x faster than LAPACK here
 (``benchmarks/lockstep_eig.py --numba``), because numba keeps the lanes' per-step scalars in memory; in C the
@@ -42,7 +43,7 @@ __all__ = ["LANES", "MAX_ORDER", "available", "status", "top_eigenvalue", "symme
 LANES = 16  # matrices per lockstep group: measured fastest of 8, 16 and 32 on the 2-core machine (AVX-512)
 MAX_ORDER = 128  # largest m the kernel takes (its MAXM); larger matrices go to LAPACK
 STRAGGLE = 3  # finish a group's lanes one at a time once at most this many are left
-SMALL = 8  # queue a window that splits off a lane when it is at most this large (solved 16 at a time)
+SMALL = 8  # queue a window that splits off a lane when it is at most this large (see _lockstep.c's solve_small)
 
 _SOURCE = Path(__file__).with_name("_lockstep.c")
 # no FMA contraction by the compiler: the kernel writes its fused multiply-adds out (its FMA macro), so the vector
