@@ -4,6 +4,7 @@ LAPACK's geev per matrix (torch and numpy) on five families of fig3-like matrice
     python benchmarks/lockstep_eig.py [--count 2048] [--tokens 32] [--rounds 5]
     python benchmarks/lockstep_eig.py --numba      # also the same lockstep algorithm compiled with numba (pip install -e ".[bench]")
     python benchmarks/lockstep_eig.py --against REV --rounds 21   # the kernel against its source at a git revision
+    python benchmarks/lockstep_eig.py --without-flag=-fno-math-errno --rounds 11   # ... against itself without a flag
 
 Prints, per family, microseconds per matrix (best of ``--rounds``, the solvers alternated within each round),
 the speed-up against torch's geev (#13's target: >= 2.5x at n = 31), the agreement with LAPACK (median and
@@ -328,28 +329,39 @@ def symmetric_kernel(count: int, n: int, rounds: int) -> None:
           f"({min(lapack) / min(kernel):.1f}x); largest difference {err:.1e} of the largest eigenvalue")
 
 
-def against(rev: str, count: int, tokens: int, rounds: int) -> None:
-    """The kernel against its own source at git revision ``rev``, built alike, in the same process: for each family,
-    microseconds per matrix (best of ``rounds``) and the median of the paired per-round ratios, the two run
-    alternately, first one then the other (the machine's drift cancels in the pairs)."""
+def against(rev: str | None, count: int, tokens: int, rounds: int, without: str | None = None) -> None:
+    """The kernel against its own source at git revision ``rev``, built alike (or, with ``without``, against this
+    checkout's source built without that flag among the compile command's last flags, ``STRICT_FLAGS``), in the same
+    process: for each family, microseconds per matrix (best of ``rounds``) and the median of the paired per-round
+    ratios, the two run alternately, first one then the other (the machine's drift cancels in the pairs)."""
     import subprocess
     import tempfile
 
     from theory import _lockstep
 
     root = Path(__file__).resolve().parents[1]
-    try:
-        text = subprocess.run(["git", "show", f"{rev}:theory/_lockstep.c"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        sys.exit(f"cannot read theory/_lockstep.c at {rev!r}: {getattr(exc, 'stderr', '') or exc}")
+    if without is not None:
+        if without not in _lockstep.STRICT_FLAGS:
+            sys.exit(f"{without!r} is not among the compile command's last flags {_lockstep.STRICT_FLAGS}")
+        text, rev = _lockstep._SOURCE.read_text(), f"without {without}"
+    else:
+        try:
+            text = subprocess.run(["git", "show", f"{rev}:theory/_lockstep.c"], cwd=root, capture_output=True,
+                                  text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            sys.exit(f"cannot read theory/_lockstep.c at {rev!r}: {getattr(exc, 'stderr', '') or exc}")
+    strict = _lockstep.STRICT_FLAGS
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "_lockstep.c"
         source.write_text(text)
         flags = [[*f, f"-DLANES={_lockstep.LANES}"] for f in _lockstep._FLAGS]
-        old, how = _lockstep.build(source, "lockstep-against", flags)
+        try:
+            _lockstep.STRICT_FLAGS = tuple(f for f in strict if f != without)
+            old, how = _lockstep.build(source, "lockstep-against", flags)
+        finally:
+            _lockstep.STRICT_FLAGS = strict
     if old is None:
-        sys.exit(f"the kernel at {rev} did not build: {how}")
+        sys.exit(f"the kernel ({rev}) did not build: {how}")
     new = _lockstep._kernel()
     for fn in ("lockstep_top", "lockstep_sym_max"):
         getattr(old, fn).argtypes, getattr(old, fn).restype = getattr(new, fn).argtypes, getattr(new, fn).restype
@@ -367,7 +379,7 @@ def against(rev: str, count: int, tokens: int, rounds: int) -> None:
             raise MemoryError("lockstep_top failed")
         return np.hypot(re, im), ok.astype(bool)
 
-    print(f"the kernel in this checkout against theory/_lockstep.c at {rev} (n = {tokens}; {count} matrices per "
+    print(f"the kernel in this checkout against {'itself ' if without else 'theory/_lockstep.c at '}{rev} (n = {tokens}; {count} matrices per "
           f"family; one thread; {rounds} rounds alternated), microseconds per matrix")
     families = {name: (C, False) for name, C in _families(count, tokens).items()}
     X = np.random.default_rng(1).standard_normal((count, tokens, 2 * tokens))
@@ -403,6 +415,8 @@ def main() -> None:
     p.add_argument("--numba", action="store_true", help="also time the numba variant")
     p.add_argument("--symmetric", action="store_true", help="only the symmetric kernel against torch's eigvalsh")
     p.add_argument("--against", metavar="REV", help="only the kernel against its source at git revision REV, paired")
+    p.add_argument("--without-flag", metavar="FLAG",
+                   help="only the kernel against itself built without FLAG among the last compile flags, paired")
     a = p.parse_args()
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
@@ -410,8 +424,8 @@ def main() -> None:
     threadpool_limits(limits=1, user_api="blas")  # numpy's OpenBLAS too: torch.set_num_threads does not reach it
     if a.symmetric:
         return symmetric_kernel(a.count, a.tokens, a.rounds)
-    if a.against:
-        return against(a.against, a.count, a.tokens, a.rounds)
+    if a.against or a.without_flag:
+        return against(a.against, a.count, a.tokens, a.rounds, without=a.without_flag)
     if not _lockstep.available():
         sys.exit(f"the kernel is not available: {_lockstep.status()}")
     if a.numba:

@@ -94,7 +94,7 @@ def _cpu_id() -> str:
 # kernel's NaN checks, and a NaN matrix came back as a finite eigenvalue marked converged. -fno-fast-math also turns
 # errno for math functions back on, and GCC then wraps every sqrt in a branch that sets it, which kept the QR
 # sweep's reflector loop over the lanes from vectorising (scalar, one lane at a time): -fno-math-errno after it
-# (measured: the kernel 0.80-0.84x its time, the same bits)
+# (measured: the kernel 0.78-0.80x its time, the same bits; benchmarks/lockstep_eig.py --without-flag=-fno-math-errno)
 STRICT_FLAGS = ("-fno-fast-math", "-fno-finite-math-only", "-fno-associative-math", "-fno-math-errno")
 
 
