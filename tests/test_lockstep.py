@@ -144,11 +144,16 @@ def test_a_matrix_gets_the_same_bits_alone_and_in_any_batch():
     # never depends on its group-mates (nearly one-hot rows exercise both hand-offs)
     Cs = np.concatenate([_c(T.softmax_attention((40,), 32, beta=b, generator=T.make_generator(7)))
                          for b in (0.5, 1000.0)])
+    _assert_same_bits_in_any_order_and_alone(Cs, np.random.default_rng(0).permutation(len(Cs)), every=9)
+
+
+def _assert_same_bits_in_any_order_and_alone(Cs: np.ndarray, perm: np.ndarray, every: int) -> None:
+    """The kernel's (re, im) of each matrix of ``Cs`` are bit-for-bit the same in the batch permuted by ``perm``
+    and, for every ``every``-th matrix, alone."""
     re, im, _ = _lockstep.top_eigenvalue(Cs)
-    perm = np.random.default_rng(0).permutation(len(Cs))
     rp, ip, _ = _lockstep.top_eigenvalue(Cs[perm])
     assert np.array_equal(rp, re[perm]) and np.array_equal(ip, im[perm])
-    for i in range(0, len(Cs), 9):
+    for i in range(0, len(Cs), every):
         r1, i1, _ = _lockstep.top_eigenvalue(Cs[i:i + 1])
         assert (r1[0], i1[0]) == (re[i], im[i])
 
@@ -174,12 +179,7 @@ def test_queued_small_windows_give_each_matrix_its_own_bits_and_its_largest_modu
     assert ok.all()
     lam = np.linalg.eigvals(Cs)
     np.testing.assert_allclose(np.hypot(re, im), np.abs(lam).max(-1), rtol=1e-9)
-    perm = rng.permutation(len(Cs))
-    rp, ip, _ = _lockstep.top_eigenvalue(Cs[perm])
-    assert np.array_equal(rp, re[perm]) and np.array_equal(ip, im[perm])
-    for i in range(0, len(Cs), 5):
-        r1, i1, _ = _lockstep.top_eigenvalue(Cs[i:i + 1])
-        assert (r1[0], i1[0]) == (re[i], im[i])
+    _assert_same_bits_in_any_order_and_alone(Cs, rng.permutation(len(Cs)), every=5)
 
 
 def test_a_tiny_window_holding_the_largest_eigenvalue_is_not_dropped():
