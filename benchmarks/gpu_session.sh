@@ -9,6 +9,8 @@
 #                                             # in-process (~8 min in all)
 #   bash benchmarks/gpu_session.sh ensembles  # fig3 for every attention ensemble at 40,000 trials (~3 min)
 #   bash benchmarks/gpu_session.sh lanes      # lanes per matrix and the kernels' profile (~2 min)
+#   bash benchmarks/gpu_session.sh all        # the four in that order, in one command (~15 min: for a GPU
+#                                             # machine without the device tool's 10-minute limit per call)
 #
 # Copy what comes back into benchmarks/measured/ (gpu-h100*.json, gpu-h100*.txt) and quote it in README's
 # Performance section. pytest runs with 8 workers where pytest-xdist is installed, else in one process
@@ -24,7 +26,8 @@ if not torch.cuda.is_available():
     raise SystemExit("gpu_session.sh: no CUDA device here; these steps measure the GPU")
 print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}", flush=True)
 EOF
-case "${1:-}" in
+step() {
+case "$1" in
   tests)
     workers=$("$python" -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")  # 8 CUDA contexts fit easily
     "$python" -m pytest -o addopts=-ra -p no:cacheprovider $workers tests/test_hqr.py tests/test_simulations.py \
@@ -46,7 +49,16 @@ case "${1:-}" in
     "$python" benchmarks/profile_gpu.py 2>&1 | tee "$out/gpu-profile.txt"
     ;;
   *)
-    echo "usage: bash benchmarks/gpu_session.sh tests|bench|ensembles|lanes   (see the comment at the top)" >&2
+    echo "usage: bash benchmarks/gpu_session.sh tests|bench|ensembles|lanes|all   (see the comment at the top)" >&2
     exit 2
     ;;
 esac
+}
+if [ "${1:-}" = all ]; then
+  for name in tests bench ensembles lanes; do
+    echo "== gpu_session.sh $name" | tee -a "$out/gpu-session.txt"
+    step "$name"
+  done
+else
+  step "${1:-}"
+fi
