@@ -173,14 +173,29 @@ class _Client(nbclient.NotebookClient):
         return kc
 
 
+@contextlib.contextmanager
+def _kernel_transport(within: Path | None = None):
+    """A kernel manager's config: the kernel's channels as Unix sockets in a private temporary directory (in
+    ``within`` when given, which :func:`execute` removes even when it kills this process) where the system has
+    them, since ipykernel >= 7 warns that TCP on localhost is unencrypted; else TCP as before. (The sockets' path
+    is absolute: the kernel runs in ``notebooks/``, this process elsewhere.)"""
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        yield Config()
+        return
+    with tempfile.TemporaryDirectory(prefix="tse-kernel-", dir=within) as sockets:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+
+
 def execute_here(path: Path, *, small: bool = False, kernel_pid: Path | None = None) -> nbformat.NotebookNode:
     """The notebook of ``path`` executed in a kernel started from this process, with no time limit of its own
     beyond nbclient's per cell, and normalised; raises on the first failing cell. :func:`execute` runs this in a
     child process it can stop, and kills the kernel whose process id this writes to ``kernel_pid``."""
     nb = jupytext.read(path)
-    with kernel_environment(small):
+    with kernel_environment(small), _kernel_transport(kernel_pid and kernel_pid.parent) as config:
         client = _Client(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
-                         store_widget_state=True, resources={"metadata": {"path": str(NOTEBOOKS)}})
+                         store_widget_state=True, resources={"metadata": {"path": str(NOTEBOOKS)}}, config=config)
         if kernel_pid is not None:  # once the kernel is up, before the first cell
             client.on_notebook_start = lambda notebook: kernel_pid.write_text(str(client.km.provisioner.pid))
         client.execute()

@@ -333,3 +333,17 @@ def test_a_failing_cell_reaches_the_caller_as_nbclients_error(build, tmp_path):
         build.execute(path, small=True)
     assert (err.value.ename, err.value.evalue) == ("ValueError", "no such ensemble")
     assert "no such ensemble" in str(err.value)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets: elsewhere the kernel keeps TCP")
+def test_the_kernel_talks_over_private_unix_sockets_and_leaves_none_behind(build, tmp_path, capfd):
+    # ipykernel >= 7 warns on every kernel start that TCP on localhost is unencrypted; the build's kernels use Unix
+    # sockets in a private directory instead, with an absolute path (the kernel runs in notebooks/, the build
+    # elsewhere: a relative one put them in notebooks/ and the kernel never answered)
+    before = set(NOTEBOOKS.iterdir())
+    path = _notebook(tmp_path, "from ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.instance()\n"
+                               "import os\nprint(app.transport, os.path.isabs(app.ip))\n")
+    nb = build.execute(path, small=True)
+    assert nb.cells[0].outputs[0].text == "ipc True\n"
+    assert "without encryption" not in capfd.readouterr().err
+    assert set(NOTEBOOKS.iterdir()) == before, "the kernel's sockets were left in notebooks/"
