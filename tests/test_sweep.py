@@ -202,7 +202,7 @@ def test_outside_its_regime_a_law_is_said_to_fail_only_where_it_is_off(tmp_path,
     # the prose said "the law fails as stated" at any point outside the regime, quoting the point where the law
     # overstated delta most; where it understates (banded at beta > 0) that was the point where it fit best. Here
     # the banded law on the gap at beta 0 (a fixed matrix: no sampling error): 19% off at window 2 and n = 12,
-    # 8.5% and 7.6% at window 1 and n = 16, 18 (both outside n >= 10 (w + 1))
+    # 8.5% and 7.6% at window 1 and n = 16, 18 (both outside n >= 11 w + 10)
     common = ["--attention", "banded", "--trials", "4", "--depth", "2", "--width", "4", "--device", "cpu",
               "--no-progress"]
     assert main(["sweep", "fig3", *common, "--beta", "0", "--window", "2", "--tokens", "12,16",
