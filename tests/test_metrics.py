@@ -265,6 +265,73 @@ def test_excesses_keep_their_digits_just_below_the_switch(t, n, d, seed):
     assert float(got["log_one_minus_mean_cosine"]) == pytest.approx(want_cd, abs=1e-13, rel=0)
 
 
+def _exact_one_minus_mean_cosine(X: np.ndarray, dps: int = 50) -> float:
+    """1 - mean cosine of the rows of X in dps-digit arithmetic: sum_i ||u_i - mean u||^2 / (n - 1), u_i the unit
+    tokens (an identity; O(n d) where the pairs' cosines are O(n^2 d))."""
+    import mpmath
+
+    with mpmath.workdps(dps):
+        n, d = X.shape
+        rows = [[mpmath.mpf(float(v)) for v in row] for row in X]
+        units = [[v / mpmath.sqrt(mpmath.fsum(c * c for c in row)) for v in row] for row in rows]
+        mean = [mpmath.fsum(u[j] for u in units) / n for j in range(d)]
+        return float(mpmath.fsum(mpmath.fsum((u[j] - mean[j]) ** 2 for j in range(d)) for u in units) / (n - 1))
+
+
+def _one_short_token(s: float, at: int, n: int = 150, d: int = 6) -> np.ndarray:
+    """n tokens 1e-3 apart around one mean token, and token ``at`` s times its length in another direction: t_div
+    about 1/n, below the switch, so the excesses come from the parts."""
+    rng = np.random.default_rng(4)
+    m, v = rng.standard_normal(d), rng.standard_normal(d)
+    X = m + 1e-3 * rng.standard_normal((n, d))
+    X[at] = s * v
+    return X
+
+
+@pytest.mark.parametrize("at", [0, 77])
+@pytest.mark.parametrize("s", [1e-4, 1e-8, 1e-12])
+def test_a_token_far_shorter_than_the_mean_token_keeps_the_cosine_excess_exact(s, at):
+    # the parts built such a token's norm as ||m||^2 + 2^k (2 m.E_i + 2^k |E_i|^2), cancelling to eps ||m||^2
+    # absolute, and its unit vector from parts of size ||m|| / ||x_i||: 1 - mean cosine 4e-9, 8e-5 and 5e-3
+    # relative off at s = 1e-4, 1e-6 and 1e-8, NaN at 1e-10 (a review; token 0 was also every delta's reference).
+    # Short tokens are now taken from X itself (collapse_metrics), or from the split form as an exact two-term sum
+    X = _one_short_token(s, at)
+    S = T.split_tokens(torch.from_numpy(X)[None])
+    assert float(S.shares()[1]) < M.PARTS_T_DIV
+    got = float(M.collapse_metrics(torch.from_numpy(X)[None])["one_minus_mean_cosine"][0])
+    assert got == pytest.approx(_exact_one_minus_mean_cosine(X), rel=1e-13, abs=0)
+    # the split form holds the short token only to eps ||m|| absolute (its centred part is x_i - m rounded): the
+    # chain's metrics are exact for the X it represents
+    k = int((S.centred_exp - S.mean_exp)[0])
+    represented = S.mean[0].numpy() + np.ldexp(S.centred[0].numpy(), k)  # each entry to eps of itself
+    got_split = float(T.split_collapse_metrics(S)["one_minus_mean_cosine"][0])
+    assert got_split == pytest.approx(_exact_one_minus_mean_cosine(represented), rel=1e-13, abs=0)
+
+
+def test_a_matrix_gets_the_same_excesses_alone_and_beside_one_with_a_short_token():
+    # a batch with a short token runs the two-sum path for all its matrices and keeps it for the short tokens only
+    plain, short = _one_short_token(1.0, 0), _one_short_token(1e-8, 0)
+    plain[0] = plain[1]  # a token like the others
+    both = np.stack([plain, short])
+    for f in (lambda X: T.split_collapse_metrics(T.split_tokens(X)), M.collapse_metrics):
+        alone, batch = f(torch.from_numpy(plain[None])), f(torch.from_numpy(both))
+        for name in T.COLLAPSE_METRICS:
+            assert torch.equal(batch[name][:1], alone[name]), name
+
+
+def test_a_zero_token_has_no_cosine_where_the_excess_comes_from_the_parts_too():
+    # n = 200, d = 3: the parts' norm of the zero token came out a rounding above 0, and the mean cosine finite
+    # (0.99254; a review), where the whole matrix's is NaN
+    rng = np.random.default_rng(3)
+    for n, d in [(120, 8), (200, 8), (200, 3)]:  # the review's draws; the last is the case
+        X = np.repeat(rng.standard_normal((1, d)), n, 0)
+        X[0] = 0.0
+        X[1:] += 1e-3 * rng.standard_normal((n - 1, d))
+    assert float(T.split_tokens(torch.from_numpy(X)[None]).shares()[1]) < M.PARTS_T_DIV
+    for got in (M.collapse_metrics(torch.from_numpy(X)[None]), T.split_collapse_metrics(T.split_tokens(X[None]))):
+        assert math.isnan(float(got["mean_cosine"][0])) and math.isnan(float(got["one_minus_mean_cosine"][0]))
+
+
 @pytest.mark.parametrize("n, d, seed", [(4, 3, 3), (6, 10, 4)])
 def test_excesses_from_the_parts_and_from_the_whole_matrix_agree_where_both_hold(n, d, seed):
     # below the switch (t_div = 1e-2), where the whole matrix still resolves the excesses, both ways agree: the

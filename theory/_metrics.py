@@ -14,7 +14,8 @@ With $X \in \mathbb{R}^{n \times d}$, $\bar x$ its mean token, $s$ = t_sim and $
   norms (after LayerNorm) it is exactly $(ns - 1)/(n - 1) = 1 - \frac{n}{n-1} t$; with unequal norms it can be
   far from it either way (a token of norm 0 has no cosine: NaN). Its deficit ``one_minus_mean_cosine`` (and its
   log) is computed from the split parts too: $1 - $ mean cosine $= \sum_i \|\hat x_i - \bar{\hat x}\|^2/(n-1)$
-  over the unit tokens $\hat x_i$, and $\hat x_i - \hat x_1$ is formed from the centred part alone.
+  over the unit tokens $\hat x_i$, and $\hat x_i - \hat m$ is formed from the centred part alone (from the
+  token itself where it is shorter than half the mean token $m$).
 - ``dong_residual`` (Dong et al. 2021): $\|X - \mathbf 1\bar x^T\|_{1,\infty}/\|X\|_{1,\infty}$ with the
   composite norm $\|A\|_{1,\infty} = \sqrt{\|A\|_1\|A\|_\infty}$ (max column and max row absolute sums). Since
   $\|A\|_F/\sqrt{\min(n,d)} \le \|A\|_{1,\infty} \le (nd)^{1/4}\|A\|_F$, dong_residual$^2$ and t_div agree up to
@@ -128,7 +129,7 @@ def dong_residual(X: Tensor) -> Tensor:
     return _dong_residual(X)
 
 
-def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, tokens=None) -> tuple[Tensor, Tensor]:
     r"""(a, b) with stable rank - 1 $= 2^{2k} a$ and 1 - mean cosine $= 2^{2k} b$ of $X = \mathbf 1 m^T + 2^k E$
     (float64 parts: ``mean`` $m$ ``(..., 1, d)``, ``centred`` $E$ ``(..., n, d)``, each of order 1) however small
     $2^k$ is: a where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-2; a series), b at any $2^k$ (an identity).
@@ -139,15 +140,23 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, T
     stable rank - 1 $= (\|E\|_F^2 - \mu)/(\alpha + \mu)$, a difference of two numbers of the centred part's
     size, never of two of order 1. $\mu$ by fixed-point steps on its series (terms fall by t_div / t_sim or more).
 
-    Cosines: with $w_i = 1/\|x_i\|$, $w_i - w_1 = 2^k\delta_i$, $\delta_i = (2 m\cdot(E_1 - E_i) + 2^k(\|E_1\|^2 -
-    \|E_i\|^2))/((\|x_1\| + \|x_i\|)\|x_i\|\|x_1\|)$ (from $\|x_1\|^2 - \|x_i\|^2$), the unit tokens' deviations
-    from their mean are $\hat x_i - \bar{\hat x} = 2^k H_i$, $H_i = m(\delta_i - \bar\delta) + w_i E_i -
-    \overline{wE}$, so 1 - mean cosine $= 2^{2k}\sum_i \|H_i\|^2/(n - 1)$.
+    Cosines: with $w_i = 1/\|x_i\|$ and $\hat m = m/\|m\|$, $w_i - 1/\|m\| = 2^k\delta_i$, $\delta_i =
+    -(2 m\cdot E_i + 2^k\|E_i\|^2)/((\|x_i\| + \|m\|)\|x_i\|\|m\|)$ (from $\|x_i\|^2 - \|m\|^2$), the unit tokens
+    are $\hat x_i = \hat m + 2^k G_i$, $G_i = \delta_i m + w_i E_i$, and 1 - mean cosine $= \sum_i \|\hat x_i -
+    \bar{\hat x}\|^2/(n - 1) = 2^{2k}(\sum_i \|G_i\|^2 - n\|\bar G\|^2)/(n - 1)$ ($\bar G$ is of second order: the
+    first-order parts of the $G_i$ sum to 0 with the $E_i$). A token shorter than half of $m$ (its norm from the
+    parts would cancel, and its $G_i$ with it: a review measured 1 - mean cosine 8e-5 relative off for a token a
+    millionth of $m$'s length, and a zero token read as a finite cosine) has $G_i = (\hat x_i - \hat m)/2^k$
+    formed from the token itself instead: $x_i = m + 2^k E_i$ as an exact two-term sum (:func:`_short_tokens`), or
+    ``tokens()``, X itself on the mean's scale (float64, ``(..., n, d)``), where the caller has it: the split form
+    holds such a token only to eps ||m|| absolute (its centred part is $x_i - m$ rounded), so its direction only to
+    eps ||m|| / ||x_i||, and X holds it exactly.
 
     Both are differences of numbers of the centred part's size: each is exact to about eps t_div, so to its own
     rounding where it is of the order of t_div (its usual size: stable rank - 1 <= t_div/t_sim, and
     1 - mean cosine = n/(n-1) t_div for tokens of equal norms); where the tokens are nearly parallel (X nearly of
-    rank one, or tokens differing in norm only) it is that small absolute error instead."""
+    rank one, or tokens differing in norm only) it is that small absolute error instead. (A short token's unit
+    vector is far from the mean's: the excess is then of order 1/n at least, and its part exact to about eps.)"""
     n = centred.shape[-2]
     one = torch.ones_like(k)
     rho2 = ldexp(one, 2 * k)  # 0 where it underflows (as 2^k below): it weighs higher orders only
@@ -158,15 +167,39 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor) -> tuple[Tensor, T
     sq = torch.linalg.vector_norm(centred, dim=-1).square()  # |E_i|^2
     sr = _stable_rank_excess(centred, mm, m_dot, sq, rho2)
     r = ldexp(one, k)[..., None]
-    norms = torch.sqrt(mm[..., None] + r * (2 * m_dot + r * sq))  # ||x_i||, its parts of very different sizes
-    delta = (2 * (m_dot[..., :1] - m_dot) + r * (sq[..., :1] - sq)) / (
-        (norms[..., :1] + norms) * norms * norms[..., :1])
-    w, u = 1 / norms, delta - delta.mean(-1, keepdim=True)
-    # sum_i ||H_i||^2 = sum_i ||w_i E_i + u_i m||^2 - n ||mean(w E)||^2 (sum_i u_i = 0), from (..., n)
-    # quantities and one product E^T w: no (..., n, d) temporary
-    fbar = matmul(w[..., None, :], centred)[..., 0, :] / n  # E^T w as w^T E (a row)
-    total = (w.square() * sq + 2 * u * w * m_dot + u.square() * mm[..., None]).sum(-1) - n * fbar.square().sum(-1)
+    norm_m = mm.sqrt()[..., None]
+    norms2 = mm[..., None] + r * (2 * m_dot + r * sq)  # ||x_i||^2, its parts of very different sizes
+    short = norms2 < 0.25 * mm[..., None]  # ||x_i|| < ||m|| / 2: the parts cancel, the token itself is used
+    norms = torch.sqrt(norms2)
+    delta = -(2 * m_dot + r * sq) / ((norms + norm_m) * norms * norm_m)
+    w, kept = 1 / norms, ~short
+    g2 = delta.square() * mm[..., None] + 2 * delta * w * m_dot + w.square() * sq  # ||G_i||^2 from (..., n) parts
+    # n G-bar = (sum_i delta_i) m + E^T w over the tokens kept (one product E^T w: no (..., n, d) temporary)
+    gsum = (torch.where(kept, delta, 0.0).sum(-1)[..., None] * mean[..., 0, :]
+            + matmul(torch.where(kept, w, 0.0)[..., None, :], centred)[..., 0, :])
+    if bool(short.any()):  # rare (a token far shorter than the mean token); a host sync on a GPU, once a call
+        G = _short_tokens(mean, centred, r, norm_m, None if tokens is None else tokens())
+        g2 = torch.where(short, G.square().sum(-1), g2)
+        gsum = gsum + torch.where(short[..., None], G, 0.0).sum(-2)
+    total = g2.sum(-1) - gsum.square().sum(-1) / n
     return sr, total.clamp_min(0) / (n - 1)
+
+
+def _short_tokens(mean: Tensor, centred: Tensor, r: Tensor, norm_m: Tensor, tokens: Tensor | None = None) -> Tensor:
+    r""":func:`_split_excesses`' $G_i = (\hat x_i - \hat m)/2^k$ ``(..., n, d)`` formed from the tokens themselves:
+    $x_i = m + 2^k E_i$ as an exact sum hi + lo (Knuth's two-sum; $2^k E_i$ is exact, a power of two times $E_i$),
+    its norm from both. Exact to about eps/2^k absolute for any token; :func:`_split_excesses` uses it for tokens
+    shorter than half the mean token, whose unit vectors the parts give only to eps ||m|| / ||x_i||. ``tokens``:
+    the x_i themselves on the mean's scale, where the caller has them (then hi, and lo = 0)."""
+    if tokens is None:
+        re = r[..., None] * centred
+        hi = mean + re
+        b = hi - mean
+        lo = (mean - (hi - b)) + (re - b)
+    else:
+        hi, lo = tokens, torch.zeros_like(tokens)
+    norms = torch.sqrt(hi.square().sum(-1) + 2 * (hi * lo).sum(-1))[..., None]
+    return ((hi / norms - mean / norm_m[..., None]) + lo / norms) / r[..., None]
 
 
 def _stable_rank_excess(centred: Tensor, mm: Tensor, m_dot: Tensor, sq: Tensor, rho2: Tensor) -> Tensor:
@@ -214,15 +247,17 @@ def _whole_metrics(scaled: Tensor, need: Tensor) -> tuple[Tensor, Tensor]:
     return _stable_rank(scaled, G), _mean_cosine(scaled, G)
 
 
-def _excess_metrics(X: SplitTokens, k: Tensor, use: Tensor, stable: Tensor, cosine: Tensor) -> dict[str, Tensor]:
+def _excess_metrics(X: SplitTokens, k: Tensor, use: Tensor, stable: Tensor, cosine: Tensor,
+                    tokens=None) -> dict[str, Tensor]:
     """The stable rank and the mean cosine of X, their excesses stable rank - 1 and 1 - mean cosine, and the
     excesses' natural logs (finite where they underflow), in X's dtype: from the parts (:func:`_split_excesses`)
     where ``use`` says (:func:`_uses`), the metric itself then 1 + or 1 - its excess; else from ``stable`` and
     ``cosine`` (X's stable rank and mean cosine from the whole matrix, float64, clamped to their ranges, so the
-    excess is >= 0 there too)."""
+    excess is >= 0 there too). ``tokens``: :func:`_split_excesses`' (the whole matrices, where the caller has
+    them)."""
     # on the CPU the parts are computed only where a trial of the batch needs them (the check is a host sync
     # elsewhere)
-    parts = (_split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k)
+    parts = (_split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k, tokens)
              if k.device.type != "cpu" or bool(use.any()) else (None, None))
     out = {}
     for part, whole, (name, excess_name, sign) in zip(parts, (stable, cosine), _EXCESS_OF):
@@ -246,7 +281,9 @@ def collapse_metrics(X: Tensor) -> dict[str, Tensor]:
     S = _split_unchecked(X)  # X as theory.split_tokens splits it
     k, use = _uses(S)
     stable, cosine = _whole_metrics(_scaled(X).to(torch.float64), ~use)
-    return _in_order({"dong_residual": _dong_residual(X), **_excess_metrics(S, k, use, stable, cosine)})
+    # a token far shorter than the mean token is taken from X itself, which holds it exactly (_split_excesses)
+    tokens = lambda: ldexp(X.to(torch.float64), -S.mean_exp.to(torch.float64)[..., None, None])  # noqa: E731
+    return _in_order({"dong_residual": _dong_residual(X), **_excess_metrics(S, k, use, stable, cosine, tokens)})
 
 
 def split_collapse_metrics(X: SplitTokens) -> dict[str, Tensor]:
