@@ -121,6 +121,22 @@ def test_D4_escalation_excess_by_hand_and_where_r_is_one_in_floating_point():
     assert rel(T.escalation_excess(X, Y), exact) < 1e-13
 
 
+@pytest.mark.parametrize("k", [None, 20, 41, 50])
+def test_D4_escalation_excess_is_exact_to_eps_t_div_absolute_where_the_diversities_nearly_agree(k):
+    # README's snippet claimed all digits for Y = X diag(1, 1 + 2^-41): r - 1 ~ 3e-38 there is the difference of
+    # two diversities ~4e-26 that agree to 12 digits, so 4 are left (a review); what holds is eps t_div absolute
+    X = np.array([[1.0, 2.0], [1.0, 2.0 + 2.0 ** -40]])
+    Y = 3 * X if k is None else X * [1.0, 1.0 + 2.0 ** -k]  # k = None: r - 1 = 0 exactly (C1: scale-free)
+    ax, bx = exact_parts(X)
+    ay, by = exact_parts(Y)
+    s, t = ax / (ax + bx), bx / (ax + bx)
+    exact = (t - by / (ay + by)) / s
+    err = abs(T.escalation_excess(X, Y) - exact)
+    assert err <= 4 * np.finfo(float).eps * t / s, (float(err), float(t / s))
+    if k == 20:  # diversities 6 digits apart: r - 1 keeps about 10
+        assert rel(T.escalation_excess(X, Y), exact) < 1e-8
+
+
 @pytest.mark.parametrize("offset", [1e-3, 1e-10, 1e-40, 1e-120])
 def test_D4_escalation_excess_keeps_its_digits_where_t_sim_is_tiny(offset):
     # tokens in +-pairs plus a tiny common offset: t_sim(X) ~ offset^2, and a doubly stochastic P keeps Y's mean

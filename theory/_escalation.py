@@ -85,8 +85,11 @@ def escalation_excess(X: Tensor, Y: Tensor) -> Tensor:
     r"""$r(X, Y) - 1 = (t_{div}(X) - t_{div}(Y))/t_{sim}(X)$, computed from the diversities (D4).
 
     Never as ``r - 1``: near collapse $r$ is 1 to every digit of a float while its excess is ~$t_{div}$, and
-    here it keeps the relative accuracy of the diversities. Needs $t_{sim}(X) > 0$ and $Y \ne 0$, like
-    :func:`escalation_rate`.
+    here it is exact to about eps $t_{div}(X)/t_{sim}(X)$ absolute: to its own rounding where it is of the order
+    of $t_{div}(X)$ (its usual size), to fewer digits where the two diversities agree to many (it is their
+    difference, and each is known to its rounding): ``Y = X diag(1, 1 + 2^-41)`` beside an X of
+    $t_{div} \approx 4 \cdot 10^{-26}$ keeps 4 digits of its $r - 1 \approx 3 \cdot 10^{-38}$, and ``Y = 3X`` gives
+    $-10^{-41}$ for its 0 (a review). Needs $t_{sim}(X) > 0$ and $Y \ne 0$, like :func:`escalation_rate`.
     """
     x_norms = _checked_rate_input(X, Y)
     return excess_of(x_norms, split_scaled_norms(Y))
