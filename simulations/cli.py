@@ -30,7 +30,7 @@ from .engine.config import ATTENTIONS, RunConfig, _positive_int
 from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
 from .output.writing import check_out_dir, make_out_dir, write_result
-from .studies.fig3_findings import no_rate_text, rate_factor_text
+from .studies.fig3_findings import c6_not_a_theorem, no_rate_text, rate_factor_text
 
 # the figures whose CUDA runs take larger batches than a CPU's (_config), with their CUDA rng_block
 _CUDA_BLOCKS = ", ".join(f"{n}: {c['rng_block']}" for n, f in FIGURES.items()
@@ -488,7 +488,8 @@ def summarize_checks(result) -> list[str]:
     elif "C6_violation_share" in c and not c["C6_steps_checked"]:
         lines.append("C6 bound checked in no step (t_div = 0 after the first layer: every odds-form check undefined)")
     elif "C6_violation_share" in c:
-        lines.append(f"C6 bound (not a theorem here, C8) failed in {100 * c['C6_violation_share']:.1f}% of "
+        why = c6_not_a_theorem(result.config.get("attention", "softmax"))
+        lines.append(f"C6 bound (not a theorem here; {why}) failed in {100 * c['C6_violation_share']:.1f}% of "
                      f"{c['C6_steps_checked']} steps")
     lines.extend(c.get("summary", []))  # a figure's own written summary (the real-model study has one)
     lines.extend(c.get("test_acc_table", []))  # the training study's accuracy table

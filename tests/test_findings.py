@@ -377,3 +377,24 @@ def test_the_vendored_specification_is_the_teams_own():
         pytest.skip("../shared/THEORY.md is not beside this checkout")
     copy = (root / "docs" / "THEORY.md").read_text()
     assert copy.split("-->\n\n", 1)[1] == shared.read_text(), "re-copy ../shared/THEORY.md into docs/THEORY.md"
+
+
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+def test_symmetric_attention_names_its_weights_and_calls_c6_a_theorem_only_with_orthogonal_w(weights):
+    # with Gaussian W the text said "symmetric doubly stochastic attention and orthogonal W ... C6 is a theorem per
+    # step ... it FAILED in some" (C6 then bounds only the ratio of expectations), and the check line blamed C8
+    # (P is symmetric here); both reviews found it
+    from simulations.cli import summarize_checks
+    from simulations.studies.fig3 import simulate_fig3
+    from simulations.studies.fig3_findings import fig3_findings, render_fig3_findings
+
+    result = simulate_fig3(Fig3Config(attention="symmetric", weights=weights, trials=40, depth=6, tokens=6, width=5,
+                                      device="cpu"), progress=False)
+    text = " ".join(render_fig3_findings(json.loads(json.dumps(fig3_findings(result)))).split())
+    lines = " ".join(summarize_checks(result))
+    if weights == "orthogonal":
+        assert "orthogonal W" in text and "C6 is a theorem per step" in text and "held in every one" in text
+    else:
+        assert result.checks["C6_violations"] > 0  # at n = 6, d = 5 some steps fail: the text must not say why wrongly
+        assert "Gaussian W" in text and "theorem" not in text and "FAILED" not in text and "C8" not in text + lines
+        assert "ratio of expectations" in text and "ratio of expectations" in lines

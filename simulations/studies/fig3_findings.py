@@ -91,7 +91,7 @@ def render_fig3_findings(f: dict) -> str:
     else:  # t_div = 0 in every trial over those layers (uniform attention, beta = 0), or a single layer
         fitted = no_rate_text(rate)
     kept = "every trial is kept at every step" if not f["excluded"] else f"{f['excluded']} values are left out"
-    if f["attention"] == "symmetric":
+    if f["attention"] == "symmetric" and f["C6_holds_every_step"] is not None:  # orthogonal W: C6's hypotheses
         verdict = "held in every one" if f["C6_holds_every_step"] else "FAILED in some"
         return (f"With symmetric doubly stochastic attention and orthogonal W (fig3 --attention symmetric, "
                 f"T = {f['trials']}) C6 is a theorem per step, and the run checks it in odds form: it {verdict} of "
@@ -120,6 +120,7 @@ def _literature_excess_text(f: dict) -> str:
 
 
 _FAMILY_NAMES = {"causal": "causal softmax attention (a decoder's mask)", "dirichlet": "Dirichlet rows",
+                 "symmetric": "symmetric doubly stochastic attention and Gaussian W",
                  "sinkhorn": "Sinkhorn-scaled (doubly stochastic, not symmetric) attention",
                  "banded": "banded (local window) attention", "data": "data-dependent attention"}
 
@@ -165,7 +166,16 @@ def _c6_text(f: dict, lead: str) -> str:
         return (f"{'but ' if lead else ''}C6's per-step bound is checked in no step (t_div = 0 after the first layer, "
                 f"so every step's odds-form check is undefined)")
     return (f"{lead}the per-step bound fails in {sig(100 * f['C6_violation_share'])}% of {f['C6_steps_checked']} "
-            f"steps (C8: {f['attention']} attention is not symmetric)")
+            f"steps ({c6_not_a_theorem(f['attention'])})")
+
+
+def c6_not_a_theorem(attention: str) -> str:
+    """Why C6's per-step bound is not a theorem in a run: P not symmetric (C8), or, for symmetric attention, W
+    Gaussian instead of orthogonal (C6 then bounds the ratio of expectations only; README, THEORY corrections)."""
+    if attention == "symmetric":
+        return "W is Gaussian, not orthogonal: C6 then bounds the ratio of expectations, not each step"
+    return f"C8: {attention} attention is not symmetric"
+
 
 
 def _upper_first(text: str) -> str:
