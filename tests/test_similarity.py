@@ -1,5 +1,6 @@
 """D1, D2 and C1 (partition): token similarity and diversity."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -120,3 +121,19 @@ def test_mean_and_centred_parts_add_up_to_X():
     np.testing.assert_allclose(T.mean_part(X), np.tile(X.mean(0), (3, 1)), rtol=0, atol=1e-15)
     a, b = T.split_norms(X)
     assert a ** 2 + b ** 2 == pytest.approx((X ** 2).sum(), rel=1e-14)
+
+
+@given(st.lists(st.tuples(st.floats(-1.0, 1.0, allow_subnormal=False), st.integers(-60, 60), st.integers(0, 60)),
+                min_size=1, max_size=40))
+def test_the_mean_is_a_sum_in_twice_the_precision_rounded_once(terms):
+    # the module doc's floor for ||Pi X||: each entry of the sum to eps/2 of itself plus log2(n) eps^2 sum |x_i|;
+    # pairs x, -x (1 + 2^-k) make it cancel to any depth
+    from theory._similarity import compensated_sum
+
+    x = [v * 2.0 ** e for v, e, _ in terms] + [-v * 2.0 ** e * (1 + 2.0 ** -k) for v, e, k in terms[::2]]
+    exact = sum(Fraction(v) for v in x)
+    got = float(compensated_sum(torch.tensor(x, dtype=torch.float64)[:, None], 0)[0])
+    eps = np.finfo(float).eps
+    bound = eps / 2 * abs(float(exact)) + max(1, math.ceil(math.log2(len(x)))) * eps ** 2 * sum(abs(v) for v in x)
+    assert float(abs(Fraction(got) - exact)) <= bound
+

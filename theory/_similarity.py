@@ -1,4 +1,4 @@
-r"""Token similarity and diversity (D1, D2; the partition C1), to relative rounding at any scale.
+r"""Token similarity and diversity (D1, D2; the partition C1), to relative rounding at any scale (t_sim: see 3.).
 
 [YZ] Def 1.1: $t_{sim}(X) = \|\Pi X\|^2 / \|X\|^2$ and $t_{div}(X) = \|\Pi_\perp X\|^2 / \|X\|^2$, with
 $\Pi = \mathbf{1}\mathbf{1}^T/n$ (``mean_part``: every row replaced by the mean token $\bar x$) and
@@ -13,14 +13,17 @@ How the small part keeps its digits (shared/THEORY.md, "Precision"):
    exact for nearly equal tokens (Sterbenz) and otherwise correct to one rounding of themselves; then
    $\Pi_\perp X = D - \mathbf{1}\bar d^T$ with $\bar d$ from a compensated sum. Centring X with its rounded mean
    instead would leave an error of ~eps ||X|| in every entry: a relative error of eps^2/t_div in t_div.
-3. The mean token comes from a compensated (TwoSum) sum of the scaled tokens, so ||Pi X|| is accurate even
-   where the mean nearly cancels.
+3. The mean token comes from a compensated (TwoSum) sum of the scaled tokens, as if in twice the precision:
+   each entry of the mean to eps/2 of itself plus about eps^2 times the mean of the |x_i| (tested), so ||Pi X||
+   is accurate where the mean nearly cancels down to that floor. Below it the mean part is rounding: X = [2^60,
+   2^-10, 1, 2^-80, -2^60, -2^-10, -1, 0]^T (mean 1.03e-25, t_sim 3.2e-86) reads t_sim = 0 (a review); only a
+   t_sim below ~eps^4 ~ 1e-62 relative to the tokens' spread can get there.
 4. Each part's norm is taken after scaling that part by its own power of two, and kept as a
    :class:`ScaledNorm` ``value * 2**exp``: a centred part 1e-200 times the mean part neither underflows its
    squares nor loses its exponent. Shares, odds, logs and growth factors are formed from these pairs.
 
 So t_div is accurate to a few ulps relative for every finite float64 input whose t_div is a normal number
-(down to ~1e-300), at any scale of X.
+(down to ~1e-300), at any scale of X, and t_sim likewise unless the mean token cancels below the floor of 3.
 """
 
 from __future__ import annotations
@@ -207,7 +210,8 @@ def centred_part(X: Tensor) -> Tensor:
 
 @array_function
 def split_norms(X: Tensor) -> tuple[Tensor, Tensor]:
-    r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ in the Frobenius norm, batched: shapes ``(...)``; each to relative rounding."""
+    r"""$(\|\Pi X\|, \|\Pi_\perp X\|)$ in the Frobenius norm, batched: shapes ``(...)``; each to relative rounding
+    (the first unless the mean token cancels below eps^2 times the tokens' size: module doc, 3.)."""
     check_tokens("X", X, nonzero=False)
     return _split_norms(X)
 
