@@ -285,7 +285,7 @@ def sweep_parser(figure: str) -> argparse.ArgumentParser:
 
 def sweep_command(argv: list[str]) -> int:
     """``sweep FIG --flag v1,v2 ...``: the grid's points on the engine, then sweep.csv/json/png."""
-    from .studies.sweep import SWEEPABLE_FIGURES, cleanup, parse_grid, run_sweep
+    from .studies.sweep import SWEEPABLE_FIGURES, cleanup, parse_grid, partly_unused, run_sweep
     from .studies.sweep_findings import common, render_sweep_findings, sweep_findings
 
     prog = "python -m simulations sweep"
@@ -318,6 +318,8 @@ def sweep_command(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"{prog} {figure}: error: {exc}", file=sys.stderr)
         return 2
+    for line in partly_unused(grid):
+        print(f"{prog} {figure}: warning: {line}", file=sys.stderr)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_interrupted)
     import matplotlib
@@ -395,10 +397,9 @@ def _main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{n}: {exc}" if len(names) > 1 else str(exc)) from None
         for fig, cfg in configs:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
-            for k in getattr(cfg, "unused_params", list)():  # accepted, but say it changes nothing
-                own = ", ".join("--" + p for p in cfg.ENSEMBLE_PARAMS[cfg.attention])
-                print(f"python -m simulations {fig.name}: warning: --{k} is not used by {cfg.attention} attention "
-                      f"({f'it draws with {own}' if own else 'it has no ensemble parameter'})", file=sys.stderr)
+            for k in cfg.unused_params():  # accepted, but say it changes nothing
+                print(f"python -m simulations {fig.name}: warning: --{k.replace('_', '-')} changes nothing: "
+                      f"{cfg.why_unused(k)}", file=sys.stderr)
         make_out_dir(args.out)  # last: nothing is created for a bad flag
     except ValueError as exc:
         print(f"python -m simulations: error: {exc}", file=sys.stderr)

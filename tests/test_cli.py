@@ -478,7 +478,19 @@ def test_an_ensemble_parameter_the_ensemble_does_not_use_is_accepted_with_a_warn
     small = ["--trials", "2", "--depth", "2", "--tokens", "4", "--width", "4", "--device", "cpu", "--no-progress"]
     assert main(["fig3", "--attention", "dirichlet", "--beta", "2", *small, "--out", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
-    assert "warning: --beta is not used by dirichlet attention (it draws with --alpha)" in err
+    assert "warning: --beta changes nothing: it is not used by dirichlet attention (it draws with --alpha)" in err
     assert main(["fig3", "--attention", "banded", "--beta", "2", "--window", "1", *small,
                  "--out", str(tmp_path / "b")]) == 0
     assert "warning" not in capsys.readouterr().err  # banded draws with both
+
+
+def test_a_de_escalation_flag_without_the_de_escalated_arch_is_accepted_with_a_warning(tmp_path, capsys):
+    # fig2 --tau 0.3 (arch post) wrote a CSV byte-identical to the default run's without a word (a review)
+    small = ["--trials", "1", "--depth", "2", "--tokens", "4", "--width", "8", "--heads", "2", "--device", "cpu",
+             "--no-progress"]
+    assert main(["fig2", "--tau", "0.3", "--deescalate-at", "output", *small, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --tau changes nothing: only --arch deescalated uses it (this run's is post)" in err
+    assert "warning: --deescalate-at changes nothing" in err
+    assert main(["fig2", "--arch", "deescalated", "--tau", "0.3", *small, "--out", str(tmp_path / "b")]) == 0
+    assert "warning" not in capsys.readouterr().err

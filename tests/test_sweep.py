@@ -90,6 +90,9 @@ def test_an_interrupted_sweep_continues_without_recomputing_finished_points(tmp_
     (["--beta", "1,x"], "not a valid float"),
     (["--attention", "softmax,nope"], "attention must be one of"),
     (["--beta", "4"], "nothing to sweep"),
+    # flags no point uses: every point was the same run, and the findings compared them (a review)
+    (["--beta", "1,4", "--attention", "dirichlet"], "--beta cannot be swept here: it is not used by dirichlet"),
+    (["--alpha", "0.5,2"], "--alpha cannot be swept here: it is not used by softmax attention"),
 ])
 def test_bad_sweeps_fail_in_one_line_and_write_nothing(tmp_path, capsys, flags, message):
     out = tmp_path / "bad"
@@ -118,6 +121,18 @@ def test_one_dimensional_sweeps_of_the_transformer_figures(tmp_path):
     assert main(["sweep", "fig2", "--arch", "post,pre-cb", *tiny, "--out", str(tmp_path / "f2")]) == 0
     rows = _csv(tmp_path / "f2" / "sweep.csv")
     assert {r["arch"] for r in rows} == {"post", "pre-cb"}
+
+
+def test_a_sweep_over_a_flag_its_arch_ignores_is_refused_and_one_some_points_ignore_is_warned_about(tmp_path, capsys):
+    tiny = ["--trials", "1", "--depth", "2", "--width", "8", "--heads", "2", "--tokens", "4", "--rng-block", "1",
+            "--chunk", "1", "--no-progress"]
+    assert main(["sweep", "fig2", "--tau", "0.1,0.5", *tiny, "--out", str(tmp_path / "a")]) == 2
+    assert "--tau cannot be swept here: only --arch deescalated uses it" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    assert main(["sweep", "fig2", "--arch", "post,deescalated", "--tau", "0.1,0.5", *tiny,
+                 "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --tau changes nothing at 2 of 4 points (only --arch deescalated uses it" in err
 
 
 TINY = ["--depth", "2", "--tokens", "4", "--width", "4", "--device", "cpu", "--no-progress"]

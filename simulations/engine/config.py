@@ -55,6 +55,23 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    # flags whose use depends on another flag (fig3's ensemble parameters, fig2's de-escalation): see uses()
+    CONDITIONAL: ClassVar[tuple[str, ...]] = ()
+
+    def uses(self, name: str) -> bool:
+        """Whether this run's result depends on field ``name`` (every field here; see :attr:`CONDITIONAL`)."""
+        return True
+
+    def why_unused(self, name: str) -> str:
+        """Why field ``name`` changes nothing in this run (where :meth:`uses` says it does not)."""
+        return "it is not used"
+
+    def unused_params(self) -> list[str]:
+        """The conditional fields set away from their defaults that this run does not use
+        (``--attention dirichlet --beta 2``: beta changes nothing)."""
+        return [k for k in self.CONDITIONAL
+                if not self.uses(k) and getattr(self, k) != type(self).__dataclass_fields__[k].default]
+
 
 ATTENTIONS = ("softmax", "symmetric", "data", "causal", "dirichlet", "sinkhorn", "banded")
 SINKHORN_MAX_BETA = 8.0
@@ -85,12 +102,15 @@ class Fig3Config(RunConfig):
         "softmax": ("beta",), "causal": ("beta",), "sinkhorn": ("beta",), "banded": ("beta", "window"),
         "dirichlet": ("alpha",), "symmetric": (), "data": ()}
 
-    def unused_params(self) -> list[str]:
-        """The ensemble parameters set away from their defaults that this run's attention does not use
-        (``--attention dirichlet --beta 2``: beta changes nothing)."""
-        used = self.ENSEMBLE_PARAMS[self.attention]
-        return [k for k in ("beta", "alpha", "window")
-                if k not in used and getattr(self, k) != type(self).__dataclass_fields__[k].default]
+    CONDITIONAL: ClassVar[tuple[str, ...]] = ("beta", "alpha", "window")
+
+    def uses(self, name: str) -> bool:
+        return name not in self.CONDITIONAL or name in self.ENSEMBLE_PARAMS[self.attention]
+
+    def why_unused(self, name: str) -> str:
+        own = ", ".join("--" + p for p in self.ENSEMBLE_PARAMS[self.attention])
+        return (f"it is not used by {self.attention} attention "
+                f"({f'it draws with {own}' if own else 'it has no ensemble parameter'})")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -140,6 +160,14 @@ class Fig2Config(TransformerConfig):
     arch: str = "post"  # post | pre | deescalated | cb | pre-cb (simulations.engine.blocks)
     tau: float = 1.0
     deescalate_at: str = "residual"  # residual (X + SA(X), before LN) | attention (SA(X)) | output (after LN)
+
+    CONDITIONAL: ClassVar[tuple[str, ...]] = ("tau", "deescalate_at")
+
+    def uses(self, name: str) -> bool:
+        return name not in self.CONDITIONAL or self.arch == "deescalated"
+
+    def why_unused(self, name: str) -> str:
+        return f"only --arch deescalated uses it (this run's is {self.arch})"
 
     def __post_init__(self) -> None:
         super().__post_init__()

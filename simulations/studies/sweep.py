@@ -14,8 +14,10 @@ run again continues where it stopped. What a point contributes:
 
 Sweepable: every config field but the engine's own (:data:`UNSWEEPABLE`: where and in what batches a point runs),
 which never change what a point measures; ``--rng-block`` and ``--device`` change which random numbers it draws.
-Bad input (an unknown or unsweepable flag, an empty list or a repeated value, a value its config rejects, a
-grid whose points would not fit in memory) raises ``ValueError`` before anything runs or is written.
+Bad input (an unknown or unsweepable flag, an empty list or a repeated value, a value its config rejects, a flag
+that no point uses, such as ``--tau`` without ``--arch deescalated``, a grid whose points would not fit in memory)
+raises ``ValueError`` before anything runs or is written; a flag only some points use is run and warned about
+(:func:`partly_unused`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..engine.result import FigureResult
 from ..engine.runner import progress_into
 from ..engine.stats import SummaryRow
 
-__all__ = ["SweepGrid", "parse_grid", "run_sweep", "SUMMARIES", "UNSWEEPABLE", "SWEEPABLE_FIGURES"]
+__all__ = ["SweepGrid", "parse_grid", "partly_unused", "run_sweep", "SUMMARIES", "UNSWEEPABLE", "SWEEPABLE_FIGURES"]
 
 UNSWEEPABLE = ("device", "chunk", "rng_block", "workers")
 _WHY_UNSWEEPABLE = {  # the refusal's reason, true of each
@@ -159,8 +161,25 @@ def parse_grid(figure: str, config_cls: type, given: dict[str, str]) -> SweepGri
         raise ValueError("nothing to sweep: give at least one flag a comma list of two or more values")
     grid = SweepGrid(figure, config_cls, fixed, swept)
     configs = [grid.config(p) for p in grid.points]  # each point validated by its config, before anything runs
+    for name in swept:  # a flag no point uses would give the same run at each of its values
+        if not any(cfg.uses(name) for cfg in configs):
+            raise ValueError(f"--{name.replace('_', '-')} cannot be swept here: {configs[0].why_unused(name)}, so "
+                             f"every one of its values would give the same run")
     _check_memory(figure, configs)
     return grid
+
+
+def partly_unused(grid: SweepGrid) -> list[str]:
+    """Warnings for swept flags that some points do not use (``--attention softmax,dirichlet --beta 1,4``:
+    the dirichlet points repeat one run at each beta), one line each."""
+    configs = [grid.config(p) for p in grid.points]
+    lines = []
+    for name in grid.swept:
+        unused = [cfg for cfg in configs if not cfg.uses(name)]
+        if unused:
+            lines.append(f"--{name.replace('_', '-')} changes nothing at {len(unused)} of {len(configs)} points "
+                         f"({unused[0].why_unused(name)}): those points repeat one run at each of its values")
+    return lines
 
 
 def _point_bytes(figure: str, cfg) -> float:
