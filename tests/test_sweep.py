@@ -118,6 +118,12 @@ def test_one_dimensional_sweeps_of_the_transformer_figures(tmp_path):
     res = json.loads((tmp_path / "f5" / "sweep.json").read_text())["results"]
     assert [r["point"] for r in res] == [{"taus": 0.1}, {"taus": 1.0}]
     assert all(np.isfinite(r["summary"]["t_div_last_tau"]) for r in res)
+    # over another flag, fig5's default taus become an axis: each point was run with all three and summarised by
+    # tau = 0.1 alone, unnamed (a review)
+    assert main(["sweep", "fig5", *tiny, "--depth", "2,3", "--out", str(tmp_path / "f5d")]) == 0
+    res = json.loads((tmp_path / "f5d" / "sweep.json").read_text())["results"]
+    assert [r["point"] for r in res] == [{"depth": d, "taus": t} for d in (2, 3) for t in (0.1, 0.5, 1.0)]
+    assert len({r["summary"]["t_div_last_tau"] for r in res if r["point"]["depth"] == 3}) == 3
     assert main(["sweep", "fig2", "--arch", "post,pre-cb", *tiny, "--out", str(tmp_path / "f2")]) == 0
     rows = _csv(tmp_path / "f2" / "sweep.csv")
     assert {r["arch"] for r in rows} == {"post", "pre-cb"}
@@ -287,6 +293,24 @@ def test_a_sweep_map_of_values_equal_to_rounding_has_one_colour_and_says_so(tmp_
     assert "equal at every point to 1e-9" in flat.get_title()
     assert "equal" not in spread.get_title() and np.ptp(spread.images[0].to_rgba(
         spread.images[0].get_array()).reshape(-1, 4), axis=0).max() > 0
+
+
+def test_a_one_dimensional_sweep_draws_decades_on_a_log_axis_and_categories_without_lines():
+    # t_div over beta 0.25, 1, 4 read 0, 0 and 0.3 on a linear axis, and categories were joined by lines (a review)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simulations.output.sweep_plot import plot_sweep
+
+    results = [{"point": {"beta": b}, "summary": {"t_div_last": t, "delta_mean": d}}
+               for b, t, d in [(0.25, 1e-12, 0.3), (1.0, 1e-6, 0.5), (4.0, 0.3, 0.7)]]
+    fig = plot_sweep("fig3", {"beta": [0.25, 1.0, 4.0]}, results, "t")
+    by_title = {ax.get_title(): ax for ax in fig.axes}
+    assert by_title["t_div = 1 - t_sim at the last layer"].get_yscale() == "log"
+    assert by_title["mean delta (layers)"].get_yscale() == "linear"  # within a factor 100: linear
+    cats = [{"point": {"attention": a}, "summary": {"delta_mean": d}} for a, d in [("softmax", 0.5), ("causal", 0.9)]]
+    ax = plot_sweep("fig3", {"attention": ["softmax", "causal"]}, cats, "t").axes[0]
+    assert ax.lines[0].get_linestyle() == "None"
 
 
 def test_a_one_point_sweep_is_described_in_the_singular():

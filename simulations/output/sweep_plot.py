@@ -1,7 +1,7 @@
 """A sweep's phase diagrams: one panel per summary scalar over the swept flags (nothing here computes a result).
 
 One swept flag: the scalar against it (a predicted value, where the summary has one, dashed beside the measured
-one). Two or more: a heat map over the first two flags, annotated with its values, one row of maps per
+one), on a log axis where its values are positive and span more than a factor 100 (as the maps' colours). Two or more: a heat map over the first two flags, annotated with its values, one row of maps per
 combination of the others. A NaN cell (no value: a law outside its regime, a rate with no fit) is left blank.
 """
 
@@ -48,6 +48,13 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if 0.999 < abs(v) < 1.001 else f"{v:.3g}"  # near 1 a fourth digit tells points apart
 
 
+def _log_scaled(values) -> bool:
+    """Whether a panel's finite values are drawn on a log scale: all positive, spanning more than a factor 100."""
+    vals = np.asarray(values, dtype=float)
+    vals = vals[np.isfinite(vals)]
+    return vals.size > 0 and bool((vals > 0).all()) and vals.max() > 100 * vals.min()
+
+
 def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: str) -> plt.Figure:
     names = list(swept)
     summary = results[0]["summary"]
@@ -61,12 +68,17 @@ def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: 
         numeric = all(isinstance(x, (int, float)) for x in xs)
         pos = xs if numeric else list(range(len(xs)))
         for ax, k in zip(axes.flat, keys):
-            ax.plot(pos, [value[((x,), k)] for x in xs], "o-", label="measured")
+            shown = [value[((x,), k)] for x in xs]
+            # categories (attention ensembles, archs) as points: a line between them would suggest an order
+            ax.plot(pos, shown, "o-" if numeric else "o", label="measured")
             if k in _PAIRS:
                 other = [value.get(((x,), _PAIRS[k]), math.nan) for x in xs]
                 if any(math.isfinite(v) for v in other):
-                    ax.plot(pos, other, "s--", label=SUMMARY_LABELS.get(_PAIRS[k], _PAIRS[k]))
+                    ax.plot(pos, other, "s--" if numeric else "s", label=SUMMARY_LABELS.get(_PAIRS[k], _PAIRS[k]))
                     ax.legend(fontsize=7)
+                    shown = shown + other
+            if _log_scaled(shown):  # as the maps: t_div and the excesses span decades, a linear axis shows 0s
+                ax.set_yscale("log")
             if not numeric:
                 ax.set_xticks(pos, [str(x) for x in xs])
             ax.set_xlabel(names[0])
@@ -88,7 +100,7 @@ def plot_sweep(figure: str, swept: dict[str, list], results: list[dict], title: 
                 grid = np.array([[value.get(((x, y, *combo), k), math.nan) for x in xs] for y in ys], dtype=float)
                 finite = np.isfinite(grid)
                 vals = grid[finite]
-                log = vals.size > 0 and bool((vals > 0).all()) and vals.max() > 100 * vals.min()
+                log = _log_scaled(vals)
                 # values equal to 1e-9 (stable rank and mean cosine saturated at 1): one colour, not rounding noise
                 # spread over the whole colour map
                 flat = vals.size > 0 and vals.max() - vals.min() <= 1e-9 * np.abs(vals).max()

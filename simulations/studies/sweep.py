@@ -10,7 +10,8 @@ run again continues where it stopped. What a point contributes:
 - its *summary*, a few scalars that make a phase diagram (:data:`SUMMARIES`): for fig3 the C6 violation share,
   mean delta beside theory's prediction (:func:`theory.slem_prediction`, NaN outside the law's regime), the fitted
   linear rate and t_sim at the last layer; for fig2 t_sim at the last block, r at the first and the head-mean
-  delta; for fig5 (``--taus`` swept one value per point) t_div at the last block against plain post-norm.
+  delta; for fig5 (``--taus`` swept one value per point, its three default values where not given: a point of
+  several taus would be summarised by one of them unnamed) t_div at the last block against plain post-norm.
 
 Sweepable: every config field but the engine's own (:data:`UNSWEEPABLE`: where and in what batches a point runs),
 which never change what a point measures; ``--rng-block`` and ``--device`` change which random numbers it draws.
@@ -143,6 +144,8 @@ def parse_grid(figure: str, config_cls: type, given: dict[str, str]) -> SweepGri
     if figure not in SWEEPABLE_FIGURES:
         raise ValueError(f"sweep runs {', '.join(SWEEPABLE_FIGURES)}; got {figure!r}")
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    if figure == "fig5" and "taus" not in given:  # one tau per point (its summary): fig5's taus become an axis
+        given = {**given, "taus": ",".join(repr(t) for t in fields["taus"].default)}
     fixed, swept = {}, {}
     for name, text in given.items():
         flag = "--" + name.replace("_", "-")
