@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .engine.checkpoint import Checkpoint
+from .engine.memory import check_memory
 from .engine.config import ATTENTIONS, RunConfig, _positive_int
 from .engine.runner import resolve_device
 from .registry import FIGURES, IN_ALL
@@ -397,6 +398,8 @@ def _main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{n}: {exc}" if len(names) > 1 else str(exc)) from None
         for fig, cfg in configs:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
+            if fig.name in ("fig1", "fig2", "fig3", "fig4", "fig5") and resolve_device(cfg.device).type == "cpu":
+                check_memory(fig.name, [cfg], f"{fig.name} at these sizes")  # a traceback from an allocation before
             for k in cfg.unused_params():  # accepted, but say it changes nothing
                 print(f"python -m simulations {fig.name}: warning: --{k.replace('_', '-')} changes nothing: "
                       f"{cfg.why_unused(k)}", file=sys.stderr)

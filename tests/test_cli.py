@@ -50,6 +50,9 @@ BAD = [
     (["fig3", "--seed", str(2 ** 64)], "seed must be an integer below 2**64"),  # was an overflow at run time
     (["fig3", "--rng-block", "0"], "rng_block must be an integer >= 1"),
     (["fig3", "--width", "0"], "width must be an integer >= 1"),
+    # LayerNorm over one feature is 0: fig1/2/5 failed after their work, fig4 on a log axis with a checkpoint left
+    (["fig4", "--width", "1", "--heads", "1"], "width must be >= 2 for the Transformer figures"),
+    (["fig1", "--width", "1", "--heads", "1"], "width must be >= 2 for the Transformer figures"),
     (["fig3", "--depth", "0"], "depth must be an integer >= 1"),
     (["fig3", "--beta", "-1"], "beta must be a finite number >= 0"),
     (["fig3", "--dtype", "float16"], "invalid choice: 'float16'"),
@@ -494,3 +497,15 @@ def test_a_de_escalation_flag_without_the_de_escalated_arch_is_accepted_with_a_w
     assert "warning: --deescalate-at changes nothing" in err
     assert main(["fig2", "--arch", "deescalated", "--tau", "0.3", *small, "--out", str(tmp_path / "b")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_run_too_large_for_memory_is_refused_in_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    # fig3 --tokens 3000 ended in an allocation's traceback (rc 1) where the same sweep answered in one line (a review)
+    from simulations.engine import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1e6)
+    out = tmp_path / "big"
+    assert main(["fig3", "--device", "cpu", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: fig3 at these sizes is too large for memory: needs about" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -9,6 +9,7 @@ import pytest
 from simulations.cli import main
 from simulations.engine.config import Fig3Config
 from simulations.output.writing import CSV_COLUMNS
+from simulations.engine import memory
 from simulations.studies import sweep as sweep_mod
 from simulations.studies.fig3 import simulate_fig3
 
@@ -105,7 +106,7 @@ def test_bad_sweeps_fail_in_one_line_and_write_nothing(tmp_path, capsys, flags, 
 def test_a_sweep_of_an_unknown_figure_or_too_large_a_grid_is_refused(tmp_path, capsys, monkeypatch):
     assert main(["sweep", "fig9", "--beta", "1,2"]) == 2
     assert "must be one of fig2, fig3, fig5" in capsys.readouterr().err
-    monkeypatch.setattr(sweep_mod, "_available_bytes", lambda: 1e6)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1e6)
     out = tmp_path / "big"
     assert main(["sweep", "fig3", "--tokens", "64,128", "--out", str(out)]) == 2
     assert "too large for memory" in capsys.readouterr().err and not out.exists()

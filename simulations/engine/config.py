@@ -147,6 +147,9 @@ class TransformerConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.width < 2:  # found after the run's work otherwise ("X must be non-zero", a log axis of zeros)
+            raise ValueError(f"width must be >= 2 for the Transformer figures (LayerNorm over one feature maps every "
+                             f"token to 0); got {self.width}")
         _positive_int("heads", self.heads)
         _positive_int("ffn", self.ffn)
         if self.width % self.heads:

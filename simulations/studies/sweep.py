@@ -28,13 +28,13 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.checkpoint import Checkpoint
 from ..engine.files import atomic_write
+from ..engine.memory import check_memory
 from ..engine.result import FigureResult
 from ..engine.runner import progress_into
 from ..engine.stats import SummaryRow
@@ -47,7 +47,6 @@ _WHY_UNSWEEPABLE = {  # the refusal's reason, true of each
     "rng_block": "it bounds memory; changing it changes only which random numbers are drawn, as another seed would",
     "device": "it picks where the points run, not what they measure"}
 SWEEPABLE_FIGURES = ("fig2", "fig3", "fig5")
-MEMORY_SHARE = 0.5  # a grid point may use at most this share of the memory available when the sweep starts
 
 
 def _last(result: FigureResult, metric: str) -> float:
@@ -168,7 +167,7 @@ def parse_grid(figure: str, config_cls: type, given: dict[str, str]) -> SweepGri
         if not any(cfg.uses(name) for cfg in configs):
             raise ValueError(f"--{name.replace('_', '-')} cannot be swept here: {configs[0].why_unused(name)}, so "
                              f"every one of its values would give the same run")
-    _check_memory(figure, configs)
+    check_memory(figure, configs, "the grid")
     return grid
 
 
@@ -183,31 +182,6 @@ def partly_unused(grid: SweepGrid) -> list[str]:
             lines.append(f"--{name.replace('_', '-')} changes nothing at {len(unused)} of {len(configs)} points "
                          f"({unused[0].why_unused(name)}): those points repeat one run at each of its values")
     return lines
-
-
-def _point_bytes(figure: str, cfg) -> float:
-    """A generous estimate of one grid point's peak memory: a block of trials with its per-step tensors."""
-    n, d = cfg.tokens, cfg.width
-    if figure == "fig3":
-        per_trial = 8 * (24 * n * n + 16 * n * d + 4 * d * d) + 8 * 40 * (cfg.depth + 1)
-        return per_trial * cfg.rng_block * max(1, os.cpu_count() or 1)
-    per_trial = 8 * cfg.depth * (cfg.heads * n * n * 6 + 40 * n * d) + 8 * 12 * d * d * cfg.depth
-    return per_trial * cfg.rng_block * max(1, os.cpu_count() or 1)
-
-
-def _available_bytes() -> float:
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return math.inf
-
-
-def _check_memory(figure: str, configs: list) -> None:
-    need = max(_point_bytes(figure, c) for c in configs)
-    have = _available_bytes()
-    if need > MEMORY_SHARE * have:
-        raise ValueError(f"the grid is too large for memory: its largest point needs about {need / 2**30:.1f} GiB, "
-                         f"and {have / 2**30:.1f} GiB is available (lower --rng-block, --tokens or --width)")
 
 
 def _point_key(figure: str, cfg) -> str:
