@@ -230,7 +230,9 @@ def test_outside_its_regime_a_law_is_said_to_fail_only_where_it_is_off(tmp_path,
     assert main(["sweep", "fig3", *common, "--beta", "0", "--window", "2", "--tokens", "12,16",
                  "--out", str(tmp_path / "a")]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "Outside it the law fails as stated: at tokens 12 it predicts" in text
+    # no point in the regime: "it" had nothing to refer to (a review); the regime and its law are named first
+    assert ("No point is in the regime where the diffusive-gap law is claimed to hold. Outside it the law fails as "
+            "stated: at tokens 12 it predicts") in text
     assert main(["sweep", "fig3", *common, "--beta", "0", "--window", "1", "--tokens", "16,18",
                  "--out", str(tmp_path / "b")]) == 0
     text = " ".join(capsys.readouterr().out.split())

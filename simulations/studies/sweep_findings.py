@@ -210,6 +210,8 @@ def render_sweep_findings(f: dict) -> str:
         # within 10% with its whole interval; else the sampling leaves it open (a sweep of few trials)
         fails = [p for p in outside if off(p)[0] - off(p)[1] > _LAW_FAILS]
         far = max(outside, key=lambda p: off(p)[0])  # the largest gap, the one quoted where none fails
+        if not held:  # the sentences below speak of "it" (the regime) and "its" (the law): name them first
+            text += f" No point is in the regime where {_law_name(f, outside)} is claimed to hold."
         if fails:
             text += f" Outside it the law fails as stated: {at(max(fails, key=factor))}."
         elif all(sum(off(p)) <= _LAW_FAILS for p in outside):  # measured to hold where not claimed: say so
