@@ -1,8 +1,9 @@
 """A sweep's phase diagrams: one panel per summary scalar over the swept flags (nothing here computes a result).
 
 One swept flag: the scalar against it (a predicted value, where the summary has one, dashed beside the measured
-one), on a log axis where its values are positive and span more than a factor 100 (as the maps' colours). Two or more: a heat map over the first two flags, annotated with its values, one row of maps per
-combination of the others. A NaN cell (no value: a law outside its regime, a rate with no fit) is left blank.
+one), on a log axis where its values are positive and span more than a factor 100 (as the maps' colours). Two or
+more: a heat map over the first two flags, annotated with its values, one row of maps per combination of the
+others. A NaN cell (no value: a law outside its regime, a rate with no fit) is left blank.
 """
 
 from __future__ import annotations
