@@ -1,6 +1,7 @@
 """``python -m simulations``: outputs, step convention on disk, and one-line errors that write nothing."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -509,3 +510,16 @@ def test_a_run_too_large_for_memory_is_refused_in_one_line_before_any_work(tmp_p
     err = capsys.readouterr().err
     assert "error: fig3 at these sizes is too large for memory: needs about" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
+    # `python -m simulations fig3 ... | head -1` printed a BrokenPipeError traceback (a review)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "simulations", "fig4", "--trials", "1", "--depth", "2",
+                             "--tokens", "4", "--width", "4", "--heads", "1", "--device", "cpu", "--no-progress",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=tmp_path)
+    proc.stdout.close()  # before the first line is written: the process starts far slower than this
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and "Traceback" not in err and "BrokenPipe" not in err, err
+    assert (tmp_path / "fig4.csv").is_file()  # the run's files were written before its summary

@@ -83,7 +83,7 @@ def fig4_panels(result: FigureResult) -> list:
               labels=("||X_k|| (residual stream)", "||LN(X_{k-1})|| (attention input)",
                       "||P(Xhat) Xhat W|| (attention output)")),
         Panel("attention output relative to the stream", ("attn_ratio",), "||SA(LN(X_{k-1}))|| / ||X_{k-1}||"),
-        Panel("C9's gains on the mean part (sqrt gamma) and the centred part", ("mean_gain", "centred_gain"),
+        Panel("C9's gains: mean part (sqrt gamma), centred part", ("mean_gain", "centred_gain"),
               "gain", log=True, labels=("||Pi SA|| / ||Pi X_{k-1}|| (sqrt gamma)",
                                         "||Pi_perp SA|| / ||Pi_perp X_{k-1}||")),
     ]
