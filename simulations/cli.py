@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -39,7 +40,7 @@ _CUDA_BLOCKS = ", ".join(f"{n}: {c['rng_block']}" for n, f in FIGURES.items()
 SHARED_HELP = {
     "tokens": "number of tokens n", "width": "feature width d", "depth": "number of layers L",
     "trials": "Monte Carlo trials T",
-    "seed": "seed of the run's torch.Generator (real draws nothing: recorded only)",
+    "seed": "seed of the run's torch.Generator",
     "device": "auto (CUDA if present), cpu or cuda", "dtype": "float32 or float64",
     "chunk": "trials spread over the workers and checkpointed at once; results do not depend on it, except on CUDA "
              f"without --rng-block, where a --chunk below the CUDA block ({_CUDA_BLOCKS}) is also taken as "
@@ -48,8 +49,6 @@ SHARED_HELP = {
                  "it; chunk must be a multiple, and without --chunk is the default rounded up to one)",
     "text": "text file, one sequence per line ('#' lines skipped)",
     "max_tokens": "truncation length including [CLS]/[SEP]",
-    "batch": "real: sequences per padded forward pass (results do not depend on it); train: the training "
-             "minibatch size (results depend on it)",
     "scope": "content: drop [CLS]/[SEP]/padding; all: drop padding only",
     "beta": "inverse temperature of the scores softmax(beta Z) (softmax, causal, sinkhorn <= 8, banded)",
     "attention": "the attention ensemble of the chain", "alpha": "dirichlet: rows Dirichlet(alpha)",
@@ -63,7 +62,7 @@ SHARED_HELP = {
     "heads": "attention heads per block (width must be divisible by it)",
     "ffn": "the feed-forward layer's hidden width, as a multiple of the width",
     "tau": "de-escalation strength: (I - tau Pi) removes tau of the mean token (C11; 1 removes it all)",
-    "taus": "the de-escalation strengths compared, one curve each",
+    "taus": "the de-escalation strengths compared, one curve each (space-separated)",
     "arch": "post, pre (pre-norm), deescalated (post-norm with (I - tau Pi)), cb (post-norm with context "
             "broadcasting), pre-cb (pre-norm with it)",
 }
@@ -85,6 +84,7 @@ CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"),
 def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, defaults: bool) -> None:
     """``cfg_cls``'s fields as flags; ``defaults=False`` (``all``): unset flags keep each figure's own default,
     and the help says so instead of naming ``cfg_cls``'s."""
+    helps = {**SHARED_HELP, **getattr(cfg_cls, "HELP", {})}  # a study's own meaning first (train, real)
     for f in dataclasses.fields(cfg_cls):
         default = f.default if defaults else "each figure's own"
         shown = DEFAULT_SHOWN.get(f.name, default) if defaults else default  # in the help only
@@ -92,15 +92,16 @@ def _add_config_flags(p: argparse.ArgumentParser, cfg_cls: type[RunConfig], *, d
         kind = type(f.default)
         if kind is tuple:
             p.add_argument(flag, type=float, nargs="+", default=default if defaults else None,
-                           help=f"default {' '.join(map(str, default)) if defaults else default}")
+                           help=f"{helps.get(f.name, f.name)} (default "
+                                f"{' '.join(map(str, default)) if defaults else default})")
         elif f.name in (cuda := getattr(cfg_cls, "cuda_batches", {})) or f.name == "chunk":
             # filled in by _config: by device, and chunk by a given --rng-block, so it must tell given from unset
             on_cuda = f"; {cuda[f.name]} on CUDA" if f.name in cuda else ""
             p.add_argument(flag, type=kind, default=None,
-                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {default}{on_cuda})")
+                           help=f"{helps.get(f.name, f.name)} (default {default}{on_cuda})")
         else:
             p.add_argument(flag, type=kind, default=default if defaults else None, choices=CHOICES.get(f.name),
-                           help=f"{SHARED_HELP.get(f.name, f.name)} (default {shown})")
+                           help=f"{helps.get(f.name, f.name)} (default {shown})")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,7 +112,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m simulations", description=__doc__,
+    # the module doc as plain text: reST's ``code`` and :mod:`name` read as themselves in a terminal
+    plain = re.sub(r":\w+:`([^`]+)`", r"\1", __doc__).replace("``", "")
+    parser = _Parser(prog="python -m simulations", description=plain,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="figure", required=True, parser_class=_Parser,
                                 metavar="{" + ",".join([*FIGURES, "all", "findings", "sweep"]) + "}")

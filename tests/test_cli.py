@@ -63,6 +63,8 @@ BAD = [
     (["fig2", "--arch", "postnorm"], "invalid choice: 'postnorm'"),
     (["fig5", "--taus", "0.5", "nan"], "taus must be finite numbers"),
     (["fig9"], "invalid choice: 'fig9'"),
+    (["train", "--archs", "post,post"], "without empty or repeated names"),  # ran post twice (a review)
+    (["train", "--archs", "post,"], "without empty or repeated names"),
     (["all", "--trials", "0"], "trials must be an integer >= 1"),
 ]
 
@@ -523,3 +525,21 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and "Traceback" not in err and "BrokenPipe" not in err, err
     assert (tmp_path / "fig4.csv").is_file()  # the run's files were written before its summary
+
+
+def test_every_flag_of_every_command_says_what_it_is():
+    # train's help read "archs (default ...)", "clip", "patch" (the field's bare name), fig5's --taus and train's
+    # --depths and --lrs only their defaults, --seed "(real draws nothing)" in every figure (a review)
+    from simulations import cli
+
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in [*commands.items(), *((f"sweep {f}", cli.sweep_parser(f)) for f in ("fig2", "fig3", "fig5"))]:
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            text = action.help or ""
+            said = text.split("(default")[0].split(":")[0].strip()  # what it says before its default
+            assert said not in ("", action.dest, action.dest.replace("_", " ")), (name, action.dest, text)
+            if name != "real":
+                assert "real draws nothing" not in text, (name, action.dest)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,11 @@ _REL_TOL = 1e-9  # C5/C6 comparisons: float64 rounding, not slack
 @dataclass(frozen=True)
 class RealConfig:
     """Trained attention: all-MiniLM-L6-v2 or any local Hugging Face model on the project corpus ([real] extra)."""
+
+    # the CLI's help for flags whose meaning here differs from the figures' (simulations.cli)
+    HELP: ClassVar[dict[str, str]] = {
+        "seed": "recorded only: nothing is drawn (the model runs in eval mode)",
+        "batch": "sequences per padded forward pass (results do not depend on it)"}
 
     model: str = MODEL_NAME  # the bundled all-MiniLM-L6-v2, or a local model directory (config, weights, tokenizer)
     text: str = ""  # a text file, one sequence per line ('#' lines skipped); "" = simulations/studies/data/corpus.txt

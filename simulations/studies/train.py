@@ -36,6 +36,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -75,6 +76,21 @@ def parse_variant(name: str) -> tuple[str, float]:
 class TrainConfig:
     """Train a small ViT on sklearn's 8x8 digits: post, pre, de-escalated and CB blocks, several depths."""
 
+    # the CLI's help for this study's own flags (simulations.cli: shared flags are described there)
+    HELP: ClassVar[dict[str, str]] = {
+        "archs": "comma-separated variants: post, pre, cb, pre-cb, deesc<tau> (post-norm with (I - tau Pi), e.g. "
+                 "deesc0.5)",
+        "depths": "numbers of blocks L compared, space-separated", "seeds": "final runs per variant and depth "
+        "(seeds seed, seed + 1, ...)", "seed": "the first final run's seed", "lrs": "learning rates searched "
+        "(space-separated; the same grid for every variant and depth)", "epochs": "training epochs",
+        "warmup_epochs": "epochs of linear learning-rate warm-up", "batch": "training minibatch size (results "
+        "depend on it)", "weight_decay": "AdamW weight decay", "clip": "gradient-norm clipping (0: none)",
+        "patch": "patch side in pixels: 2 gives 16 tokens of 4 pixels, 4 gives 4 of 16", "pool": "the classifier "
+        "reads the [CLS] token (cls) or the tokens' mean (mean)", "samples": "images used (fewer: a stratified "
+        "subset, a quick run)", "test_size": "test images", "val_size": "validation images, carved from the training "
+        "ones, for the learning-rate search only", "split_seed": "seed of the train/validation/test split",
+        "workers": "runs trained at once in separate processes (CPU)"}
+
     archs: str = "post,pre,deesc1,deesc0.5,cb,pre-cb"  # comma-separated variants (see parse_variant)
     depths: tuple[float, ...] = (6, 12, 24)  # numbers of blocks L (integers; tuple fields arrive as floats)
     seeds: int = 3  # final runs per variant and depth (seeds seed, seed + 1, ...)
@@ -113,6 +129,10 @@ class TrainConfig:
         if not lrs or not all(math.isfinite(v) and v > 0 for v in lrs):
             raise ValueError(f"lrs must be positive numbers; got {self.lrs!r}")
         object.__setattr__(self, "lrs", lrs)
+        parts = [v.strip() for v in self.archs.split(",")]
+        if "" in parts or len(set(parts)) < len(parts):  # 'post,' or 'post,post': a slip, not two variants
+            raise ValueError(f"archs must be a comma-separated list without empty or repeated names; got "
+                             f"{self.archs!r}")
         for v in self.variants:
             parse_variant(v)
         if self.width % self.heads:
