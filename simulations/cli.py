@@ -403,7 +403,7 @@ def _main(argv: list[str] | None = None) -> int:
             resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
             if fig.name in ("fig1", "fig2", "fig3", "fig4", "fig5") and resolve_device(cfg.device).type == "cpu":
                 check_memory(fig.name, [cfg], f"{fig.name} at these sizes")  # a traceback from an allocation before
-            for k in cfg.unused_params():  # accepted, but say it changes nothing
+            for k in getattr(cfg, "unused_params", list)():  # accepted, but say it changes nothing (real, train: none)
                 print(f"python -m simulations {fig.name}: warning: --{k.replace('_', '-')} changes nothing: "
                       f"{cfg.why_unused(k)}", file=sys.stderr)
         make_out_dir(args.out)  # last: nothing is created for a bad flag
