@@ -234,8 +234,8 @@ def _written_by_this(fig, cfg, out: str) -> bool:
         meta = load_record(base + ".json")  # a JSON object, else ValueError
     except ValueError:
         return False
-    if not all(os.path.isfile(base + ext) for ext in (".csv", ".png")):
-        return False
+    if not all(os.path.isfile(base + ext) and os.path.getsize(base + ext) > 0 for ext in (".csv", ".png")):
+        return False  # missing, or emptied since (never by this code: it writes whole files)
     want = json.loads(json.dumps(cfg.to_dict(), default=str))
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     return (all(config.get(k) == v for k, v in want.items())

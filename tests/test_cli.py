@@ -226,6 +226,8 @@ def test_all_writes_every_figure_with_shared_overrides(tmp_path, capsys):
     same = dict(tokens=4, width=8, depth=2, trials=2, device="cpu")
     assert cli._written_by_this(cli.FIGURES["fig3"], Fig3Config(**same), str(tmp_path))
     assert not cli._written_by_this(cli.FIGURES["fig3"], Fig3Config(**same, seed=1), str(tmp_path))
+    (tmp_path / "fig3.csv").write_bytes(b"")  # an emptied CSV is not a written figure (a review)
+    assert not cli._written_by_this(cli.FIGURES["fig3"], Fig3Config(**same), str(tmp_path))
 
 
 def test_a_config_error_in_all_names_its_figure(tmp_path, capsys):
