@@ -458,6 +458,39 @@ def test_a_mean_near_the_float_range_is_finite_in_a_block_and_across_blocks():
     np.testing.assert_allclose(got[1], [5e306, 1.0], rtol=1e-14)
 
 
+@pytest.mark.parametrize("blocks", [
+    [np.full(250, 8e306), np.full(250, 1e306)],  # delta n_b overflowed the merge: mean -inf (exact 4.5e306)
+    [5e307 + 1e307 * np.random.default_rng(1).standard_normal(250)],  # sqrt(M2) overflowed: half-width inf
+    [np.random.default_rng(2).uniform(0, 1.6e308, 250), np.random.default_rng(3).uniform(0, 1.7e308, 250),
+     -np.random.default_rng(4).uniform(0, 1.7e308, 17)],  # values from 2^1023 on: 2^1024 was inf in ldexp
+])
+def test_statistics_of_finite_values_up_to_the_floats_largest_are_finite_and_exact(blocks):
+    # fig3 --attention data wrote its xi ratio (~1e306, every value finite) as "1e306, -inf, inf" and, at seed 6,
+    # "nan, nan, nan" (a review): the merge and the block summary now work in units of a power of two per step
+    from fractions import Fraction
+
+    from scipy import stats
+
+    st = StreamingStats(1)
+    for b in blocks:
+        st.update({"m": torch.from_numpy(b)[:, None]})
+    v = np.concatenate(blocks)
+    exact = sum(Fraction(x) for x in v) / len(v)
+    var = sum((Fraction(x) - exact) ** 2 for x in v) / (len(v) - 1)
+    sd = math.exp((math.log(var.numerator) - math.log(var.denominator)) / 2)
+    want = stats.t.ppf(0.975, len(v) - 1) * sd / math.sqrt(len(v))
+    assert math.isclose(float(st.mean("m")[0]), float(exact), rel_tol=1e-14)
+    assert math.isclose(float(st.ci_halfwidth("m")[0]), want, rel_tol=1e-12)
+
+
+def test_ldexp_reaches_the_floats_largest_power_of_two():
+    # _exp_range took floor(log2(max)) = 1024 (log2 rounds up there): x 2^1024 came out inf for any x
+    from theory._similarity import ldexp
+
+    got = ldexp(torch.tensor([0.9, 0.5], dtype=torch.float64), torch.tensor([1024.0, -1074.0], dtype=torch.float64))
+    assert got.tolist() == [math.ldexp(0.9, 1024), math.ldexp(0.5, -1074)]
+
+
 @pytest.mark.parametrize("scale", [1e-250, 1e-174, 1.0, 1e200, 1e300])
 def test_confidence_intervals_hold_at_any_scale_and_an_empty_block_does_not_spoil_them(scale):
     # M2 (summed squared deviations) left the float range beyond about 1e+-154: fig3's t_div at depth 90 came out

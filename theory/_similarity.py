@@ -77,7 +77,9 @@ def exponent_of(x: Tensor) -> Tensor:
 def _exp_range(dtype: torch.dtype) -> tuple[int, int]:
     """(lo, hi): 2^lo is the dtype's smallest subnormal, 2^hi its largest power of two."""
     fi = torch.finfo(dtype)
-    return round(math.log2(fi.tiny * fi.eps)), math.floor(math.log2(fi.max))
+    # frexp, not floor(log2(max)): log2 of float64's largest rounds to 1024.0, and 2^1024 is inf (ldexp(0.9, 1024)
+    # came out inf; a review of the engine's statistics near the float's largest)
+    return round(math.log2(fi.tiny * fi.eps)), math.frexp(fi.max)[1] - 1
 
 
 _MIN_NORMAL_EXP = {torch.float64: -1022, torch.float32: -126, torch.float16: -14, torch.bfloat16: -126}

@@ -1,7 +1,11 @@
 """Streaming statistics: mean and 95% confidence interval per (step, metric), merged block by block.
 
-Each random-number block's values are reduced on their own (count, mean, sqrt(M2)) and merged in block order
-with Chan's parallel update, so the result depends on the blocks, never on how blocks are grouped into chunks.
+Each random-number block's values are reduced on their own (count, mean, root-mean-square deviation) and merged
+in block order with Chan's parallel update, so the result depends on the blocks, never on how blocks are grouped
+into chunks. Both the reduction and the merge work per step in units of a power of two (exact) that brings the
+step's largest quantity into [1/2, 1): finite values up to the float's largest neither overflow a sum, a
+difference of means nor a deviation (a review found data attention's xi ratio, ~1e306, written as -inf, nan and
++-inf), and give the same bits as unscaled arithmetic wherever that did not overflow.
 Non-finite values (a quantity undefined for that trial, e.g. 0/0 once t_div underflows) are left out and
 counted separately. Per-trial values are kept only when asked (``keep_trials``).
 """
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from theory._similarity import ldexp
 
 __all__ = ["StreamingStats", "SummaryRow", "standard_error"]
 
@@ -35,10 +41,11 @@ class StreamingStats:
         self.keep_trials = keep_trials
         self._count: dict[str, np.ndarray] = {}
         self._mean: dict[str, np.ndarray] = {}
-        # the root of the summed squared deviations from the mean, sqrt(M2) (Welford's and Chan's M2): kept as a
-        # root, formed from scaled deviations and merged with hypot, so it neither overflows nor underflows where
-        # the values' spread is a normal number (M2 itself left the float range beyond about 1e+-154)
-        self._rss: dict[str, np.ndarray] = {}
+        # the root-mean-square deviation from the mean, sqrt(M2 / n) (Welford's and Chan's M2): a root, formed
+        # from scaled deviations and merged with hypot, so it neither overflows nor underflows where the values'
+        # spread is a normal number (M2 itself left the float range beyond about 1e+-154, and sqrt(M2) where the
+        # spread times sqrt(n) passed the float's largest)
+        self._rms: dict[str, np.ndarray] = {}
         self._min: dict[str, np.ndarray] = {}
         self._max: dict[str, np.ndarray] = {}
         self.excluded: dict[str, int] = {}
@@ -61,31 +68,24 @@ class StreamingStats:
                                  f"{tuple(v.shape)}")
             v = v.detach().to(torch.float64)
             # summarised where the values are (on a GPU: (steps,) arrays cross to the host, not the values)
-            n_b, mean_b, rss_b, lo_b, hi_b = _summary(v, k0)
+            n_b, mean_b, rms_b, lo_b, hi_b = _summary(v, k0)
             self.excluded[metric] = self.excluded.get(metric, 0) + int(v.shape[0] * v.shape[1] - n_b.sum())
             if self.keep_trials:
                 v = np.concatenate([np.full((v.shape[0], k0), np.nan), v.cpu().numpy()], axis=1)
             if metric not in self._count:
-                self._count[metric], self._mean[metric], self._rss[metric] = n_b, mean_b, rss_b
+                self._count[metric], self._mean[metric], self._rms[metric] = n_b, mean_b, rms_b
                 self._min[metric], self._max[metric] = lo_b, hi_b
             else:
-                n_a, mean_a, rss_a = self._count[metric], self._mean[metric], self._rss[metric]
+                n_a, mean_a, rms_a = self._count[metric], self._mean[metric], self._rms[metric]
+                self._mean[metric], self._rms[metric] = _merged(n_a, mean_a, rms_a, n_b, mean_b, rms_b)
                 n = n_a + n_b
-                with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                    delta = mean_b - mean_a
-                    self._mean[metric] = np.where(n > 0, mean_a + delta * n_b / np.maximum(n, 1), 0.0)
-                    # Chan: M2 = M2_a + M2_b + delta^2 n_a n_b / n, as roots; the cross term only where both have
-                    # values (an empty block's mean is a placeholder 0: its delta would make inf * 0 = NaN)
-                    both = (n_a > 0) & (n_b > 0)
-                    cross = np.where(both, np.abs(delta) * np.sqrt(n_a * n_b / np.maximum(n, 1)), 0.0)
-                    self._rss[metric] = np.hypot(np.hypot(rss_a, rss_b), cross)
                 self._count[metric] = n
                 self._min[metric] = np.minimum(self._min[metric], lo_b)
                 self._max[metric] = np.maximum(self._max[metric], hi_b)
             if self.keep_trials:
                 self.trials.setdefault(metric, []).append(v)
 
-    _ARRAYS = ("_count", "_mean", "_rss", "_min", "_max")
+    _ARRAYS = ("_count", "_mean", "_rms", "_min", "_max")
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue accumulating, as flat numpy arrays (for checkpoints; exact)."""
@@ -138,9 +138,9 @@ class StreamingStats:
         from scipy.special import stdtrit  # Student-t quantile; imported here, it costs start-up time
 
         n = self._count[metric]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = self._rss[metric] / np.sqrt(n - 1)
-            return np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.975) * sd / np.sqrt(n), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):  # sd / sqrt(n) = rms / sqrt(n - 1): no overflow
+            return np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.975) * (self._rms[metric] / np.sqrt(n - 1)),
+                            np.nan)
 
     def trial_values(self, metric: str) -> np.ndarray:
         if not self.keep_trials:
@@ -170,24 +170,45 @@ def standard_error(ci_low: float, ci_high: float, count: int) -> float:
     return (ci_high - ci_low) / (2 * float(stdtrit(count - 1, 0.975))) if count > 1 else math.nan
 
 
+def _merged(n_a: np.ndarray, mean_a: np.ndarray, rms_a: np.ndarray, n_b: np.ndarray, mean_b: np.ndarray,
+            rms_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, rms) of two blocks' values together, from each block's (count, mean, rms), per step: Chan's update,
+    M2 = M2_a + M2_b + delta^2 n_a n_b / n, as rms^2 = w_a rms_a^2 + w_b rms_b^2 + w_a w_b delta^2 (w = n_./n),
+    in units of 2^e with the four inputs' largest in [1/2, 1) (exact scaling: no overflow where the result fits).
+    An empty block's mean is a placeholder 0 with weight 0; its delta takes no part."""
+    n = n_a + n_b
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        big = np.maximum.reduce([np.abs(mean_a), np.abs(mean_b), rms_a, rms_b])
+        e = np.where(np.isfinite(big) & (big > 0), np.frexp(np.where(np.isfinite(big), big, 1.0))[1], 0)
+        ma, mb, ra, rb = (np.ldexp(x, -e) for x in (mean_a, mean_b, rms_a, rms_b))
+        delta = mb - ma
+        mean = np.where(n > 0, ma + delta * n_b / np.maximum(n, 1), 0.0)
+        wa, wb = n_a / np.maximum(n, 1), n_b / np.maximum(n, 1)
+        both = (n_a > 0) & (n_b > 0)
+        cross = np.where(both, np.abs(delta) * np.sqrt(n_a * n_b) / np.maximum(n, 1), 0.0)
+        rms = np.hypot(np.hypot(np.sqrt(wa) * ra, np.sqrt(wb) * rb), cross)
+    return np.ldexp(mean, e), np.ldexp(rms, e)
+
+
 def _summary(v: torch.Tensor, k0: int) -> tuple[np.ndarray, ...]:
-    """(count, mean, root sum of squared deviations, min, max) per step of one block's finite values ``v``
+    """(count, mean, root-mean-square deviation, min, max) per step of one block's finite values ``v``
     ``(trials, steps - k0)``, computed on ``v``'s device (the ``k0`` steps before the first have no values) and
-    brought to the host in one transfer."""
+    brought to the host in one transfer. Each step's values are taken in units of 2^e, e the exponent of their
+    largest magnitude (exact): their sum, mean and deviations stay below n, 1 and 2 there."""
     finite = torch.isfinite(v)
     n = finite.sum(0).to(v.dtype)
     safe = torch.where(finite, v, 0.0)
-    mean = torch.where(n > 0, safe.sum(0) / n.clamp_min(1), 0.0)
-    # where values near the float's largest overflowed their sum (not their mean): the sum of the values over n
-    # (without a host sync: both computed, the second kept only there); a huge spread stays inf, honestly
-    mean = torch.where(torch.isfinite(mean), mean, (safe / n.clamp_min(1)).sum(0))
-    dev = torch.where(finite, v - mean, 0.0)
-    # sqrt(sum of dev^2), each step's deviations scaled by their largest first: no over- or underflow
+    _, e = torch.frexp(safe.abs().amax(0))  # 0 for a step of zeros (or of no finite value)
+    u = ldexp(safe, -e)
+    mean = torch.where(n > 0, u.sum(0) / n.clamp_min(1), 0.0)
+    dev = torch.where(finite, u - mean, 0.0)
+    # sqrt(mean of dev^2), each step's deviations scaled by their largest first: no over- or underflow
     scale = dev.abs().amax(0)
     unit = torch.where(scale > 0, scale, 1.0)
-    rss = torch.where(scale > 0, scale * (dev / unit).square().sum(0).sqrt(), 0.0)
+    rms = torch.where(scale > 0, scale * ((dev / unit).square().sum(0) / n.clamp_min(1)).sqrt(), 0.0)
+    mean, rms = ldexp(mean, e), ldexp(rms, e)  # theory's: 2^1024 (values from 2^1023 on) in two factors
     lo = torch.where(finite, v, math.inf).amin(0)
     hi = torch.where(finite, v, -math.inf).amax(0)
-    out = torch.stack([n, mean, rss, lo, hi]).cpu().numpy()
+    out = torch.stack([n, mean, rms, lo, hi]).cpu().numpy()
     empty = np.array([[0.0], [0.0], [0.0], [np.inf], [-np.inf]]).repeat(k0, axis=1)
     return tuple(np.concatenate([empty, out], axis=1))
