@@ -189,6 +189,8 @@ def test_each_layers_r_and_c6_verdicts_match_an_independent_computation_from_the
     assert r == pytest.approx(r_by_hand, rel=1e-4)
     assert result.series("share_C6_holds")[1] == pytest.approx(c6_by_hand, abs=1e-12)
     assert 0 < min(c6_by_hand) < 1 or min(c6_by_hand) < max(c6_by_hand)  # the verdicts tell heads apart here
+    # nothing removed, nothing dropped: 1 - the kept weight read -5e-10 (float32 rounding) as dropped mass (a review)
+    assert result.series("special_mass")[1] == [0.0] * L
 
 
 def test_a_special_token_written_in_the_text_is_removed_with_the_added_ones_but_unk_is_kept(loaded):

@@ -99,6 +99,9 @@ def _paired(diffs: dict) -> dict:
     ({6: [-0.01, 0.02, 0.03], 12: [-0.01, -0.01, -0.02]}, "never beats pre-norm in every seed; it is below it in "
                                                            "every seed at L = 12"),
     ({6: [-0.01, 0.02, 0.0], 12: [0.0, 0.0, 0.0]}, "does not beat pre-norm in every seed at any depth, nor lose"),
+    # one seed of three left (two diverged): it was "higher in every seed" and "beats ... in every seed" (a review)
+    ({6: [0.05], 12: [0.01, 0.02, 0.03]}, "+5.0 at L = 6 (one seed only: no verdict"),
+    ({6: [0.05], 12: [0.01, 0.02, 0.03]}, "beats pre-norm in every seed only at L = 12, and elsewhere too few seeds"),
 ])
 def test_the_cb_verdict_follows_the_signs_of_the_per_seed_differences(diffs, says):
     text = render_train_findings(_paired({str(d): v for d, v in diffs.items()}))

@@ -79,17 +79,30 @@ def _csv_bytes(result: FigureResult) -> bytes:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on (read from metadata: no imports), and ``code``,
-    the hash of this checkout's ``theory`` and ``simulations`` sources (``findings`` warns when it differs)."""
+    """Versions of Python and of the packages a result depends on (read from metadata: no imports), ``code``, the
+    hash of this checkout's ``theory`` and ``simulations`` sources (``findings`` warns when it differs), and the
+    CPU capability torch's kernels ran with."""
     from ..engine.checkpoint import code_hash
 
-    out = {"python": platform.python_version(), "code": code_hash()}
+    out = {"python": platform.python_version(), "code": code_hash(),
+           # torch's CPU kernels by vector instruction set (AVX2, AVX512, ...; ATEN_CPU_CAPABILITY picks one):
+           # float32 training rounds differently under each, and train's per-seed accuracies move with it
+           "cpu_capability": _cpu_capability()}
     for package in ("torch", "numpy", "scipy", "matplotlib", "tse-sandbox"):
         try:
             out[package] = version(package)
         except PackageNotFoundError:
             out[package] = "not installed"
     return out
+
+
+def _cpu_capability() -> str:
+    import torch
+
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch before 2.1
+        return "unknown"
 
 
 def _jsonable(x):

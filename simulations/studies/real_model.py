@@ -244,10 +244,14 @@ def encode(loaded: LoadedModel, texts: list[str], *, max_tokens: int, scope: str
 
 
 def restrict(P: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
-    r"""$(D^{-1} P_{KK},\ 1 - P_{KK}\mathbf{1})$: the renormalised kept block and the mass it dropped, per row."""
-    PK = P[..., keep, :][..., keep]  # (..., n, n)
+    r"""$(D^{-1} P_{KK},\ P_{K\bar K}\mathbf{1})$: the renormalised kept block and the mass it dropped, per row.
+
+    The dropped mass is the removed columns' weight itself, not 1 - the kept weight: with nothing removed
+    (``--scope all``) that was a float32 row's rounding, reported as -5e-8% of each row (a review)."""
+    rows = P[..., keep, :]
+    PK = rows[..., keep]  # (..., n, n)
     kept = PK.sum(-1, keepdim=True)  # (..., n, 1)
-    return PK / kept, 1 - kept.squeeze(-1)
+    return PK / kept, rows[..., ~keep].sum(-1)
 
 
 def _heads(P: Tensor, V: Tensor) -> Tensor:

@@ -21,7 +21,8 @@ runs (seeds ``seed``, ``seed + 1``, ...) train on all training images with that 
 the test images. Recorded: training loss per epoch, test accuracy, and $t_{sim}$ of every block output (step 0:
 the embedded tokens $X_0$; step k: block k's output) on the test images, at initialisation and after training.
 A run whose loss, weights or test logits turn non-finite is recorded as diverged: its accuracy and trained $t_{sim}$
-are NaN, left out of every mean and counted where the mean is quoted; the search never picks a rate that diverged.
+are NaN, left out of every mean and counted where the mean is quoted; the search never prefers a rate that
+diverged to one that finished (where every rate diverged, it takes the smallest).
 
 Context broadcasting is judged against the block it modifies (``cb`` against ``post``, ``pre-cb`` against
 ``pre``), paired by seed: for one seed both start from the same weights and see the same batches, so the
@@ -574,11 +575,14 @@ def _paired_diff(diffs: list[float]) -> dict:
             "seeds_dropped": q["diverged"]}
 
 
-def _verdict(values: list[float]) -> str:
+def _verdict(values: list[float], trials: int) -> str:
     """``higher``/``lower`` when every seed's difference has that sign, else ``mixed`` (a tie counts as mixed);
-    ``none`` without a difference."""
+    ``none`` without a difference; ``one`` where a single seed of several finished both runs (one difference is
+    no "every seed": a review found it reported so)."""
     if not values:
         return "none"  # no seed finished both runs
+    if len(values) == 1 and trials > 1:
+        return "one"
     if all(v > 0 for v in values):
         return "higher"
     if all(v < 0 for v in values):
@@ -590,7 +594,8 @@ def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
     """One sentence per CB variant: the paired differences per depth and what they say."""
     names = {"pre-cb": "pre-norm + CB", "cb": "post-norm + CB", "pre": "pre-norm", "post": "post-norm"}
     base = p["baseline"]
-    sign = {"higher": "higher in every seed", "lower": "lower in every seed", "mixed": "the seeds disagree"}
+    sign = {"higher": "higher in every seed", "lower": "lower in every seed", "mixed": "the seeds disagree",
+            "one": "one seed only: no verdict"}
     cells = []
     for d in depths:
         q = p["diff"][str(d)]
@@ -599,9 +604,9 @@ def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
             cells.append(f"none at L = {d} (a run diverged in every seed)")
             continue
         spread = "" if math.isnan(q["std"]) else f" +- {100 * q['std']:.1f}"
-        cells.append(f"{100 * q['mean']:+.1f}{spread} at L = {d} ({sign[_verdict(q['values'])]}"
+        cells.append(f"{100 * q['mean']:+.1f}{spread} at L = {d} ({sign[_verdict(q['values'], trials)]}"
                      + (f"; {dropped} seed{'s' * (dropped > 1)} left out, a run diverged)" if dropped else ")"))
-    verdicts = {d: _verdict(p["diff"][str(d)]["values"]) for d in depths}
+    verdicts = {d: _verdict(p["diff"][str(d)]["values"], trials) for d in depths}
     at = lambda ds: ", ".join(str(d) for d in ds)  # noqa: E731
     higher = [d for d in depths if verdicts[d] == "higher"]
     lower = [d for d in depths if verdicts[d] == "lower"]
@@ -612,7 +617,7 @@ def _paired_text(cb: str, p: dict, depths: list[int], trials: int) -> str:
                 + (f", loses in every seed at L = {at(lower)}" if lower else "")
                 + ("" if len(higher) + len(lower) == len(depths) else
                    ", and elsewhere the seeds disagree" if "mixed" in verdicts.values() else
-                   ", and elsewhere no seed finished both runs"))
+                   ", and elsewhere too few seeds finished both runs"))
     elif len(lower) == len(depths):
         says = f"{names[cb]} is below {names[base]} at every depth, in every seed"
     elif lower:
