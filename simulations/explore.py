@@ -74,10 +74,15 @@ def explore_chain(beta: float = 4.0, tokens: int = 32, tau: float = 0.0, depth: 
     and the scalars ``delta_predicted`` (theory's mean delta, NaN where none is known), ``in_regime`` (whether
     the law is claimed to hold at this beta) and ``tau``. Bad arguments raise ``ValueError`` (fig3's checks).
     """
+    # numpy's integers (a slider's or an array's values) as Python ints: fig3's checks refused np.int64(8) as "not
+    # an integer" (a review); bools are refused as the flags refuse them (tau=True ran as tau = 1)
+    tokens, width, depth, trials, seed = (int(v) if isinstance(v, np.integer) else v
+                                          for v in (tokens, width, depth, trials, seed))
     cfg = Fig3Config(tokens=tokens, width=width, depth=depth, trials=trials, seed=seed, device="cpu", beta=beta,
                      attention=attention, chunk=trials, rng_block=trials)
-    if not (isinstance(tau, (int, float)) and math.isfinite(tau)):
+    if isinstance(tau, bool) or not (isinstance(tau, (int, float, np.floating)) and math.isfinite(tau)):
         raise ValueError(f"tau must be a finite number; got {tau!r}")
+    tau = float(tau)
     n, d = cfg.tokens, cfg.width
     generator = torch.Generator().manual_seed(block_seeds(seed, 1)[0])  # fig3's first block (module doc)
     ch = Block(0, 0, BlockRandom(generator, trials, torch.device("cpu"), torch.float64))

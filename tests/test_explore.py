@@ -113,7 +113,8 @@ def test_tau_a_rounding_error_away_from_one_counts_as_one(tau):
 
 
 @pytest.mark.parametrize("kwargs", [dict(attention="nope"), dict(attention="sinkhorn", beta=9.0),
-                                    dict(tau=float("nan")), dict(tokens=1), dict(depth=0), dict(beta=-1.0)])
+                                    dict(tau=float("nan")), dict(tokens=1), dict(depth=0), dict(beta=-1.0),
+                                    dict(tau=True)])  # True ran as tau = 1 (a review)
 def test_explore_chain_refuses_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         explore_chain(**{**dict(trials=2, depth=2, tokens=4, width=4), **kwargs})
@@ -164,3 +165,10 @@ def test_the_plotted_lines_are_the_chains_numbers(attention, tau):
         np.testing.assert_allclose(c["log_mu"][ok], np.log(c["mu"][ok]), rtol=1e-12)
     if attention == "data":
         assert (c["delta"] == 0).any() and (c["log_delta"] < -1000).any()  # the case the logs are for
+
+
+def test_explore_chain_takes_numpy_numbers_as_the_python_ones():
+    # np.int64(8) was refused as "tokens must be an integer >= 2; got np.int64(8)" (a review)
+    a = explore_chain(trials=2, depth=2, tokens=np.int64(4), width=np.int64(4), tau=np.float64(0.5))
+    b = explore_chain(trials=2, depth=2, tokens=4, width=4, tau=0.5)
+    assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in ("log_t_div", "delta"))
