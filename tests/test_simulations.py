@@ -43,7 +43,7 @@ def test_standard_error_read_back_from_a_row_is_the_sample_standard_error():
     assert math.isnan(standard_error(1.0, 1.0, 1))
 
 
-def test_block_summary_is_count_mean_root_sum_of_squares_and_extremes_of_the_finite_values():
+def test_block_summary_is_count_mean_root_mean_square_deviation_and_extremes_of_the_finite_values():
     # one summary for every device (on CUDA only (steps,) arrays cross to the host): checked against values
     # formed independently here, with undefined values and empty early steps
     from simulations.engine.stats import _summary
@@ -54,7 +54,7 @@ def test_block_summary_is_count_mean_root_sum_of_squares_and_extremes_of_the_fin
     got = _summary(torch.from_numpy(v), 1)
     cols = [v[np.isfinite(v[:, j]), j] for j in range(4)]
     want = {"count": [0] + [c.size for c in cols], "mean": [0] + [c.mean() if c.size else 0 for c in cols],
-            "rss": [0] + [np.sqrt(((c - c.mean()) ** 2).sum()) if c.size else 0 for c in cols],
+            "rms": [0] + [np.sqrt(((c - c.mean()) ** 2).mean()) if c.size else 0 for c in cols],
             "min": [np.inf] + [c.min() if c.size else np.inf for c in cols],
             "max": [-np.inf] + [c.max() if c.size else -np.inf for c in cols]}
     for (name, w), g in zip(want.items(), got):
