@@ -129,7 +129,8 @@ def dong_residual(X: Tensor) -> Tensor:
     return _dong_residual(X)
 
 
-def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, tokens=None) -> tuple[Tensor, Tensor]:
+def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, tokens=None, use: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor]:
     r"""(a, b) with stable rank - 1 $= 2^{2k} a$ and 1 - mean cosine $= 2^{2k} b$ of $X = \mathbf 1 m^T + 2^k E$
     (float64 parts: ``mean`` $m$ ``(..., 1, d)``, ``centred`` $E$ ``(..., n, d)``, each of order 1) however small
     $2^k$ is: a where $2^{2k}\|E\|^2 \ll n\|m\|^2$ (t_div < 1e-2; a series), b at any $2^k$ (an identity).
@@ -150,7 +151,8 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, tokens=None) -> tu
     formed from the token itself instead: $x_i = m + 2^k E_i$ as an exact two-term sum (:func:`_short_tokens`), or
     ``tokens()``, X itself on the mean's scale (float64, ``(..., n, d)``), where the caller has it: the split form
     holds such a token only to eps ||m|| absolute (its centred part is $x_i - m$ rounded), so its direction only to
-    eps ||m|| / ||x_i||, and X holds it exactly.
+    eps ||m|| / ||x_i||, and X holds it exactly. ``use``: the matrices whose values the caller keeps (the others'
+    short tokens are not formed: early in a chain, t_div ~ 1, most batches have some).
 
     Both are differences of numbers of the centred part's size: each is exact to about eps t_div, so to its own
     rounding where it is of the order of t_div (its usual size: stable rank - 1 <= t_div/t_sim, and
@@ -170,6 +172,8 @@ def _split_excesses(mean: Tensor, centred: Tensor, k: Tensor, tokens=None) -> tu
     norm_m = mm.sqrt()[..., None]
     norms2 = mm[..., None] + r * (2 * m_dot + r * sq)  # ||x_i||^2, its parts of very different sizes
     short = norms2 < 0.25 * mm[..., None]  # ||x_i|| < ||m|| / 2: the parts cancel, the token itself is used
+    if use is not None:
+        short = short & use[..., None]
     norms = torch.sqrt(norms2)
     delta = -(2 * m_dot + r * sq) / ((norms + norm_m) * norms * norm_m)
     w, kept = 1 / norms, ~short
@@ -257,7 +261,7 @@ def _excess_metrics(X: SplitTokens, k: Tensor, use: Tensor, stable: Tensor, cosi
     them)."""
     # on the CPU the parts are computed only where a trial of the batch needs them (the check is a host sync
     # elsewhere)
-    parts = (_split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k, tokens)
+    parts = (_split_excesses(X.mean.to(torch.float64), X.centred.to(torch.float64), k, tokens, use)
              if k.device.type != "cpu" or bool(use.any()) else (None, None))
     out = {}
     for part, whole, (name, excess_name, sign) in zip(parts, (stable, cosine), _EXCESS_OF):
