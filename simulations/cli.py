@@ -400,8 +400,8 @@ def _main(argv: list[str] | None = None) -> int:
             except ValueError as exc:  # in `all`, say which figure's config it is (all shares flags across them)
                 raise ValueError(f"{n}: {exc}" if len(names) > 1 else str(exc)) from None
         for fig, cfg in configs:
-            resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
-            if fig.name in ("fig1", "fig2", "fig3", "fig4", "fig5") and resolve_device(cfg.device).type == "cpu":
+            device = resolve_device(cfg.device)  # cuda without a GPU fails here, before anything runs or is written
+            if isinstance(cfg, RunConfig) and device.type == "cpu":  # the Monte Carlo figures (not real, train)
                 check_memory(fig.name, [cfg], f"{fig.name} at these sizes")  # a traceback from an allocation before
             for k in getattr(cfg, "unused_params", list)():  # accepted, but say it changes nothing (real, train: none)
                 print(f"python -m simulations {fig.name}: warning: --{k.replace('_', '-')} changes nothing: "

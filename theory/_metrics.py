@@ -39,7 +39,7 @@ from torch import Tensor
 
 from ._attention import symmetric_max_eigenvalue
 from ._backend import array_function, matmul
-from ._similarity import _scaled_parts, larger_exponent, ldexp, pow2_exponent
+from ._similarity import _scaled_parts, _two_sum, larger_exponent, ldexp, pow2_exponent
 from ._split import SplitTokens, _split_unchecked
 from ._validate import check_tokens
 
@@ -196,10 +196,7 @@ def _short_tokens(mean: Tensor, centred: Tensor, r: Tensor, norm_m: Tensor, toke
     shorter than half the mean token, whose unit vectors the parts give only to eps ||m|| / ||x_i||. ``tokens``:
     the x_i themselves on the mean's scale, where the caller has them (then hi, and lo = 0)."""
     if tokens is None:
-        re = r[..., None] * centred
-        hi = mean + re
-        b = hi - mean
-        lo = (mean - (hi - b)) + (re - b)
+        hi, lo = _two_sum(mean, r[..., None] * centred)
     else:
         hi, lo = tokens, torch.zeros_like(tokens)
     norms = torch.sqrt(hi.square().sum(-1) + 2 * (hi * lo).sum(-1))[..., None]

@@ -79,9 +79,9 @@ def _csv_bytes(result: FigureResult) -> bytes:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on (read from metadata: no imports), ``code``, the
-    hash of this checkout's ``theory`` and ``simulations`` sources (``findings`` warns when it differs), and the
-    CPU capability torch's kernels ran with."""
+    """Versions of Python and of the packages a result depends on (the packages' read from metadata, without
+    importing them), ``code``, the hash of this checkout's ``theory`` and ``simulations`` sources (``findings`` warns
+    when it differs), and the CPU capability torch's kernels ran with (from torch, which every run has imported)."""
     from ..engine.checkpoint import code_hash
 
     out = {"python": platform.python_version(), "code": code_hash(),
